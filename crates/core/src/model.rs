@@ -1,0 +1,258 @@
+//! The domain model shared by the store, the engine and the API.
+//!
+//! These are plain data: the API maps them to and from its wire types, the store maps them to
+//! and from rows. A message's payload is kept as the exact bytes that are signed and sent.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::id::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+use crate::signing::Secret;
+
+/// The state of one message's delivery to one endpoint, and of one attempt.
+/// The numbers are Svix's and are part of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Success = 0,
+    Pending = 1,
+    Fail = 2,
+    Sending = 3,
+    Canceled = 4,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] =
+        [Self::Success, Self::Pending, Self::Fail, Self::Sending, Self::Canceled];
+
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.code() == code)
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Pending => "pending",
+            Self::Fail => "fail",
+            Self::Sending => "sending",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+/// Why an attempt was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerType {
+    Scheduled = 0,
+    Manual = 1,
+}
+
+impl TriggerType {
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(code: i64) -> Self {
+        if code == 1 { Self::Manual } else { Self::Scheduled }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: AppId,
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: Map<String, Value>,
+    pub throttle_rate: Option<u32>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A secret that still signs beside the current one until it expires (rotation grace period).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetiredSecret {
+    pub secret: Secret,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub app_id: AppId,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub version: i64,
+    pub disabled: bool,
+    /// Empty means every event type.
+    pub event_types: Vec<String>,
+    /// Empty means every channel.
+    pub channels: Vec<String>,
+    pub throttle_rate: Option<u32>,
+    pub metadata: Map<String, Value>,
+    pub headers: BTreeMap<String, String>,
+    pub secret: Secret,
+    pub retired_secrets: Vec<RetiredSecret>,
+    /// When the current run of failures began; `None` after a success.
+    pub failing_since: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Endpoint {
+    /// Whether a message of this type on these channels goes to this endpoint.
+    pub fn accepts(&self, event_type: &str, channels: &[String]) -> bool {
+        !self.disabled
+            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+            && (self.channels.is_empty() || self.channels.iter().any(|c| channels.contains(c)))
+    }
+
+    /// The secrets that sign a request made at `now`: the current one, then every retired one
+    /// still within its grace period.
+    pub fn signing_secrets(&self, now: OffsetDateTime) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.secret).chain(
+            self.retired_secrets
+                .iter()
+                .filter(move |retired| retired.expires_at > now)
+                .map(|retired| &retired.secret),
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub schemas: Option<Value>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub app_id: AppId,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    /// The exact bytes delivered and signed. Empty once expunged by retention.
+    pub payload: Bytes,
+    pub channels: Vec<String>,
+    pub tags: Vec<String>,
+    pub created_at: OffsetDateTime,
+    /// The first attempt waits until then.
+    pub deliver_at: Option<OffsetDateTime>,
+}
+
+/// One message's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: AppId,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One HTTP request made for a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: AppId,
+    pub url: String,
+    pub status: DeliveryStatus,
+    /// 0 when there was no response.
+    pub response_status_code: u16,
+    /// The endpoint's body (capped), or the reason when there was no response.
+    pub response: String,
+    pub duration_ms: u64,
+    pub trigger_type: TriggerType,
+    pub created_at: OffsetDateTime,
+}
+
+/// Counts of an endpoint's deliveries by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub success: u64,
+    pub pending: u64,
+    pub sending: u64,
+    pub fail: u64,
+    pub canceled: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+impl TaskStatus {
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A background task (`endpoint.recover`), readable at `/api/v1/background-task/{id}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackgroundTask {
+    pub id: TaskId,
+    pub kind: String,
+    pub status: TaskStatus,
+    pub data: Value,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The most bytes of an endpoint's response kept in an attempt record.
+pub const RESPONSE_BODY_CAP: usize = 1024;
+
+/// Cuts a response body to its first `RESPONSE_BODY_CAP` bytes at a character boundary,
+/// replacing invalid UTF-8.
+pub fn truncate_response(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_BODY_CAP)]);
+    let mut cut = text.len().min(RESPONSE_BODY_CAP);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_keep_their_svix_numbers() {
+        for status in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::from_code(status.code()), Some(status));
+        }
+        assert_eq!(DeliveryStatus::Canceled.code(), 4);
+        assert_eq!(DeliveryStatus::Fail.text(), "fail");
+    }
+
+    #[test]
+    fn responses_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(1000);
+        let cut = truncate_response(long.as_bytes());
+        assert!(cut.len() <= RESPONSE_BODY_CAP);
+        assert_eq!(cut.len(), 1024);
+        let invalid = [0xffu8, b'o', b'k'];
+        assert_eq!(truncate_response(&invalid), "\u{fffd}ok");
+    }
+}
