@@ -10,6 +10,7 @@ pub mod model;
 pub mod outcome;
 pub mod retry;
 pub mod signing;
+pub mod ssrf;
 pub mod time;
 pub mod validate;
 
