@@ -149,6 +149,9 @@ pub struct Message {
     pub created_at: OffsetDateTime,
     /// The first attempt waits until then.
     pub deliver_at: Option<OffsetDateTime>,
+    /// The payload is expunged after then (`payloadRetentionPeriod`), unless still pending;
+    /// `None` follows the server's retention.
+    pub retain_payload_until: Option<OffsetDateTime>,
 }
 
 /// One message's delivery to one endpoint.

@@ -1,14 +1,313 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Storage: the one interface through which the API and the delivery engine read and write
+//! state, and its implementations (SQLite, embedded and default; PostgreSQL for many nodes).
+//!
+//! Architecture invariant: every SQL string lives in an implementation module of this crate.
+//! Callers speak in domain types from `webhookd_core::model` and never see rows, connections
+//! or dialects. Errors are mapped once, here, to the few kinds callers act on (conflict, not
+//! found, unavailable), so that a 409 means the same on every backend.
+
+mod page;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use webhookd_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EndpointStats,
+    EventType, Message,
+};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
+
+pub use page::{Cursor, Order, Page, PageRequest};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What can go wrong in storage, in the terms callers act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; the text names what already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The object to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The store cannot take the operation now (locked, full, shutting down): retry later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else. The text is for the log, never for clients.
+    #[error("storage failure: {0}")]
+    Internal(String),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The identity of a node and how long its claims hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: OffsetDateTime,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// A response to replay for a repeated `idempotency-key`, written in the same transaction as
+/// the effect it answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// A hash of (token, method, path, key); the key itself is never stored.
+    pub key_hash: String,
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Filters of the message list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageFilter {
+    pub event_types: Vec<String>,
+    pub channel: Option<String>,
+    pub tag: Option<String>,
+    pub before: Option<OffsetDateTime>,
+    pub after: Option<OffsetDateTime>,
+}
+
+/// Filters of the attempt lists and of an endpoint's deliveries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttemptFilter {
+    pub status: Option<DeliveryStatus>,
+    /// 0 (no response), 100, 200, 300, 400 or 500.
+    pub status_code_class: Option<u16>,
+    pub event_types: Vec<String>,
+    pub channel: Option<String>,
+    pub endpoint_id: Option<EndpointId>,
+    pub before: Option<OffsetDateTime>,
+    pub after: Option<OffsetDateTime>,
+}
+
+/// Whose attempts to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptScope {
+    Message(MessageId),
+    Endpoint(EndpointId),
+}
+
+/// A delivery the engine claimed, with what it needs to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Due {
+    pub delivery: Delivery,
+    pub message: Message,
+}
+
+/// How a recorded attempt changes its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryUpdate {
+    Delivered,
+    RetryAt(OffsetDateTime),
+    Failed,
+    /// A manual resend's result: it never schedules, and a failure does not disturb a delivery
+    /// that is still pending on its own schedule.
+    Manual { success: bool },
+}
+
+/// How a recorded attempt changes its endpoint's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointHealth {
+    /// A run of failures began at this time.
+    FailingSince(OffsetDateTime),
+    /// A success ended the run of failures.
+    Healthy,
+    /// Disable the endpoint (410, or failing for longer than `disable_after`), cancelling its
+    /// pending deliveries.
+    Disable,
+}
+
+/// One attempt's outcome, written back in batches by the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub attempt: Attempt,
+    pub delivery: DeliveryUpdate,
+    pub endpoint_health: Option<EndpointHealth>,
+    /// The lease holder, released by this write.
+    pub owner: String,
+}
+
+/// Work waiting in the store, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Pending and due now.
+    pub due: u64,
+    /// Pending with a later next attempt.
+    pub scheduled: u64,
+    /// Claimed by a node.
+    pub leased: u64,
+}
+
+/// A stored API token (only a hash of the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub id: TokenId,
+    pub name: String,
+    pub hash: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// The storage interface. Every method is one transaction; writes from concurrent callers may
+/// share a commit (group commit) but each succeeds or fails on its own.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- applications -------------------------------------------------------------------
+    /// Conflict when the uid is taken.
+    async fn create_application(
+        &self,
+        app: &Application,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()>;
+    /// By id or uid.
+    async fn get_application(&self, key: &str) -> Result<Option<Application>>;
+    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>>;
+    /// NotFound, or Conflict when the new uid is taken.
+    async fn update_application(&self, app: &Application) -> Result<()>;
+    /// Deletes its endpoints, messages, deliveries and attempts. False when absent.
+    async fn delete_application(&self, id: &AppId) -> Result<bool>;
+
+    // --- endpoints ----------------------------------------------------------------------
+    /// Conflict when the uid is taken within the application.
+    async fn create_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()>;
+    /// By id or uid, within the application.
+    async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>>;
+    /// By id alone, for the engine.
+    async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
+    async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>>;
+    /// Replaces the endpoint. Disabling it cancels its pending deliveries.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
+    /// Cancels its pending deliveries. False when absent.
+    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool>;
+    async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats>;
+
+    // --- event types --------------------------------------------------------------------
+    /// Conflict when a type of that name exists and is not archived; an archived one is
+    /// replaced (un-archived).
+    async fn create_event_type(
+        &self,
+        event_type: &EventType,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()>;
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>>;
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>>;
+    /// Creates or replaces.
+    async fn put_event_type(&self, event_type: &EventType) -> Result<()>;
+    /// Archives, or deletes with `expunge`. False when absent.
+    async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool>;
+
+    // --- messages -----------------------------------------------------------------------
+    /// Stores the message and one pending delivery per matching endpoint, in one transaction.
+    /// With a lease, the deliveries are created claimed by its owner (the ingesting node sends
+    /// them at once). Conflict when the eventId is taken. Returns the endpoints fanned out to.
+    async fn create_message(
+        &self,
+        message: &Message,
+        lease: Option<&Lease>,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<Vec<EndpointId>>;
+    /// By id or eventId, within the application.
+    async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>>;
+    async fn list_messages(
+        &self,
+        app: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>>;
+
+    // --- deliveries and attempts ---------------------------------------------------------
+    async fn list_attempts(
+        &self,
+        app: &AppId,
+        scope: &AttemptScope,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>>;
+    async fn get_attempt(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>>;
+    /// The message's delivery to each endpoint, paged by endpoint id.
+    async fn list_message_deliveries(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<(Endpoint, Delivery)>>;
+    /// The endpoint's deliveries, paged by message id.
+    async fn list_endpoint_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<(Message, Delivery)>>;
+    async fn get_delivery(&self, msg: &MessageId, endpoint: &EndpointId) -> Result<Option<Delivery>>;
+
+    // --- the engine ---------------------------------------------------------------------
+    /// Claims up to `limit` pending deliveries that are due at `now` and not leased by a live
+    /// claim, skipping `skip_endpoints`, oldest due first.
+    async fn claim_due(
+        &self,
+        lease: &Lease,
+        now: OffsetDateTime,
+        limit: usize,
+        skip_endpoints: &[EndpointId],
+    ) -> Result<Vec<Due>>;
+    /// Extends every lease held by `lease.owner` to `lease.until`.
+    async fn renew_leases(&self, lease: &Lease) -> Result<u64>;
+    /// Gives back claims the owner will not work on; they become due at once.
+    async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()>;
+    /// Gives back every claim of every owner (a single-node store at start).
+    async fn release_all_leases(&self) -> Result<u64>;
+    /// Writes attempts and their consequences, in one transaction.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()>;
+    /// The earliest next attempt among unleased pending deliveries.
+    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
+    /// Makes every failed or canceled delivery of the endpoint created within the window
+    /// pending again, due at `now`. Returns how many.
+    async fn recover(
+        &self,
+        endpoint: &EndpointId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64>;
+    async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth>;
+    /// Deletes attempts and the payloads of messages created before `cutoff`, except the
+    /// payloads of messages with a delivery still pending. Returns the messages expunged.
+    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64>;
+
+    // --- background tasks ---------------------------------------------------------------
+    async fn put_task(
+        &self,
+        task: &BackgroundTask,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()>;
+    async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>>;
+
+    // --- API tokens and idempotency -----------------------------------------------------
+    async fn create_token(&self, token: &ApiTokenRecord) -> Result<()>;
+    async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
+    /// By id or name. False when absent.
+    async fn revoke_token(&self, key: &str) -> Result<bool>;
+    async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>>;
+    async fn count_tokens(&self) -> Result<u64>;
+    /// A stored response for the key, if one was saved at or after `not_before`.
+    async fn get_idempotent_response(
+        &self,
+        key_hash: &str,
+        not_before: OffsetDateTime,
+    ) -> Result<Option<IdempotentResponse>>;
+    /// For effects that are not a single store write (resend, recover, /webhooks).
+    async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()>;
+    async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64>;
 }

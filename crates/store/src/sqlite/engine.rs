@@ -1,0 +1,283 @@
+//! The engine's side of storage: claims and leases, attempt results, recovery and retention.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use time::OffsetDateTime;
+use webhookd_core::model::DeliveryStatus;
+use webhookd_core::time::{from_unix_ms, now};
+use webhookd_core::{EndpointId, MessageId};
+
+use super::map_error;
+use super::resources::cancel_pending;
+use super::rows::{self, DELIVERY_COLUMNS, MESSAGE_COLUMNS, ms};
+use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, QueueDepth, Result};
+
+const PENDING: i64 = DeliveryStatus::Pending as i64;
+
+/// Rows removed by retention per call, so that one call never holds the writer for long.
+const RETENTION_BATCH: i64 = 5000;
+
+pub(crate) fn claim_due(
+    c: &Connection,
+    lease: &Lease,
+    now: OffsetDateTime,
+    limit: usize,
+    skip_endpoints: &[EndpointId],
+) -> Result<Vec<Due>> {
+    let now_ms = ms(now);
+    let mut sql = format!(
+        "SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM deliveries d \
+         JOIN messages m ON m.id = d.msg_id \
+         WHERE d.status = {PENDING} AND d.next_attempt_at <= ?1 \
+         AND (d.lease_until IS NULL OR d.lease_until < ?1)"
+    );
+    let mut values = vec![Value::Integer(now_ms)];
+    if !skip_endpoints.is_empty() {
+        let marks: Vec<String> = (0..skip_endpoints.len()).map(|i| format!("?{}", i + 2)).collect();
+        sql.push_str(&format!(" AND d.endpoint_id NOT IN ({})", marks.join(", ")));
+        values.extend(skip_endpoints.iter().map(|id| Value::Text(id.to_string())));
+    }
+    sql.push_str(&format!(" ORDER BY d.next_attempt_at LIMIT {limit}"));
+    let width = DELIVERY_COLUMNS.split(',').count();
+    let due = c
+        .prepare_cached(&sql)
+        .and_then(|mut select| {
+            select
+                .query_map(params_from_iter(values), |row| {
+                    Ok(Due { delivery: rows::delivery_at(row, 0)?, message: rows::message_at(row, width)? })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(map_error)?;
+    let mut claim = c
+        .prepare_cached(
+            "UPDATE deliveries SET lease_owner = ?, lease_until = ? \
+             WHERE msg_id = ? AND endpoint_id = ?",
+        )
+        .map_err(map_error)?;
+    for item in &due {
+        claim
+            .execute(params![
+                lease.owner,
+                ms(lease.until),
+                item.delivery.msg_id.as_str(),
+                item.delivery.endpoint_id.as_str()
+            ])
+            .map_err(map_error)?;
+    }
+    Ok(due)
+}
+
+pub(crate) fn renew_leases(c: &Connection, lease: &Lease) -> Result<u64> {
+    let renewed = c
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND status = {PENDING}"
+        ))
+        .and_then(|mut update| update.execute(params![ms(lease.until), lease.owner]))
+        .map_err(map_error)?;
+    Ok(renewed as u64)
+}
+
+pub(crate) fn release_leases(c: &Connection, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
+    let mut release = c
+        .prepare_cached(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+             WHERE msg_id = ? AND endpoint_id = ? AND lease_owner = ?",
+        )
+        .map_err(map_error)?;
+    for (msg, endpoint) in keys {
+        release.execute(params![msg.as_str(), endpoint.as_str(), owner]).map_err(map_error)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn release_all_leases(c: &Connection) -> Result<u64> {
+    let released = c
+        .execute(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner IS NOT NULL",
+            [],
+        )
+        .map_err(map_error)?;
+    Ok(released as u64)
+}
+
+pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Result<()> {
+    let mut insert = c
+        .prepare_cached(&format!(
+            "INSERT INTO attempts ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows::ATTEMPT_COLUMNS.replace("a.", "")
+        ))
+        .map_err(map_error)?;
+    for record in records {
+        let attempt = &record.attempt;
+        insert
+            .execute(params![
+                attempt.id.as_str(),
+                attempt.msg_id.as_str(),
+                attempt.endpoint_id.as_str(),
+                attempt.app_id.as_str(),
+                attempt.url,
+                attempt.status.code(),
+                attempt.response_status_code,
+                attempt.response,
+                attempt.duration_ms,
+                attempt.trigger_type.code(),
+                ms(attempt.created_at),
+            ])
+            .map_err(map_error)?;
+        update_delivery(c, record)?;
+        if let Some(health) = record.endpoint_health {
+            update_health(c, &attempt.endpoint_id, health, ms(attempt.created_at))?;
+        }
+    }
+    Ok(())
+}
+
+fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
+    let attempt = &record.attempt;
+    let key = (attempt.msg_id.as_str(), attempt.endpoint_id.as_str());
+    let at = ms(attempt.created_at);
+    // A scheduled result applies only while the delivery is still pending and ours: a delivery
+    // canceled meanwhile stays canceled.
+    let result = match record.delivery {
+        DeliveryUpdate::Delivered => c
+            .prepare_cached(
+                "UPDATE deliveries SET status = 0, attempts = attempts + 1, next_attempt_at = NULL, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                 WHERE msg_id = ? AND endpoint_id = ?",
+            )
+            .and_then(|mut update| update.execute(params![at, key.0, key.1])),
+        DeliveryUpdate::RetryAt(next) => c
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                 WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
+                 AND (lease_owner IS NULL OR lease_owner = ?)"
+            ))
+            .and_then(|mut update| update.execute(params![ms(next), at, key.0, key.1, record.owner])),
+        DeliveryUpdate::Failed => c
+            .prepare_cached(&format!(
+                "UPDATE deliveries SET status = 2, attempts = attempts + 1, next_attempt_at = NULL, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                 WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
+                 AND (lease_owner IS NULL OR lease_owner = ?)"
+            ))
+            .and_then(|mut update| update.execute(params![at, key.0, key.1, record.owner])),
+        DeliveryUpdate::Manual { success } => {
+            let status = if success { DeliveryStatus::Success } else { DeliveryStatus::Fail };
+            c.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                 created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![key.0, key.1, attempt.app_id.as_str(), status.code(), at, at])
+            })
+            .and_then(|_| {
+                let sql = if success {
+                    "UPDATE deliveries SET status = 0, next_attempt_at = NULL, updated_at = ? \
+                     WHERE msg_id = ? AND endpoint_id = ?"
+                } else {
+                    // A delivery still pending on its own schedule keeps it.
+                    "UPDATE deliveries SET status = 2, updated_at = ? \
+                     WHERE msg_id = ? AND endpoint_id = ? AND status != 1"
+                };
+                c.prepare_cached(sql)?.execute(params![at, key.0, key.1])
+            })
+        }
+    };
+    result.map(drop).map_err(map_error)
+}
+
+fn update_health(c: &Connection, endpoint: &EndpointId, health: EndpointHealth, at: i64) -> Result<()> {
+    let id = endpoint.as_str();
+    match health {
+        EndpointHealth::FailingSince(since) => c.execute(
+            "UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+            params![ms(since), id],
+        ),
+        EndpointHealth::Healthy => c.execute(
+            "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+            [id],
+        ),
+        EndpointHealth::Disable => {
+            c.execute("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?", params![at, id])
+                .map_err(map_error)?;
+            cancel_pending(c, endpoint, at)?;
+            return Ok(());
+        }
+    }
+    .map(drop)
+    .map_err(map_error)
+}
+
+pub(crate) fn next_due_at(c: &Connection) -> Result<Option<OffsetDateTime>> {
+    let next: Option<i64> = c
+        .prepare_cached(&format!(
+            "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
+             AND lease_owner IS NULL ORDER BY next_attempt_at LIMIT 1"
+        ))
+        .and_then(|mut select| select.query_row([], |row| row.get(0)).optional())
+        .map_err(map_error)?
+        .flatten();
+    Ok(next.map(from_unix_ms))
+}
+
+pub(crate) fn recover(
+    c: &Connection,
+    endpoint: &EndpointId,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    let recovered = c
+        .prepare_cached(&format!(
+            "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = ?, \
+             lease_owner = NULL, lease_until = NULL, updated_at = ? \
+             WHERE endpoint_id = ? AND status IN (2, 4) AND created_at >= ? AND created_at <= ?"
+        ))
+        .and_then(|mut update| {
+            update.execute(params![ms(now), ms(now), endpoint.as_str(), ms(since), ms(until)])
+        })
+        .map_err(map_error)?;
+    Ok(recovered as u64)
+}
+
+pub(crate) fn queue_depth(c: &Connection, now: OffsetDateTime) -> Result<QueueDepth> {
+    c.query_row(
+        &format!(
+            "SELECT \
+               COALESCE(SUM(lease_owner IS NULL AND next_attempt_at <= ?1), 0), \
+               COALESCE(SUM(lease_owner IS NULL AND next_attempt_at > ?1), 0), \
+               COALESCE(SUM(lease_owner IS NOT NULL), 0) \
+             FROM deliveries WHERE status = {PENDING}"
+        ),
+        [ms(now)],
+        |row| Ok(QueueDepth { due: row.get(0)?, scheduled: row.get(1)?, leased: row.get(2)? }),
+    )
+    .map_err(map_error)
+}
+
+pub(crate) fn apply_retention(c: &Connection, cutoff: OffsetDateTime) -> Result<u64> {
+    let cutoff = ms(cutoff);
+    c.execute(
+        "DELETE FROM attempts WHERE rowid IN \
+         (SELECT rowid FROM attempts WHERE created_at < ? LIMIT ?)",
+        params![cutoff, RETENTION_BATCH],
+    )
+    .map_err(map_error)?;
+    let expunged = c
+        .execute(
+            &format!(
+                "UPDATE messages SET payload = X'', expunged = 1 WHERE rowid IN \
+                 (SELECT m.rowid FROM messages m WHERE m.expunged = 0 \
+                  AND (m.created_at < ?1 OR m.retain_payload_until < ?2) \
+                  AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                                  WHERE d.msg_id = m.id AND d.status = {PENDING}) \
+                  LIMIT ?3)"
+            ),
+            params![cutoff, ms(now()), RETENTION_BATCH],
+        )
+        .map_err(map_error)?;
+    Ok(expunged as u64)
+}

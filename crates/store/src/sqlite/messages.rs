@@ -1,0 +1,289 @@
+//! Messages and their fan-out, deliveries and attempts as the API reads them.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
+
+use super::list::{ListQuery, int, text};
+use super::map_error;
+use super::rows::{
+    self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, json, ms, opt_ms,
+};
+use crate::{
+    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, StoreError,
+};
+
+/// Stores the message and a pending delivery for every endpoint that accepts it.
+pub(crate) fn create_message(
+    c: &Connection,
+    message: &Message,
+    lease: Option<&Lease>,
+) -> Result<Vec<EndpointId>> {
+    c.prepare_cached(&format!(
+        "INSERT INTO messages ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        MESSAGE_COLUMNS.replace("m.", "")
+    ))
+    .and_then(|mut insert| {
+        insert.execute(params![
+            message.id.as_str(),
+            message.app_id.as_str(),
+            message.event_type,
+            message.event_id,
+            message.payload.as_ref(),
+            json(&message.channels).unwrap_or_else(|_| "[]".into()),
+            json(&message.tags).unwrap_or_else(|_| "[]".into()),
+            ms(message.created_at),
+            opt_ms(message.deliver_at),
+            opt_ms(message.retain_payload_until),
+        ])
+    })
+    .map_err(|error| match map_error(error) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "a message with eventId `{}` already exists in this application",
+            message.event_id.as_deref().unwrap_or_default()
+        )),
+        other => other,
+    })?;
+
+    let endpoints = matching_endpoints(c, message)?;
+    let created = ms(message.created_at);
+    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+    // Deliveries held by `deliverAt` are not claimed: the scheduler picks them up when due.
+    let (owner, until) = match lease {
+        Some(lease) if due <= created => (Some(lease.owner.as_str()), Some(ms(lease.until))),
+        _ => (None, None),
+    };
+    let mut insert = c
+        .prepare_cached(
+            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+             next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+        )
+        .map_err(map_error)?;
+    for endpoint in &endpoints {
+        insert
+            .execute(params![
+                message.id.as_str(),
+                endpoint.as_str(),
+                message.app_id.as_str(),
+                DeliveryStatus::Pending.code(),
+                due,
+                owner,
+                until,
+                created,
+                created,
+            ])
+            .map_err(map_error)?;
+    }
+    Ok(endpoints)
+}
+
+fn matching_endpoints(c: &Connection, message: &Message) -> Result<Vec<EndpointId>> {
+    let mut select = c
+        .prepare_cached(
+            "SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0",
+        )
+        .map_err(map_error)?;
+    let mut rows = select.query([message.app_id.as_str()]).map_err(map_error)?;
+    let mut matching = Vec::new();
+    while let Some(row) = rows.next().map_err(map_error)? {
+        let event_types: String = row.get(1).map_err(map_error)?;
+        let channels: String = row.get(2).map_err(map_error)?;
+        let event_types: Vec<String> = serde_json::from_str(&event_types).unwrap_or_default();
+        let channels: Vec<String> = serde_json::from_str(&channels).unwrap_or_default();
+        let type_matches = event_types.is_empty() || event_types.contains(&message.event_type);
+        let channel_matches =
+            channels.is_empty() || channels.iter().any(|channel| message.channels.contains(channel));
+        if type_matches && channel_matches {
+            matching.push(EndpointId::from_trusted(row.get(0).map_err(map_error)?));
+        }
+    }
+    Ok(matching)
+}
+
+pub(crate) fn get_message(c: &Connection, app: &AppId, key: &str) -> Result<Option<Message>> {
+    let column = if MessageId::looks_like(key) { "id" } else { "event_id" };
+    c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.{column} = ?"
+    ))
+    .and_then(|mut select| {
+        select.query_row([app.as_str(), key], |row| rows::message_at(row, 0)).optional()
+    })
+    .map_err(map_error)
+}
+
+/// `EXISTS` over a JSON array column holding `?`.
+fn json_contains(column: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
+}
+
+fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter) -> ListQuery<'a> {
+    let mut query = query.any_of("m.event_type", &filter.event_types);
+    if let Some(channel) = &filter.channel {
+        query = query.filter(&json_contains("m.channels"), [text(channel)]);
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter(&json_contains("m.tags"), [text(tag)]);
+    }
+    if let Some(before) = filter.before {
+        query = query.filter("m.created_at < ?", [int(ms(before))]);
+    }
+    if let Some(after) = filter.after {
+        query = query.filter("m.created_at > ?", [int(ms(after))]);
+    }
+    query
+}
+
+pub(crate) fn list_messages(
+    c: &Connection,
+    app: &AppId,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> Result<Page<Message>> {
+    let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
+    let query = ListQuery::new(&select, "m.id").filter("m.app_id = ?", [text(app.as_str())]);
+    message_filters(query, filter).run(c, page, |row| rows::message_at(row, 0))
+}
+
+fn attempt_filters<'a>(mut query: ListQuery<'a>, filter: &AttemptFilter, status_column: &str) -> ListQuery<'a> {
+    if let Some(status) = filter.status {
+        query = query.filter(&format!("{status_column} = ?"), [int(status.code())]);
+    }
+    query = query.any_of("m.event_type", &filter.event_types);
+    if let Some(channel) = &filter.channel {
+        query = query.filter(&json_contains("m.channels"), [text(channel)]);
+    }
+    query
+}
+
+fn time_filters<'a>(mut query: ListQuery<'a>, filter: &AttemptFilter, column: &str) -> ListQuery<'a> {
+    if let Some(before) = filter.before {
+        query = query.filter(&format!("{column} < ?"), [int(ms(before))]);
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(&format!("{column} > ?"), [int(ms(after))]);
+    }
+    query
+}
+
+pub(crate) fn list_attempts(
+    c: &Connection,
+    app: &AppId,
+    scope: &AttemptScope,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> Result<Page<Attempt>> {
+    let select =
+        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
+    let mut query = ListQuery::new(&select, "a.id").filter("a.app_id = ?", [text(app.as_str())]);
+    query = match scope {
+        AttemptScope::Message(msg) => query.filter("a.msg_id = ?", [text(msg.as_str())]),
+        AttemptScope::Endpoint(endpoint) => {
+            query.filter("a.endpoint_id = ?", [text(endpoint.as_str())])
+        }
+    };
+    if let Some(endpoint) = &filter.endpoint_id {
+        query = query.filter("a.endpoint_id = ?", [text(endpoint.as_str())]);
+    }
+    if let Some(class) = filter.status_code_class {
+        query = if class == 0 {
+            query.filter("a.response_status_code = 0", [])
+        } else {
+            let low = i64::from(class);
+            query.filter("a.response_status_code BETWEEN ? AND ?", [int(low), int(low + 99)])
+        };
+    }
+    query = attempt_filters(query, filter, "a.status");
+    time_filters(query, filter, "a.created_at").run(c, page, rows::attempt)
+}
+
+pub(crate) fn get_attempt(
+    c: &Connection,
+    app: &AppId,
+    msg: &MessageId,
+    id: &AttemptId,
+) -> Result<Option<Attempt>> {
+    c.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.app_id = ? AND a.msg_id = ? AND a.id = ?"
+    ))
+    .and_then(|mut select| {
+        select.query_row([app.as_str(), msg.as_str(), id.as_str()], rows::attempt).optional()
+    })
+    .map_err(map_error)
+}
+
+pub(crate) fn list_message_deliveries(
+    c: &Connection,
+    app: &AppId,
+    msg: &MessageId,
+    page: &PageRequest,
+) -> Result<Page<(Endpoint, Delivery)>> {
+    let endpoint_columns: Vec<String> =
+        ENDPOINT_COLUMNS.split(", ").map(|column| format!("e.{}", column.trim())).collect();
+    let select = format!(
+        "SELECT {}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id",
+        endpoint_columns.join(", ")
+    );
+    let width = endpoint_columns.len();
+    ListQuery::new(&select, "d.endpoint_id")
+        .filter("d.app_id = ?", [text(app.as_str())])
+        .filter("d.msg_id = ?", [text(msg.as_str())])
+        .run(c, page, |row| Ok((rows::endpoint(row)?, rows::delivery_at(row, width)?)))
+}
+
+pub(crate) fn list_endpoint_deliveries(
+    c: &Connection,
+    app: &AppId,
+    endpoint: &EndpointId,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> Result<Page<(Message, Delivery)>> {
+    let select = format!(
+        "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d \
+         JOIN messages m ON m.id = d.msg_id"
+    );
+    let width = MESSAGE_COLUMNS.split(',').count();
+    let query = ListQuery::new(&select, "d.msg_id")
+        .filter("d.app_id = ?", [text(app.as_str())])
+        .filter("d.endpoint_id = ?", [text(endpoint.as_str())]);
+    let query = attempt_filters(query, filter, "d.status");
+    time_filters(query, filter, "m.created_at")
+        .run(c, page, |row| Ok((rows::message_at(row, 0)?, rows::delivery_at(row, width)?)))
+}
+
+pub(crate) fn get_delivery(
+    c: &Connection,
+    msg: &MessageId,
+    endpoint: &EndpointId,
+) -> Result<Option<Delivery>> {
+    c.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.msg_id = ? AND d.endpoint_id = ?"
+    ))
+    .and_then(|mut select| {
+        select.query_row([msg.as_str(), endpoint.as_str()], |row| rows::delivery_at(row, 0)).optional()
+    })
+    .map_err(map_error)
+}
+
+pub(crate) fn endpoint_stats(c: &Connection, endpoint: &EndpointId) -> Result<EndpointStats> {
+    let mut select = c
+        .prepare_cached("SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status")
+        .map_err(map_error)?;
+    let counts = select
+        .query_map([endpoint.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?)))
+        .map_err(map_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(map_error)?;
+    let mut stats = EndpointStats::default();
+    for (code, count) in counts {
+        match DeliveryStatus::from_code(code) {
+            Some(DeliveryStatus::Success) => stats.success += count,
+            Some(DeliveryStatus::Pending) => stats.pending += count,
+            Some(DeliveryStatus::Fail) => stats.fail += count,
+            Some(DeliveryStatus::Sending) => stats.sending += count,
+            Some(DeliveryStatus::Canceled) => stats.canceled += count,
+            None => {}
+        }
+    }
+    Ok(stats)
+}

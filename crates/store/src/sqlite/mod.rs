@@ -1,0 +1,490 @@
+//! The embedded SQLite store: one database file in WAL mode with `synchronous=FULL`, a single
+//! writer thread that group-commits (see `writer`), and a small pool of read connections.
+//!
+//! SQLite is the single-node store: the data directory is locked for the life of the process,
+//! so no other node can share it, and every lease left in it at start belongs to a dead process.
+
+mod admin;
+mod engine;
+mod list;
+mod messages;
+mod resources;
+mod rows;
+mod schema;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use webhookd_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, Endpoint, EndpointStats, EventType, Message,
+};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+
+use crate::{
+    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, IdempotentResponse, Lease,
+    MessageFilter, Page, PageRequest, QueueDepth, Result, Store, StoreError,
+};
+use writer::Writer;
+
+/// Read connections; reads run beside the writer thanks to WAL.
+const READERS: usize = 4;
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+    path: PathBuf,
+    /// Held for the life of the store: one process per data directory.
+    _lock: File,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+struct Readers {
+    connections: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+/// Maps SQLite's errors to the kinds callers act on.
+pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict("it already exists".into()),
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -16000;
+             PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(map_error)?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
+}
+
+fn unavailable(what: &str, path: &Path, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("{what} {}: {error}", path.display()))
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the database at `path`, applies
+    /// pending migrations and starts the writer. Fails when another process holds it.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| unavailable("cannot create the data directory", parent, error))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = File::create(&lock_path)
+            .map_err(|error| unavailable("cannot create the lock file", &lock_path, error))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Unavailable(format!(
+                "the database {} is in use by another webhookd process (SQLite serves one node; \
+                 use PostgreSQL for several)",
+                path.display()
+            ))
+        })?;
+        Self::migrate(path)?;
+        let write_connection = open_connection(path, OpenFlags::default())?;
+        let writer = Writer::start(write_connection)
+            .map_err(|error| unavailable("cannot start the writer for", path, error))?;
+        let connections = (0..READERS)
+            .map(|_| {
+                let connection = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+                connection.execute_batch("PRAGMA query_only = 1").map_err(map_error)?;
+                Ok(connection)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let readers =
+            Arc::new(Readers { connections: Mutex::new(connections), permits: Semaphore::new(READERS) });
+        Ok(Self { writer, readers, path: path.to_owned(), _lock: lock })
+    }
+
+    /// Applies pending migrations; returns the schema version reached.
+    pub fn migrate(path: &Path) -> Result<usize> {
+        let mut connection = open_connection(path, OpenFlags::default())?;
+        let migrations = schema::migrations();
+        migrations
+            .to_latest(&mut connection)
+            .map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
+        let version = migrations
+            .current_version(&connection)
+            .map_err(|error| StoreError::Internal(error.to_string()))?;
+        Ok(match version {
+            rusqlite_migration::SchemaVersion::Inside(n) => n.get(),
+            _ => 0,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(job).await
+    }
+
+    async fn read<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let _permit = readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        let pool = Arc::clone(&readers);
+        tokio::task::spawn_blocking(move || {
+            let connection = pool
+                .connections
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pop()
+                .ok_or_else(|| StoreError::Internal("no read connection free".into()))?;
+            let result = job(&connection);
+            pool.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
+            result
+        })
+        .await
+        .map_err(|error| StoreError::Internal(format!("a read task failed: {error}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_application(
+        &self,
+        app: &Application,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        let (app, idempotency) = (app.clone(), idempotency.cloned());
+        self.write(move |c| {
+            resources::create_application(c, &app)?;
+            admin::save_idempotent(c, idempotency.as_ref())
+        })
+        .await
+    }
+
+    async fn get_application(&self, key: &str) -> Result<Option<Application>> {
+        let key = key.to_owned();
+        self.read(move |c| resources::get_application(c, &key)).await
+    }
+
+    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>> {
+        let page = page.clone();
+        self.read(move |c| resources::list_applications(c, &page)).await
+    }
+
+    async fn update_application(&self, app: &Application) -> Result<()> {
+        let app = app.clone();
+        self.write(move |c| resources::update_application(c, &app)).await
+    }
+
+    async fn delete_application(&self, id: &AppId) -> Result<bool> {
+        let id = id.clone();
+        self.write(move |c| resources::delete_application(c, &id)).await
+    }
+
+    async fn create_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        let (endpoint, idempotency) = (endpoint.clone(), idempotency.cloned());
+        self.write(move |c| {
+            resources::create_endpoint(c, &endpoint)?;
+            admin::save_idempotent(c, idempotency.as_ref())
+        })
+        .await
+    }
+
+    async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
+        let (app, key) = (app.clone(), key.to_owned());
+        self.read(move |c| resources::get_endpoint(c, &app, &key)).await
+    }
+
+    async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
+        let ids = ids.to_vec();
+        self.read(move |c| resources::get_endpoints(c, &ids)).await
+    }
+
+    async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
+        let (app, page) = (app.clone(), page.clone());
+        self.read(move |c| resources::list_endpoints(c, &app, &page)).await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        let endpoint = endpoint.clone();
+        self.write(move |c| resources::update_endpoint(c, &endpoint)).await
+    }
+
+    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
+        let (app, id) = (app.clone(), id.clone());
+        self.write(move |c| resources::delete_endpoint(c, &app, &id)).await
+    }
+
+    async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
+        let endpoint = endpoint.clone();
+        self.read(move |c| messages::endpoint_stats(c, &endpoint)).await
+    }
+
+    async fn create_event_type(
+        &self,
+        event_type: &EventType,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        let (event_type, idempotency) = (event_type.clone(), idempotency.cloned());
+        self.write(move |c| {
+            resources::create_event_type(c, &event_type)?;
+            admin::save_idempotent(c, idempotency.as_ref())
+        })
+        .await
+    }
+
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
+        let name = name.to_owned();
+        self.read(move |c| resources::get_event_type(c, &name)).await
+    }
+
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>> {
+        let page = page.clone();
+        self.read(move |c| resources::list_event_types(c, &page, include_archived)).await
+    }
+
+    async fn put_event_type(&self, event_type: &EventType) -> Result<()> {
+        let event_type = event_type.clone();
+        self.write(move |c| resources::put_event_type(c, &event_type)).await
+    }
+
+    async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |c| resources::delete_event_type(c, &name, expunge)).await
+    }
+
+    async fn create_message(
+        &self,
+        message: &Message,
+        lease: Option<&Lease>,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<Vec<EndpointId>> {
+        let (message, lease, idempotency) = (message.clone(), lease.cloned(), idempotency.cloned());
+        self.write(move |c| {
+            let endpoints = messages::create_message(c, &message, lease.as_ref())?;
+            admin::save_idempotent(c, idempotency.as_ref())?;
+            Ok(endpoints)
+        })
+        .await
+    }
+
+    async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>> {
+        let (app, key) = (app.clone(), key.to_owned());
+        self.read(move |c| messages::get_message(c, &app, &key)).await
+    }
+
+    async fn list_messages(
+        &self,
+        app: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>> {
+        let (app, filter, page) = (app.clone(), filter.clone(), page.clone());
+        self.read(move |c| messages::list_messages(c, &app, &filter, &page)).await
+    }
+
+    async fn list_attempts(
+        &self,
+        app: &AppId,
+        scope: &AttemptScope,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>> {
+        let (app, scope, filter, page) = (app.clone(), scope.clone(), filter.clone(), page.clone());
+        self.read(move |c| messages::list_attempts(c, &app, &scope, &filter, &page)).await
+    }
+
+    async fn get_attempt(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>> {
+        let (app, msg, id) = (app.clone(), msg.clone(), id.clone());
+        self.read(move |c| messages::get_attempt(c, &app, &msg, &id)).await
+    }
+
+    async fn list_message_deliveries(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<(Endpoint, Delivery)>> {
+        let (app, msg, page) = (app.clone(), msg.clone(), page.clone());
+        self.read(move |c| messages::list_message_deliveries(c, &app, &msg, &page)).await
+    }
+
+    async fn list_endpoint_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<(Message, Delivery)>> {
+        let (app, endpoint, filter, page) =
+            (app.clone(), endpoint.clone(), filter.clone(), page.clone());
+        self.read(move |c| messages::list_endpoint_deliveries(c, &app, &endpoint, &filter, &page))
+            .await
+    }
+
+    async fn get_delivery(&self, msg: &MessageId, endpoint: &EndpointId) -> Result<Option<Delivery>> {
+        let (msg, endpoint) = (msg.clone(), endpoint.clone());
+        self.read(move |c| messages::get_delivery(c, &msg, &endpoint)).await
+    }
+
+    async fn claim_due(
+        &self,
+        lease: &Lease,
+        now: OffsetDateTime,
+        limit: usize,
+        skip_endpoints: &[EndpointId],
+    ) -> Result<Vec<Due>> {
+        let (lease, skip) = (lease.clone(), skip_endpoints.to_vec());
+        self.write(move |c| engine::claim_due(c, &lease, now, limit, &skip)).await
+    }
+
+    async fn renew_leases(&self, lease: &Lease) -> Result<u64> {
+        let lease = lease.clone();
+        self.write(move |c| engine::renew_leases(c, &lease)).await
+    }
+
+    async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
+        let (owner, keys) = (owner.to_owned(), keys.to_vec());
+        self.write(move |c| engine::release_leases(c, &owner, &keys)).await
+    }
+
+    async fn release_all_leases(&self) -> Result<u64> {
+        self.write(engine::release_all_leases).await
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
+        let records = records.to_vec();
+        self.write(move |c| engine::record_attempts(c, &records)).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+        self.read(engine::next_due_at).await
+    }
+
+    async fn recover(
+        &self,
+        endpoint: &EndpointId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let endpoint = endpoint.clone();
+        self.write(move |c| engine::recover(c, &endpoint, since, until, now)).await
+    }
+
+    async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {
+        self.read(move |c| engine::queue_depth(c, now)).await
+    }
+
+    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64> {
+        self.write(move |c| engine::apply_retention(c, cutoff)).await
+    }
+
+    async fn put_task(
+        &self,
+        task: &BackgroundTask,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        let (task, idempotency) = (task.clone(), idempotency.cloned());
+        self.write(move |c| {
+            admin::put_task(c, &task)?;
+            admin::save_idempotent(c, idempotency.as_ref())
+        })
+        .await
+    }
+
+    async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>> {
+        let id = id.clone();
+        self.read(move |c| admin::get_task(c, &id)).await
+    }
+
+    async fn create_token(&self, token: &ApiTokenRecord) -> Result<()> {
+        let token = token.clone();
+        self.write(move |c| admin::create_token(c, &token)).await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+        self.read(admin::list_tokens).await
+    }
+
+    async fn revoke_token(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.write(move |c| admin::revoke_token(c, &key)).await
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
+        let hash = hash.to_owned();
+        self.read(move |c| admin::find_token(c, &hash)).await
+    }
+
+    async fn count_tokens(&self) -> Result<u64> {
+        self.read(admin::count_tokens).await
+    }
+
+    async fn get_idempotent_response(
+        &self,
+        key_hash: &str,
+        not_before: OffsetDateTime,
+    ) -> Result<Option<IdempotentResponse>> {
+        let key_hash = key_hash.to_owned();
+        self.read(move |c| admin::get_idempotent(c, &key_hash, not_before)).await
+    }
+
+    async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
+        let response = response.clone();
+        self.write(move |c| admin::save_idempotent(c, Some(&response))).await
+    }
+
+    async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {
+        self.write(move |c| admin::prune_idempotency(c, before)).await
+    }
+}

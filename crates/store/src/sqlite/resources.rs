@@ -1,0 +1,270 @@
+//! Applications, endpoints and event types.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use webhookd_core::AppId;
+use webhookd_core::EndpointId;
+use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
+
+use super::list::{ListQuery, text};
+use super::map_error;
+use super::rows::{self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms};
+use crate::{Page, PageRequest, Result, StoreError};
+
+/// Maps a uniqueness failure to a conflict that says what exists.
+fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |error| match map_error(error) {
+        StoreError::Conflict(_) => StoreError::Conflict(what()),
+        other => other,
+    }
+}
+
+pub(crate) fn create_application(c: &Connection, app: &Application) -> Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO applications ({APPLICATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .and_then(|mut insert| {
+        insert.execute(params![
+            app.id.as_str(),
+            app.uid,
+            app.name,
+            json(&app.metadata).unwrap_or_else(|_| "{}".into()),
+            app.throttle_rate,
+            ms(app.created_at),
+            ms(app.updated_at),
+        ])
+    })
+    .map_err(conflict_as(|| uid_taken("an application", app.uid.as_deref())))?;
+    Ok(())
+}
+
+fn uid_taken(what: &str, uid: Option<&str>) -> String {
+    match uid {
+        Some(uid) => format!("{what} with uid `{uid}` already exists"),
+        None => format!("{what} with this id already exists"),
+    }
+}
+
+pub(crate) fn get_application(c: &Connection, key: &str) -> Result<Option<Application>> {
+    let column = if AppId::looks_like(key) { "id" } else { "uid" };
+    c.prepare_cached(&format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE {column} = ?"))
+        .and_then(|mut select| select.query_row([key], rows::application).optional())
+        .map_err(map_error)
+}
+
+pub(crate) fn list_applications(c: &Connection, page: &PageRequest) -> Result<Page<Application>> {
+    let select = format!("SELECT {APPLICATION_COLUMNS} FROM applications");
+    ListQuery::new(&select, "id").run(c, page, rows::application)
+}
+
+pub(crate) fn update_application(c: &Connection, app: &Application) -> Result<()> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE applications SET uid = ?, name = ?, metadata = ?, throttle_rate = ?, \
+             updated_at = ? WHERE id = ?",
+        )
+        .and_then(|mut update| {
+            update.execute(params![
+                app.uid,
+                app.name,
+                json(&app.metadata).unwrap_or_else(|_| "{}".into()),
+                app.throttle_rate,
+                ms(app.updated_at),
+                app.id.as_str(),
+            ])
+        })
+        .map_err(conflict_as(|| uid_taken("an application", app.uid.as_deref())))?;
+    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
+    let deleted = c.execute("DELETE FROM applications WHERE id = ?", [id.as_str()]).map_err(map_error)?;
+    for table in ["endpoints", "deliveries", "attempts", "messages"] {
+        c.execute(&format!("DELETE FROM {table} WHERE app_id = ?"), [id.as_str()])
+            .map_err(map_error)?;
+    }
+    Ok(deleted > 0)
+}
+
+fn endpoint_params(endpoint: &Endpoint) -> Result<[rusqlite::types::Value; 17]> {
+    use rusqlite::types::Value;
+    let opt_text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::Text);
+    Ok([
+        Value::Text(endpoint.id.to_string()),
+        Value::Text(endpoint.app_id.to_string()),
+        opt_text(&endpoint.uid),
+        Value::Text(endpoint.url.clone()),
+        Value::Text(endpoint.description.clone()),
+        Value::Integer(endpoint.version),
+        Value::Integer(i64::from(endpoint.disabled)),
+        Value::Text(json(&endpoint.event_types)?),
+        Value::Text(json(&endpoint.channels)?),
+        endpoint.throttle_rate.map_or(Value::Null, |rate| Value::Integer(i64::from(rate))),
+        Value::Text(json(&endpoint.metadata)?),
+        Value::Text(json(&endpoint.headers)?),
+        Value::Text(endpoint.secret.expose()),
+        Value::Text(rows::retired_secrets(&endpoint.retired_secrets)?),
+        opt_ms(endpoint.failing_since).map_or(Value::Null, Value::Integer),
+        Value::Integer(ms(endpoint.created_at)),
+        Value::Integer(ms(endpoint.updated_at)),
+    ])
+}
+
+pub(crate) fn create_endpoint(c: &Connection, endpoint: &Endpoint) -> Result<()> {
+    let values = endpoint_params(endpoint)?;
+    c.prepare_cached(&format!(
+        "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .and_then(|mut insert| insert.execute(rusqlite::params_from_iter(values)))
+    .map_err(conflict_as(|| uid_taken("an endpoint", endpoint.uid.as_deref())))?;
+    Ok(())
+}
+
+pub(crate) fn get_endpoint(c: &Connection, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
+    let column = if EndpointId::looks_like(key) { "id" } else { "uid" };
+    c.prepare_cached(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ? AND {column} = ?"
+    ))
+    .and_then(|mut select| select.query_row([app.as_str(), key], rows::endpoint).optional())
+    .map_err(map_error)
+}
+
+pub(crate) fn get_endpoints(c: &Connection, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
+    let mut select = c
+        .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?"))
+        .map_err(map_error)?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(endpoint) =
+            select.query_row([id.as_str()], rows::endpoint).optional().map_err(map_error)?
+        {
+            found.push(endpoint);
+        }
+    }
+    Ok(found)
+}
+
+pub(crate) fn list_endpoints(c: &Connection, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
+    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
+    ListQuery::new(&select, "id")
+        .filter("app_id = ?", [text(app.as_str())])
+        .run(c, page, rows::endpoint)
+}
+
+pub(crate) fn update_endpoint(c: &Connection, endpoint: &Endpoint) -> Result<()> {
+    let values = endpoint_params(endpoint)?;
+    // Every column but id, app_id and created_at is replaced.
+    let changed = c
+        .prepare_cached(
+            "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, version = ?6, \
+             disabled = ?7, event_types = ?8, channels = ?9, throttle_rate = ?10, metadata = ?11, \
+             headers = ?12, secret = ?13, retired_secrets = ?14, failing_since = ?15, \
+             updated_at = ?17 WHERE id = ?1 AND app_id = ?2",
+        )
+        .and_then(|mut update| update.execute(rusqlite::params_from_iter(values)))
+        .map_err(conflict_as(|| uid_taken("an endpoint", endpoint.uid.as_deref())))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if endpoint.disabled {
+        cancel_pending(c, &endpoint.id, ms(endpoint.updated_at))?;
+    }
+    Ok(())
+}
+
+/// Cancels every pending delivery of an endpoint (disabled or deleted).
+pub(crate) fn cancel_pending(c: &Connection, endpoint: &EndpointId, now_ms: i64) -> Result<usize> {
+    c.prepare_cached(
+        "UPDATE deliveries SET status = ?, next_attempt_at = NULL, lease_owner = NULL, \
+         lease_until = NULL, updated_at = ? WHERE endpoint_id = ? AND status = ?",
+    )
+    .and_then(|mut update| {
+        update.execute(params![
+            DeliveryStatus::Canceled.code(),
+            now_ms,
+            endpoint.as_str(),
+            DeliveryStatus::Pending.code()
+        ])
+    })
+    .map_err(map_error)
+}
+
+pub(crate) fn delete_endpoint(c: &Connection, app: &AppId, id: &EndpointId) -> Result<bool> {
+    let deleted = c
+        .execute("DELETE FROM endpoints WHERE app_id = ? AND id = ?", [app.as_str(), id.as_str()])
+        .map_err(map_error)?;
+    if deleted > 0 {
+        cancel_pending(c, id, ms(webhookd_core::time::now()))?;
+    }
+    Ok(deleted > 0)
+}
+
+fn event_type_params(event_type: &EventType) -> Result<[rusqlite::types::Value; 7]> {
+    use rusqlite::types::Value;
+    Ok([
+        Value::Text(event_type.name.clone()),
+        Value::Text(event_type.description.clone()),
+        Value::Integer(i64::from(event_type.archived)),
+        Value::Integer(i64::from(event_type.deprecated)),
+        match &event_type.schemas {
+            Some(schemas) => Value::Text(json(schemas)?),
+            None => Value::Null,
+        },
+        Value::Integer(ms(event_type.created_at)),
+        Value::Integer(ms(event_type.updated_at)),
+    ])
+}
+
+pub(crate) fn create_event_type(c: &Connection, event_type: &EventType) -> Result<()> {
+    if let Some(existing) = get_event_type(c, &event_type.name)? {
+        if !existing.archived {
+            return Err(StoreError::Conflict(format!(
+                "an event type named `{}` already exists",
+                event_type.name
+            )));
+        }
+    }
+    put_event_type(c, event_type)
+}
+
+pub(crate) fn get_event_type(c: &Connection, name: &str) -> Result<Option<EventType>> {
+    c.prepare_cached(&format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE name = ?"))
+        .and_then(|mut select| select.query_row([name], rows::event_type).optional())
+        .map_err(map_error)
+}
+
+pub(crate) fn list_event_types(
+    c: &Connection,
+    page: &PageRequest,
+    include_archived: bool,
+) -> Result<Page<EventType>> {
+    let select = format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types");
+    let query = ListQuery::new(&select, "name");
+    let query = if include_archived { query } else { query.filter("archived = 0", []) };
+    query.run(c, page, rows::event_type)
+}
+
+pub(crate) fn put_event_type(c: &Connection, event_type: &EventType) -> Result<()> {
+    let values = event_type_params(event_type)?;
+    c.prepare_cached(&format!(
+        "INSERT INTO event_types ({EVENT_TYPE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (name) DO UPDATE SET description = ?2, archived = ?3, deprecated = ?4, \
+         schemas = ?5, updated_at = ?7"
+    ))
+    .and_then(|mut upsert| upsert.execute(rusqlite::params_from_iter(values)))
+    .map_err(map_error)?;
+    Ok(())
+}
+
+pub(crate) fn delete_event_type(c: &Connection, name: &str, expunge: bool) -> Result<bool> {
+    let changed = if expunge {
+        c.execute("DELETE FROM event_types WHERE name = ?", [name])
+    } else {
+        c.execute(
+            "UPDATE event_types SET archived = 1, updated_at = ? WHERE name = ?",
+            params![ms(webhookd_core::time::now()), name],
+        )
+    }
+    .map_err(map_error)?;
+    Ok(changed > 0)
+}

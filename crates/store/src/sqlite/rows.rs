@@ -1,0 +1,218 @@
+//! Conversions between rows and the domain model: the column lists and the mapping functions,
+//! kept side by side so that a SELECT and its reader cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rusqlite::Row;
+use rusqlite::types::Type;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use webhookd_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message,
+    RetiredSecret, TaskStatus, TriggerType,
+};
+use webhookd_core::signing::Secret;
+use webhookd_core::time::{from_unix_ms, to_unix_ms};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+
+use crate::{Result, StoreError};
+
+pub(crate) fn ms(at: OffsetDateTime) -> i64 {
+    to_unix_ms(at)
+}
+
+pub(crate) fn opt_ms(at: Option<OffsetDateTime>) -> Option<i64> {
+    at.map(to_unix_ms)
+}
+
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|error| StoreError::Internal(error.to_string()))
+}
+
+fn conversion(index: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
+}
+
+fn from_json<T: DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| conversion(index, error))
+}
+
+fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<OffsetDateTime> {
+    Ok(from_unix_ms(row.get(index)?))
+}
+
+fn opt_time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+    Ok(row.get::<_, Option<i64>>(index)?.map(from_unix_ms))
+}
+
+fn status_at(row: &Row<'_>, index: usize) -> rusqlite::Result<DeliveryStatus> {
+    let code: i64 = row.get(index)?;
+    DeliveryStatus::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(index, code))
+}
+
+pub(crate) const APPLICATION_COLUMNS: &str =
+    "id, uid, name, metadata, throttle_rate, created_at, updated_at";
+
+pub(crate) fn application(row: &Row<'_>) -> rusqlite::Result<Application> {
+    Ok(Application {
+        id: AppId::from_trusted(row.get(0)?),
+        uid: row.get(1)?,
+        name: row.get(2)?,
+        metadata: from_json(row, 3)?,
+        throttle_rate: row.get(4)?,
+        created_at: time_at(row, 5)?,
+        updated_at: time_at(row, 6)?,
+    })
+}
+
+pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
+     event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
+     failing_since, created_at, updated_at";
+
+/// A retired secret as stored: the secret in its `whsec_` form and its expiry in ms.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredRetiredSecret {
+    key: String,
+    expires_at: i64,
+}
+
+pub(crate) fn retired_secrets(secrets: &[RetiredSecret]) -> Result<String> {
+    let stored: Vec<StoredRetiredSecret> = secrets
+        .iter()
+        .map(|retired| StoredRetiredSecret {
+            key: retired.secret.expose(),
+            expires_at: to_unix_ms(retired.expires_at),
+        })
+        .collect();
+    json(&stored)
+}
+
+fn secret_from(index: usize, text: &str) -> rusqlite::Result<Secret> {
+    Secret::parse(text).map_err(|error| conversion(index, error))
+}
+
+pub(crate) fn endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    let secret: String = row.get(12)?;
+    let retired: Vec<StoredRetiredSecret> = from_json(row, 13)?;
+    Ok(Endpoint {
+        id: EndpointId::from_trusted(row.get(0)?),
+        app_id: AppId::from_trusted(row.get(1)?),
+        uid: row.get(2)?,
+        url: row.get(3)?,
+        description: row.get(4)?,
+        version: row.get(5)?,
+        disabled: row.get(6)?,
+        event_types: from_json(row, 7)?,
+        channels: from_json(row, 8)?,
+        throttle_rate: row.get(9)?,
+        metadata: from_json(row, 10)?,
+        headers: from_json::<BTreeMap<String, String>>(row, 11)?,
+        secret: secret_from(12, &secret)?,
+        retired_secrets: retired
+            .into_iter()
+            .map(|stored| {
+                Ok(RetiredSecret {
+                    secret: secret_from(13, &stored.key)?,
+                    expires_at: from_unix_ms(stored.expires_at),
+                })
+            })
+            .collect::<rusqlite::Result<_>>()?,
+        failing_since: opt_time_at(row, 14)?,
+        created_at: time_at(row, 15)?,
+        updated_at: time_at(row, 16)?,
+    })
+}
+
+pub(crate) const EVENT_TYPE_COLUMNS: &str =
+    "name, description, archived, deprecated, schemas, created_at, updated_at";
+
+pub(crate) fn event_type(row: &Row<'_>) -> rusqlite::Result<EventType> {
+    let schemas: Option<String> = row.get(4)?;
+    Ok(EventType {
+        name: row.get(0)?,
+        description: row.get(1)?,
+        archived: row.get(2)?,
+        deprecated: row.get(3)?,
+        schemas: schemas
+            .map(|text| serde_json::from_str(&text).map_err(|error| conversion(4, error)))
+            .transpose()?,
+        created_at: time_at(row, 5)?,
+        updated_at: time_at(row, 6)?,
+    })
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.payload, \
+     m.channels, m.tags, m.created_at, m.deliver_at, m.retain_payload_until";
+
+/// Reads a message from `MESSAGE_COLUMNS` starting at column `at`.
+pub(crate) fn message_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Message> {
+    let payload: Vec<u8> = row.get(at + 4)?;
+    Ok(Message {
+        id: MessageId::from_trusted(row.get(at)?),
+        app_id: AppId::from_trusted(row.get(at + 1)?),
+        event_type: row.get(at + 2)?,
+        event_id: row.get(at + 3)?,
+        payload: Bytes::from(payload),
+        channels: from_json(row, at + 5)?,
+        tags: from_json(row, at + 6)?,
+        created_at: time_at(row, at + 7)?,
+        deliver_at: opt_time_at(row, at + 8)?,
+        retain_payload_until: opt_time_at(row, at + 9)?,
+    })
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "d.msg_id, d.endpoint_id, d.app_id, d.status, \
+     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
+
+/// Reads a delivery from `DELIVERY_COLUMNS` starting at column `at`.
+pub(crate) fn delivery_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        msg_id: MessageId::from_trusted(row.get(at)?),
+        endpoint_id: EndpointId::from_trusted(row.get(at + 1)?),
+        app_id: AppId::from_trusted(row.get(at + 2)?),
+        status: status_at(row, at + 3)?,
+        attempts: row.get(at + 4)?,
+        next_attempt_at: opt_time_at(row, at + 5)?,
+        created_at: time_at(row, at + 6)?,
+        updated_at: time_at(row, at + 7)?,
+    })
+}
+
+pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.msg_id, a.endpoint_id, a.app_id, a.url, \
+     a.status, a.response_status_code, a.response, a.duration_ms, a.trigger_type, a.created_at";
+
+pub(crate) fn attempt(row: &Row<'_>) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        id: AttemptId::from_trusted(row.get(0)?),
+        msg_id: MessageId::from_trusted(row.get(1)?),
+        endpoint_id: EndpointId::from_trusted(row.get(2)?),
+        app_id: AppId::from_trusted(row.get(3)?),
+        url: row.get(4)?,
+        status: status_at(row, 5)?,
+        response_status_code: row.get(6)?,
+        response: row.get(7)?,
+        duration_ms: row.get(8)?,
+        trigger_type: TriggerType::from_code(row.get(9)?),
+        created_at: time_at(row, 10)?,
+    })
+}
+
+pub(crate) const TASK_COLUMNS: &str = "id, kind, status, data, updated_at";
+
+pub(crate) fn task(row: &Row<'_>) -> rusqlite::Result<BackgroundTask> {
+    let status: String = row.get(2)?;
+    Ok(BackgroundTask {
+        id: TaskId::from_trusted(row.get(0)?),
+        kind: row.get(1)?,
+        status: match status.as_str() {
+            "running" => TaskStatus::Running,
+            "finished" => TaskStatus::Finished,
+            _ => TaskStatus::Failed,
+        },
+        data: from_json(row, 3)?,
+        updated_at: time_at(row, 4)?,
+    })
+}
