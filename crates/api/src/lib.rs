@@ -1,14 +1,130 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The HTTP API: the Svix v1-compatible subset under `/api/v1`, the tutorial's `/webhooks`
+//! routes, health and metrics. One file per resource, each with its `router()`.
+//!
+//! Architecture invariant: the API reaches storage only through `webhookd_store::Store` and
+//! the delivery engine only through `webhookd_delivery::Dispatcher`; it sends no outbound HTTP.
+//! Every response is JSON, errors included, in the shapes of `error`.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod wire;
+
+mod application;
+mod attempt;
+mod background_task;
+mod endpoint;
+mod event_type;
+mod health;
+mod message;
+mod seed;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware;
+use axum::response::IntoResponse;
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use webhookd_core::model::{Application, Endpoint};
+use webhookd_delivery::Dispatcher;
+use webhookd_store::Store;
+
+use crate::auth::AuthMode;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::InFlight;
+
+/// Renders the Prometheus exposition text.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the API needs to know of the configuration.
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub auth: AuthMode,
+    /// The largest message payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+    pub metrics: Option<MetricsRender>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState(Arc<Inner>);
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+struct Inner {
+    store: Arc<dyn Store>,
+    dispatcher: Dispatcher,
+    config: ApiConfig,
+    in_flight: InFlight,
+}
+
+impl ApiState {
+    pub fn new(store: Arc<dyn Store>, dispatcher: Dispatcher, config: ApiConfig) -> Self {
+        Self(Arc::new(Inner { store, dispatcher, config, in_flight: InFlight::default() }))
     }
+
+    pub fn store(&self) -> &dyn Store {
+        self.0.store.as_ref()
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.0.dispatcher
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.0.config
+    }
+
+    pub(crate) fn in_flight(&self) -> &InFlight {
+        &self.0.in_flight
+    }
+
+    /// The application with this id or uid, or 404.
+    pub(crate) async fn application(&self, key: &str) -> ApiResult<Application> {
+        self.store().get_application(key).await?.ok_or_else(|| ApiError::not_found("application"))
+    }
+
+    /// The endpoint with this id or uid in the application, or 404.
+    pub(crate) async fn endpoint(&self, app: &Application, key: &str) -> ApiResult<Endpoint> {
+        self.store().get_endpoint(&app.id, key).await?.ok_or_else(|| ApiError::not_found("endpoint"))
+    }
+}
+
+/// The whole HTTP service: routes, auth, idempotency, JSON fallbacks, and paths served with
+/// or without a trailing slash.
+pub fn service(state: ApiState) -> NormalizePath<Router> {
+    // The request body may be a little larger than the payload, for the envelope around it.
+    let body_limit = state.config().max_payload_bytes.saturating_add(64 * 1024);
+    let authenticated = Router::new()
+        .nest(
+            "/api/v1",
+            Router::new()
+                .merge(application::router())
+                .merge(endpoint::router())
+                .merge(event_type::router())
+                .merge(message::router())
+                .merge(attempt::router())
+                .merge(background_task::router()),
+        )
+        .merge(seed::router())
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
+    let router = Router::new()
+        .merge(health::router())
+        .merge(authenticated)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+async fn not_found(request: Request) -> impl IntoResponse {
+    ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
+}
+
+async fn method_not_allowed(method: Method, request: Request) -> impl IntoResponse {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", request.uri().path()))
 }

@@ -1,0 +1,152 @@
+//! The one error type of the API and the one table that maps it to a status and a body.
+//!
+//! Every failure answers JSON, in Svix's shapes: `{"code", "detail"}`, or for validation
+//! errors (422) `{"detail": [{"loc", "msg", "type"}]}`, which is how the official SDKs parse
+//! them. Internal errors answer a generic message; their detail is logged once, here.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use webhookd_store::StoreError;
+
+/// One field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub loc: Vec<String>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    Unavailable { detail: String, retry_after_seconds: u32 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// A 422 for one field: `loc` is where (e.g. `["body", "uid"]`), `msg` what is wrong.
+    pub fn invalid(loc: &[&str], msg: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError {
+            loc: loc.iter().map(|part| (*part).to_owned()).collect(),
+            msg: msg.into(),
+            kind: "value_error".into(),
+        }])
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } => code,
+            Self::Unauthorized(_) => "authentication_failed",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Validation(_) => "validation",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::NotFound => Self::NotFound("not found".into()),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                Self::Unavailable {
+                    detail: "the store is unavailable or overloaded; retry shortly".into(),
+                    retry_after_seconds: 1,
+                }
+            }
+            StoreError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Self::Validation(errors) => json!({ "detail": errors }),
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                json!({ "code": self.code(), "detail": "internal error; see the server log" })
+            }
+            other => json!({ "code": other.code(), "detail": other.to_string() }),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Unavailable { retry_after_seconds, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_map_to_statuses() {
+        let cases = [
+            (StoreError::Conflict("x".into()), StatusCode::CONFLICT),
+            (StoreError::NotFound, StatusCode::NOT_FOUND),
+            (StoreError::Unavailable("locked".into()), StatusCode::SERVICE_UNAVAILABLE),
+            (StoreError::Internal("boom".into()), StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (error, status) in cases {
+            assert_eq!(ApiError::from(error).status(), status);
+        }
+    }
+
+    #[test]
+    fn unavailable_carries_retry_after() {
+        let response = ApiError::from(StoreError::Unavailable("locked".into())).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

@@ -1,0 +1,216 @@
+//! Our own extractors, so that every rejection answers in the API's error shape: a JSON body
+//! (400 when malformed, 413 when too large, 422 when a field is wrong, with its location) and
+//! query parameters (422 naming the parameter). Unknown fields and parameters are ignored.
+
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use webhookd_core::time::parse_timestamp;
+use webhookd_store::{Cursor, Order, PageRequest};
+
+use crate::error::{ApiError, ApiResult, FieldError};
+
+/// The most items a list returns at once.
+pub const MAX_LIMIT: usize = 250;
+pub const DEFAULT_LIMIT: usize = 50;
+
+/// A JSON request body.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(body_rejection)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the request body is larger than the server accepts".into())
+    } else {
+        ApiError::BadRequest { code: "invalid_body", detail: rejection.body_text() }
+    }
+}
+
+/// Parses a JSON body: syntax errors are 400, wrong fields 422 with their location.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let mut loc = vec!["body".to_owned()];
+                loc.extend(path.split('.').filter(|part| !part.is_empty() && *part != "?").map(str::to_owned));
+                ApiError::Validation(vec![FieldError {
+                    loc,
+                    msg: strip_position(&inner.to_string()),
+                    kind: "value_error".into(),
+                }])
+            }
+            _ => ApiError::BadRequest {
+                code: "invalid_json",
+                detail: format!("the request body is not valid JSON: {inner}"),
+            },
+        }
+    })?;
+    deserializer.end().map_err(|error| ApiError::BadRequest {
+        code: "invalid_json",
+        detail: format!("the request body is not valid JSON: {error}"),
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends "at line 1 column 9", which means nothing in a field error.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The query string as pairs, read by name with typed accessors.
+#[derive(Debug, Clone, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::parse(parts.uri.query().unwrap_or_default()))
+    }
+}
+
+impl QueryParams {
+    pub fn parse(query: &str) -> Self {
+        Self(form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+    }
+
+    /// The last value given for `name`.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`, repeated (`a=1&a=2`, `a[]=1`) or comma-joined (`a=1,2`).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        let bracketed = format!("{name}[]");
+        self.0
+            .iter()
+            .filter(|(key, _)| *key == name || *key == bracketed)
+            .flat_map(|(_, value)| value.split(','))
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn invalid(name: &str, msg: String) -> ApiError {
+        ApiError::invalid(&["query", name], msg)
+    }
+
+    pub fn bool(&self, name: &str, default: bool) -> ApiResult<bool> {
+        match self.str(name) {
+            None | Some("") => Ok(default),
+            Some("true" | "True" | "1") => Ok(true),
+            Some("false" | "False" | "0") => Ok(false),
+            Some(other) => Err(Self::invalid(name, format!("`{other}` is not true or false"))),
+        }
+    }
+
+    pub fn parsed<T: FromStr>(&self, name: &str) -> ApiResult<Option<T>> {
+        match self.str(name) {
+            None | Some("") => Ok(None),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| Self::invalid(name, format!("`{text}` is not a valid value"))),
+        }
+    }
+
+    pub fn timestamp(&self, name: &str) -> ApiResult<Option<OffsetDateTime>> {
+        match self.str(name) {
+            None | Some("") => Ok(None),
+            Some(text) => parse_timestamp(text)
+                .map(Some)
+                .map_err(|error| Self::invalid(name, error.to_string())),
+        }
+    }
+
+    /// `limit`, `iterator` and `order`, with the list's natural order as the default.
+    pub fn page(&self, default_order: Order) -> ApiResult<PageRequest> {
+        let limit = self.parsed::<i64>("limit")?.unwrap_or(DEFAULT_LIMIT as i64);
+        if !(1..=MAX_LIMIT as i64).contains(&limit) {
+            return Err(Self::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        let order = match self.str("order") {
+            None | Some("") => default_order,
+            Some("ascending") => Order::Ascending,
+            Some("descending") => Order::Descending,
+            Some(other) => {
+                return Err(Self::invalid(
+                    "order",
+                    format!("`{other}` is not `ascending` or `descending`"),
+                ));
+            }
+        };
+        let cursor = self.str("iterator").filter(|text| !text.is_empty()).map(|text| {
+            match text.strip_prefix('-') {
+                Some(key) => Cursor { key: key.to_owned(), backward: true },
+                None => Cursor { key: text.to_owned(), backward: false },
+            }
+        });
+        Ok(PageRequest { limit: limit as usize, cursor, order })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn bodies_fail_with_the_right_status() {
+        assert!(matches!(parse_json::<Sample>(b"{nope"), Err(ApiError::BadRequest { .. })));
+        assert!(matches!(parse_json::<Sample>(br#"{"name": "a"} x"#), Err(ApiError::BadRequest { .. })));
+        let Err(ApiError::Validation(errors)) = parse_json::<Sample>(br#"{"name": "a", "count": -1}"#)
+        else {
+            panic!("a negative count is a validation error");
+        };
+        assert_eq!(errors[0].loc, ["body", "count"]);
+        assert!(!errors[0].msg.contains("line"));
+        let Err(ApiError::Validation(errors)) = parse_json::<Sample>(b"{}") else {
+            panic!("a missing field is a validation error");
+        };
+        assert!(errors[0].msg.contains("name"));
+    }
+
+    #[test]
+    fn query_lists_and_pages() {
+        let query = QueryParams::parse("event_types=a,b&event_types=c&limit=2&iterator=-msg_1&x=y");
+        assert_eq!(query.list("event_types"), ["a", "b", "c"]);
+        let page = query.page(Order::Descending).unwrap();
+        assert_eq!(page.limit, 2);
+        assert_eq!(page.order, Order::Descending);
+        assert_eq!(page.cursor, Some(Cursor { key: "msg_1".into(), backward: true }));
+        assert!(QueryParams::parse("limit=251").page(Order::Ascending).is_err());
+        assert!(QueryParams::parse("limit=0").page(Order::Ascending).is_err());
+        assert!(QueryParams::parse("order=sideways").page(Order::Ascending).is_err());
+        assert!(QueryParams::parse("with_content=maybe").bool("with_content", true).is_err());
+        assert!(QueryParams::parse("before=2024-01-01T00:00:00").timestamp("before").unwrap().is_some());
+    }
+}

@@ -1,0 +1,44 @@
+//! Health and metrics, open without a token (metrics only from loopback when tokens exist).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::ApiState;
+use crate::auth::AuthMode;
+use crate::error::ApiError;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new().route("/api/v1/health", get(health)).route("/metrics", get(metrics))
+}
+
+async fn health() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn metrics(State(state): State<ApiState>, request: axum::extract::Request) -> Response {
+    let from_loopback = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
+    if !from_loopback && matches!(state.config().auth, AuthMode::Tokens { .. }) {
+        // Off loopback, metrics need a token like the API.
+        let authorized = crate::auth::check(&state, request.headers()).await;
+        if let Err(error) = authorized {
+            return error.into_response();
+        }
+    }
+    let Some(render) = &state.config().metrics else {
+        return ApiError::NotFound("metrics are not enabled".into()).into_response();
+    };
+    let mut response = render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

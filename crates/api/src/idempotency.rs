@@ -1,0 +1,145 @@
+//! `idempotency-key` on every POST: the same key (per token, method and path, for 24 hours)
+//! answers the first non-5xx response again and does nothing again; a duplicate that arrives
+//! while the first is still running gets 409.
+//!
+//! Only a hash of the key is stored. Handlers whose effect is one store write pass the record
+//! into that write ([`IdempotencyKey::record`]), so the key and the effect commit together;
+//! for the others this middleware saves the response after the handler.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use webhookd_core::time::now;
+use webhookd_store::IdempotentResponse;
+
+use crate::ApiState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::wire::JsonBytes;
+
+/// How long a key is remembered.
+pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The longest key accepted.
+const MAX_KEY_LENGTH: usize = 256;
+
+/// Marks a response whose idempotency record was written with its effect.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded;
+
+/// The hashed key of the request being served, when it has one.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(Option<String>);
+
+impl IdempotencyKey {
+    /// The record to write with the effect, for a response serialized as `response`.
+    pub fn record(&self, response: &JsonBytes) -> Option<IdempotentResponse> {
+        let key_hash = self.0.clone()?;
+        Some(IdempotentResponse {
+            key_hash,
+            status: response.status.as_u16(),
+            body: response.body.clone(),
+            created_at: now(),
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<IdempotencyKey>().cloned().unwrap_or(IdempotencyKey(None)))
+    }
+}
+
+/// Keys whose first request is still running on this node.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<String>>);
+
+/// Removes the key when the request ends, however it ends.
+struct InFlightGuard<'a> {
+    keys: &'a InFlight,
+    key: String,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.keys.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.key);
+    }
+}
+
+fn key_hash(caller: &Caller, method: &Method, path: &str, key: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [caller.identity(), method.as_str(), path, key] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(hash.finalize())
+}
+
+fn replay(stored: IdempotentResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let Some(key) = request.headers().get("idempotency-key").and_then(|value| value.to_str().ok())
+    else {
+        return next.run(request).await;
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH {
+        return ApiError::invalid(
+            &["header", "idempotency-key"],
+            format!("must be 1 to {MAX_KEY_LENGTH} characters long"),
+        )
+        .into_response();
+    }
+    let caller = request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Local);
+    let hash = key_hash(&caller, request.method(), request.uri().path(), key);
+    let not_before = now() - WINDOW;
+    match state.store().get_idempotent_response(&hash, not_before).await {
+        Ok(Some(stored)) => return replay(stored),
+        Ok(None) => {}
+        Err(error) => return ApiError::from(error).into_response(),
+    }
+    let in_flight = state.in_flight();
+    if !in_flight.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(hash.clone()) {
+        return ApiError::Conflict(
+            "a request with this idempotency-key is still being processed".into(),
+        )
+        .into_response();
+    }
+    let _guard = InFlightGuard { keys: in_flight, key: hash.clone() };
+    request.extensions_mut().insert(IdempotencyKey(Some(hash.clone())));
+    let response = next.run(request).await;
+    if response.status().is_server_error() || response.extensions().get::<Recorded>().is_some() {
+        return response;
+    }
+    // The handler's effect was not a single store write: save its response now.
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::Internal("cannot read a response body".into()).into_response();
+    };
+    let record = IdempotentResponse {
+        key_hash: hash,
+        status: parts.status.as_u16(),
+        body: bytes.to_vec(),
+        created_at: now(),
+    };
+    if let Err(error) = state.store().save_idempotent_response(&record).await {
+        tracing::warn!(%error, "could not save an idempotent response");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

@@ -1,0 +1,9 @@
+//! (being written)
+
+use axum::Router;
+
+use crate::ApiState;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+}

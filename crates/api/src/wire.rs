@@ -1,0 +1,102 @@
+//! Wire shapes shared by every resource: the list envelope and JSON responses whose bytes are
+//! made once (so that the same bytes can be stored for idempotent replay).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use webhookd_store::Page;
+
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::Recorded;
+
+/// `{"data": [...], "iterator", "prevIterator", "done"}`; both iterators are always present.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+    pub iterator: Option<String>,
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
+
+impl<T> ListResponse<T> {
+    /// Wraps a page: `key` gives an item's cursor key (its id, or an event type's name).
+    pub fn from_page<U>(page: Page<U>, key: impl Fn(&U) -> String, map: impl FnMut(U) -> T) -> Self {
+        let iterator = page.items.last().map(&key);
+        let prev_iterator = page.items.first().map(|first| format!("-{}", key(first)));
+        Self { data: page.items.into_iter().map(map).collect(), iterator, prev_iterator, done: page.done }
+    }
+}
+
+/// A JSON response serialized once.
+#[derive(Debug, Clone)]
+pub struct JsonBytes {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    /// Set when the idempotency record was written with the effect.
+    pub recorded: bool,
+}
+
+impl JsonBytes {
+    pub fn new(status: StatusCode, value: &impl Serialize) -> ApiResult<Self> {
+        let body = serde_json::to_vec(value)
+            .map_err(|error| ApiError::Internal(format!("cannot serialize a response: {error}")))?;
+        Ok(Self { status, body, recorded: false })
+    }
+
+    pub fn recorded(mut self) -> Self {
+        self.recorded = true;
+        self
+    }
+}
+
+impl IntoResponse for JsonBytes {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.recorded {
+            response.extensions_mut().insert(Recorded);
+        }
+        response
+    }
+}
+
+/// Serializes as `{}`: Svix's empty answers.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+/// Use with `#[serde(default, deserialize_with = "wire::nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// Svix's older and newer names for a rate limit: `throttleRate` wins over `rateLimit`.
+pub fn rate(throttle_rate: Option<u32>, rate_limit: Option<u32>) -> Option<u32> {
+    throttle_rate.or(rate_limit)
+}
+
+/// Checks a rate limit in messages per second.
+pub fn check_rate(loc: &str, rate: Option<u32>) -> ApiResult<()> {
+    match rate {
+        Some(0) => Err(ApiError::invalid(&["body", loc], "must be at least 1 message per second")),
+        Some(rate) if rate > u32::from(u16::MAX) => {
+            Err(ApiError::invalid(&["body", loc], "must be at most 65535 messages per second"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks an optional uid.
+pub fn check_uid(uid: Option<&str>) -> ApiResult<()> {
+    match uid {
+        Some(uid) => webhookd_core::validate::uid(uid).map_err(|msg| ApiError::invalid(&["body", "uid"], msg)),
+        None => Ok(()),
+    }
+}

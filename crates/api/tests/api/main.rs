@@ -1,0 +1,8 @@
+//! The API's behaviour at its boundary: requests in, JSON out, against a real SQLite store in
+//! a temporary directory. One test binary; one module per resource.
+
+#![allow(unreachable_pub, dead_code)]
+
+mod common;
+
+mod application;
