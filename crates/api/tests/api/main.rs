@@ -6,3 +6,7 @@
 mod common;
 
 mod application;
+mod endpoint;
+mod event_type;
+mod message;
+mod seed;
