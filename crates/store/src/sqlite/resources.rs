@@ -216,13 +216,11 @@ fn event_type_params(event_type: &EventType) -> Result<[rusqlite::types::Value; 
 }
 
 pub(crate) fn create_event_type(c: &Connection, event_type: &EventType) -> Result<()> {
-    if let Some(existing) = get_event_type(c, &event_type.name)? {
-        if !existing.archived {
-            return Err(StoreError::Conflict(format!(
-                "an event type named `{}` already exists",
-                event_type.name
-            )));
-        }
+    if get_event_type(c, &event_type.name)?.is_some_and(|existing| !existing.archived) {
+        return Err(StoreError::Conflict(format!(
+            "an event type named `{}` already exists",
+            event_type.name
+        )));
     }
     put_event_type(c, event_type)
 }

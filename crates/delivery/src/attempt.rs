@@ -1,0 +1,148 @@
+//! One attempt: sign the message afresh, POST it, classify the result, and describe what the
+//! store must record. The only I/O is the request itself; recording is the caller's.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use time::OffsetDateTime;
+use webhookd_core::AttemptId;
+use webhookd_core::model::{Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
+use webhookd_core::outcome::{AttemptResult, Outcome, decide};
+use webhookd_core::signing::signature_header;
+use webhookd_core::time::now;
+use webhookd_store::{AttemptRecord, DeliveryUpdate, EndpointHealth};
+
+use crate::EngineConfig;
+use crate::http::HttpClient;
+
+/// What an attempt is for.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) message: Arc<Message>,
+    /// Scheduled attempts already made for this delivery.
+    pub(crate) attempts_made: u32,
+    pub(crate) manual: bool,
+}
+
+/// The attempt's result, for the store and for the engine.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(crate) record: AttemptRecord,
+    pub(crate) outcome: Outcome,
+}
+
+/// Builds the request headers: content type, the Standard Webhooks triple (and the `svix-`
+/// copies when asked), then the endpoint's custom headers.
+fn headers(endpoint: &Endpoint, message: &Message, timestamp: i64, svix_headers: bool, at: OffsetDateTime) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(6 + endpoint.headers.len());
+    headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let signature = signature_header(endpoint.signing_secrets(at), message.id.as_str(), timestamp, &message.payload);
+    let values = [
+        HeaderValue::from_str(message.id.as_str()),
+        HeaderValue::from_str(&timestamp.to_string()),
+        HeaderValue::from_str(&signature),
+    ];
+    let names: &[[&'static str; 3]] = if svix_headers {
+        &[["webhook-id", "webhook-timestamp", "webhook-signature"], ["svix-id", "svix-timestamp", "svix-signature"]]
+    } else {
+        &[["webhook-id", "webhook-timestamp", "webhook-signature"]]
+    };
+    for group in names {
+        for (name, value) in group.iter().zip(&values) {
+            if let Ok(value) = value {
+                headers.insert(HeaderName::from_static(name), value.clone());
+            }
+        }
+    }
+    for (name, value) in &endpoint.headers {
+        // Names and values were validated when they were set; a bad one is skipped.
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+/// Makes the attempt and decides what follows.
+pub(crate) async fn run(
+    config: &EngineConfig,
+    http: &HttpClient,
+    endpoint: &Endpoint,
+    job: &Job,
+) -> Finished {
+    let started_at = now();
+    let timestamp = started_at.unix_timestamp();
+    let message = &job.message;
+    let headers = headers(endpoint, message, timestamp, config.svix_headers, started_at);
+    let sent = http.post(&endpoint.url, headers, Bytes::clone(&message.payload)).await;
+    let attempts_made = if job.manual { job.attempts_made } else { job.attempts_made + 1 };
+    let jitter = rand::random::<f64>() * 2.0 - 1.0;
+    let outcome = decide(
+        &sent.result,
+        attempts_made,
+        job.manual,
+        &config.retry_schedule,
+        config.retry_client_errors,
+        jitter,
+    );
+    let delivered = outcome == Outcome::Delivered;
+    let status_code = match sent.result {
+        AttemptResult::Response { status, .. } => status,
+        _ => 0,
+    };
+    let duration_ms = sent.duration.as_millis() as u64;
+    tracing::info!(
+        endpoint = %endpoint.id,
+        msg = %message.id,
+        status = status_code,
+        duration_ms,
+        "webhook to '{}' dispatched, response code: {status_code}",
+        endpoint.url
+    );
+    let finished_at = now();
+    let delivery = match (&outcome, job.manual) {
+        (_, true) => DeliveryUpdate::Manual { success: delivered },
+        (Outcome::Delivered, false) => DeliveryUpdate::Delivered,
+        (Outcome::Retry { after }, false) => DeliveryUpdate::RetryAt(finished_at + *after),
+        (Outcome::Failed { .. }, false) => DeliveryUpdate::Failed,
+    };
+    let endpoint_health = health(config, endpoint, &outcome, finished_at);
+    let record = AttemptRecord {
+        attempt: Attempt {
+            id: AttemptId::new(),
+            msg_id: message.id.clone(),
+            endpoint_id: endpoint.id.clone(),
+            app_id: message.app_id.clone(),
+            url: endpoint.url.clone(),
+            status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+            response_status_code: status_code,
+            response: sent.response,
+            duration_ms,
+            trigger_type: if job.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+            created_at: started_at,
+        },
+        delivery,
+        endpoint_health,
+        owner: config.node_id.clone(),
+    };
+    Finished { record, outcome }
+}
+
+/// How the endpoint's health changes: a success ends a run of failures; a failure starts one,
+/// or disables the endpoint once the run has lasted `disable_after` (or at once on 410).
+fn health(
+    config: &EngineConfig,
+    endpoint: &Endpoint,
+    outcome: &Outcome,
+    at: OffsetDateTime,
+) -> Option<EndpointHealth> {
+    match (outcome, endpoint.failing_since) {
+        (Outcome::Delivered, Some(_)) => Some(EndpointHealth::Healthy),
+        (Outcome::Delivered, None) => None,
+        (Outcome::Failed { disable_endpoint: true }, _) => Some(EndpointHealth::Disable),
+        (_, None) => Some(EndpointHealth::FailingSince(at)),
+        (_, Some(since)) if at - since >= config.disable_after => Some(EndpointHealth::Disable),
+        (_, Some(_)) => None,
+    }
+}

@@ -1,0 +1,126 @@
+//! The scheduler (step 7 of the loop): claims due deliveries from the store and hands them to
+//! the engine, renews this node's leases, and runs retention.
+//!
+//! It never claims more than fits in the engine's memory window, and skips endpoints whose
+//! queues are full, so a huge backlog stays in the store.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use webhookd_core::EndpointId;
+use webhookd_core::time::now;
+use webhookd_store::{Lease, Store};
+
+use crate::EngineConfig;
+use crate::engine::Event;
+
+/// Claims per store call at most.
+const CLAIM_BATCH: usize = 1000;
+/// How often retention and idempotency pruning run.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+/// How long idempotency keys are kept.
+const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// What the engine and the scheduler share.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Leased deliveries held in memory (queued or in flight).
+    pub(crate) held: AtomicUsize,
+    /// Endpoints whose queue is full: the scheduler claims nothing for them.
+    pub(crate) full: Mutex<HashSet<EndpointId>>,
+    /// Wakes the scheduler (a `recover`, a retry due soon).
+    pub(crate) wake: Notify,
+}
+
+impl Shared {
+    fn full_endpoints(&self) -> Vec<EndpointId> {
+        self.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
+    }
+}
+
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    config: Arc<EngineConfig>,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<Event>,
+    shutdown: CancellationToken,
+) {
+    let lease = |config: &EngineConfig| Lease { owner: config.node_id.clone(), until: now() + config.lease };
+    let renew_every = config.lease / 4;
+    let mut next_renewal = Instant::now() + renew_every;
+    let mut next_maintenance = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut more_waiting = false;
+        let capacity = config.window.saturating_sub(shared.held.load(Ordering::Relaxed));
+        if capacity > 0 {
+            let limit = capacity.min(CLAIM_BATCH);
+            match store.claim_due(&lease(&config), now(), limit, &shared.full_endpoints()).await {
+                Ok(due) if due.is_empty() => {}
+                Ok(due) => {
+                    more_waiting = due.len() == limit;
+                    shared.held.fetch_add(due.len(), Ordering::Relaxed);
+                    if events.send(Event::Claimed(due)).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
+            }
+        }
+        if Instant::now() >= next_renewal {
+            match store.renew_leases(&lease(&config)).await {
+                Ok(renewed) => tracing::debug!(renewed, "leases renewed"),
+                Err(error) => tracing::warn!(%error, "renewing leases failed"),
+            }
+            next_renewal = Instant::now() + renew_every;
+        }
+        if Instant::now() >= next_maintenance {
+            maintain(store.as_ref(), &config).await;
+            next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+        }
+        let pause = if more_waiting && capacity > CLAIM_BATCH {
+            Duration::ZERO
+        } else {
+            next_pause(store.as_ref(), &config).await
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Sleeps until the next due time still to come, at most one poll interval. Work already due
+/// but not claimed (its endpoint's queue is full, or memory is) waits for the next poll or a
+/// wake-up, so a backlog does not turn into a busy loop.
+async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
+    match store.next_due_at().await {
+        Ok(Some(at)) => match Duration::try_from(at - now()) {
+            Ok(until) if !until.is_zero() => until.clamp(Duration::from_millis(5), config.poll_interval),
+            _ => config.poll_interval,
+        },
+        _ => config.poll_interval,
+    }
+}
+
+async fn maintain(store: &dyn Store, config: &EngineConfig) {
+    let cutoff = now() - config.retention;
+    loop {
+        match store.apply_retention(cutoff).await {
+            Ok(0) => break,
+            Ok(expunged) => tracing::info!(expunged, "retention expunged message payloads"),
+            Err(error) => {
+                tracing::warn!(%error, "retention failed");
+                break;
+            }
+        }
+    }
+    if let Err(error) = store.prune_idempotency(now() - IDEMPOTENCY_WINDOW).await {
+        tracing::warn!(%error, "pruning idempotency keys failed");
+    }
+}
