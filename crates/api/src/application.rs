@@ -121,12 +121,11 @@ async fn create(
     Json(input): Json<ApplicationIn>,
 ) -> ApiResult<JsonBytes> {
     input.validate()?;
-    if query.bool("get_if_exists", false)? {
-        if let Some(uid) = &input.uid {
-            if let Some(existing) = state.store().get_application(uid).await? {
-                return JsonBytes::new(StatusCode::OK, &ApplicationOut::from(existing));
-            }
-        }
+    if query.bool("get_if_exists", false)?
+        && let Some(uid) = &input.uid
+        && let Some(existing) = state.store().get_application(uid).await?
+    {
+        return JsonBytes::new(StatusCode::OK, &ApplicationOut::from(existing));
     }
     let app = input.into_application();
     let response = JsonBytes::new(StatusCode::CREATED, &ApplicationOut::from(app.clone()))?;

@@ -121,6 +121,16 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
+/// Health and metrics alone, for a node that only delivers (`WEBHOOKD_ROLE=worker`).
+pub fn ops_service(state: ApiState) -> NormalizePath<Router> {
+    let router = Router::new()
+        .merge(health::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
 async fn not_found(request: Request) -> impl IntoResponse {
     ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
 }

@@ -38,36 +38,36 @@ const SEPARATOR_WIDTH: usize = 72;
 
 /// The flags of `webhookd bin`, as clap parses them.
 #[derive(clap::Args, Debug, Clone)]
-pub(crate) struct BinArgs {
+pub struct BinArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
     /// The endpoint's signing secret (`whsec_…`); when given, signatures are verified.
     #[arg(long)]
-    pub(crate) secret: Option<String>,
+    pub secret: Option<String>,
     /// HTTP status to answer with.
     #[arg(long, default_value_t = 200)]
-    pub(crate) status: u16,
+    pub status: u16,
     /// Fraction of requests (0 to 1) answered with a 500 instead.
     #[arg(long, default_value_t = 0.0)]
-    pub(crate) fail_rate: f64,
+    pub fail_rate: f64,
     /// Wait this long before answering (e.g. `500ms`, `20s`).
     #[arg(long)]
-    pub(crate) delay: Option<String>,
+    pub delay: Option<String>,
 }
 
 /// The flags of `webhookd bin` once checked, in their typed form.
 #[derive(Debug, Clone)]
-pub(crate) struct ValidatedBin {
-    pub(crate) listen: SocketAddr,
-    pub(crate) secret: Option<Secret>,
-    pub(crate) status: StatusCode,
-    pub(crate) fail_rate: f64,
-    pub(crate) delay: Option<Duration>,
+pub struct ValidatedBin {
+    pub listen: SocketAddr,
+    pub secret: Option<Secret>,
+    pub status: StatusCode,
+    pub fail_rate: f64,
+    pub delay: Option<Duration>,
 }
 
 /// Checks the flags; the error names the flag at fault (the caller prints it and exits 2).
-pub(crate) fn validate(args: &BinArgs) -> anyhow::Result<ValidatedBin> {
+pub fn validate(args: &BinArgs) -> anyhow::Result<ValidatedBin> {
     // The secret itself is never echoed back: it may be a real one.
     let secret = args
         .secret
@@ -110,7 +110,7 @@ pub(crate) fn validate(args: &BinArgs) -> anyhow::Result<ValidatedBin> {
 /// Validates `args` first (see [`validate`]). Prints `listening on http://ADDR` with the address
 /// actually bound, so a listener on port 0 shows its real port. On shutdown, requests in flight
 /// (including those waiting out `--delay`) are answered before this returns.
-pub(crate) async fn run(
+pub async fn run(
     args: BinArgs,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

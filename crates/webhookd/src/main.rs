@@ -1,3 +1,5 @@
-fn main() {
-    println!("Hello, world!");
+//! The `webhookd` binary: everything lives in the library; see `cli::main`.
+
+fn main() -> std::process::ExitCode {
+    webhookd::cli::main()
 }

@@ -1,0 +1,14 @@
+//! webhookd: a self-hosted webhook dispatching service in one binary.
+//!
+//! This crate is the binary's library: the command line ([`cli`]), configuration ([`config`])
+//! and [`run::run`], which assembles a node from the workspace's parts (`webhookd-store`,
+//! `webhookd-delivery`, `webhookd-api`). Tests and `webhookd bench` call [`run::run`] with a
+//! listener of their own, so they start the real server in-process.
+
+pub mod bin_cmd;
+pub mod cli;
+pub mod config;
+pub mod heartbeat;
+pub mod run;
+pub mod telemetry;
+pub mod token_cmd;

@@ -1,0 +1,146 @@
+//! Assembles a node from its configuration: store, engine, API, and the background tasks.
+//!
+//! Start-up, in order: open the store (running migrations); on SQLite give back the leases a
+//! previous process left; decide the auth mode; build the outbound client; start the engine
+//! when this node delivers; serve the API on the given listener.
+//!
+//! Shutdown, in order, when `shutdown` completes: stop accepting requests and finish those in
+//! progress; stop the engine by its protocol (in-flight attempts finish up to a deadline, queued
+//! leases are released); return.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use webhookd_api::auth::{AuthMode, hash_token};
+use webhookd_api::{ApiConfig, ApiState};
+use webhookd_core::ssrf::AllowPrivate;
+use webhookd_delivery::http::{HttpClient, HttpConfig};
+use webhookd_delivery::{Dispatcher, EngineConfig};
+use webhookd_store::Store;
+use webhookd_store::sqlite::SqliteStore;
+
+use crate::config::{Config, Database};
+use crate::{heartbeat, telemetry};
+
+/// Opens the configured store, applying pending migrations.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match &config.database {
+        Database::Sqlite { path } => {
+            let store = SqliteStore::open(path)
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        Database::Postgres { .. } => bail!(
+            "this build of webhookd stores data in SQLite only; set WEBHOOKD_DATABASE_URL to \
+             sqlite://PATH"
+        ),
+    }
+}
+
+/// Local mode: the listener is loopback-only and no token exists. Off loopback without a
+/// token, the node refuses to start.
+async fn auth_mode(config: &Config, store: &dyn Store, listen: SocketAddr) -> anyhow::Result<AuthMode> {
+    let stored = store.count_tokens().await.context("cannot read the API tokens")?;
+    if !config.api_tokens.is_empty() || stored > 0 {
+        let configured = config.api_tokens.iter().map(|token| hash_token(token.expose())).collect();
+        return Ok(AuthMode::Tokens { configured });
+    }
+    if listen.ip().is_loopback() {
+        tracing::warn!(
+            %listen,
+            "local mode: no API token exists and the listener is loopback-only, so requests \
+             are not authenticated (set WEBHOOKD_API_TOKENS or run `webhookd token create`)"
+        );
+        Ok(AuthMode::Local)
+    } else {
+        bail!(
+            "refusing to listen on {listen} without an API token: set WEBHOOKD_API_TOKENS or run \
+             `webhookd token create`, or listen on 127.0.0.1"
+        )
+    }
+}
+
+/// Runs a node until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listen = listener.local_addr().context("the listener has no address")?;
+    let store = open_store(&config)?;
+    if matches!(config.database, Database::Sqlite { .. }) {
+        // The data directory is locked to this process: every lease in it is a dead one's.
+        let released = store.release_all_leases().await.context("cannot release old leases")?;
+        if released > 0 {
+            tracing::info!(released, "resuming deliveries left by the previous run");
+        }
+    }
+    let auth = auth_mode(&config, store.as_ref(), listen).await?;
+    let local = auth == AuthMode::Local;
+    let allow_private = config
+        .allow_private
+        .clone()
+        .unwrap_or(if local { AllowPrivate::All } else { AllowPrivate::None });
+
+    let (dispatcher, engine) = if config.role.delivers() {
+        let http = HttpClient::new(HttpConfig {
+            request_timeout: config.request_timeout,
+            allow_private,
+            proxy: config.proxy.as_ref().map(|proxy| proxy.as_url().clone()),
+            extra_ca_certs: config.ca_certs.clone(),
+            ..HttpConfig::default()
+        })
+        .context("cannot build the outbound HTTP client")?;
+        let (dispatcher, engine) = webhookd_delivery::start(Arc::clone(&store), engine_config(&config), http);
+        (dispatcher, Some(engine))
+    } else {
+        (Dispatcher::disabled(), None)
+    };
+
+    let metrics = telemetry::metrics_render();
+    let api_config = ApiConfig { auth, max_payload_bytes: config.max_payload_bytes, metrics: Some(metrics) };
+    let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
+    let heartbeat = config
+        .heartbeat
+        .map(|every| tokio::spawn(heartbeat::run(Arc::clone(&store), dispatcher.clone(), every)));
+
+    tracing::info!(%listen, role = ?config.role, "webhookd is serving");
+    let service = if config.role.serves_api() {
+        webhookd_api::service(state)
+    } else {
+        webhookd_api::ops_service(state)
+    };
+    let served = axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.abort();
+    }
+    if let Some(engine) = engine {
+        engine.shutdown().await;
+    }
+    tracing::info!("webhookd stopped");
+    served.context("the HTTP server failed")
+}
+
+fn engine_config(config: &Config) -> EngineConfig {
+    let node_id = format!("node_{}", webhookd_core::TaskId::new().as_str().trim_start_matches("qtask_"));
+    EngineConfig {
+        lease: config.lease,
+        retry_schedule: config.retry_schedule.clone(),
+        retry_client_errors: config.retry_client_errors,
+        endpoint_concurrency: config.endpoint_concurrency,
+        max_in_flight: config.max_in_flight,
+        disable_after: config.disable_after,
+        svix_headers: config.svix_headers,
+        retention: config.retention,
+        shutdown_grace: config.request_timeout + std::time::Duration::from_secs(1),
+        ..EngineConfig::new(node_id)
+    }
+}
