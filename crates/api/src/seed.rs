@@ -1,9 +1,212 @@
-//! (being written)
+//! The tutorial's registration routes, without the `/api/v1` prefix (DESIGN §3):
+//! `POST /webhooks {"name", "destination"}` registers a destination for a customer, and
+//! `GET /webhooks` lists every registration.
+//!
+//! A `name` is the uid of an application (created on first use, with `name` as its display
+//! name too); a `destination` is one of its endpoints. Registering the same URL again reuses
+//! the endpoint, so the route is idempotent for a given name and URL and answers 201 with the
+//! same ids and secret each time. URLs are compared once parsed, so `https://a.example` and
+//! `https://a.example/` are the same destination.
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::time::now;
+use webhookd_core::{AppId, EndpointId, validate};
+use webhookd_store::{Cursor, Order, Page, PageRequest, StoreError};
 
 use crate::ApiState;
+use crate::endpoint::{EndpointIn, new_endpoint};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, MAX_LIMIT};
+use crate::idempotency::IdempotencyKey;
+use crate::wire::JsonBytes;
 
 pub(crate) fn router() -> Router<ApiState> {
-    Router::new()
+    Router::new().route("/webhooks", get(list).post(register))
+}
+
+#[derive(Debug, Deserialize)]
+struct RegistrationIn {
+    name: String,
+    destination: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistrationOut {
+    name: String,
+    destination: String,
+    application_id: AppId,
+    endpoint_id: EndpointId,
+    secret: String,
+}
+
+/// One registration in the list: no secret.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistrationItem {
+    name: String,
+    destination: String,
+    application_id: AppId,
+    endpoint_id: EndpointId,
+}
+
+#[derive(Debug, Serialize)]
+struct RegistrationList {
+    data: Vec<RegistrationItem>,
+}
+
+impl RegistrationOut {
+    fn new(name: String, app: &Application, endpoint: &Endpoint) -> Self {
+        Self {
+            name,
+            destination: endpoint.url.clone(),
+            application_id: app.id.clone(),
+            endpoint_id: endpoint.id.clone(),
+            secret: endpoint.secret.expose(),
+        }
+    }
+}
+
+async fn register(
+    State(state): State<ApiState>,
+    idempotency: IdempotencyKey,
+    Json(input): Json<RegistrationIn>,
+) -> ApiResult<JsonBytes> {
+    validate::uid(&input.name).map_err(|msg| ApiError::invalid(&["body", "name"], msg))?;
+    let url = validate::destination(&input.destination)
+        .map_err(|msg| ApiError::invalid(&["body", "destination"], msg))?
+        .to_string();
+    let app = application(&state, &input.name).await?;
+    if let Some(existing) = endpoint_with_url(&state, &app.id, &url).await? {
+        return JsonBytes::new(
+            StatusCode::CREATED,
+            &RegistrationOut::new(input.name, &app, &existing),
+        );
+    }
+    let endpoint = new_endpoint(&app.id, EndpointIn::for_url(input.destination))?;
+    let response = JsonBytes::new(
+        StatusCode::CREATED,
+        &RegistrationOut::new(input.name, &app, &endpoint),
+    )?;
+    state
+        .store()
+        .create_endpoint(&endpoint, idempotency.record(&response).as_ref())
+        .await?;
+    state.dispatcher().endpoint_changed(&endpoint.id);
+    Ok(response.recorded())
+}
+
+/// The application whose uid is `name`, created when missing. Two first registrations that
+/// race both end with the one application: the loser's create conflicts and reads it back.
+async fn application(state: &ApiState, name: &str) -> ApiResult<Application> {
+    if let Some(app) = state.store().get_application(name).await? {
+        return Ok(app);
+    }
+    let at = now();
+    let app = Application {
+        id: AppId::new(),
+        uid: Some(name.to_owned()),
+        name: name.to_owned(),
+        metadata: Map::new(),
+        throttle_rate: None,
+        created_at: at,
+        updated_at: at,
+    };
+    match state.store().create_application(&app, None).await {
+        Ok(()) => Ok(app),
+        Err(StoreError::Conflict(_)) => state.application(name).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A full page request after `after`, for walking a whole list.
+fn page_after(after: Option<String>) -> PageRequest {
+    PageRequest {
+        limit: MAX_LIMIT,
+        cursor: after.map(|key| Cursor {
+            key,
+            backward: false,
+        }),
+        order: Order::Ascending,
+    }
+}
+
+/// Whether a page was the last one; the cursor of the next one otherwise.
+fn next_cursor<T>(page: &Page<T>, key: impl Fn(&T) -> String) -> Option<String> {
+    if page.done {
+        None
+    } else {
+        page.items.last().map(key)
+    }
+}
+
+/// The application's endpoint whose URL, once parsed and written back, is `url`.
+async fn endpoint_with_url(
+    state: &ApiState,
+    app: &AppId,
+    url: &str,
+) -> ApiResult<Option<Endpoint>> {
+    let mut after = None;
+    loop {
+        let page = state
+            .store()
+            .list_endpoints(app, &page_after(after))
+            .await?;
+        after = next_cursor(&page, |endpoint| endpoint.id.to_string());
+        let found = page.items.into_iter().find(|endpoint| {
+            validate::destination(&endpoint.url).is_ok_and(|parsed| parsed.as_str() == url)
+        });
+        if found.is_some() || after.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+/// Every endpoint of every application, named by the application's uid (or its name when it
+/// has no uid).
+async fn list(State(state): State<ApiState>) -> ApiResult<JsonBytes> {
+    let mut data = Vec::new();
+    let mut apps_after = None;
+    loop {
+        let apps = state
+            .store()
+            .list_applications(&page_after(apps_after))
+            .await?;
+        apps_after = next_cursor(&apps, |app| app.id.to_string());
+        for app in apps.items {
+            let name = app.uid.clone().unwrap_or_else(|| app.name.clone());
+            let mut endpoints_after = None;
+            loop {
+                let endpoints = state
+                    .store()
+                    .list_endpoints(&app.id, &page_after(endpoints_after))
+                    .await?;
+                endpoints_after = next_cursor(&endpoints, |endpoint| endpoint.id.to_string());
+                data.extend(
+                    endpoints
+                        .items
+                        .into_iter()
+                        .map(|endpoint| RegistrationItem {
+                            name: name.clone(),
+                            destination: endpoint.url,
+                            application_id: app.id.clone(),
+                            endpoint_id: endpoint.id,
+                        }),
+                );
+                if endpoints_after.is_none() {
+                    break;
+                }
+            }
+        }
+        if apps_after.is_none() {
+            break;
+        }
+    }
+    JsonBytes::new(StatusCode::OK, &RegistrationList { data })
 }

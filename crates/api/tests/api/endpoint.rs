@@ -1,1 +1,792 @@
-//! (being written)
+//! Endpoints: CRUD with ids and uids, both field names, PUT as create-or-update, PATCH with
+//! nulls, the secret and its rotation, custom headers, recovery, stats, and errors.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use webhookd_core::model::{DeliveryStatus, Message};
+use webhookd_core::time::now;
+use webhookd_core::{AppId, MessageId};
+
+use crate::common::TestApi;
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// A test API with the application `acme`.
+async fn api_with_app() -> TestApi {
+    let api = TestApi::new();
+    api.post("/api/v1/app", json!({"name": "Acme", "uid": "acme"}))
+        .await
+        .expect(StatusCode::CREATED);
+    api
+}
+
+async fn create(api: &TestApi, body: Value) -> Value {
+    api.post("/api/v1/app/acme/endpoint", body)
+        .await
+        .expect(StatusCode::CREATED)
+}
+
+#[tokio::test]
+async fn create_read_update_delete() {
+    let api = api_with_app().await;
+    let created = create(
+        &api,
+        json!({"url": "https://example.com/hook", "uid": "main", "filterTypes": ["user.created"],
+               "channels": ["eu"], "rateLimit": 5, "metadata": {"team": "core"}}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("ep_"));
+    assert_eq!(created["uid"], "main");
+    assert_eq!(created["url"], "https://example.com/hook");
+    assert_eq!(created["description"], "");
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["disabled"], false);
+    assert_eq!(created["filterTypes"], json!(["user.created"]));
+    assert_eq!(created["eventTypes"], json!(["user.created"]));
+    assert_eq!(created["channels"], json!(["eu"]));
+    assert_eq!(created["rateLimit"], 5);
+    assert_eq!(created["throttleRate"], 5);
+    assert_eq!(created["metadata"], json!({"team": "core"}));
+    assert!(created["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        created.get("secret").is_none(),
+        "the secret has its own route"
+    );
+
+    for key in [id.as_str(), "main"] {
+        let read = api
+            .get(&format!("/api/v1/app/acme/endpoint/{key}"))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(read["id"], id.as_str());
+    }
+    let app_id = api.get("/api/v1/app/acme").await.expect(StatusCode::OK)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.get(&format!("/api/v1/app/{app_id}/endpoint/main/"))
+        .await
+        .expect(StatusCode::OK);
+
+    let patched = api
+        .patch(
+            "/api/v1/app/acme/endpoint/main",
+            json!({"description": "primary", "throttleRate": 9}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(patched["description"], "primary");
+    assert_eq!(patched["rateLimit"], 9);
+    assert_eq!(patched["filterTypes"], json!(["user.created"]));
+    assert_eq!(patched["metadata"], json!({"team": "core"}));
+
+    assert_eq!(
+        api.delete("/api/v1/app/acme/endpoint/main").await.status,
+        StatusCode::NO_CONTENT
+    );
+    api.get(&format!("/api/v1/app/acme/endpoint/{id}"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+    api.delete("/api/v1/app/acme/endpoint/main")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn defaults_are_never_null() {
+    let api = api_with_app().await;
+    let created = create(
+        &api,
+        json!({"url": "https://example.com", "description": null, "metadata": null}),
+    )
+    .await;
+    assert_eq!(created["description"], "");
+    assert_eq!(created["metadata"], json!({}));
+    assert_eq!(created["filterTypes"], Value::Null);
+    assert_eq!(created["eventTypes"], Value::Null);
+    assert_eq!(created["channels"], Value::Null);
+    assert_eq!(created["uid"], Value::Null);
+    assert_eq!(created["throttleRate"], Value::Null);
+    // Unknown fields are ignored.
+    create(
+        &api,
+        json!({"url": "https://example.com", "somethingNew": 1}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn both_field_names_are_accepted_and_emitted() {
+    let api = api_with_app().await;
+    let newer = create(
+        &api,
+        json!({"url": "https://example.com", "eventTypes": ["a", "b", "a"], "throttleRate": 3}),
+    )
+    .await;
+    assert_eq!(newer["filterTypes"], json!(["a", "b"]));
+    assert_eq!(newer["eventTypes"], json!(["a", "b"]));
+    assert_eq!(newer["rateLimit"], 3);
+    let older = create(
+        &api,
+        json!({"url": "https://example.com", "filterTypes": ["c"], "rateLimit": 4}),
+    )
+    .await;
+    assert_eq!(older["eventTypes"], json!(["c"]));
+    assert_eq!(older["throttleRate"], 4);
+    let id = older["id"].as_str().unwrap();
+    let patched = api
+        .patch(
+            &format!("/api/v1/app/acme/endpoint/{id}"),
+            json!({"eventTypes": ["d"]}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(patched["filterTypes"], json!(["d"]));
+}
+
+#[tokio::test]
+async fn patch_clears_with_null() {
+    let api = api_with_app().await;
+    create(
+        &api,
+        json!({"url": "https://example.com", "uid": "ep1", "filterTypes": ["a"], "channels": ["x"],
+               "rateLimit": 2, "description": "d", "metadata": {"k": "v"}}),
+    )
+    .await;
+    let cleared = api
+        .patch(
+            "/api/v1/app/acme/endpoint/ep1",
+            json!({"filterTypes": null, "channels": null, "rateLimit": null, "description": null,
+                   "metadata": null}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(cleared["filterTypes"], Value::Null);
+    assert_eq!(cleared["eventTypes"], Value::Null);
+    assert_eq!(cleared["channels"], Value::Null);
+    assert_eq!(cleared["throttleRate"], Value::Null);
+    assert_eq!(cleared["description"], "");
+    assert_eq!(cleared["metadata"], json!({}));
+    assert_eq!(cleared["uid"], "ep1");
+    let id = cleared["id"].as_str().unwrap().to_owned();
+    let no_uid = api
+        .patch("/api/v1/app/acme/endpoint/ep1", json!({"uid": null}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(no_uid["uid"], Value::Null);
+    api.get(&format!("/api/v1/app/acme/endpoint/{id}"))
+        .await
+        .expect(StatusCode::OK);
+    api.patch(
+        &format!("/api/v1/app/acme/endpoint/{id}"),
+        json!({"url": "ftp://example.com"}),
+    )
+    .await
+    .expect_invalid(&["body", "url"]);
+    let disabled = api
+        .patch(
+            &format!("/api/v1/app/acme/endpoint/{id}"),
+            json!({"disabled": true}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(disabled["disabled"], true);
+}
+
+#[tokio::test]
+async fn put_creates_or_replaces() {
+    let api = api_with_app().await;
+    let created = api
+        .put(
+            "/api/v1/app/acme/endpoint/billing",
+            json!({"url": "https://example.com/a", "channels": ["x"]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(created["uid"], "billing");
+    let replaced = api
+        .put(
+            "/api/v1/app/acme/endpoint/billing",
+            json!({"url": "https://example.com/b"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(replaced["id"], created["id"]);
+    assert_eq!(replaced["url"], "https://example.com/b");
+    assert_eq!(replaced["channels"], Value::Null);
+    assert_eq!(replaced["uid"], "billing");
+    api.put(
+        "/api/v1/app/acme/endpoint/ep_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        json!({"url": "https://example.com"}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND);
+    api.put(
+        "/api/v1/app/acme/endpoint/other",
+        json!({"url": "https://example.com", "uid": "different"}),
+    )
+    .await
+    .expect_invalid(&["body", "uid"]);
+    api.put(
+        "/api/v1/app/nobody/endpoint/x",
+        json!({"url": "https://example.com"}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn lists_are_ascending_and_page() {
+    let api = api_with_app().await;
+    for n in 0..3 {
+        create(&api, json!({"url": format!("https://example.com/{n}")})).await;
+    }
+    let all = api
+        .get("/api/v1/app/acme/endpoint")
+        .await
+        .expect(StatusCode::OK);
+    let urls: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ep| ep["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://example.com/0",
+            "https://example.com/1",
+            "https://example.com/2"
+        ]
+    );
+    assert_eq!(all["done"], true);
+    let first = api
+        .get("/api/v1/app/acme/endpoint/?limit=2")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(first["done"], false);
+    let iterator = first["iterator"].as_str().unwrap();
+    let rest = api
+        .get(&format!("/api/v1/app/acme/endpoint?iterator={iterator}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(rest["data"][0]["url"], "https://example.com/2");
+    let newest = api
+        .get("/api/v1/app/acme/endpoint?order=descending&limit=1")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(newest["data"][0]["url"], "https://example.com/2");
+    api.get("/api/v1/app/acme/endpoint?limit=251")
+        .await
+        .expect_invalid(&["query", "limit"]);
+    api.get("/api/v1/app/nobody/endpoint")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_clearly() {
+    let api = api_with_app().await;
+    let path = "/api/v1/app/acme/endpoint";
+    for url in [
+        "ftp://example.com",
+        "file:///etc/passwd",
+        "https://",
+        "not a url",
+        "//example.com/relative",
+    ] {
+        api.post(path, json!({ "url": url }))
+            .await
+            .expect_invalid(&["body", "url"]);
+    }
+    let answer = api
+        .post(path, json!({"url": "ftp://example.com"}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("http or https")
+    );
+    api.post(path, json!({})).await.expect_invalid(&["body"]);
+    api.post(path, json!({"url": "https://example.com", "version": 0}))
+        .await
+        .expect_invalid(&["body", "version"]);
+    api.post(path, json!({"url": "https://example.com", "uid": "ep_x"}))
+        .await
+        .expect_invalid(&["body", "uid"]);
+    api.post(path, json!({"url": "https://example.com", "rateLimit": 0}))
+        .await
+        .expect_invalid(&["body", "throttleRate"]);
+    api.post(
+        path,
+        json!({"url": "https://example.com", "secret": "whsec_short"}),
+    )
+    .await
+    .expect_invalid(&["body", "secret"]);
+    api.post(
+        path,
+        json!({"url": "https://example.com", "filterTypes": ["ok", "not ok"]}),
+    )
+    .await
+    .expect_invalid(&["body", "filterTypes", "1"]);
+    let many: Vec<String> = (0..101).map(|n| format!("type.{n}")).collect();
+    api.post(
+        path,
+        json!({"url": "https://example.com", "eventTypes": many}),
+    )
+    .await
+    .expect_invalid(&["body", "eventTypes"]);
+    let channels: Vec<String> = (0..11).map(|n| format!("c{n}")).collect();
+    api.post(
+        path,
+        json!({"url": "https://example.com", "channels": channels}),
+    )
+    .await
+    .expect_invalid(&["body", "channels"]);
+    api.post(
+        path,
+        json!({"url": "https://example.com", "headers": {"host": "x"}}),
+    )
+    .await
+    .expect_invalid(&["body", "headers", "host"]);
+    api.post(
+        "/api/v1/app/nobody/endpoint",
+        json!({"url": "https://example.com"}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND);
+    api.get("/api/v1/app/acme/endpoint/nothing")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+    api.patch("/api/v1/app/acme/endpoint/nothing", json!({}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn uid_conflicts_are_409() {
+    let api = api_with_app().await;
+    create(&api, json!({"url": "https://example.com", "uid": "same"})).await;
+    api.post(
+        "/api/v1/app/acme/endpoint",
+        json!({"url": "https://example.com", "uid": "same"}),
+    )
+    .await
+    .expect_error(StatusCode::CONFLICT);
+    let other = create(&api, json!({"url": "https://example.com", "uid": "other"})).await;
+    let id = other["id"].as_str().unwrap();
+    api.patch(
+        &format!("/api/v1/app/acme/endpoint/{id}"),
+        json!({"uid": "same"}),
+    )
+    .await
+    .expect_error(StatusCode::CONFLICT);
+    // The same uid in another application is fine.
+    api.post("/api/v1/app", json!({"name": "Other", "uid": "other-app"}))
+        .await
+        .expect(StatusCode::CREATED);
+    api.post(
+        "/api/v1/app/other-app/endpoint",
+        json!({"url": "https://example.com", "uid": "same"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn creation_honours_idempotency_keys() {
+    let api = api_with_app().await;
+    let body = serde_json::to_vec(&json!({"url": "https://example.com"})).unwrap();
+    let headers = [("idempotency-key", "auto_ep")];
+    let first = api
+        .raw(
+            axum::http::Method::POST,
+            "/api/v1/app/acme/endpoint",
+            body.clone(),
+            &headers,
+        )
+        .await;
+    let second = api
+        .raw(
+            axum::http::Method::POST,
+            "/api/v1/app/acme/endpoint",
+            body,
+            &headers,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body, second.body);
+    let all = api
+        .get("/api/v1/app/acme/endpoint")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(all["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_secret_is_given_generated_and_rotated() {
+    let api = api_with_app().await;
+    create(
+        &api,
+        json!({"url": "https://example.com", "uid": "given", "secret": SECRET}),
+    )
+    .await;
+    let read = api
+        .get("/api/v1/app/acme/endpoint/given/secret")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(read["key"], SECRET);
+
+    create(
+        &api,
+        json!({"url": "https://example.com", "uid": "generated"}),
+    )
+    .await;
+    let generated = api
+        .get("/api/v1/app/acme/endpoint/generated/secret/")
+        .await
+        .expect(StatusCode::OK);
+    let generated = generated["key"].as_str().unwrap().to_owned();
+    assert!(generated.starts_with("whsec_"));
+
+    let rotated = api
+        .post(
+            "/api/v1/app/acme/endpoint/generated/secret/rotate",
+            json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let new = rotated["key"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_"));
+    assert_ne!(new, generated);
+    let read = api
+        .get("/api/v1/app/acme/endpoint/generated/secret")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(read["key"], new.as_str());
+
+    let chosen = api
+        .post(
+            "/api/v1/app/acme/endpoint/generated/secret/rotate",
+            json!({"key": SECRET, "gracePeriodSeconds": 60}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(chosen["key"], SECRET);
+    // The old secret keeps signing for the grace period.
+    let app = api
+        .state()
+        .store()
+        .get_application("acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let endpoint = api
+        .state()
+        .store()
+        .get_endpoint(&app.id, "generated")
+        .await
+        .unwrap()
+        .unwrap();
+    let signing: Vec<String> = endpoint
+        .signing_secrets(now())
+        .map(|secret| secret.expose())
+        .collect();
+    assert_eq!(signing, [SECRET.to_owned(), generated, new]);
+
+    let rotate = "/api/v1/app/acme/endpoint/generated/secret/rotate";
+    api.post(rotate, json!({"key": SECRET}))
+        .await
+        .expect_invalid(&["body", "key"]);
+    api.post(rotate, json!({"key": "nope"}))
+        .await
+        .expect_invalid(&["body", "key"]);
+    api.post(rotate, json!({"gracePeriodSeconds": -1}))
+        .await
+        .expect_invalid(&["body", "gracePeriodSeconds"]);
+    api.post(rotate, json!({"gracePeriodSeconds": 8 * 86400}))
+        .await
+        .expect_invalid(&["body", "gracePeriodSeconds"]);
+    api.get("/api/v1/app/acme/endpoint/nothing/secret")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+    api.post("/api/v1/app/acme/endpoint/nothing/secret/rotate", json!({}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn rotation_accepts_an_empty_body() {
+    let api = api_with_app().await;
+    create(&api, json!({"url": "https://example.com", "uid": "e"})).await;
+    let answer = api
+        .raw(
+            axum::http::Method::POST,
+            "/api/v1/app/acme/endpoint/e/secret/rotate",
+            Vec::new(),
+            &[],
+        )
+        .await;
+    assert!(
+        answer.expect(StatusCode::OK)["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+}
+
+#[tokio::test]
+async fn custom_headers_are_set_merged_and_redacted() {
+    let api = api_with_app().await;
+    create(
+        &api,
+        json!({"url": "https://example.com", "uid": "e", "headers": {"X-Tenant": "acme"}}),
+    )
+    .await;
+    let path = "/api/v1/app/acme/endpoint/e/headers";
+    let read = api.get(path).await.expect(StatusCode::OK);
+    assert_eq!(
+        read,
+        json!({"headers": {"x-tenant": "acme"}, "sensitive": []})
+    );
+
+    let replaced = api
+        .put(path, json!({"headers": {"Authorization": "Bearer s3cret", "X-Region": "eu", "X-Api-Key": "k"}}))
+        .await;
+    assert_eq!(replaced.status, StatusCode::NO_CONTENT);
+    let read = api.get(path).await.expect(StatusCode::OK);
+    assert_eq!(read["headers"], json!({"x-region": "eu"}));
+    assert_eq!(read["sensitive"], json!(["authorization", "x-api-key"]));
+
+    let merged = api
+        .patch(path, json!({"headers": {"X-Extra": "1", "x-region": null}, "deleteHeaders": ["Authorization"]}))
+        .await;
+    assert_eq!(merged.status, StatusCode::NO_CONTENT);
+    let read = api.get(&format!("{path}/")).await.expect(StatusCode::OK);
+    assert_eq!(read["headers"], json!({"x-extra": "1"}));
+    assert_eq!(read["sensitive"], json!(["x-api-key"]));
+
+    for reserved in [
+        "webhook-signature",
+        "Svix-Id",
+        "content-type",
+        "Host",
+        "user-agent",
+    ] {
+        api.put(path, json!({"headers": {reserved: "x"}}))
+            .await
+            .expect_invalid(&["body", "headers", reserved]);
+        api.patch(path, json!({"headers": {reserved: "x"}}))
+            .await
+            .expect_invalid(&["body", "headers", reserved]);
+    }
+    api.put(path, json!({"headers": {"bad name": "x"}}))
+        .await
+        .expect_invalid(&["body", "headers", "bad name"]);
+    api.put(path, json!({"headers": {"x-ok": "line\nbreak"}}))
+        .await
+        .expect_invalid(&["body", "headers", "x-ok"]);
+    let many: serde_json::Map<String, Value> =
+        (0..21).map(|n| (format!("x-h{n}"), json!("v"))).collect();
+    api.put(path, json!({ "headers": many }))
+        .await
+        .expect_invalid(&["body", "headers"]);
+    api.put(path, json!({})).await.expect_invalid(&["body"]);
+    // Nothing was changed by the refused requests.
+    assert_eq!(
+        api.get(path).await.expect(StatusCode::OK)["headers"],
+        json!({"x-extra": "1"})
+    );
+    api.get("/api/v1/app/acme/endpoint/nothing/headers")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}
+
+/// A message with a canceled delivery to the endpoint: stored, fanned out, then canceled by
+/// disabling the endpoint (delivery itself is not part of these tests).
+async fn canceled_delivery(api: &TestApi, endpoint: &str) {
+    let store = api.state().store();
+    let app = store.get_application("acme").await.unwrap().unwrap();
+    let message = Message {
+        id: MessageId::new(),
+        app_id: AppId::clone(&app.id),
+        event_type: "user.created".into(),
+        event_id: None,
+        payload: bytes::Bytes::from_static(b"{}"),
+        channels: Vec::new(),
+        tags: Vec::new(),
+        created_at: now(),
+        deliver_at: None,
+        retain_payload_until: None,
+    };
+    let fanned_out = store.create_message(&message, None, None).await.unwrap();
+    assert_eq!(fanned_out.len(), 1);
+    let path = format!("/api/v1/app/acme/endpoint/{endpoint}");
+    api.patch(&path, json!({"disabled": true}))
+        .await
+        .expect(StatusCode::OK);
+    api.patch(&path, json!({"disabled": false}))
+        .await
+        .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn stats_count_deliveries_by_status() {
+    let api = api_with_app().await;
+    create(&api, json!({"url": "https://example.com", "uid": "e"})).await;
+    let stats = api
+        .get("/api/v1/app/acme/endpoint/e/stats")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        stats,
+        json!({"success": 0, "pending": 0, "sending": 0, "fail": 0, "canceled": 0})
+    );
+    canceled_delivery(&api, "e").await;
+    let stats = api
+        .get("/api/v1/app/acme/endpoint/e/stats?since=2024-01-01T00:00:00&until=2100-01-01T00:00:00Z")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(stats["canceled"], 1);
+    assert_eq!(stats["pending"], 0);
+    api.get("/api/v1/app/acme/endpoint/e/stats?since=yesterday")
+        .await
+        .expect_invalid(&["query", "since"]);
+    api.get("/api/v1/app/acme/endpoint/nothing/stats")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn recover_requeues_and_records_a_task() {
+    let api = api_with_app().await;
+    create(&api, json!({"url": "https://example.com", "uid": "e"})).await;
+    canceled_delivery(&api, "e").await;
+
+    let task = api
+        .post(
+            "/api/v1/app/acme/endpoint/e/recover",
+            json!({"since": "2024-01-01T00:00:00"}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(task["task"], "endpoint.recover");
+    assert_eq!(task["status"], "finished");
+    assert!(task["updatedAt"].as_str().unwrap().ends_with('Z'));
+    let id = task["id"].as_str().unwrap();
+
+    let read = api
+        .get(&format!("/api/v1/background-task/{id}"))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(read["id"], id);
+    assert_eq!(read["status"], "finished");
+    assert_eq!(read["task"], "endpoint.recover");
+    assert_eq!(read["data"], json!({"recovered": 1}));
+    api.get(&format!("/api/v1/background-task/{id}/"))
+        .await
+        .expect(StatusCode::OK);
+
+    let stats = api
+        .get("/api/v1/app/acme/endpoint/e/stats")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(stats["pending"], 1);
+    assert_eq!(stats["canceled"], 0);
+    let app = api
+        .state()
+        .store()
+        .get_application("acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let endpoint = api
+        .state()
+        .store()
+        .get_endpoint(&app.id, "e")
+        .await
+        .unwrap()
+        .unwrap();
+    let page = webhookd_store::PageRequest::default();
+    let deliveries = api
+        .state()
+        .store()
+        .list_endpoint_deliveries(&app.id, &endpoint.id, &Default::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(deliveries.items[0].1.status, DeliveryStatus::Pending);
+
+    // A window with an offset and an explicit end, holding nothing.
+    let empty = api
+        .post(
+            "/api/v1/app/acme/endpoint/e/recover/",
+            json!({"since": "2020-01-01T00:00:00+02:00", "until": "2020-01-02T00:00:00Z"}),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let read = api
+        .get(&format!(
+            "/api/v1/background-task/{}",
+            empty["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(read.expect(StatusCode::OK)["data"], json!({"recovered": 0}));
+}
+
+#[tokio::test]
+async fn recover_refuses_bad_windows() {
+    let api = api_with_app().await;
+    create(&api, json!({"url": "https://example.com", "uid": "e"})).await;
+    let path = "/api/v1/app/acme/endpoint/e/recover";
+    api.post(
+        path,
+        json!({"since": "2024-01-02T00:00:00Z", "until": "2024-01-01T00:00:00Z"}),
+    )
+    .await
+    .expect_invalid(&["body", "since"]);
+    api.post(path, json!({"since": "2999-01-01T00:00:00Z"}))
+        .await
+        .expect_invalid(&["body", "since"]);
+    api.post(path, json!({"since": "yesterday"}))
+        .await
+        .expect_invalid(&["body", "since"]);
+    api.post(path, json!({})).await.expect_invalid(&["body"]);
+    api.post(
+        "/api/v1/app/acme/endpoint/nothing/recover",
+        json!({"since": "2024-01-01T00:00:00Z"}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn recovery_replays_for_the_same_idempotency_key() {
+    let api = api_with_app().await;
+    create(&api, json!({"url": "https://example.com", "uid": "e"})).await;
+    let body = serde_json::to_vec(&json!({"since": "2024-01-01T00:00:00Z"})).unwrap();
+    let headers = [("idempotency-key", "auto_recover")];
+    let path = "/api/v1/app/acme/endpoint/e/recover";
+    let first = api
+        .raw(axum::http::Method::POST, path, body.clone(), &headers)
+        .await;
+    let second = api
+        .raw(axum::http::Method::POST, path, body, &headers)
+        .await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert_eq!(second.status, StatusCode::ACCEPTED);
+    assert_eq!(first.body, second.body);
+}
+
+#[tokio::test]
+async fn unknown_background_tasks_are_404() {
+    let api = TestApi::new();
+    api.get("/api/v1/background-task/qtask_01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+    api.get("/api/v1/background-task/not-an-id")
+        .await
+        .expect_error(StatusCode::NOT_FOUND);
+}

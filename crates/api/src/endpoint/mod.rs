@@ -1,0 +1,492 @@
+//! `/api/v1/app/{app}/endpoint`: an application's endpoints, the destination URLs its messages
+//! are delivered to, with their filters, rate limit, signing secret and custom headers.
+//!
+//! `{app}` and `{ep}` take an id or a uid. PUT is create-or-update: an unknown key that is not
+//! an id becomes the new endpoint's uid. Svix's older and newer field names are both accepted
+//! (`filterTypes`/`eventTypes`, `rateLimit`/`throttleRate`; the newer one wins when a body has
+//! both) and both are emitted. Every change tells this node's engine
+//! (`Dispatcher::endpoint_changed`), which drops what it cached of the endpoint.
+//!
+//! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
+//! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
+//! delivery counts).
+
+mod headers;
+mod recover;
+mod secret;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::signing::Secret;
+use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_core::{AppId, EndpointId, validate};
+use webhookd_store::Order;
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, QueryParams};
+use crate::idempotency::IdempotencyKey;
+use crate::wire::{JsonBytes, ListResponse, check_rate, check_uid, nullable, rate};
+
+/// The most event types an endpoint may filter on.
+const MAX_EVENT_TYPES: usize = 100;
+/// The most channels an endpoint may listen to.
+const MAX_CHANNELS: usize = 10;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/app/{app}/endpoint", get(list).post(create))
+        .route(
+            "/app/{app}/endpoint/{ep}",
+            get(read).put(put).patch(patch).delete(delete),
+        )
+        .merge(secret::router())
+        .merge(headers::router())
+        .merge(recover::router())
+}
+
+/// The body of create and PUT. Absent and `null` fields take their defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EndpointIn {
+    url: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    filter_types: Option<Vec<String>>,
+    #[serde(default)]
+    event_types: Option<Vec<String>>,
+    #[serde(default)]
+    channels: Option<Vec<String>>,
+    #[serde(default)]
+    rate_limit: Option<u32>,
+    #[serde(default)]
+    throttle_rate: Option<u32>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    uid: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// An [`EndpointIn`] whose every field passed validation, defaults filled in.
+struct CheckedEndpoint {
+    uid: Option<String>,
+    url: String,
+    description: String,
+    version: i64,
+    disabled: bool,
+    event_types: Vec<String>,
+    channels: Vec<String>,
+    throttle_rate: Option<u32>,
+    metadata: Map<String, Value>,
+    secret: Option<Secret>,
+    headers: Option<BTreeMap<String, String>>,
+}
+
+impl EndpointIn {
+    /// An input with this URL and every other field at its default (a generated secret).
+    pub(crate) fn for_url(url: String) -> Self {
+        Self {
+            url,
+            ..Self::default()
+        }
+    }
+
+    fn check(self) -> ApiResult<CheckedEndpoint> {
+        check_url(&self.url)?;
+        let version = self.version.unwrap_or(1);
+        check_version(version)?;
+        let throttle_rate = rate(self.throttle_rate, self.rate_limit);
+        check_rate("throttleRate", throttle_rate)?;
+        check_uid(self.uid.as_deref())?;
+        Ok(CheckedEndpoint {
+            event_types: event_types(self.event_types, self.filter_types)?,
+            channels: check_names("channels", self.channels.unwrap_or_default(), MAX_CHANNELS)?,
+            secret: self
+                .secret
+                .as_deref()
+                .map(|text| parse_secret("secret", text))
+                .transpose()?,
+            headers: self.headers.map(headers::check_all).transpose()?,
+            uid: self.uid,
+            url: self.url,
+            description: self.description.unwrap_or_default(),
+            version,
+            disabled: self.disabled.unwrap_or(false),
+            throttle_rate,
+            metadata: self.metadata.unwrap_or_default(),
+        })
+    }
+}
+
+impl CheckedEndpoint {
+    fn into_endpoint(self, app_id: AppId) -> Endpoint {
+        let at = now();
+        Endpoint {
+            id: EndpointId::new(),
+            app_id,
+            uid: self.uid,
+            url: self.url,
+            description: self.description,
+            version: self.version,
+            disabled: self.disabled,
+            event_types: self.event_types,
+            channels: self.channels,
+            throttle_rate: self.throttle_rate,
+            metadata: self.metadata,
+            headers: self.headers.unwrap_or_default(),
+            secret: self.secret.unwrap_or_else(Secret::generate),
+            retired_secrets: Vec::new(),
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// PUT on an existing endpoint: every field is replaced, except that an absent uid keeps
+    /// the old one, absent headers keep the old ones, and a new secret is adopted as by a
+    /// rotation with the default grace period (the old one keeps signing for a while).
+    fn replace(self, endpoint: &mut Endpoint, at: OffsetDateTime) {
+        endpoint.uid = self.uid.or(endpoint.uid.take());
+        endpoint.url = self.url;
+        endpoint.description = self.description;
+        endpoint.version = self.version;
+        set_disabled(endpoint, self.disabled);
+        endpoint.event_types = self.event_types;
+        endpoint.channels = self.channels;
+        endpoint.throttle_rate = self.throttle_rate;
+        endpoint.metadata = self.metadata;
+        if let Some(headers) = self.headers {
+            endpoint.headers = headers;
+        }
+        if let Some(secret) = self.secret {
+            secret::adopt(endpoint, secret, at);
+        }
+        endpoint.updated_at = at;
+    }
+}
+
+/// A new endpoint of the application from this input, validated; its secret is generated
+/// unless the input gives one. Shared by create and the `/webhooks` registration.
+pub(crate) fn new_endpoint(app_id: &AppId, input: EndpointIn) -> ApiResult<Endpoint> {
+    Ok(input.check()?.into_endpoint(app_id.clone()))
+}
+
+/// The body of PATCH: absent fields are kept; `null` clears the fields that can be cleared.
+/// `headers` replaces the custom headers and `secret` is adopted as on PUT.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointPatch {
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    filter_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    event_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    channels: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    rate_limit: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    throttle_rate: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    metadata: Option<Option<Map<String, Value>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    uid: Option<Option<String>>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+impl EndpointPatch {
+    /// Applies the patch to a copy of the stored endpoint; nothing is saved on an error.
+    fn apply(self, endpoint: &mut Endpoint, at: OffsetDateTime) -> ApiResult<()> {
+        if let Some(url) = self.url {
+            check_url(&url)?;
+            endpoint.url = url;
+        }
+        if let Some(description) = self.description {
+            endpoint.description = description.unwrap_or_default();
+        }
+        if let Some(version) = self.version {
+            check_version(version)?;
+            endpoint.version = version;
+        }
+        if let Some(disabled) = self.disabled {
+            set_disabled(endpoint, disabled);
+        }
+        match (self.event_types, self.filter_types) {
+            (Some(types), _) => {
+                endpoint.event_types = event_types(Some(types.unwrap_or_default()), None)?;
+            }
+            (None, Some(types)) => {
+                endpoint.event_types = event_types(None, Some(types.unwrap_or_default()))?;
+            }
+            (None, None) => {}
+        }
+        if let Some(channels) = self.channels {
+            endpoint.channels =
+                check_names("channels", channels.unwrap_or_default(), MAX_CHANNELS)?;
+        }
+        if let Some(throttle_rate) = self.throttle_rate.or(self.rate_limit) {
+            check_rate("throttleRate", throttle_rate)?;
+            endpoint.throttle_rate = throttle_rate;
+        }
+        if let Some(metadata) = self.metadata {
+            endpoint.metadata = metadata.unwrap_or_default();
+        }
+        if let Some(uid) = self.uid {
+            check_uid(uid.as_deref())?;
+            endpoint.uid = uid;
+        }
+        if let Some(headers) = self.headers {
+            endpoint.headers = headers::check_all(headers)?;
+        }
+        if let Some(text) = self.secret {
+            secret::adopt(endpoint, parse_secret("secret", &text)?, at);
+        }
+        endpoint.updated_at = at;
+        Ok(())
+    }
+}
+
+/// An endpoint as the API shows it. Never carries the secret or the custom headers, which have
+/// routes of their own.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EndpointOut {
+    id: EndpointId,
+    uid: Option<String>,
+    url: String,
+    description: String,
+    version: i64,
+    disabled: bool,
+    filter_types: Option<Vec<String>>,
+    event_types: Option<Vec<String>>,
+    channels: Option<Vec<String>>,
+    rate_limit: Option<u32>,
+    throttle_rate: Option<u32>,
+    metadata: Map<String, Value>,
+    #[serde(with = "serde_rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "serde_rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<&Endpoint> for EndpointOut {
+    fn from(endpoint: &Endpoint) -> Self {
+        let non_empty = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
+        Self {
+            id: endpoint.id.clone(),
+            uid: endpoint.uid.clone(),
+            url: endpoint.url.clone(),
+            description: endpoint.description.clone(),
+            version: endpoint.version,
+            disabled: endpoint.disabled,
+            filter_types: non_empty(&endpoint.event_types),
+            event_types: non_empty(&endpoint.event_types),
+            channels: non_empty(&endpoint.channels),
+            rate_limit: endpoint.throttle_rate,
+            throttle_rate: endpoint.throttle_rate,
+            metadata: endpoint.metadata.clone(),
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+        }
+    }
+}
+
+fn check_url(url: &str) -> ApiResult<()> {
+    validate::destination(url)
+        .map(drop)
+        .map_err(|msg| ApiError::invalid(&["body", "url"], msg))
+}
+
+fn check_version(version: i64) -> ApiResult<()> {
+    if version < 1 {
+        return Err(ApiError::invalid(
+            &["body", "version"],
+            "must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a `whsec_…` secret given in the body field `field`.
+fn parse_secret(field: &str, text: &str) -> ApiResult<Secret> {
+    Secret::parse(text).map_err(|error| ApiError::invalid(&["body", field], error.to_string()))
+}
+
+/// The event types to filter on, from whichever of the two names was given (`eventTypes`
+/// wins). Empty means every type.
+fn event_types(
+    event_types: Option<Vec<String>>,
+    filter_types: Option<Vec<String>>,
+) -> ApiResult<Vec<String>> {
+    match (event_types, filter_types) {
+        (Some(types), _) => check_names("eventTypes", types, MAX_EVENT_TYPES),
+        (None, Some(types)) => check_names("filterTypes", types, MAX_EVENT_TYPES),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+/// Checks a list of event type names or channels, and drops repeats (they are sets).
+fn check_names(field: &str, names: Vec<String>, max: usize) -> ApiResult<Vec<String>> {
+    if names.len() > max {
+        return Err(ApiError::invalid(
+            &["body", field],
+            format!("must hold at most {max} items"),
+        ));
+    }
+    let mut unique: Vec<String> = Vec::with_capacity(names.len());
+    for (index, name) in names.into_iter().enumerate() {
+        validate::name(&name)
+            .map_err(|msg| ApiError::invalid(&["body", field, &index.to_string()], msg))?;
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    Ok(unique)
+}
+
+/// Enabling an endpoint again forgets its run of failures, so that the engine does not
+/// disable it again at its next failure.
+fn set_disabled(endpoint: &mut Endpoint, disabled: bool) {
+    if endpoint.disabled && !disabled {
+        endpoint.failing_since = None;
+    }
+    endpoint.disabled = disabled;
+}
+
+/// The application and the endpoint a path names, or 404.
+async fn locate(state: &ApiState, app: &str, ep: &str) -> ApiResult<(Application, Endpoint)> {
+    let app = state.application(app).await?;
+    let endpoint = state.endpoint(&app, ep).await?;
+    Ok((app, endpoint))
+}
+
+/// Saves a changed endpoint and tells the engine.
+async fn save(state: &ApiState, endpoint: &Endpoint) -> ApiResult<()> {
+    state.store().update_endpoint(endpoint).await?;
+    state.dispatcher().endpoint_changed(&endpoint.id);
+    Ok(())
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    Path(app): Path<String>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    let page = query.page(Order::Ascending)?;
+    let app = state.application(&app).await?;
+    let endpoints = state.store().list_endpoints(&app.id, &page).await?;
+    let list = ListResponse::from_page(
+        endpoints,
+        |endpoint| endpoint.id.to_string(),
+        |endpoint| EndpointOut::from(&endpoint),
+    );
+    JsonBytes::new(StatusCode::OK, &list)
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    Path(app): Path<String>,
+    idempotency: IdempotencyKey,
+    Json(input): Json<EndpointIn>,
+) -> ApiResult<JsonBytes> {
+    let app = state.application(&app).await?;
+    let endpoint = new_endpoint(&app.id, input)?;
+    let response = JsonBytes::new(StatusCode::CREATED, &EndpointOut::from(&endpoint))?;
+    state
+        .store()
+        .create_endpoint(&endpoint, idempotency.record(&response).as_ref())
+        .await?;
+    state.dispatcher().endpoint_changed(&endpoint.id);
+    Ok(response.recorded())
+}
+
+async fn read(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+) -> ApiResult<JsonBytes> {
+    let (_, endpoint) = locate(&state, &app, &ep).await?;
+    JsonBytes::new(StatusCode::OK, &EndpointOut::from(&endpoint))
+}
+
+/// Create-or-update: an unknown key that is not an id becomes the new endpoint's uid.
+async fn put(
+    State(state): State<ApiState>,
+    Path((app, key)): Path<(String, String)>,
+    Json(input): Json<EndpointIn>,
+) -> ApiResult<JsonBytes> {
+    let app = state.application(&app).await?;
+    let mut checked = input.check()?;
+    match state.store().get_endpoint(&app.id, &key).await? {
+        Some(mut endpoint) => {
+            checked.replace(&mut endpoint, now());
+            save(&state, &endpoint).await?;
+            JsonBytes::new(StatusCode::OK, &EndpointOut::from(&endpoint))
+        }
+        None if EndpointId::looks_like(&key) => Err(ApiError::not_found("endpoint")),
+        None => {
+            if checked.uid.as_deref().is_some_and(|uid| uid != key) {
+                return Err(ApiError::invalid(
+                    &["body", "uid"],
+                    "must match the uid in the path",
+                ));
+            }
+            check_uid(Some(&key)).map_err(|_| ApiError::not_found("endpoint"))?;
+            checked.uid = Some(key);
+            let endpoint = checked.into_endpoint(app.id);
+            state.store().create_endpoint(&endpoint, None).await?;
+            state.dispatcher().endpoint_changed(&endpoint.id);
+            JsonBytes::new(StatusCode::CREATED, &EndpointOut::from(&endpoint))
+        }
+    }
+}
+
+async fn patch(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+    Json(input): Json<EndpointPatch>,
+) -> ApiResult<JsonBytes> {
+    let (_, mut endpoint) = locate(&state, &app, &ep).await?;
+    input.apply(&mut endpoint, now())?;
+    save(&state, &endpoint).await?;
+    JsonBytes::new(StatusCode::OK, &EndpointOut::from(&endpoint))
+}
+
+/// Deletes the endpoint; the store cancels its pending deliveries.
+async fn delete(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let (app, endpoint) = locate(&state, &app, &ep).await?;
+    if !state.store().delete_endpoint(&app.id, &endpoint.id).await? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    state.dispatcher().endpoint_changed(&endpoint.id);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,167 @@
+//! `…/endpoint/{ep}/recover` and `…/endpoint/{ep}/stats`: re-queue what failed, and count
+//! the endpoint's deliveries by status.
+//!
+//! Recovery runs within the request: it is one store update, however many deliveries it
+//! touches. It is still recorded as a background task (`endpoint.recover`, readable at
+//! `/api/v1/background-task/{id}` with `data: {"recovered": n}`) because that is the shape the
+//! SDKs expect, and the 202 reports the task's state when the answer is made: `finished`.
+//!
+//! The idempotency record is written with the task's final state, so a repeated request
+//! replays exactly the first answer. If the process stops between the recovery and that write,
+//! a retry recovers again, which is harmless: deliveries already pending are not touched.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use webhookd_core::TaskId;
+use webhookd_core::model::{BackgroundTask, EndpointStats, TaskStatus};
+use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_store::StoreError;
+
+use super::locate;
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, QueryParams};
+use crate::idempotency::IdempotencyKey;
+use crate::wire::JsonBytes;
+
+/// The kind of the task a recovery records.
+const RECOVER_TASK: &str = "endpoint.recover";
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/app/{app}/endpoint/{ep}/recover", post(recover))
+        .route("/app/{app}/endpoint/{ep}/stats", get(stats))
+}
+
+#[derive(Debug, Deserialize)]
+struct RecoverIn {
+    #[serde(with = "serde_rfc3339")]
+    since: OffsetDateTime,
+    /// Now when absent.
+    #[serde(default, with = "serde_rfc3339::option")]
+    until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoverOut {
+    id: TaskId,
+    status: &'static str,
+    task: String,
+    #[serde(with = "serde_rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<&BackgroundTask> for RecoverOut {
+    fn from(task: &BackgroundTask) -> Self {
+        Self {
+            id: task.id.clone(),
+            status: task.status.text(),
+            task: task.kind.clone(),
+            updated_at: task.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct StatsOut {
+    success: u64,
+    pending: u64,
+    sending: u64,
+    fail: u64,
+    canceled: u64,
+}
+
+impl From<EndpointStats> for StatsOut {
+    fn from(stats: EndpointStats) -> Self {
+        Self {
+            success: stats.success,
+            pending: stats.pending,
+            sending: stats.sending,
+            fail: stats.fail,
+            canceled: stats.canceled,
+        }
+    }
+}
+
+/// What a failed task says of its error: never the store's internals.
+fn task_error(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::Unavailable(_) => "the store was unavailable; recover again",
+        _ => "internal error; see the server log",
+    }
+}
+
+/// Makes every failed or canceled delivery created in `[since, until]` pending again.
+async fn recover(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+    idempotency: IdempotencyKey,
+    Json(input): Json<RecoverIn>,
+) -> ApiResult<JsonBytes> {
+    let (_, endpoint) = locate(&state, &app, &ep).await?;
+    let started = now();
+    let until = input.until.unwrap_or(started);
+    if input.since >= until {
+        return Err(ApiError::invalid(
+            &["body", "since"],
+            "must be before `until` (or now, when `until` is absent)",
+        ));
+    }
+    let mut task = BackgroundTask {
+        id: TaskId::new(),
+        kind: RECOVER_TASK.into(),
+        status: TaskStatus::Running,
+        data: json!({}),
+        updated_at: started,
+    };
+    state.store().put_task(&task, None).await?;
+    let outcome = state
+        .store()
+        .recover(&endpoint.id, input.since, until, started)
+        .await;
+    task.updated_at = now();
+    match outcome {
+        Ok(recovered) => {
+            task.status = TaskStatus::Finished;
+            task.data = json!({ "recovered": recovered });
+        }
+        Err(error) => {
+            task.status = TaskStatus::Failed;
+            task.data = json!({ "error": task_error(&error) });
+            // Best effort, so that the task does not read as running forever; the client
+            // learns of the failure from the error answer either way.
+            if let Err(put_error) = state.store().put_task(&task, None).await {
+                tracing::warn!(error = %put_error, task = %task.id, "could not mark a recovery failed");
+            }
+            return Err(error.into());
+        }
+    }
+    let response = JsonBytes::new(StatusCode::ACCEPTED, &RecoverOut::from(&task))?;
+    state
+        .store()
+        .put_task(&task, idempotency.record(&response).as_ref())
+        .await?;
+    state.dispatcher().wake();
+    Ok(response.recorded())
+}
+
+/// Counts of the endpoint's deliveries by status. `since` and `until` are accepted (and must be
+/// timestamps), as the SDKs send them, but do not narrow the counts: the store counts every
+/// delivery it holds for the endpoint, which retention bounds.
+async fn stats(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    query.timestamp("since")?;
+    query.timestamp("until")?;
+    let (_, endpoint) = locate(&state, &app, &ep).await?;
+    let stats = state.store().endpoint_stats(&endpoint.id).await?;
+    JsonBytes::new(StatusCode::OK, &StatsOut::from(stats))
+}

@@ -1,0 +1,245 @@
+//! `…/endpoint/{ep}/secret`: the endpoint's signing secret, read and rotated.
+//!
+//! Rotation (DESIGN §4): the new secret becomes current and the old one is retired, still
+//! signing beside it for a grace period so that receivers can roll over without rejecting a
+//! delivery. `gracePeriodSeconds` defaults to 24 hours and may be 0 (the old secret stops at
+//! once) up to 7 days. At most 10 retired secrets are kept: expired ones are dropped at each
+//! rotation, then the oldest ones beyond 10.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use webhookd_core::model::{Endpoint, RetiredSecret};
+use webhookd_core::signing::Secret;
+use webhookd_core::time::now;
+
+use super::{locate, parse_secret, save};
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Json;
+use crate::wire::JsonBytes;
+
+/// How long a rotated-out secret keeps signing when the request does not say.
+pub(super) const DEFAULT_GRACE: Duration = Duration::hours(24);
+/// The longest grace period accepted.
+const MAX_GRACE: Duration = Duration::days(7);
+/// The most retired secrets kept; each one adds a signature to every delivery.
+const MAX_RETIRED: usize = 10;
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/app/{app}/endpoint/{ep}/secret", get(read))
+        .route("/app/{app}/endpoint/{ep}/secret/rotate", post(rotate))
+}
+
+/// `{"key": "whsec_…"}`.
+#[derive(Debug, Serialize)]
+struct SecretOut {
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RotateIn {
+    /// The new secret; generated when absent.
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    grace_period_seconds: Option<i64>,
+}
+
+/// Makes `new` the current secret; the old one signs beside it until `now + grace` (not at
+/// all when `grace` is zero). Drops retired secrets that expired or that are the new one,
+/// then the oldest beyond [`MAX_RETIRED`].
+pub(super) fn retire_current(
+    endpoint: &mut Endpoint,
+    new: Secret,
+    grace: Duration,
+    now: OffsetDateTime,
+) {
+    let old = std::mem::replace(&mut endpoint.secret, new);
+    let current = &endpoint.secret;
+    endpoint
+        .retired_secrets
+        .retain(|retired| retired.expires_at > now && retired.secret != *current);
+    if grace > Duration::ZERO && old != endpoint.secret {
+        endpoint.retired_secrets.push(RetiredSecret {
+            secret: old,
+            expires_at: now + grace,
+        });
+    }
+    let excess = endpoint.retired_secrets.len().saturating_sub(MAX_RETIRED);
+    endpoint.retired_secrets.drain(..excess);
+}
+
+/// A secret given on PUT or PATCH: the same as the current one changes nothing; another one
+/// is a rotation with the default grace period.
+pub(super) fn adopt(endpoint: &mut Endpoint, secret: Secret, now: OffsetDateTime) {
+    if secret != endpoint.secret {
+        retire_current(endpoint, secret, DEFAULT_GRACE, now);
+    }
+}
+
+async fn read(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+) -> ApiResult<JsonBytes> {
+    let (_, endpoint) = locate(&state, &app, &ep).await?;
+    JsonBytes::new(
+        StatusCode::OK,
+        &SecretOut {
+            key: endpoint.secret.expose(),
+        },
+    )
+}
+
+/// Answers 200 with the new secret. The idempotency middleware saves the answer after the
+/// update (the store's endpoint update takes no idempotency record).
+async fn rotate(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+    Json(input): Json<RotateIn>,
+) -> ApiResult<JsonBytes> {
+    let grace = match input.grace_period_seconds {
+        None => DEFAULT_GRACE,
+        Some(seconds) if (0..=MAX_GRACE.whole_seconds()).contains(&seconds) => {
+            Duration::seconds(seconds)
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &["body", "gracePeriodSeconds"],
+                format!(
+                    "must be between 0 and {} (7 days)",
+                    MAX_GRACE.whole_seconds()
+                ),
+            ));
+        }
+    };
+    let new = input
+        .key
+        .as_deref()
+        .map(|text| parse_secret("key", text))
+        .transpose()?;
+    let (_, mut endpoint) = locate(&state, &app, &ep).await?;
+    if new.as_ref().is_some_and(|new| *new == endpoint.secret) {
+        return Err(ApiError::invalid(
+            &["body", "key"],
+            "must differ from the current secret",
+        ));
+    }
+    let at = now();
+    retire_current(
+        &mut endpoint,
+        new.unwrap_or_else(Secret::generate),
+        grace,
+        at,
+    );
+    endpoint.updated_at = at;
+    save(&state, &endpoint).await?;
+    JsonBytes::new(
+        StatusCode::OK,
+        &SecretOut {
+            key: endpoint.secret.expose(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use webhookd_core::EndpointId;
+
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        let at = now();
+        Endpoint {
+            id: EndpointId::new(),
+            app_id: webhookd_core::AppId::new(),
+            uid: None,
+            url: "https://example.com".into(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: Vec::new(),
+            channels: Vec::new(),
+            throttle_rate: None,
+            metadata: Default::default(),
+            headers: Default::default(),
+            secret: Secret::generate(),
+            retired_secrets: Vec::new(),
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn the_old_secret_signs_during_the_grace_period() {
+        let mut endpoint = endpoint();
+        let old = endpoint.secret.clone();
+        let new = Secret::generate();
+        let at = now();
+        retire_current(&mut endpoint, new.clone(), DEFAULT_GRACE, at);
+        assert_eq!(endpoint.secret, new);
+        let signing: Vec<_> = endpoint
+            .signing_secrets(at + Duration::hours(23))
+            .cloned()
+            .collect();
+        assert_eq!(signing, [new.clone(), old]);
+        assert_eq!(
+            endpoint.signing_secrets(at + Duration::hours(25)).count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_zero_grace_retires_nothing() {
+        let mut endpoint = endpoint();
+        retire_current(&mut endpoint, Secret::generate(), Duration::ZERO, now());
+        assert!(endpoint.retired_secrets.is_empty());
+    }
+
+    #[test]
+    fn at_most_ten_live_secrets_are_kept_and_expired_ones_go() {
+        let mut endpoint = endpoint();
+        let at = now();
+        retire_current(&mut endpoint, Secret::generate(), Duration::seconds(1), at);
+        let first_long_lived = endpoint.secret.clone();
+        for _ in 0..11 {
+            retire_current(
+                &mut endpoint,
+                Secret::generate(),
+                DEFAULT_GRACE,
+                at + Duration::seconds(2),
+            );
+        }
+        assert_eq!(endpoint.retired_secrets.len(), MAX_RETIRED);
+        // The short-lived one expired, and the oldest long-lived one was dropped.
+        assert!(
+            endpoint
+                .retired_secrets
+                .iter()
+                .all(|retired| retired.secret != first_long_lived)
+        );
+        assert!(
+            endpoint
+                .retired_secrets
+                .iter()
+                .all(|retired| retired.expires_at > at + Duration::hours(1))
+        );
+    }
+
+    #[test]
+    fn adopting_the_current_secret_changes_nothing() {
+        let mut endpoint = endpoint();
+        let current = endpoint.secret.clone();
+        adopt(&mut endpoint, current.clone(), now());
+        assert_eq!(endpoint.secret, current);
+        assert!(endpoint.retired_secrets.is_empty());
+        adopt(&mut endpoint, Secret::generate(), now());
+        assert_eq!(endpoint.retired_secrets.len(), 1);
+    }
+}
