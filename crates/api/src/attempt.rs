@@ -1,9 +1,369 @@
-//! (being written)
+//! Delivery attempts and delivery states, as the application (and its customers) read them,
+//! and the manual resend.
+//!
+//! - `/app/{app}/attempt/msg/{msg}` and `/app/{app}/attempt/endpoint/{ep}`: attempts, newest
+//!   first, filtered by `status`, `status_code_class`, `event_types`, `channel`,
+//!   `endpoint_id`, `before`, `after`. The SDKs also send `with_content`,
+//!   `expanded_statuses`, `with_msg` and `tag`; they are accepted and filter nothing.
+//! - `/app/{app}/msg/{msg}/attempt/{id}`: one attempt.
+//! - `/app/{app}/msg/{msg}/endpoint`: the message's delivery to each endpoint it fanned out to.
+//! - `/app/{app}/endpoint/{ep}/msg`: the endpoint's deliveries, newest message first.
+//! - `POST /app/{app}/msg/{msg}/endpoint/{ep}/resend`: one manual attempt, 202 `{}`.
+//!
+//! A resend is handed to this node's engine. On a node that does not deliver
+//! (`WEBHOOKD_ROLE=api`) the store is the only channel to the engines, so the message's
+//! failed or canceled delivery to the endpoint is re-queued instead (as `recover` does, for
+//! that one message) and the delivering nodes pick it up. There, a delivery that succeeded or
+//! is still pending is left as it is, and an endpoint the message never fanned out to (created
+//! after it, or filtering its type out) gets nothing: the store has no way to ask another node
+//! for a one-off attempt.
+//!
+//! Every id or key in a path that is malformed or unknown answers 404.
+
+use std::str::FromStr;
 
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use webhookd_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message};
+use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_core::{AttemptId, EndpointId, MessageId};
+use webhookd_store::{AttemptFilter, AttemptScope, Order};
 
 use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::QueryParams;
+use crate::message::{PayloadOut, borrowed, non_empty, text_filter};
+use crate::wire::{Empty, JsonBytes, ListResponse};
+
+/// The values `status_code_class` takes: 0 is "no response".
+const STATUS_CODE_CLASSES: [u16; 6] = [0, 100, 200, 300, 400, 500];
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
+        .route("/app/{app}/attempt/msg/{msg}", get(list_by_message))
+        .route("/app/{app}/attempt/endpoint/{ep}", get(list_by_endpoint))
+        .route("/app/{app}/msg/{msg}/attempt/{id}", get(read))
+        .route(
+            "/app/{app}/msg/{msg}/endpoint",
+            get(list_message_deliveries),
+        )
+        .route(
+            "/app/{app}/endpoint/{ep}/msg",
+            get(list_endpoint_deliveries),
+        )
+        .route("/app/{app}/msg/{msg}/endpoint/{ep}/resend", post(resend))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageAttemptOut {
+    id: AttemptId,
+    msg_id: MessageId,
+    endpoint_id: EndpointId,
+    url: String,
+    status: i64,
+    status_text: &'static str,
+    response: String,
+    response_status_code: u16,
+    response_duration_ms: u64,
+    trigger_type: i64,
+    #[serde(with = "serde_rfc3339")]
+    timestamp: OffsetDateTime,
+}
+
+impl From<Attempt> for MessageAttemptOut {
+    fn from(attempt: Attempt) -> Self {
+        Self {
+            id: attempt.id,
+            msg_id: attempt.msg_id,
+            endpoint_id: attempt.endpoint_id,
+            url: attempt.url,
+            status: attempt.status.code(),
+            status_text: attempt.status.text(),
+            response: attempt.response,
+            response_status_code: attempt.response_status_code,
+            response_duration_ms: attempt.duration_ms,
+            trigger_type: attempt.trigger_type.code(),
+            timestamp: attempt.created_at,
+        }
+    }
+}
+
+/// When the delivery will be tried next: only a delivery still under way has a next attempt.
+fn next_attempt(delivery: &Delivery) -> Option<OffsetDateTime> {
+    match delivery.status {
+        DeliveryStatus::Pending | DeliveryStatus::Sending => delivery.next_attempt_at,
+        _ => None,
+    }
+}
+
+/// An endpoint with the state of one message's delivery to it (Svix's `MessageEndpointOut`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageEndpointOut<'a> {
+    id: &'a EndpointId,
+    uid: Option<&'a str>,
+    url: &'a str,
+    description: &'a str,
+    disabled: bool,
+    filter_types: Option<&'a [String]>,
+    event_types: Option<&'a [String]>,
+    channels: Option<&'a [String]>,
+    rate_limit: Option<u32>,
+    throttle_rate: Option<u32>,
+    metadata: &'a Map<String, Value>,
+    #[serde(with = "serde_rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "serde_rfc3339")]
+    updated_at: OffsetDateTime,
+    version: i64,
+    status: i64,
+    status_text: &'static str,
+    #[serde(with = "serde_rfc3339::option")]
+    next_attempt: Option<OffsetDateTime>,
+}
+
+impl<'a> MessageEndpointOut<'a> {
+    fn of((endpoint, delivery): &'a (Endpoint, Delivery)) -> Self {
+        Self {
+            id: &endpoint.id,
+            uid: endpoint.uid.as_deref(),
+            url: &endpoint.url,
+            description: &endpoint.description,
+            disabled: endpoint.disabled,
+            filter_types: non_empty(&endpoint.event_types),
+            event_types: non_empty(&endpoint.event_types),
+            channels: non_empty(&endpoint.channels),
+            rate_limit: endpoint.throttle_rate,
+            throttle_rate: endpoint.throttle_rate,
+            metadata: &endpoint.metadata,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+            version: endpoint.version,
+            status: delivery.status.code(),
+            status_text: delivery.status.text(),
+            next_attempt: next_attempt(delivery),
+        }
+    }
+}
+
+/// A message with the state of its delivery to one endpoint (Svix's `EndpointMessageOut`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointMessageOut<'a> {
+    id: &'a MessageId,
+    event_type: &'a str,
+    event_id: Option<&'a str>,
+    payload: PayloadOut<'a>,
+    channels: Option<&'a [String]>,
+    tags: Option<&'a [String]>,
+    #[serde(with = "serde_rfc3339")]
+    timestamp: OffsetDateTime,
+    #[serde(
+        with = "serde_rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    deliver_at: Option<OffsetDateTime>,
+    status: i64,
+    status_text: &'static str,
+    #[serde(with = "serde_rfc3339::option")]
+    next_attempt: Option<OffsetDateTime>,
+}
+
+impl<'a> EndpointMessageOut<'a> {
+    fn of((message, delivery): &'a (Message, Delivery), with_content: bool) -> Self {
+        Self {
+            id: &message.id,
+            event_type: &message.event_type,
+            event_id: message.event_id.as_deref(),
+            payload: PayloadOut::shown(&message.payload, with_content),
+            channels: non_empty(&message.channels),
+            tags: non_empty(&message.tags),
+            timestamp: message.created_at,
+            deliver_at: message.deliver_at,
+            status: delivery.status.code(),
+            status_text: delivery.status.text(),
+            next_attempt: next_attempt(delivery),
+        }
+    }
+}
+
+/// The filters of the query string, checked; `endpoint_id` (an id or a uid) must name an
+/// endpoint of the application.
+async fn attempt_filter(
+    state: &ApiState,
+    app: &Application,
+    query: &QueryParams,
+) -> ApiResult<AttemptFilter> {
+    let status = match query.parsed::<i64>("status")? {
+        None => None,
+        Some(code) => Some(DeliveryStatus::from_code(code).ok_or_else(|| {
+            ApiError::invalid(
+                &["query", "status"],
+                "must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)",
+            )
+        })?),
+    };
+    let status_code_class = query.parsed::<u16>("status_code_class")?;
+    if status_code_class.is_some_and(|class| !STATUS_CODE_CLASSES.contains(&class)) {
+        return Err(ApiError::invalid(
+            &["query", "status_code_class"],
+            "must be 0 (no response), 100, 200, 300, 400 or 500",
+        ));
+    }
+    let endpoint_id = match text_filter(query, "endpoint_id") {
+        Some(key) => Some(state.endpoint(app, &key).await?.id),
+        None => None,
+    };
+    // Accepted because the SDKs send them; they change nothing here.
+    for ignored in ["with_content", "expanded_statuses", "with_msg"] {
+        query.bool(ignored, false)?;
+    }
+    Ok(AttemptFilter {
+        status,
+        status_code_class,
+        event_types: query.list("event_types"),
+        channel: text_filter(query, "channel"),
+        endpoint_id,
+        before: query.timestamp("before")?,
+        after: query.timestamp("after")?,
+    })
+}
+
+async fn message(state: &ApiState, app: &Application, key: &str) -> ApiResult<Message> {
+    state
+        .store()
+        .get_message(&app.id, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))
+}
+
+async fn list_attempts(
+    state: &ApiState,
+    app: &Application,
+    scope: AttemptScope,
+    query: &QueryParams,
+) -> ApiResult<JsonBytes> {
+    let page = query.page(Order::Descending)?;
+    let filter = attempt_filter(state, app, query).await?;
+    let attempts = state
+        .store()
+        .list_attempts(&app.id, &scope, &filter, &page)
+        .await?;
+    let list = ListResponse::from_page(
+        attempts,
+        |attempt| attempt.id.to_string(),
+        MessageAttemptOut::from,
+    );
+    JsonBytes::new(StatusCode::OK, &list)
+}
+
+async fn list_by_message(
+    State(state): State<ApiState>,
+    Path((app, msg)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    let app = state.application(&app).await?;
+    let message = message(&state, &app, &msg).await?;
+    list_attempts(&state, &app, AttemptScope::Message(message.id), &query).await
+}
+
+async fn list_by_endpoint(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    let app = state.application(&app).await?;
+    let endpoint = state.endpoint(&app, &ep).await?;
+    list_attempts(&state, &app, AttemptScope::Endpoint(endpoint.id), &query).await
+}
+
+async fn read(
+    State(state): State<ApiState>,
+    Path((app, msg, id)): Path<(String, String, String)>,
+) -> ApiResult<JsonBytes> {
+    let not_found = || ApiError::not_found("attempt");
+    let id = AttemptId::from_str(&id).map_err(|_| not_found())?;
+    let app = state.application(&app).await?;
+    let message = message(&state, &app, &msg).await?;
+    let attempt = state
+        .store()
+        .get_attempt(&app.id, &message.id, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    JsonBytes::new(StatusCode::OK, &MessageAttemptOut::from(attempt))
+}
+
+async fn list_message_deliveries(
+    State(state): State<ApiState>,
+    Path((app, msg)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    let page = query.page(Order::Ascending)?;
+    let app = state.application(&app).await?;
+    let message = message(&state, &app, &msg).await?;
+    let deliveries = state
+        .store()
+        .list_message_deliveries(&app.id, &message.id, &page)
+        .await?;
+    let list = ListResponse::from_page(
+        borrowed(&deliveries),
+        |(endpoint, _)| endpoint.id.to_string(),
+        MessageEndpointOut::of,
+    );
+    JsonBytes::new(StatusCode::OK, &list)
+}
+
+async fn list_endpoint_deliveries(
+    State(state): State<ApiState>,
+    Path((app, ep)): Path<(String, String)>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    let page = query.page(Order::Descending)?;
+    let with_content = query.bool("with_content", true)?;
+    let app = state.application(&app).await?;
+    let endpoint = state.endpoint(&app, &ep).await?;
+    let filter = attempt_filter(&state, &app, &query).await?;
+    let deliveries = state
+        .store()
+        .list_endpoint_deliveries(&app.id, &endpoint.id, &filter, &page)
+        .await?;
+    let list = ListResponse::from_page(
+        borrowed(&deliveries),
+        |(message, _)| message.id.to_string(),
+        |delivery| EndpointMessageOut::of(delivery, with_content),
+    );
+    JsonBytes::new(StatusCode::OK, &list)
+}
+
+async fn resend(
+    State(state): State<ApiState>,
+    Path((app, msg, ep)): Path<(String, String, String)>,
+) -> ApiResult<JsonBytes> {
+    let app = state.application(&app).await?;
+    let message = message(&state, &app, &msg).await?;
+    let endpoint = state.endpoint(&app, &ep).await?;
+    if message.payload.is_empty() {
+        return Err(ApiError::BadRequest {
+            code: "payload_expunged",
+            detail: "the message's payload was deleted by retention; it cannot be sent again"
+                .into(),
+        });
+    }
+    let response = JsonBytes::new(StatusCode::ACCEPTED, &Empty {})?;
+    let (endpoint_id, created_at) = (endpoint.id.clone(), message.created_at);
+    if !state.dispatcher().resend(message, endpoint) {
+        // Not a delivering node: re-queue through the store for the nodes that deliver.
+        state
+            .store()
+            .recover(&endpoint_id, created_at, created_at, now())
+            .await?;
+        state.dispatcher().wake();
+    }
+    Ok(response)
 }

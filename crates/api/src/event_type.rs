@@ -1,9 +1,266 @@
-//! (being written)
+//! `/api/v1/event-type`: the catalogue of event types, addressed by name.
+//!
+//! Messages may use types that are not registered; the catalogue documents them (description,
+//! JSON schemas) and lets a type be deprecated or archived. Deleting archives, `?expunge=true`
+//! deletes; creating an archived name un-archives it. Lists page by name and hide archived
+//! types unless `include_archived=true`; `with_content=false` leaves the schemas out.
+//!
+//! Svix's `featureFlag` and `groupName` are accepted and ignored: they only shape Svix's
+//! customer portal, which webhookd does not have, and the model has no place for them.
 
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use webhookd_core::model::EventType;
+use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_core::validate;
+use webhookd_store::Order;
 
 use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Json, QueryParams};
+use crate::idempotency::IdempotencyKey;
+use crate::wire::{JsonBytes, ListResponse, nullable};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
+        .route("/event-type", get(list).post(create))
+        .route(
+            "/event-type/{name}",
+            get(read).put(put).patch(patch).delete(delete),
+        )
+}
+
+/// The body of a create.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypeIn {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    deprecated: bool,
+    #[serde(default)]
+    schemas: Option<Value>,
+}
+
+impl EventTypeIn {
+    fn split(self) -> (String, EventTypeFields) {
+        let fields = EventTypeFields {
+            description: self.description,
+            archived: self.archived,
+            deprecated: self.deprecated,
+            schemas: self.schemas,
+        };
+        (self.name, fields)
+    }
+}
+
+/// The body of a PUT, which names the type in its path.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypeFields {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    deprecated: bool,
+    #[serde(default)]
+    schemas: Option<Value>,
+}
+
+/// The body of a PATCH: absent fields are left alone, `schemas: null` removes the schemas.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypePatch {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    archived: Option<bool>,
+    #[serde(default)]
+    deprecated: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    schemas: Option<Option<Value>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTypeOut<'a> {
+    name: &'a str,
+    description: &'a str,
+    archived: bool,
+    deprecated: bool,
+    schemas: Option<&'a Value>,
+    #[serde(with = "serde_rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "serde_rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl<'a> EventTypeOut<'a> {
+    fn of(event_type: &'a EventType, with_content: bool) -> Self {
+        Self {
+            name: &event_type.name,
+            description: &event_type.description,
+            archived: event_type.archived,
+            deprecated: event_type.deprecated,
+            schemas: event_type.schemas.as_ref().filter(|_| with_content),
+            created_at: event_type.created_at,
+            updated_at: event_type.updated_at,
+        }
+    }
+}
+
+fn check_name(loc: &[&str], name: &str) -> ApiResult<()> {
+    validate::name(name).map_err(|msg| ApiError::invalid(loc, msg))
+}
+
+/// Schemas are an object (Svix keys them by version: `{"1": {…json schema…}}`); `null` is none.
+fn check_schemas(schemas: Option<Value>) -> ApiResult<Option<Value>> {
+    match schemas {
+        None | Some(Value::Null) => Ok(None),
+        Some(schemas @ Value::Object(_)) => Ok(Some(schemas)),
+        Some(_) => Err(ApiError::invalid(
+            &["body", "schemas"],
+            "must be a JSON object",
+        )),
+    }
+}
+
+impl EventTypeFields {
+    /// A type named `name` from these fields; `created_at` is kept from the type it replaces.
+    fn into_event_type(
+        self,
+        name: String,
+        created_at: Option<OffsetDateTime>,
+    ) -> ApiResult<EventType> {
+        let at = now();
+        Ok(EventType {
+            name,
+            description: self.description,
+            archived: self.archived,
+            deprecated: self.deprecated,
+            schemas: check_schemas(self.schemas)?,
+            created_at: created_at.unwrap_or(at),
+            updated_at: at,
+        })
+    }
+}
+
+async fn list(State(state): State<ApiState>, query: QueryParams) -> ApiResult<JsonBytes> {
+    let page = query.page(Order::Ascending)?;
+    let include_archived = query.bool("include_archived", false)?;
+    let with_content = query.bool("with_content", true)?;
+    let types = state
+        .store()
+        .list_event_types(&page, include_archived)
+        .await?;
+    let list = ListResponse::from_page(
+        crate::message::borrowed(&types),
+        |event_type| event_type.name.clone(),
+        |event_type| EventTypeOut::of(event_type, with_content),
+    );
+    JsonBytes::new(StatusCode::OK, &list)
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    idempotency: IdempotencyKey,
+    Json(input): Json<EventTypeIn>,
+) -> ApiResult<JsonBytes> {
+    check_name(&["body", "name"], &input.name)?;
+    // An archived type of that name is replaced and keeps its creation time; a live one is a
+    // conflict (which the store checks again, atomically).
+    let created_at = match state.store().get_event_type(&input.name).await? {
+        Some(existing) if !existing.archived => {
+            return Err(ApiError::Conflict(format!(
+                "an event type named `{}` already exists",
+                existing.name
+            )));
+        }
+        Some(archived) => Some(archived.created_at),
+        None => None,
+    };
+    let (name, fields) = input.split();
+    let event_type = fields.into_event_type(name, created_at)?;
+    let response = JsonBytes::new(StatusCode::CREATED, &EventTypeOut::of(&event_type, true))?;
+    state
+        .store()
+        .create_event_type(&event_type, idempotency.record(&response).as_ref())
+        .await?;
+    Ok(response.recorded())
+}
+
+async fn get_existing(state: &ApiState, name: &str) -> ApiResult<EventType> {
+    state
+        .store()
+        .get_event_type(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))
+}
+
+async fn read(State(state): State<ApiState>, Path(name): Path<String>) -> ApiResult<JsonBytes> {
+    let event_type = get_existing(&state, &name).await?;
+    JsonBytes::new(StatusCode::OK, &EventTypeOut::of(&event_type, true))
+}
+
+/// Create-or-update: 201 when the name was new, 200 when it replaced a type.
+async fn put(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Json(input): Json<EventTypeFields>,
+) -> ApiResult<JsonBytes> {
+    check_name(&["path", "name"], &name)?;
+    let existing = state.store().get_event_type(&name).await?;
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let event_type = input.into_event_type(name, existing.map(|existing| existing.created_at))?;
+    state.store().put_event_type(&event_type).await?;
+    JsonBytes::new(status, &EventTypeOut::of(&event_type, true))
+}
+
+async fn patch(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    Json(input): Json<EventTypePatch>,
+) -> ApiResult<JsonBytes> {
+    let mut event_type = get_existing(&state, &name).await?;
+    if let Some(description) = input.description {
+        event_type.description = description;
+    }
+    if let Some(archived) = input.archived {
+        event_type.archived = archived;
+    }
+    if let Some(deprecated) = input.deprecated {
+        event_type.deprecated = deprecated;
+    }
+    if let Some(schemas) = input.schemas {
+        event_type.schemas = check_schemas(schemas)?;
+    }
+    event_type.updated_at = now();
+    state.store().put_event_type(&event_type).await?;
+    JsonBytes::new(StatusCode::OK, &EventTypeOut::of(&event_type, true))
+}
+
+async fn delete(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    query: QueryParams,
+) -> ApiResult<StatusCode> {
+    let expunge = query.bool("expunge", false)?;
+    if state.store().delete_event_type(&name, expunge).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("event type"))
+    }
 }

@@ -6,6 +6,7 @@
 mod common;
 
 mod application;
+mod attempt;
 mod endpoint;
 mod event_type;
 mod message;
