@@ -319,10 +319,13 @@ pub(crate) fn borrowed<T>(page: &Page<T>) -> Page<&T> {
 async fn create(
     State(state): State<ApiState>,
     Path(key): Path<String>,
+    query: QueryParams,
     idempotency: IdempotencyKey,
     Json(input): Json<MessageIn>,
 ) -> ApiResult<JsonBytes> {
     let input = input.validate(state.config().max_payload_bytes)?;
+    // The SDKs send `with_content=false` on create unless asked otherwise.
+    let with_content = query.bool("with_content", true)?;
     let app = match state.store().get_application(&key).await? {
         Some(app) => app.id,
         None => match input.application {
@@ -340,6 +343,7 @@ async fn create(
             id: &id,
             event_type: &input.event_type,
             payload: match (&input.raw_payload, &input.payload) {
+                _ if !with_content => PayloadOut::Empty,
                 (Some(raw), _) => PayloadOut::of(raw.as_bytes()),
                 (None, Some(payload)) => PayloadOut::Raw(payload),
                 (None, None) => PayloadOut::Empty,
