@@ -70,6 +70,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listen = listener.local_addr().context("the listener has no address")?;
+    refuse_unbuilt(&config)?;
     let store = open_store(&config)?;
     if matches!(config.database, Database::Sqlite { .. }) {
         // The data directory is locked to this process: every lease in it is a dead one's.
@@ -127,6 +128,23 @@ pub async fn run(
     }
     tracing::info!("webhookd stopped");
     served.context("the HTTP server failed")
+}
+
+/// Settings this build knows but does not implement yet are refused, never silently ignored.
+fn refuse_unbuilt(config: &Config) -> anyhow::Result<()> {
+    if config.encryption_key.is_some() {
+        bail!(
+            "encryption_key (WEBHOOKD_ENCRYPTION_KEY) is not supported by this build: endpoint \
+             secrets would be stored in plain; unset it"
+        );
+    }
+    if config.tls.is_some() {
+        bail!(
+            "tls_cert/tls_key (WEBHOOKD_TLS_CERT/WEBHOOKD_TLS_KEY) are not supported by this \
+             build: terminate TLS in front of webhookd and unset them"
+        );
+    }
+    Ok(())
 }
 
 fn engine_config(config: &Config) -> EngineConfig {
