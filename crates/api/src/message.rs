@@ -382,6 +382,7 @@ async fn create(
         )
         .await?;
     dispatcher.submit(message, endpoints);
+    metrics::counter!("webhookd_messages_ingested_total").increment(1);
     Ok(response.recorded())
 }
 

@@ -23,6 +23,8 @@ use crate::engine::Event;
 const CLAIM_BATCH: usize = 1000;
 /// How often retention and idempotency pruning run.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+/// How often the queue-depth gauges are refreshed.
+const GAUGES_EVERY: Duration = Duration::from_secs(10);
 /// How long idempotency keys are kept.
 const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -54,6 +56,7 @@ pub(crate) async fn run(
     let renew_every = config.lease / 4;
     let mut next_renewal = Instant::now() + renew_every;
     let mut next_maintenance = Instant::now() + Duration::from_secs(30);
+    let mut next_gauges = Instant::now();
     loop {
         let mut more_waiting = false;
         let capacity = config.window.saturating_sub(shared.held.load(Ordering::Relaxed));
@@ -77,6 +80,10 @@ pub(crate) async fn run(
                 Err(error) => tracing::warn!(%error, "renewing leases failed"),
             }
             next_renewal = Instant::now() + renew_every;
+        }
+        if Instant::now() >= next_gauges {
+            gauges(store.as_ref(), &shared).await;
+            next_gauges = Instant::now() + GAUGES_EVERY;
         }
         if Instant::now() >= next_maintenance {
             maintain(store.as_ref(), &config).await;
@@ -105,6 +112,19 @@ async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
             _ => config.poll_interval,
         },
         _ => config.poll_interval,
+    }
+}
+
+/// Queue depth for `/metrics`: work due, scheduled for later, leased, and held in memory.
+async fn gauges(store: &dyn Store, shared: &Shared) {
+    metrics::gauge!("webhookd_deliveries_in_memory").set(shared.held.load(Ordering::Relaxed) as f64);
+    match store.queue_depth(now()).await {
+        Ok(depth) => {
+            metrics::gauge!("webhookd_queue_depth", "state" => "due").set(depth.due as f64);
+            metrics::gauge!("webhookd_queue_depth", "state" => "scheduled").set(depth.scheduled as f64);
+            metrics::gauge!("webhookd_queue_depth", "state" => "leased").set(depth.leased as f64);
+        }
+        Err(error) => tracing::debug!(%error, "reading the queue depth failed"),
     }
 }
 
