@@ -119,36 +119,40 @@ fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
     }
 }
 
+/// Runs a statement without parameters, prepared once per connection.
+fn execute_cached(connection: &Connection, sql: &str) -> Result<()> {
+    connection.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop).map_err(map_error)
+}
+
 fn commit_batch(
     connection: &mut Connection,
     batch: &mut Vec<Box<dyn Job>>,
     finishes: &mut Vec<Finish>,
 ) -> Result<()> {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE").map_err(map_error) {
+    if let Err(error) = execute_cached(connection, "BEGIN IMMEDIATE") {
         for job in batch.drain(..) {
             job.abandon(&error);
         }
         return Ok(());
     }
     for job in batch.drain(..) {
-        let savepoint = connection.execute_batch("SAVEPOINT job").map_err(map_error);
+        let savepoint = execute_cached(connection, "SAVEPOINT job");
         if let Err(error) = savepoint {
             job.abandon(&error);
             continue;
         }
         let (succeeded, finish) = job.run(connection);
         let closed = if succeeded {
-            connection.execute_batch("RELEASE job")
+            execute_cached(connection, "RELEASE job")
         } else {
-            connection.execute_batch("ROLLBACK TO job; RELEASE job")
+            execute_cached(connection, "ROLLBACK TO job").and_then(|()| execute_cached(connection, "RELEASE job"))
         };
         if let Err(error) = closed {
             tracing::error!(%error, "could not close a savepoint");
         }
         finishes.push(finish);
     }
-    connection.execute_batch("COMMIT").map_err(|error| {
+    execute_cached(connection, "COMMIT").inspect_err(|_| {
         let _ = connection.execute_batch("ROLLBACK");
-        map_error(error)
     })
 }
