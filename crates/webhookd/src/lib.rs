@@ -11,4 +11,5 @@ pub mod config;
 pub mod heartbeat;
 pub mod run;
 pub mod telemetry;
+pub mod tls;
 pub mod token_cmd;

@@ -71,6 +71,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let listen = listener.local_addr().context("the listener has no address")?;
     refuse_unbuilt(&config)?;
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let store = open_store(&config)?;
     if matches!(config.database, Database::Sqlite { .. }) {
         // The data directory is locked to this process: every lease in it is a dead one's.
@@ -114,12 +115,17 @@ pub async fn run(
     } else {
         webhookd_api::ops_service(state)
     };
-    let served = axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = match tls {
+        Some(acceptor) => crate::tls::serve(listener, acceptor, service, shutdown).await,
+        None => {
+            axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    };
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }
@@ -136,12 +142,6 @@ fn refuse_unbuilt(config: &Config) -> anyhow::Result<()> {
         bail!(
             "encryption_key (WEBHOOKD_ENCRYPTION_KEY) is not supported by this build: endpoint \
              secrets would be stored in plain; unset it"
-        );
-    }
-    if config.tls.is_some() {
-        bail!(
-            "tls_cert/tls_key (WEBHOOKD_TLS_CERT/WEBHOOKD_TLS_KEY) are not supported by this \
-             build: terminate TLS in front of webhookd and unset them"
         );
     }
     Ok(())
