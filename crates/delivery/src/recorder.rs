@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use webhookd_store::{AttemptRecord, Store};
+use webhookd_store::{AttemptRecord, Store, StoreError};
 
 /// Records waiting to be written before attempt tasks wait.
 const QUEUE: usize = 4096;
@@ -40,18 +40,41 @@ impl Recorder {
 async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<AttemptRecord>) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match store.record_attempts(&batch).await {
-                Ok(()) => break,
-                Err(error) => {
-                    tracing::warn!(%error, records = batch.len(), "recording attempts failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        write(store.as_ref(), &batch).await;
         metrics::counter!("webhookd_attempts_recorded_total").increment(batch.len() as u64);
         batch.clear();
+    }
+}
+
+/// Writes a batch, retrying while the store is unavailable. A batch the store refuses for
+/// another reason is written record by record, so that one bad record cannot hold the rest;
+/// a record refused alone is logged and its lease released, so its delivery is tried again.
+async fn write(store: &dyn Store, batch: &[AttemptRecord]) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.record_attempts(batch).await {
+            Ok(()) => return,
+            Err(StoreError::Unavailable(reason)) => {
+                tracing::warn!(%reason, records = batch.len(), "recording attempts failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) if batch.len() > 1 => {
+                tracing::warn!(%error, "a batch of attempts was refused; writing them one by one");
+                for record in batch {
+                    Box::pin(write(store, std::slice::from_ref(record))).await;
+                }
+                return;
+            }
+            Err(error) => {
+                let attempt = &batch[0].attempt;
+                tracing::error!(%error, msg = %attempt.msg_id, endpoint = %attempt.endpoint_id, "an attempt could not be recorded");
+                let key = [(attempt.msg_id.clone(), attempt.endpoint_id.clone())];
+                if let Err(error) = store.release_leases(&batch[0].owner, &key).await {
+                    tracing::warn!(%error, "releasing the lease failed; it expires");
+                }
+                return;
+            }
+        }
     }
 }

@@ -252,12 +252,15 @@ impl State {
         let config = &self.config;
         let lane = self.lanes.entry(endpoint.clone()).or_default();
         let over_window = fresh && self.shared.held.load(Ordering::Relaxed) >= config.window;
-        if !job.manual && (over_window || lane.queue.len() >= config.endpoint_queue) {
+        let lane_full = lane.queue.len() >= config.endpoint_queue;
+        if !job.manual && (over_window || lane_full) {
             if !fresh {
                 self.shared.held.fetch_sub(1, Ordering::Relaxed);
             }
             self.to_release.push((job.message.id.clone(), endpoint.clone()));
-            self.shared.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(endpoint);
+            if lane_full {
+                self.shared.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(endpoint);
+            }
             return;
         }
         if fresh && !job.manual {
