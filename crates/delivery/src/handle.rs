@@ -65,8 +65,11 @@ impl Dispatcher {
     }
 
     /// Hands a committed message's deliveries (created under [`Self::lease`]) to the engine.
+    /// A message held by `deliverAt` is not handed over: its deliveries were stored unleased and
+    /// the scheduler claims them when they fall due.
     pub fn submit(&self, message: Message, endpoints: Vec<EndpointId>) {
-        if !endpoints.is_empty() {
+        let held = message.deliver_at.is_some_and(|at| at > message.created_at);
+        if !endpoints.is_empty() && !held {
             self.send(Command::Fresh { message: Arc::new(message), endpoints });
         }
     }

@@ -1,0 +1,165 @@
+//! The real binary as a child process, for what only a process can show: a SIGKILL, a
+//! SIGTERM, exit codes and the command line.
+//!
+//! Children inherit no `WEBHOOKD_*` variable from the test's environment (so a developer's
+//! settings cannot change a test), are killed if the test drops them, and log into
+//! `webhookd.log` in their data directory, which failure messages quote.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output, Stdio};
+
+use reqwest::StatusCode;
+use tokio::process::{Child, Command};
+
+use super::api::Api;
+use super::server::settings;
+use super::wait::{DEADLINE, eventually};
+
+/// `webhookd` with a clean environment.
+pub(crate) fn webhookd() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_webhookd"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WEBHOOKD_") {
+            command.env_remove(name);
+        }
+    }
+    command.stdin(Stdio::null()).kill_on_drop(true);
+    command
+}
+
+/// Runs `webhookd args…` with these environment variables to completion.
+pub(crate) async fn run_cli(args: &[&str], env: &BTreeMap<String, String>) -> Output {
+    let child = webhookd()
+        .args(args)
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("webhookd starts");
+    match tokio::time::timeout(DEADLINE, child.wait_with_output()).await {
+        Ok(output) => output.expect("webhookd's output"),
+        Err(_) => panic!(
+            "`webhookd {}` did not exit within {DEADLINE:?}",
+            args.join(" ")
+        ),
+    }
+}
+
+/// A loopback port that was free a moment ago, for a child that must keep its port across a
+/// restart.
+pub(crate) fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    listener.local_addr().expect("a local address").port()
+}
+
+/// `webhookd serve` as a child process. Dereferences to its [`Api`].
+pub(crate) struct ServerProcess {
+    child: Child,
+    api: Api,
+    log: PathBuf,
+}
+
+impl Deref for ServerProcess {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A failing test shows what the node logged (the data directory may be gone afterwards).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- log of the webhookd child process ---\n{}", self.log());
+        }
+    }
+}
+
+impl ServerProcess {
+    /// Starts `webhookd serve` on `127.0.0.1:port` with its database in `data_dir`, the test
+    /// defaults and these overrides, and waits until it answers its health check.
+    pub(crate) async fn start(data_dir: &Path, port: u16, overrides: &[(&str, &str)]) -> Self {
+        let listen = format!("127.0.0.1:{port}");
+        let mut env = settings(data_dir, overrides);
+        env.insert("WEBHOOKD_LISTEN".to_owned(), listen.clone());
+        let log = data_dir.join("webhookd.log");
+        let open_log = || {
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("the log file")
+        };
+        let child = webhookd()
+            .arg("serve")
+            .envs(&env)
+            .stdout(open_log())
+            .stderr(open_log())
+            .spawn()
+            .expect("webhookd starts");
+        let mut server = Self {
+            child,
+            api: Api::new(format!("http://{listen}")),
+            log,
+        };
+        server.wait_until_healthy().await;
+        server
+    }
+
+    async fn wait_until_healthy(&mut self) {
+        let (child, api) = (&mut self.child, &self.api);
+        eventually("the child webhookd to answer GET /api/v1/health", || {
+            // Its log is printed as the test fails (see `Drop`).
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("webhookd exited with {status} at start");
+            }
+            async move {
+                match api
+                    .try_request(reqwest::Method::GET, "/api/v1/health", None)
+                    .await
+                {
+                    Ok((StatusCode::NO_CONTENT, _)) => Ok(()),
+                    Ok((status, body)) => Err(format!("{status} {body}")),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+        })
+        .await;
+    }
+
+    /// The process's id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the child still runs")
+    }
+
+    /// Kills the process with SIGKILL and waits for it to be gone.
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL reaches the child");
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; answers its exit status.
+    pub(crate) async fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .await
+            .expect("`kill` runs");
+        assert!(status.success(), "`kill -TERM` failed: {status}");
+        match tokio::time::timeout(DEADLINE, self.child.wait()).await {
+            Ok(status) => status.expect("the child's exit status"),
+            Err(_) => panic!(
+                "webhookd did not exit within {DEADLINE:?} of SIGTERM; its log:\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    /// Everything the process (and its predecessors on this data directory) logged.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

@@ -1,0 +1,100 @@
+//! The real server, in-process: configuration loaded exactly as the binary loads it (from
+//! env-style settings), a listener bound to `127.0.0.1:0` before `webhookd::run::run` is
+//! spawned (so it accepts at once), a fresh data directory, and a graceful stop.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::path::Path;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use webhookd::config::{ConfigArgs, load_from};
+
+use super::api::Api;
+use super::wait::DEADLINE;
+
+/// Settings every test server starts with, unless a test overrides them: a short real retry
+/// schedule, and a timeout and lease short enough for tests to wait on.
+const DEFAULT_SETTINGS: [(&str, &str); 3] = [
+    ("WEBHOOKD_RETRY_SCHEDULE", "1s,1s,2s"),
+    ("WEBHOOKD_REQUEST_TIMEOUT", "2s"),
+    ("WEBHOOKD_LEASE", "10s"),
+];
+
+/// The environment-style settings of a node whose database lives in `data_dir`: the defaults
+/// above, then `overrides`.
+pub(crate) fn settings(data_dir: &Path, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let database = format!("sqlite://{}", data_dir.join("webhookd.db").display());
+    let database = [("WEBHOOKD_DATABASE_URL", database.as_str())];
+    DEFAULT_SETTINGS
+        .iter()
+        .chain(&database)
+        .chain(overrides)
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// A node running in this test's runtime. Dereferences to its [`Api`].
+pub(crate) struct TestServer {
+    api: Api,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Deref for TestServer {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Drop for TestServer {
+    /// A test that does not [`TestServer::stop`] ends its node abruptly.
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a node in local mode (loopback, no token) with the default settings and these
+    /// overrides (`("WEBHOOKD_SVIX_HEADERS", "true")`).
+    pub(crate) async fn start(overrides: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let settings = settings(data_dir.path(), overrides);
+        let config = load_from(&ConfigArgs::default(), &|name| settings.get(name).cloned())
+            .unwrap_or_else(|error| panic!("the test settings {settings:?} are refused: {error}"));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("a local address");
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(webhookd::run::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            api: Api::new(format!("http://{address}")),
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Stops the node gracefully and fails unless `run` returns `Ok` in time.
+    pub(crate) async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let task = self.task.take().expect("the node runs until stopped");
+        match tokio::time::timeout(DEADLINE, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => panic!("the node stopped with an error: {error:#}"),
+            Ok(Err(error)) => panic!("the node's task failed: {error}"),
+            Err(_) => panic!("the node did not stop within {DEADLINE:?}"),
+        }
+    }
+}
