@@ -57,6 +57,8 @@ pub(crate) async fn run(
     let mut next_renewal = Instant::now() + renew_every;
     let mut next_maintenance = Instant::now() + Duration::from_secs(30);
     let mut next_gauges = Instant::now();
+    // Other nodes' signals of due work (PostgreSQL's LISTEN/NOTIFY), when the store has them.
+    let due_elsewhere = store.due_notifications();
     loop {
         let mut more_waiting = false;
         let capacity = config.window.saturating_sub(shared.held.load(Ordering::Relaxed));
@@ -97,6 +99,12 @@ pub(crate) async fn run(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = shared.wake.notified() => {}
+            () = async {
+                match &due_elsewhere {
+                    Some(due) => due.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             () = tokio::time::sleep(pause) => {}
         }
     }

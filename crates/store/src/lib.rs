@@ -7,6 +7,7 @@
 //! found, unavailable), so that a 409 means the same on every backend.
 
 mod page;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -310,4 +311,13 @@ pub trait Store: Send + Sync + 'static {
     /// For effects that are not a single store write (resend, recover, /webhooks).
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()>;
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64>;
+
+    // --- waking other nodes ---------------------------------------------------------------
+    /// Notified when another node signals work due now (released leases, recovered
+    /// deliveries, messages stored without a lease), so that a scheduler waiting for its next
+    /// poll claims at once. `None` (the default) when the store has no such signal: a single
+    /// node learns of its own work in memory.
+    fn due_notifications(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }

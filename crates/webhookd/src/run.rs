@@ -20,6 +20,7 @@ use webhookd_core::ssrf::AllowPrivate;
 use webhookd_delivery::http::{HttpClient, HttpConfig};
 use webhookd_delivery::{Dispatcher, EngineConfig};
 use webhookd_store::Store;
+use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
 
 use crate::config::{Config, Database};
@@ -33,10 +34,11 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             Ok(Arc::new(store))
         }
-        Database::Postgres { .. } => bail!(
-            "this build of webhookd stores data in SQLite only; set WEBHOOKD_DATABASE_URL to \
-             sqlite://PATH"
-        ),
+        Database::Postgres { url } => {
+            let store = PostgresStore::open(url)
+                .with_context(|| format!("cannot open the database {}", config.database))?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

@@ -1,0 +1,173 @@
+//! API tokens, idempotency records and background tasks.
+
+use deadpool_postgres::GenericClient;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use webhookd_core::model::BackgroundTask;
+use webhookd_core::time::from_unix_ms;
+use webhookd_core::{TaskId, TokenId};
+
+use super::rows::{self, TASK_COLUMNS, get, json, ms};
+use super::sql::{execute, query, query_one, query_opt};
+use crate::{ApiTokenRecord, IdempotentResponse, Result, StoreError};
+
+pub(crate) async fn save_idempotent(
+    c: &impl GenericClient,
+    response: Option<&IdempotentResponse>,
+) -> Result<()> {
+    let Some(response) = response else {
+        return Ok(());
+    };
+    // A stale record under the same key (older than the window) is replaced.
+    execute(
+        c,
+        "INSERT INTO idempotency (key_hash, status, body, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
+         created_at = excluded.created_at",
+        &[
+            &response.key_hash,
+            &i32::from(response.status),
+            &response.body,
+            &ms(response.created_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_idempotent(
+    c: &impl GenericClient,
+    key_hash: &str,
+    not_before: OffsetDateTime,
+) -> Result<Option<IdempotentResponse>> {
+    let row = query_opt(
+        c,
+        "SELECT key_hash, status, body, created_at FROM idempotency \
+         WHERE key_hash = $1 AND created_at >= $2",
+        &[&key_hash, &ms(not_before)],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let status: i32 = get(&row, 1)?;
+    Ok(Some(IdempotentResponse {
+        key_hash: get(&row, 0)?,
+        status: u16::try_from(status)
+            .map_err(|_| StoreError::Internal(format!("a stored status of {status}")))?,
+        body: get(&row, 2)?,
+        created_at: from_unix_ms(get(&row, 3)?),
+    }))
+}
+
+pub(crate) async fn prune_idempotency(
+    c: &impl GenericClient,
+    before: OffsetDateTime,
+) -> Result<u64> {
+    execute(
+        c,
+        "DELETE FROM idempotency WHERE created_at < $1",
+        &[&ms(before)],
+    )
+    .await
+}
+
+pub(crate) async fn put_task(c: &impl GenericClient, task: &BackgroundTask) -> Result<()> {
+    let data = json(&task.data).unwrap_or_else(|_| "{}".into());
+    execute(
+        c,
+        &format!(
+            "INSERT INTO background_tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET status = $3, data = $4, updated_at = $5"
+        ),
+        &[
+            &task.id.as_str(),
+            &task.kind,
+            &task.status.text(),
+            &data,
+            &ms(task.updated_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_task(
+    c: &impl GenericClient,
+    id: &TaskId,
+) -> Result<Option<BackgroundTask>> {
+    let sql = format!("SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = $1");
+    query_opt(c, &sql, &[&id.as_str()])
+        .await?
+        .as_ref()
+        .map(rows::task)
+        .transpose()
+}
+
+fn token(row: &Row) -> Result<ApiTokenRecord> {
+    Ok(ApiTokenRecord {
+        id: TokenId::from_trusted(get(row, 0)?),
+        name: get(row, 1)?,
+        hash: get(row, 2)?,
+        created_at: from_unix_ms(get(row, 3)?),
+    })
+}
+
+pub(crate) async fn create_token(c: &impl GenericClient, token: &ApiTokenRecord) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO api_tokens (id, name, hash, created_at) VALUES ($1, $2, $3, $4)",
+        &[
+            &token.id.as_str(),
+            &token.name,
+            &token.hash,
+            &ms(token.created_at),
+        ],
+    )
+    .await
+    .map_err(|error| match error {
+        StoreError::Conflict(_) => {
+            StoreError::Conflict(format!("a token named `{}` already exists", token.name))
+        }
+        other => other,
+    })?;
+    Ok(())
+}
+
+pub(crate) async fn list_tokens(c: &impl GenericClient) -> Result<Vec<ApiTokenRecord>> {
+    let found = query(
+        c,
+        "SELECT id, name, hash, created_at FROM api_tokens ORDER BY id",
+        &[],
+    )
+    .await?;
+    rows::all(&found, token)
+}
+
+pub(crate) async fn revoke_token(c: &impl GenericClient, key: &str) -> Result<bool> {
+    let revoked = execute(
+        c,
+        "DELETE FROM api_tokens WHERE id = $1 OR name = $1",
+        &[&key],
+    )
+    .await?;
+    Ok(revoked > 0)
+}
+
+pub(crate) async fn find_token(
+    c: &impl GenericClient,
+    hash: &str,
+) -> Result<Option<ApiTokenRecord>> {
+    query_opt(
+        c,
+        "SELECT id, name, hash, created_at FROM api_tokens WHERE hash = $1",
+        &[&hash],
+    )
+    .await?
+    .as_ref()
+    .map(token)
+    .transpose()
+}
+
+pub(crate) async fn count_tokens(c: &impl GenericClient) -> Result<u64> {
+    let row = query_one(c, "SELECT COUNT(*) FROM api_tokens", &[]).await?;
+    Ok(u64::try_from(get::<i64>(&row, 0)?).unwrap_or_default())
+}

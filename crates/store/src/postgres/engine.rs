@@ -1,0 +1,317 @@
+//! The engine's side of storage: claims and leases, attempt results, recovery and retention.
+//!
+//! Claims are what several nodes contend for. A claim locks the due rows it picks with
+//! `FOR UPDATE SKIP LOCKED`, so two nodes claiming at once take disjoint sets without waiting
+//! on each other, and re-checks the lease on the row it locked, so a claim committed a moment
+//! earlier by another node is not taken again. Every other write here is guarded by the lease
+//! owner or the delivery's status, as in SQLite, so a late result cannot undo a newer state.
+
+use deadpool_postgres::GenericClient;
+use time::OffsetDateTime;
+use webhookd_core::model::DeliveryStatus;
+use webhookd_core::time::{from_unix_ms, now};
+use webhookd_core::{EndpointId, MessageId};
+
+use super::list::{int, param, text};
+use super::listen::notify_due;
+use super::resources::{CANCEL_PENDING, cancel_pending_params};
+use super::rows::{self, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS, get, ms, status_code};
+use super::sql::{Pipeline, execute, query, query_one};
+use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, QueueDepth, Result};
+
+const PENDING: i16 = DeliveryStatus::Pending as i16;
+
+/// Rows removed by retention per call, so that one call never holds locks for long.
+const RETENTION_BATCH: i64 = 5000;
+
+pub(crate) async fn claim_due(
+    c: &impl GenericClient,
+    lease: &Lease,
+    now: OffsetDateTime,
+    limit: usize,
+    skip_endpoints: &[EndpointId],
+) -> Result<Vec<Due>> {
+    let skip: Vec<&str> = skip_endpoints.iter().map(EndpointId::as_str).collect();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!(
+        "WITH claimed AS ( \
+           UPDATE deliveries SET lease_owner = $1, lease_until = $2 \
+           WHERE (msg_id, endpoint_id) IN ( \
+             SELECT msg_id, endpoint_id FROM deliveries \
+             WHERE status = {PENDING} AND next_attempt_at <= $3 \
+             AND (lease_until IS NULL OR lease_until < $3) \
+             AND endpoint_id <> ALL($4::text[]) \
+             ORDER BY next_attempt_at LIMIT $5 \
+             FOR UPDATE SKIP LOCKED) \
+           RETURNING *) \
+         SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM claimed d \
+         JOIN messages m ON m.id = d.msg_id ORDER BY d.next_attempt_at"
+    );
+    let claimed = query(
+        c,
+        &sql,
+        &[&lease.owner, &ms(lease.until), &ms(now), &skip, &limit],
+    )
+    .await?;
+    rows::all(&claimed, |row| {
+        Ok(Due {
+            delivery: rows::delivery_at(row, 0)?,
+            message: rows::message_at(row, DELIVERY_WIDTH)?,
+        })
+    })
+}
+
+pub(crate) async fn renew_leases(c: &impl GenericClient, lease: &Lease) -> Result<u64> {
+    execute(
+        c,
+        &format!(
+            "UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2 AND status = {PENDING}"
+        ),
+        &[&ms(lease.until), &lease.owner],
+    )
+    .await
+}
+
+/// Gives the claims back and wakes the other nodes, which may take them at once.
+pub(crate) async fn release_leases(
+    c: &impl GenericClient,
+    owner: &str,
+    keys: &[(MessageId, EndpointId)],
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<&str> = keys.iter().map(|(msg, _)| msg.as_str()).collect();
+    let endpoints: Vec<&str> = keys.iter().map(|(_, endpoint)| endpoint.as_str()).collect();
+    let released = execute(
+        c,
+        "UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL \
+         FROM unnest($2::text[], $3::text[]) AS k(msg_id, endpoint_id) \
+         WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id AND d.lease_owner = $1",
+        &[&owner, &messages, &endpoints],
+    )
+    .await?;
+    if released > 0 {
+        notify_due(c).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn release_all_leases(c: &impl GenericClient) -> Result<u64> {
+    execute(
+        c,
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+         WHERE lease_owner IS NOT NULL",
+        &[],
+    )
+    .await
+}
+
+/// Writes each attempt, then its delivery's and its endpoint's new state, in order, as one
+/// pipeline: a batch costs one round trip, not three per attempt. Call inside a transaction.
+pub(crate) async fn record_attempts(
+    c: &impl GenericClient,
+    records: &[AttemptRecord],
+) -> Result<()> {
+    let insert = format!(
+        "INSERT INTO attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        rows::ATTEMPT_COLUMNS.replace("a.", "")
+    );
+    let mut pipeline = Pipeline::default();
+    for record in records {
+        let attempt = &record.attempt;
+        // PostgreSQL text cannot hold NUL, which an endpoint may well answer with.
+        let response = attempt.response.replace('\0', "\u{fffd}");
+        pipeline.push(
+            insert.clone(),
+            vec![
+                text(attempt.id.as_str()),
+                text(attempt.msg_id.as_str()),
+                text(attempt.endpoint_id.as_str()),
+                text(attempt.app_id.as_str()),
+                text(&attempt.url),
+                param(status_code(attempt.status)),
+                param(i32::from(attempt.response_status_code)),
+                param(response),
+                int(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX)),
+                param(attempt.trigger_type.code() as i16),
+                int(ms(attempt.created_at)),
+            ],
+        );
+        update_delivery(&mut pipeline, record);
+        if let Some(health) = record.endpoint_health {
+            update_health(
+                &mut pipeline,
+                &attempt.endpoint_id,
+                health,
+                ms(attempt.created_at),
+            );
+        }
+    }
+    pipeline.run(c).await
+}
+
+fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
+    let attempt = &record.attempt;
+    let (msg, endpoint) = (attempt.msg_id.as_str(), attempt.endpoint_id.as_str());
+    let at = ms(attempt.created_at);
+    // A scheduled result applies only while the delivery is still pending and ours: a delivery
+    // canceled meanwhile stays canceled.
+    match record.delivery {
+        DeliveryUpdate::Delivered => pipeline.push(
+            "UPDATE deliveries SET status = 0, attempts = attempts + 1, \
+             next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE msg_id = $2 AND endpoint_id = $3",
+            vec![int(at), text(msg), text(endpoint)],
+        ),
+        DeliveryUpdate::RetryAt(next) => pipeline.push(
+            format!(
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+                 WHERE msg_id = $3 AND endpoint_id = $4 AND status = {PENDING} \
+                 AND (lease_owner IS NULL OR lease_owner = $5)"
+            ),
+            vec![
+                int(ms(next)),
+                int(at),
+                text(msg),
+                text(endpoint),
+                text(&record.owner),
+            ],
+        ),
+        DeliveryUpdate::Failed => pipeline.push(
+            format!(
+                "UPDATE deliveries SET status = 2, attempts = attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+                 WHERE msg_id = $2 AND endpoint_id = $3 AND status = {PENDING} \
+                 AND (lease_owner IS NULL OR lease_owner = $4)"
+            ),
+            vec![int(at), text(msg), text(endpoint), text(&record.owner)],
+        ),
+        DeliveryUpdate::Manual { success } => {
+            let status = if success {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Fail
+            };
+            pipeline.push(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5) \
+                 ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+                vec![
+                    text(msg),
+                    text(endpoint),
+                    text(attempt.app_id.as_str()),
+                    param(status_code(status)),
+                    int(at),
+                ],
+            );
+            let sql = if success {
+                "UPDATE deliveries SET status = 0, next_attempt_at = NULL, updated_at = $1 \
+                 WHERE msg_id = $2 AND endpoint_id = $3"
+            } else {
+                // A delivery still pending on its own schedule keeps it.
+                "UPDATE deliveries SET status = 2, updated_at = $1 \
+                 WHERE msg_id = $2 AND endpoint_id = $3 AND status <> 1"
+            };
+            pipeline.push(sql, vec![int(at), text(msg), text(endpoint)]);
+        }
+    }
+}
+
+fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: EndpointHealth, at: i64) {
+    let id = endpoint.as_str();
+    match health {
+        EndpointHealth::FailingSince(since) => pipeline.push(
+            "UPDATE endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+            vec![int(ms(since)), text(id)],
+        ),
+        EndpointHealth::Healthy => pipeline.push(
+            "UPDATE endpoints SET failing_since = NULL \
+             WHERE id = $1 AND failing_since IS NOT NULL",
+            vec![text(id)],
+        ),
+        EndpointHealth::Disable => {
+            pipeline.push(
+                "UPDATE endpoints SET disabled = TRUE, updated_at = $1 WHERE id = $2",
+                vec![int(at), text(id)],
+            );
+            pipeline.push(CANCEL_PENDING, cancel_pending_params(endpoint, at));
+        }
+    }
+}
+
+pub(crate) async fn next_due_at(c: &impl GenericClient) -> Result<Option<OffsetDateTime>> {
+    let sql = format!(
+        "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
+         AND lease_owner IS NULL ORDER BY next_attempt_at LIMIT 1"
+    );
+    let rows = query(c, &sql, &[]).await?;
+    let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
+    Ok(next.map(from_unix_ms))
+}
+
+/// Makes the endpoint's failed and canceled deliveries of the window pending again, and wakes
+/// the nodes. Call inside a transaction.
+pub(crate) async fn recover(
+    c: &impl GenericClient,
+    endpoint: &EndpointId,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    let sql = format!(
+        "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+         WHERE endpoint_id = $2 AND status IN (2, 4) AND created_at >= $3 AND created_at <= $4"
+    );
+    let recovered = execute(
+        c,
+        &sql,
+        &[&ms(now), &endpoint.as_str(), &ms(since), &ms(until)],
+    )
+    .await?;
+    if recovered > 0 {
+        notify_due(c).await?;
+    }
+    Ok(recovered)
+}
+
+pub(crate) async fn queue_depth(c: &impl GenericClient, now: OffsetDateTime) -> Result<QueueDepth> {
+    let sql = format!(
+        "SELECT \
+           COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at <= $1), \
+           COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at > $1), \
+           COUNT(*) FILTER (WHERE lease_owner IS NOT NULL) \
+         FROM deliveries WHERE status = {PENDING}"
+    );
+    let row = query_one(c, &sql, &[&ms(now)]).await?;
+    let count = |index| get::<i64>(&row, index).map(|n| u64::try_from(n).unwrap_or_default());
+    Ok(QueueDepth {
+        due: count(0)?,
+        scheduled: count(1)?,
+        leased: count(2)?,
+    })
+}
+
+/// One batch of retention. Rows another node is expunging at the same moment are skipped,
+/// not waited for.
+pub(crate) async fn apply_retention(c: &impl GenericClient, cutoff: OffsetDateTime) -> Result<u64> {
+    let cutoff = ms(cutoff);
+    execute(
+        c,
+        "DELETE FROM attempts WHERE id IN \
+         (SELECT id FROM attempts WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&cutoff, &RETENTION_BATCH],
+    )
+    .await?;
+    let sql = format!(
+        "UPDATE messages SET payload = ''::bytea, expunged = TRUE WHERE NOT expunged AND id IN \
+         (SELECT m.id FROM messages m WHERE NOT m.expunged \
+          AND (m.created_at < $1 OR m.retain_payload_until < $2) \
+          AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                          WHERE d.msg_id = m.id AND d.status = {PENDING}) \
+          LIMIT $3 FOR UPDATE SKIP LOCKED)"
+    );
+    execute(c, &sql, &[&cutoff, &ms(now()), &RETENTION_BATCH]).await
+}

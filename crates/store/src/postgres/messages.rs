@@ -1,0 +1,312 @@
+//! Messages and their fan-out, deliveries and attempts as the API reads them.
+
+use deadpool_postgres::GenericClient;
+use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
+
+use super::list::{ListQuery, int, text};
+use super::rows::{
+    self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, MESSAGE_WIDTH, get,
+    ms, opt_ms, status_code,
+};
+use super::sql::{query, query_opt};
+use crate::{
+    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, StoreError,
+};
+
+/// The lease that claims a new message's deliveries at once, if any: the ingesting node's,
+/// unless `deliverAt` holds them (a scheduler then picks them up when they are due).
+pub(crate) fn claim_at_insert<'a>(
+    message: &Message,
+    lease: Option<&'a Lease>,
+) -> Option<&'a Lease> {
+    let created = ms(message.created_at);
+    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+    lease.filter(|_| due <= created)
+}
+
+/// Stores the message and a pending delivery for every endpoint that accepts it (the rule of
+/// `Endpoint::accepts`, in SQL), claimed by `claim` when given. One statement, atomic on its
+/// own. Returns the endpoints fanned out to, in id order.
+pub(crate) async fn insert_message(
+    c: &impl GenericClient,
+    message: &Message,
+    claim: Option<&Lease>,
+) -> Result<Vec<EndpointId>> {
+    let created = ms(message.created_at);
+    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+    let (owner, until) = claim
+        .map(|lease| (lease.owner.as_str(), ms(lease.until)))
+        .unzip();
+    let sql = format!(
+        "WITH message AS ( \
+           INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+           RETURNING id, app_id) \
+         INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+           next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+         SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
+           $14::bigint, $8::bigint, $8::bigint \
+         FROM message JOIN endpoints e ON e.app_id = message.app_id \
+         WHERE NOT e.disabled \
+         AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
+         AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
+         RETURNING endpoint_id",
+        MESSAGE_COLUMNS.replace("m.", "")
+    );
+    let fanned_out = query(
+        c,
+        &sql,
+        &[
+            &message.id.as_str(),
+            &message.app_id.as_str(),
+            &message.event_type,
+            &message.event_id,
+            &message.payload.as_ref(),
+            &message.channels,
+            &message.tags,
+            &created,
+            &opt_ms(message.deliver_at),
+            &opt_ms(message.retain_payload_until),
+            &status_code(DeliveryStatus::Pending),
+            &due,
+            &owner,
+            &until,
+        ],
+    )
+    .await
+    .map_err(|error| match error {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "a message with eventId `{}` already exists in this application",
+            message.event_id.as_deref().unwrap_or_default()
+        )),
+        other => other,
+    })?;
+    let mut endpoints = fanned_out
+        .iter()
+        .map(|row| Ok(EndpointId::from_trusted(get(row, 0)?)))
+        .collect::<Result<Vec<_>>>()?;
+    endpoints.sort();
+    Ok(endpoints)
+}
+
+pub(crate) async fn get_message(
+    c: &impl GenericClient,
+    app: &AppId,
+    key: &str,
+) -> Result<Option<Message>> {
+    let column = if MessageId::looks_like(key) {
+        "id"
+    } else {
+        "event_id"
+    };
+    let sql =
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.{column} = $2");
+    query_opt(c, &sql, &[&app.as_str(), &key])
+        .await?
+        .as_ref()
+        .map(|row| rows::message_at(row, 0))
+        .transpose()
+}
+
+fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter) -> ListQuery<'a> {
+    let mut query = query.any_of("m.event_type", &filter.event_types);
+    if let Some(channel) = &filter.channel {
+        query = query.filter("? = ANY(m.channels)", [text(channel)]);
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter("? = ANY(m.tags)", [text(tag)]);
+    }
+    if let Some(before) = filter.before {
+        query = query.filter("m.created_at < ?", [int(ms(before))]);
+    }
+    if let Some(after) = filter.after {
+        query = query.filter("m.created_at > ?", [int(ms(after))]);
+    }
+    query
+}
+
+pub(crate) async fn list_messages(
+    c: &impl GenericClient,
+    app: &AppId,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> Result<Page<Message>> {
+    let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
+    let query = ListQuery::new(&select, "m.id").filter("m.app_id = ?", [text(app.as_str())]);
+    message_filters(query, filter)
+        .run(c, page, |row| rows::message_at(row, 0))
+        .await
+}
+
+fn attempt_filters<'a>(
+    mut query: ListQuery<'a>,
+    filter: &AttemptFilter,
+    status_column: &str,
+) -> ListQuery<'a> {
+    if let Some(status) = filter.status {
+        let condition = format!("{status_column} = ?");
+        query = query.filter(&condition, [Box::new(status_code(status)) as _]);
+    }
+    query = query.any_of("m.event_type", &filter.event_types);
+    if let Some(channel) = &filter.channel {
+        query = query.filter("? = ANY(m.channels)", [text(channel)]);
+    }
+    query
+}
+
+fn time_filters<'a>(
+    mut query: ListQuery<'a>,
+    filter: &AttemptFilter,
+    column: &str,
+) -> ListQuery<'a> {
+    if let Some(before) = filter.before {
+        query = query.filter(&format!("{column} < ?"), [int(ms(before))]);
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(&format!("{column} > ?"), [int(ms(after))]);
+    }
+    query
+}
+
+pub(crate) async fn list_attempts(
+    c: &impl GenericClient,
+    app: &AppId,
+    scope: &AttemptScope,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> Result<Page<Attempt>> {
+    let select =
+        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
+    let mut query = ListQuery::new(&select, "a.id").filter("a.app_id = ?", [text(app.as_str())]);
+    query = match scope {
+        AttemptScope::Message(msg) => query.filter("a.msg_id = ?", [text(msg.as_str())]),
+        AttemptScope::Endpoint(endpoint) => {
+            query.filter("a.endpoint_id = ?", [text(endpoint.as_str())])
+        }
+    };
+    if let Some(endpoint) = &filter.endpoint_id {
+        query = query.filter("a.endpoint_id = ?", [text(endpoint.as_str())]);
+    }
+    if let Some(class) = filter.status_code_class {
+        query = if class == 0 {
+            query.filter("a.response_status_code = 0", [])
+        } else {
+            let low = i32::from(class);
+            let (low, high): (Box<i32>, Box<i32>) = (Box::new(low), Box::new(low + 99));
+            query.filter(
+                "a.response_status_code BETWEEN ? AND ?",
+                [low as _, high as _],
+            )
+        };
+    }
+    query = attempt_filters(query, filter, "a.status");
+    time_filters(query, filter, "a.created_at")
+        .run(c, page, rows::attempt)
+        .await
+}
+
+pub(crate) async fn get_attempt(
+    c: &impl GenericClient,
+    app: &AppId,
+    msg: &MessageId,
+    id: &AttemptId,
+) -> Result<Option<Attempt>> {
+    let sql = format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.app_id = $1 AND a.msg_id = $2 AND a.id = $3"
+    );
+    query_opt(c, &sql, &[&app.as_str(), &msg.as_str(), &id.as_str()])
+        .await?
+        .as_ref()
+        .map(rows::attempt)
+        .transpose()
+}
+
+pub(crate) async fn list_message_deliveries(
+    c: &impl GenericClient,
+    app: &AppId,
+    msg: &MessageId,
+    page: &PageRequest,
+) -> Result<Page<(Endpoint, Delivery)>> {
+    let endpoint_columns: Vec<String> = ENDPOINT_COLUMNS
+        .split(", ")
+        .map(|column| format!("e.{}", column.trim()))
+        .collect();
+    let select = format!(
+        "SELECT {}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id",
+        endpoint_columns.join(", ")
+    );
+    let width = endpoint_columns.len();
+    ListQuery::new(&select, "d.endpoint_id")
+        .filter("d.app_id = ?", [text(app.as_str())])
+        .filter("d.msg_id = ?", [text(msg.as_str())])
+        .run(c, page, |row| {
+            Ok((rows::endpoint(row)?, rows::delivery_at(row, width)?))
+        })
+        .await
+}
+
+pub(crate) async fn list_endpoint_deliveries(
+    c: &impl GenericClient,
+    app: &AppId,
+    endpoint: &EndpointId,
+    filter: &AttemptFilter,
+    page: &PageRequest,
+) -> Result<Page<(Message, Delivery)>> {
+    let select = format!(
+        "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d \
+         JOIN messages m ON m.id = d.msg_id"
+    );
+    let query = ListQuery::new(&select, "d.msg_id")
+        .filter("d.app_id = ?", [text(app.as_str())])
+        .filter("d.endpoint_id = ?", [text(endpoint.as_str())]);
+    let query = attempt_filters(query, filter, "d.status");
+    time_filters(query, filter, "m.created_at")
+        .run(c, page, |row| {
+            Ok((
+                rows::message_at(row, 0)?,
+                rows::delivery_at(row, MESSAGE_WIDTH)?,
+            ))
+        })
+        .await
+}
+
+pub(crate) async fn get_delivery(
+    c: &impl GenericClient,
+    msg: &MessageId,
+    endpoint: &EndpointId,
+) -> Result<Option<Delivery>> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.msg_id = $1 AND d.endpoint_id = $2"
+    );
+    query_opt(c, &sql, &[&msg.as_str(), &endpoint.as_str()])
+        .await?
+        .as_ref()
+        .map(|row| rows::delivery_at(row, 0))
+        .transpose()
+}
+
+pub(crate) async fn endpoint_stats(
+    c: &impl GenericClient,
+    endpoint: &EndpointId,
+) -> Result<EndpointStats> {
+    let counts = query(
+        c,
+        "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 GROUP BY status",
+        &[&endpoint.as_str()],
+    )
+    .await?;
+    let mut stats = EndpointStats::default();
+    for row in &counts {
+        let (code, count): (i16, i64) = (get(row, 0)?, get(row, 1)?);
+        let count = u64::try_from(count).unwrap_or_default();
+        match DeliveryStatus::from_code(i64::from(code)) {
+            Some(DeliveryStatus::Success) => stats.success += count,
+            Some(DeliveryStatus::Pending) => stats.pending += count,
+            Some(DeliveryStatus::Fail) => stats.fail += count,
+            Some(DeliveryStatus::Sending) => stats.sending += count,
+            Some(DeliveryStatus::Canceled) => stats.canceled += count,
+            None => {}
+        }
+    }
+    Ok(stats)
+}

@@ -1,0 +1,520 @@
+//! The PostgreSQL store: the store of a deployment of several nodes over one database.
+//!
+//! * A pool of connections (deadpool, [`POOL_SIZE`]) runs each `Store` method as one
+//!   statement or one transaction, with statements prepared once per connection. Every
+//!   connection runs with `synchronous_commit = on`: an answer means the write is durable.
+//!   Concurrent commits share the server's WAL flushes, which is this backend's group commit.
+//! * Nodes contend only for due deliveries, which `claim_due` takes with
+//!   `FOR UPDATE SKIP LOCKED` and a lease (see `engine`).
+//! * One more connection per node `LISTEN`s for `webhookd_due` (see `listen`), so that work
+//!   released or made due by another node is claimed without waiting for a poll.
+//! * Migrations (see `schema`) are applied by [`PostgresStore::connect`] and
+//!   [`PostgresStore::open`] before the store serves.
+//!
+//! Semantics are SQLite's, query by query; the storage conformance suite checks both. The one
+//! visible difference: PostgreSQL text cannot hold a NUL character, so a NUL in an endpoint's
+//! response body is stored as U+FFFD, and one in an API string is refused as a storage failure.
+//! Connections are made without TLS.
+
+mod admin;
+mod engine;
+mod error;
+mod list;
+mod listen;
+mod messages;
+mod resources;
+mod rows;
+mod schema;
+mod sql;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+use webhookd_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, Endpoint, EndpointStats, EventType, Message,
+};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+
+use crate::{
+    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, IdempotentResponse, Lease,
+    MessageFilter, Page, PageRequest, QueueDepth, Result, Store, StoreError,
+};
+use error::{map_error, map_pool_error};
+
+/// Connections in the pool of one node.
+pub const POOL_SIZE: usize = 16;
+/// How long a caller waits for a free connection before the store reports itself unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keepalive, so that a connection to a vanished server is noticed (the LISTEN one is
+/// otherwise silent for as long as nothing is due).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+    due: Arc<Notify>,
+    listener: JoinHandle<()>,
+    /// Host and database, for `Debug` (never the password).
+    target: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Reads a `postgres://` URL (or a `key=value` connection string) and adds what every
+/// connection of webhookd runs with.
+fn connection_config(url: &str) -> Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
+        StoreError::Internal(format!("the PostgreSQL URL is not valid: {error}"))
+    })?;
+    let options = match config.get_options() {
+        Some(options) => format!("{options} -c synchronous_commit=on"),
+        None => "-c synchronous_commit=on".to_owned(),
+    };
+    config.options(options);
+    if config.get_application_name().is_none() {
+        config.application_name("webhookd");
+    }
+    config.connect_timeout(CONNECT_TIMEOUT);
+    config.keepalives_idle(KEEPALIVE_IDLE);
+    Ok(config)
+}
+
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or_default()
+    )
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url`, applies pending migrations and starts listening for
+    /// other nodes' signals.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let config = connection_config(url)?;
+        schema::migrate(&config).await?;
+        Self::start(config)
+    }
+
+    /// [`PostgresStore::connect`] for a caller that cannot await (start-up code that is not
+    /// async). It blocks the calling thread while migrating, on a thread and runtime of its
+    /// own, so it works on any Tokio runtime; it must be called within one, which the
+    /// store's tasks then run on.
+    pub fn open(url: &str) -> Result<Self> {
+        let config = connection_config(url)?;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|error| {
+                            StoreError::Internal(format!("cannot migrate: {error}"))
+                        })?;
+                    runtime.block_on(schema::migrate(&config))
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Internal("the migration thread panicked".into()))
+                })
+        })?;
+        Self::start(config)
+    }
+
+    /// Applies pending migrations to the database at `url`; returns the schema version
+    /// reached.
+    pub async fn migrate(url: &str) -> Result<usize> {
+        schema::migrate(&connection_config(url)?).await
+    }
+
+    /// Builds the pool (connections open on first use) and starts the listener.
+    fn start(config: tokio_postgres::Config) -> Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Internal(
+                "the PostgreSQL store must be opened within a Tokio runtime".into(),
+            )
+        })?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|error| StoreError::Internal(format!("cannot build the pool: {error}")))?;
+        let due = Arc::new(Notify::new());
+        let listener = runtime.spawn(listen::run(config.clone(), Arc::clone(&due)));
+        Ok(Self {
+            pool,
+            due,
+            listener,
+            target: describe(&config),
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(map_pool_error)
+    }
+}
+
+/// Runs `$body` inside a transaction on a pooled connection bound to `$tx`, committing when
+/// it succeeds (dropping the transaction rolls it back otherwise).
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let $tx = client.transaction().await.map_err(map_error)?;
+        let value = $body;
+        $tx.commit().await.map_err(map_error)?;
+        Ok(value)
+    }};
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_application(
+        &self,
+        app: &Application,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| {
+            resources::create_application(&tx, app).await?;
+            admin::save_idempotent(&tx, idempotency).await?
+        })
+    }
+
+    async fn get_application(&self, key: &str) -> Result<Option<Application>> {
+        resources::get_application(&self.client().await?, key).await
+    }
+
+    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>> {
+        resources::list_applications(&self.client().await?, page).await
+    }
+
+    async fn update_application(&self, app: &Application) -> Result<()> {
+        resources::update_application(&self.client().await?, app).await
+    }
+
+    async fn delete_application(&self, id: &AppId) -> Result<bool> {
+        in_transaction!(self, |tx| resources::delete_application(&tx, id).await?)
+    }
+
+    async fn create_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| {
+            resources::create_endpoint(&tx, endpoint).await?;
+            admin::save_idempotent(&tx, idempotency).await?
+        })
+    }
+
+    async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
+        resources::get_endpoint(&self.client().await?, app, key).await
+    }
+
+    async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
+        resources::get_endpoints(&self.client().await?, ids).await
+    }
+
+    async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
+        resources::list_endpoints(&self.client().await?, app, page).await
+    }
+
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+        in_transaction!(self, |tx| resources::update_endpoint(&tx, endpoint).await?)
+    }
+
+    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
+        in_transaction!(self, |tx| resources::delete_endpoint(&tx, app, id).await?)
+    }
+
+    async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
+        messages::endpoint_stats(&self.client().await?, endpoint).await
+    }
+
+    async fn create_event_type(
+        &self,
+        event_type: &EventType,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| {
+            resources::create_event_type(&tx, event_type).await?;
+            admin::save_idempotent(&tx, idempotency).await?
+        })
+    }
+
+    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
+        resources::get_event_type(&self.client().await?, name).await
+    }
+
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>> {
+        resources::list_event_types(&self.client().await?, page, include_archived).await
+    }
+
+    async fn put_event_type(&self, event_type: &EventType) -> Result<()> {
+        resources::put_event_type(&self.client().await?, event_type).await
+    }
+
+    async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool> {
+        resources::delete_event_type(&self.client().await?, name, expunge).await
+    }
+
+    async fn create_message(
+        &self,
+        message: &Message,
+        lease: Option<&Lease>,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<Vec<EndpointId>> {
+        let claim = messages::claim_at_insert(message, lease);
+        if claim.is_some() && idempotency.is_none() {
+            // The common case (a delivering node ingests) is one statement, which commits on
+            // its own: one round trip.
+            return messages::insert_message(&self.client().await?, message, claim).await;
+        }
+        in_transaction!(self, |tx| {
+            let endpoints = messages::insert_message(&tx, message, claim).await?;
+            if claim.is_none() && !endpoints.is_empty() {
+                // Work for any node: wake them when this commits.
+                listen::notify_due(&tx).await?;
+            }
+            admin::save_idempotent(&tx, idempotency).await?;
+            endpoints
+        })
+    }
+
+    async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>> {
+        messages::get_message(&self.client().await?, app, key).await
+    }
+
+    async fn list_messages(
+        &self,
+        app: &AppId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>> {
+        messages::list_messages(&self.client().await?, app, filter, page).await
+    }
+
+    async fn list_attempts(
+        &self,
+        app: &AppId,
+        scope: &AttemptScope,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>> {
+        messages::list_attempts(&self.client().await?, app, scope, filter, page).await
+    }
+
+    async fn get_attempt(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>> {
+        messages::get_attempt(&self.client().await?, app, msg, id).await
+    }
+
+    async fn list_message_deliveries(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<(Endpoint, Delivery)>> {
+        messages::list_message_deliveries(&self.client().await?, app, msg, page).await
+    }
+
+    async fn list_endpoint_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<(Message, Delivery)>> {
+        messages::list_endpoint_deliveries(&self.client().await?, app, endpoint, filter, page).await
+    }
+
+    async fn get_delivery(
+        &self,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+    ) -> Result<Option<Delivery>> {
+        messages::get_delivery(&self.client().await?, msg, endpoint).await
+    }
+
+    async fn claim_due(
+        &self,
+        lease: &Lease,
+        now: OffsetDateTime,
+        limit: usize,
+        skip_endpoints: &[EndpointId],
+    ) -> Result<Vec<Due>> {
+        engine::claim_due(&self.client().await?, lease, now, limit, skip_endpoints).await
+    }
+
+    async fn renew_leases(&self, lease: &Lease) -> Result<u64> {
+        engine::renew_leases(&self.client().await?, lease).await
+    }
+
+    async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
+        in_transaction!(self, |tx| engine::release_leases(&tx, owner, keys).await?)
+    }
+
+    async fn release_all_leases(&self) -> Result<u64> {
+        engine::release_all_leases(&self.client().await?).await
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
+        in_transaction!(self, |tx| engine::record_attempts(&tx, records).await?)
+    }
+
+    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+        engine::next_due_at(&self.client().await?).await
+    }
+
+    async fn recover(
+        &self,
+        endpoint: &EndpointId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        in_transaction!(self, |tx| engine::recover(&tx, endpoint, since, until, now)
+            .await?)
+    }
+
+    async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {
+        engine::queue_depth(&self.client().await?, now).await
+    }
+
+    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64> {
+        in_transaction!(self, |tx| engine::apply_retention(&tx, cutoff).await?)
+    }
+
+    async fn put_task(
+        &self,
+        task: &BackgroundTask,
+        idempotency: Option<&IdempotentResponse>,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| {
+            admin::put_task(&tx, task).await?;
+            admin::save_idempotent(&tx, idempotency).await?
+        })
+    }
+
+    async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>> {
+        admin::get_task(&self.client().await?, id).await
+    }
+
+    async fn create_token(&self, token: &ApiTokenRecord) -> Result<()> {
+        admin::create_token(&self.client().await?, token).await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+        admin::list_tokens(&self.client().await?).await
+    }
+
+    async fn revoke_token(&self, key: &str) -> Result<bool> {
+        admin::revoke_token(&self.client().await?, key).await
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
+        admin::find_token(&self.client().await?, hash).await
+    }
+
+    async fn count_tokens(&self) -> Result<u64> {
+        admin::count_tokens(&self.client().await?).await
+    }
+
+    async fn get_idempotent_response(
+        &self,
+        key_hash: &str,
+        not_before: OffsetDateTime,
+    ) -> Result<Option<IdempotentResponse>> {
+        admin::get_idempotent(&self.client().await?, key_hash, not_before).await
+    }
+
+    async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
+        admin::save_idempotent(&self.client().await?, Some(response)).await
+    }
+
+    async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {
+        admin::prune_idempotency(&self.client().await?, before).await
+    }
+
+    fn due_notifications(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.due))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable() {
+        // Port 1 on loopback: nothing listens there.
+        let refused = PostgresStore::connect("postgres://webhookd@127.0.0.1:1/webhookd").await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn connections_commit_synchronously_whatever_the_url_says() {
+        let config = connection_config(
+            "postgres://u:secret@db.example:5433/hooks?options=-c%20statement_timeout%3D5s",
+        )
+        .unwrap();
+        assert_eq!(
+            config.get_options(),
+            Some("-c statement_timeout=5s -c synchronous_commit=on")
+        );
+        assert_eq!(config.get_application_name(), Some("webhookd"));
+        assert_eq!(describe(&config), "db.example/hooks");
+        assert!(matches!(
+            connection_config("postgres://[oops"),
+            Err(StoreError::Internal(_))
+        ));
+    }
+}

@@ -1,0 +1,257 @@
+//! Conversions between PostgreSQL rows and the domain model: the column lists and the mapping
+//! functions, kept side by side so that a SELECT and its reader cannot drift apart.
+//!
+//! Columns hold what SQLite's hold (Unix milliseconds, JSON text as serde_json wrote it), with
+//! PostgreSQL's types where they help: BOOLEAN flags, TEXT[] string lists, BYTEA payloads.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::types::FromSql;
+use webhookd_core::model::{
+    Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message,
+    RetiredSecret, TaskStatus, TriggerType,
+};
+use webhookd_core::signing::Secret;
+use webhookd_core::time::{from_unix_ms, to_unix_ms};
+use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+
+use super::error::map_error;
+use crate::{Result, StoreError};
+
+pub(crate) fn ms(at: OffsetDateTime) -> i64 {
+    to_unix_ms(at)
+}
+
+pub(crate) fn opt_ms(at: Option<OffsetDateTime>) -> Option<i64> {
+    at.map(to_unix_ms)
+}
+
+/// A status as its SMALLINT column holds it.
+pub(crate) fn status_code(status: DeliveryStatus) -> i16 {
+    status as i16
+}
+
+pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|error| StoreError::Internal(error.to_string()))
+}
+
+/// A value the database holds that the model cannot: a bug or a hand-edited row.
+fn corrupt(index: usize, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("column {index} holds an unreadable value: {what}"))
+}
+
+pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<T> {
+    row.try_get(index).map_err(map_error)
+}
+
+fn from_json<T: DeserializeOwned>(row: &Row, index: usize) -> Result<T> {
+    let text: &str = get(row, index)?;
+    serde_json::from_str(text).map_err(|error| corrupt(index, error))
+}
+
+fn time_at(row: &Row, index: usize) -> Result<OffsetDateTime> {
+    Ok(from_unix_ms(get(row, index)?))
+}
+
+fn opt_time_at(row: &Row, index: usize) -> Result<Option<OffsetDateTime>> {
+    Ok(get::<Option<i64>>(row, index)?.map(from_unix_ms))
+}
+
+fn status_at(row: &Row, index: usize) -> Result<DeliveryStatus> {
+    let code: i16 = get(row, index)?;
+    DeliveryStatus::from_code(i64::from(code)).ok_or_else(|| corrupt(index, code))
+}
+
+fn int_at<T: TryFrom<i64>>(row: &Row, index: usize) -> Result<T> {
+    let value: i64 = get(row, index)?;
+    T::try_from(value).map_err(|_| corrupt(index, value))
+}
+
+fn opt_rate_at(row: &Row, index: usize) -> Result<Option<u32>> {
+    get::<Option<i64>>(row, index)?
+        .map(|rate| u32::try_from(rate).map_err(|_| corrupt(index, rate)))
+        .transpose()
+}
+
+pub(crate) const APPLICATION_COLUMNS: &str =
+    "id, uid, name, metadata, throttle_rate, created_at, updated_at";
+
+pub(crate) fn application(row: &Row) -> Result<Application> {
+    Ok(Application {
+        id: AppId::from_trusted(get(row, 0)?),
+        uid: get(row, 1)?,
+        name: get(row, 2)?,
+        metadata: from_json(row, 3)?,
+        throttle_rate: opt_rate_at(row, 4)?,
+        created_at: time_at(row, 5)?,
+        updated_at: time_at(row, 6)?,
+    })
+}
+
+pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
+     event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
+     failing_since, created_at, updated_at";
+
+/// A retired secret as stored: the secret in its `whsec_` form and its expiry in ms.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRetiredSecret {
+    key: String,
+    expires_at: i64,
+}
+
+pub(crate) fn retired_secrets(secrets: &[RetiredSecret]) -> Result<String> {
+    let stored: Vec<StoredRetiredSecret> = secrets
+        .iter()
+        .map(|retired| StoredRetiredSecret {
+            key: retired.secret.expose(),
+            expires_at: to_unix_ms(retired.expires_at),
+        })
+        .collect();
+    json(&stored)
+}
+
+fn secret_from(index: usize, text: &str) -> Result<Secret> {
+    Secret::parse(text).map_err(|error| corrupt(index, error))
+}
+
+/// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0.
+pub(crate) fn endpoint(row: &Row) -> Result<Endpoint> {
+    let retired: Vec<StoredRetiredSecret> = from_json(row, 13)?;
+    Ok(Endpoint {
+        id: EndpointId::from_trusted(get(row, 0)?),
+        app_id: AppId::from_trusted(get(row, 1)?),
+        uid: get(row, 2)?,
+        url: get(row, 3)?,
+        description: get(row, 4)?,
+        version: get(row, 5)?,
+        disabled: get(row, 6)?,
+        event_types: get(row, 7)?,
+        channels: get(row, 8)?,
+        throttle_rate: opt_rate_at(row, 9)?,
+        metadata: from_json(row, 10)?,
+        headers: from_json::<BTreeMap<String, String>>(row, 11)?,
+        secret: secret_from(12, get(row, 12)?)?,
+        retired_secrets: retired
+            .into_iter()
+            .map(|stored| {
+                Ok(RetiredSecret {
+                    secret: secret_from(13, &stored.key)?,
+                    expires_at: from_unix_ms(stored.expires_at),
+                })
+            })
+            .collect::<Result<_>>()?,
+        failing_since: opt_time_at(row, 14)?,
+        created_at: time_at(row, 15)?,
+        updated_at: time_at(row, 16)?,
+    })
+}
+
+pub(crate) const EVENT_TYPE_COLUMNS: &str =
+    "name, description, archived, deprecated, schemas, created_at, updated_at";
+
+pub(crate) fn event_type(row: &Row) -> Result<EventType> {
+    let schemas: Option<&str> = get(row, 4)?;
+    Ok(EventType {
+        name: get(row, 0)?,
+        description: get(row, 1)?,
+        archived: get(row, 2)?,
+        deprecated: get(row, 3)?,
+        schemas: schemas
+            .map(|text| serde_json::from_str(text).map_err(|error| corrupt(4, error)))
+            .transpose()?,
+        created_at: time_at(row, 5)?,
+        updated_at: time_at(row, 6)?,
+    })
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.payload, \
+     m.channels, m.tags, m.created_at, m.deliver_at, m.retain_payload_until";
+
+/// How many columns `MESSAGE_COLUMNS` has.
+pub(crate) const MESSAGE_WIDTH: usize = 10;
+
+/// Reads a message from `MESSAGE_COLUMNS` starting at column `at`.
+pub(crate) fn message_at(row: &Row, at: usize) -> Result<Message> {
+    let payload: Vec<u8> = get(row, at + 4)?;
+    Ok(Message {
+        id: MessageId::from_trusted(get(row, at)?),
+        app_id: AppId::from_trusted(get(row, at + 1)?),
+        event_type: get(row, at + 2)?,
+        event_id: get(row, at + 3)?,
+        payload: Bytes::from(payload),
+        channels: get(row, at + 5)?,
+        tags: get(row, at + 6)?,
+        created_at: time_at(row, at + 7)?,
+        deliver_at: opt_time_at(row, at + 8)?,
+        retain_payload_until: opt_time_at(row, at + 9)?,
+    })
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "d.msg_id, d.endpoint_id, d.app_id, d.status, \
+     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
+
+/// How many columns `DELIVERY_COLUMNS` has.
+pub(crate) const DELIVERY_WIDTH: usize = 8;
+
+/// Reads a delivery from `DELIVERY_COLUMNS` starting at column `at`.
+pub(crate) fn delivery_at(row: &Row, at: usize) -> Result<Delivery> {
+    let attempts: i32 = get(row, at + 4)?;
+    Ok(Delivery {
+        msg_id: MessageId::from_trusted(get(row, at)?),
+        endpoint_id: EndpointId::from_trusted(get(row, at + 1)?),
+        app_id: AppId::from_trusted(get(row, at + 2)?),
+        status: status_at(row, at + 3)?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt(at + 4, attempts))?,
+        next_attempt_at: opt_time_at(row, at + 5)?,
+        created_at: time_at(row, at + 6)?,
+        updated_at: time_at(row, at + 7)?,
+    })
+}
+
+pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.msg_id, a.endpoint_id, a.app_id, a.url, \
+     a.status, a.response_status_code, a.response, a.duration_ms, a.trigger_type, a.created_at";
+
+pub(crate) fn attempt(row: &Row) -> Result<Attempt> {
+    let code: i32 = get(row, 6)?;
+    let trigger: i16 = get(row, 9)?;
+    Ok(Attempt {
+        id: AttemptId::from_trusted(get(row, 0)?),
+        msg_id: MessageId::from_trusted(get(row, 1)?),
+        endpoint_id: EndpointId::from_trusted(get(row, 2)?),
+        app_id: AppId::from_trusted(get(row, 3)?),
+        url: get(row, 4)?,
+        status: status_at(row, 5)?,
+        response_status_code: u16::try_from(code).map_err(|_| corrupt(6, code))?,
+        response: get(row, 7)?,
+        duration_ms: int_at(row, 8)?,
+        trigger_type: TriggerType::from_code(i64::from(trigger)),
+        created_at: time_at(row, 10)?,
+    })
+}
+
+pub(crate) const TASK_COLUMNS: &str = "id, kind, status, data, updated_at";
+
+pub(crate) fn task(row: &Row) -> Result<BackgroundTask> {
+    let status: &str = get(row, 2)?;
+    Ok(BackgroundTask {
+        id: TaskId::from_trusted(get(row, 0)?),
+        kind: get(row, 1)?,
+        status: match status {
+            "running" => TaskStatus::Running,
+            "finished" => TaskStatus::Finished,
+            _ => TaskStatus::Failed,
+        },
+        data: from_json(row, 3)?,
+        updated_at: time_at(row, 4)?,
+    })
+}
+
+/// Maps every row with `map`, stopping at the first failure.
+pub(crate) fn all<T>(rows: &[Row], map: impl FnMut(&Row) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(map).collect()
+}

@@ -1,0 +1,68 @@
+//! The storage conformance suite: one set of tests, each a function of `&dyn Store`, run
+//! against every backend. SQLite runs always; PostgreSQL when `WEBHOOKD_TEST_DATABASE_URL`
+//! names a server (see `support`). A behaviour the API or the engine relies on belongs here,
+//! so that both backends are held to it.
+//!
+//! Test names read `<backend>::<behaviour>`, e.g. `postgres::concurrent_claims_are_disjoint`.
+//! What only one backend has (PostgreSQL's start-up from blocking code, its LISTEN
+//! connection) is tested in `postgres_only`.
+
+mod admin;
+mod claims;
+mod messages;
+mod outcomes;
+mod postgres_only;
+mod resources;
+mod support;
+
+/// Declares each listed test once per backend.
+macro_rules! conformance {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::support::on_sqlite(|store| Box::pin(crate::$module::$test(store))).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::support::on_postgres(|store| Box::pin(crate::$module::$test(store))).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    resources::applications_crud_and_uid_conflicts,
+    resources::deleting_an_application_deletes_what_it_holds,
+    resources::endpoints_crud_and_uid_conflicts,
+    resources::event_types_archive_and_conflict,
+    resources::pages_go_forward_backward_and_descending,
+    messages::fan_out_follows_event_types_channels_and_disabled,
+    messages::event_id_is_unique_per_application,
+    messages::message_list_filters,
+    messages::attempts_and_deliveries_are_listed,
+    claims::fresh_deliveries_are_leased_to_the_ingesting_node,
+    claims::deliver_at_holds_until_due,
+    claims::concurrent_claims_are_disjoint,
+    claims::claims_skip_endpoints_and_take_oldest_due_first,
+    claims::leases_renew_and_release,
+    claims::other_nodes_are_woken_by_due_work,
+    outcomes::recorded_attempts_move_deliveries,
+    outcomes::canceled_stays_canceled,
+    outcomes::manual_attempts_never_schedule,
+    outcomes::endpoint_health_is_recorded,
+    outcomes::recover_reopens_failed_and_canceled_in_window,
+    outcomes::stats_and_queue_depth,
+    outcomes::retention_keeps_pending_payloads,
+    outcomes::a_refused_batch_writes_nothing,
+    admin::idempotent_responses_are_saved_with_their_effect,
+    admin::tokens,
+    admin::background_tasks,
+}

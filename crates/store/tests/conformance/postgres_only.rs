@@ -1,0 +1,75 @@
+//! What the PostgreSQL store has beyond the `Store` contract: opening from start-up code that
+//! cannot await, and the LISTEN connection that survives the server dropping it.
+
+use webhookd_store::Store;
+use webhookd_store::postgres::PostgresStore;
+
+use crate::support::{app_with_endpoints, lease, message_at, minutes, postgres_database, woken};
+
+/// The binary opens PostgreSQL with `PostgresStore::open`, on whatever runtime runs it: here
+/// a single-threaded one, as the binary's in-process tests use. Migrating again finds
+/// nothing to do.
+#[tokio::test]
+async fn opens_from_blocking_start_up_code() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = PostgresStore::open(&url).expect("PostgreSQL store opens");
+            assert_eq!(store.count_tokens().await.unwrap(), 0);
+            assert!(store.due_notifications().is_some());
+            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 1);
+        })
+        .await;
+}
+
+/// The server ends the LISTEN connection (a restart, a failover, an administrator): the store
+/// reconnects, wakes its scheduler for what it may have missed, and hears signals again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_reconnects_when_the_server_drops_it() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = PostgresStore::connect(&url)
+                .await
+                .expect("PostgreSQL store connects");
+            let due = store
+                .due_notifications()
+                .expect("PostgreSQL signals due work");
+            woken(&due, "the listener started").await;
+
+            let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("a second connection");
+            tokio::spawn(connection);
+            let ended = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert_eq!(ended.len(), 1, "one LISTEN connection");
+            woken(&due, "the listener reconnected").await;
+
+            let (app, hooks) = app_with_endpoints(&store, 1).await;
+            let t = webhookd_core::time::now();
+            let msg = message_at(&app.id, "a", t);
+            store
+                .create_message(&msg, Some(&lease("node-a", t + minutes(1))), None)
+                .await
+                .unwrap();
+            store
+                .release_leases("node-a", &[(msg.id.clone(), hooks[0].id.clone())])
+                .await
+                .unwrap();
+            woken(&due, "release_leases, once reconnected").await;
+        })
+        .await;
+}
