@@ -8,6 +8,7 @@
 
 mod page;
 pub mod postgres;
+mod secrets;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use webhookd_core::model::{
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 
 pub use page::{Cursor, Order, Page, PageRequest};
+pub use secrets::SecretCodec;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

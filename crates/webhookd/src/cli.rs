@@ -7,8 +7,9 @@ use tokio::net::TcpListener;
 
 use crate::bin_cmd::BinArgs;
 use crate::config::{self, ConfigArgs};
+use crate::secrets_cmd::SecretsAction;
 use crate::token_cmd::TokenAction;
-use crate::{run, telemetry, token_cmd};
+use crate::{run, secrets_cmd, telemetry, token_cmd};
 
 /// Exit code for bad configuration or arguments.
 const USAGE: u8 = 2;
@@ -33,6 +34,13 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Manages endpoint secrets at rest (WEBHOOKD_ENCRYPTION_KEY).
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -117,6 +125,17 @@ async fn dispatch(command: Command) -> ExitCode {
             let result = async {
                 let store = run::open_store(&config)?;
                 token_cmd::run(store.as_ref(), action, &mut std::io::stdout()).await
+            };
+            report(result.await)
+        }
+        Command::Secrets { action, config } => {
+            let config = match load(&config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let result = async {
+                let store = run::open_store(&config)?;
+                secrets_cmd::run(store.as_ref(), action, &mut std::io::stdout()).await
             };
             report(result.await)
         }

@@ -9,7 +9,9 @@ use webhookd_core::MessageId;
 use webhookd_core::model::Message;
 use webhookd_core::time::{format_timestamp, now};
 use webhookd_delivery::Dispatcher;
-use webhookd_store::{PageRequest, Store};
+use webhookd_store::Store;
+
+use crate::walk;
 
 /// The event type of heartbeat messages.
 pub const EVENT_TYPE: &str = "webhookd.heartbeat";
@@ -28,34 +30,25 @@ pub async fn run(store: Arc<dyn Store>, dispatcher: Dispatcher, every: Duration)
 
 /// Sends one heartbeat to every application.
 async fn beat(store: &dyn Store, dispatcher: &Dispatcher) -> Result<(), webhookd_store::StoreError> {
-    let mut page = PageRequest { limit: 250, ..PageRequest::default() };
-    loop {
-        let apps = store.list_applications(&page).await?;
-        for app in &apps.items {
-            let at = now();
-            let name = app.uid.as_deref().unwrap_or(&app.name);
-            let text = format!("Hello {name}, current time is {}", format_timestamp(at));
-            let payload = serde_json::json!({ "message": text });
-            let message = Message {
-                id: MessageId::new(),
-                app_id: app.id.clone(),
-                event_type: EVENT_TYPE.into(),
-                event_id: None,
-                payload: Bytes::from(payload.to_string()),
-                channels: vec![],
-                tags: vec![],
-                created_at: at,
-                deliver_at: None,
-                retain_payload_until: None,
-            };
-            let endpoints = store.create_message(&message, dispatcher.lease().as_ref(), None).await?;
-            dispatcher.submit(message, endpoints);
-        }
-        match apps.items.last() {
-            Some(last) if !apps.done => {
-                page.cursor = Some(webhookd_store::Cursor { key: last.id.to_string(), backward: false });
-            }
-            _ => return Ok(()),
-        }
+    for app in walk::applications(store).await? {
+        let at = now();
+        let name = app.uid.as_deref().unwrap_or(&app.name);
+        let text = format!("Hello {name}, current time is {}", format_timestamp(at));
+        let payload = serde_json::json!({ "message": text });
+        let message = Message {
+            id: MessageId::new(),
+            app_id: app.id.clone(),
+            event_type: EVENT_TYPE.into(),
+            event_id: None,
+            payload: Bytes::from(payload.to_string()),
+            channels: vec![],
+            tags: vec![],
+            created_at: at,
+            deliver_at: None,
+            retain_payload_until: None,
+        };
+        let endpoints = store.create_message(&message, dispatcher.lease().as_ref(), None).await?;
+        dispatcher.submit(message, endpoints);
     }
+    Ok(())
 }

@@ -12,4 +12,6 @@ pub mod heartbeat;
 pub mod run;
 pub mod telemetry;
 pub mod tls;
+pub mod secrets_cmd;
 pub mod token_cmd;
+pub mod walk;

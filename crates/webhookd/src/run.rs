@@ -19,25 +19,34 @@ use webhookd_api::{ApiConfig, ApiState};
 use webhookd_core::ssrf::AllowPrivate;
 use webhookd_delivery::http::{HttpClient, HttpConfig};
 use webhookd_delivery::{Dispatcher, EngineConfig};
-use webhookd_store::Store;
+use webhookd_core::cipher::SecretCipher;
+use webhookd_store::{SecretCodec, Store};
 use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
 
 use crate::config::{Config, Database};
 use crate::{heartbeat, telemetry};
 
-/// Opens the configured store, applying pending migrations.
+/// Opens the configured store, applying pending migrations, with endpoint secrets sealed by
+/// `WEBHOOKD_ENCRYPTION_KEY` when it is set.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let codec = match &config.encryption_key {
+        Some(key) => SecretCodec::sealed(
+            SecretCipher::parse(key.expose())
+                .map_err(|error| anyhow::anyhow!("invalid encryption_key (WEBHOOKD_ENCRYPTION_KEY): {error}"))?,
+        ),
+        None => SecretCodec::default(),
+    };
     match &config.database {
         Database::Sqlite { path } => {
             let store = SqliteStore::open(path)
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
-            Ok(Arc::new(store))
+            Ok(Arc::new(store.with_secret_codec(codec)))
         }
         Database::Postgres { url } => {
             let store = PostgresStore::open(url)
                 .with_context(|| format!("cannot open the database {}", config.database))?;
-            Ok(Arc::new(store))
+            Ok(Arc::new(store.with_secret_codec(codec)))
         }
     }
 }
@@ -72,7 +81,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listen = listener.local_addr().context("the listener has no address")?;
-    refuse_unbuilt(&config)?;
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let store = open_store(&config)?;
     if matches!(config.database, Database::Sqlite { .. }) {
@@ -82,6 +90,7 @@ pub async fn run(
             tracing::info!(released, "resuming deliveries left by the previous run");
         }
     }
+    crate::secrets_cmd::check_all_open(store.as_ref()).await?;
     let auth = auth_mode(&config, store.as_ref(), listen).await?;
     let local = auth == AuthMode::Local;
     let allow_private = config
@@ -136,17 +145,6 @@ pub async fn run(
     }
     tracing::info!("webhookd stopped");
     served.context("the HTTP server failed")
-}
-
-/// Settings this build knows but does not implement yet are refused, never silently ignored.
-fn refuse_unbuilt(config: &Config) -> anyhow::Result<()> {
-    if config.encryption_key.is_some() {
-        bail!(
-            "encryption_key (WEBHOOKD_ENCRYPTION_KEY) is not supported by this build: endpoint \
-             secrets would be stored in plain; unset it"
-        );
-    }
-    Ok(())
 }
 
 fn engine_config(config: &Config) -> EngineConfig {

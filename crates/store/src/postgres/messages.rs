@@ -11,6 +11,7 @@ use super::rows::{
 };
 use super::sql::{query, query_opt};
 use crate::{
+    SecretCodec,
     AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, StoreError,
 };
 
@@ -223,6 +224,7 @@ pub(crate) async fn get_attempt(
 
 pub(crate) async fn list_message_deliveries(
     c: &impl GenericClient,
+    codec: &SecretCodec,
     app: &AppId,
     msg: &MessageId,
     page: &PageRequest,
@@ -240,7 +242,7 @@ pub(crate) async fn list_message_deliveries(
         .filter("d.app_id = ?", [text(app.as_str())])
         .filter("d.msg_id = ?", [text(msg.as_str())])
         .run(c, page, |row| {
-            Ok((rows::endpoint(row)?, rows::delivery_at(row, width)?))
+            Ok((rows::endpoint(row, codec)?, rows::delivery_at(row, width)?))
         })
         .await
 }

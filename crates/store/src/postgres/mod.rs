@@ -43,7 +43,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
     ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, IdempotentResponse, Lease,
-    MessageFilter, Page, PageRequest, QueueDepth, Result, Store, StoreError,
+    MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec, Store, StoreError,
 };
 use error::{map_error, map_pool_error};
 
@@ -64,6 +64,7 @@ pub struct PostgresStore {
     listener: JoinHandle<()>,
     /// Host and database, for `Debug` (never the password).
     target: String,
+    codec: SecretCodec,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -184,7 +185,14 @@ impl PostgresStore {
             due,
             listener,
             target: describe(&config),
+            codec: SecretCodec::default(),
         })
+    }
+
+    /// Seals endpoint secrets with `codec` from now on (and opens them with it).
+    pub fn with_secret_codec(mut self, codec: SecretCodec) -> Self {
+        self.codec = codec;
+        self
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
@@ -239,25 +247,25 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            resources::create_endpoint(&tx, endpoint).await?;
+            resources::create_endpoint(&tx, &self.codec, endpoint).await?;
             admin::save_idempotent(&tx, idempotency).await?
         })
     }
 
     async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
-        resources::get_endpoint(&self.client().await?, app, key).await
+        resources::get_endpoint(&self.client().await?, &self.codec, app, key).await
     }
 
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
-        resources::get_endpoints(&self.client().await?, ids).await
+        resources::get_endpoints(&self.client().await?, &self.codec, ids).await
     }
 
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
-        resources::list_endpoints(&self.client().await?, app, page).await
+        resources::list_endpoints(&self.client().await?, &self.codec, app, page).await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        in_transaction!(self, |tx| resources::update_endpoint(&tx, endpoint).await?)
+        in_transaction!(self, |tx| resources::update_endpoint(&tx, &self.codec, endpoint).await?)
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
@@ -360,7 +368,7 @@ impl Store for PostgresStore {
         msg: &MessageId,
         page: &PageRequest,
     ) -> Result<Page<(Endpoint, Delivery)>> {
-        messages::list_message_deliveries(&self.client().await?, app, msg, page).await
+        messages::list_message_deliveries(&self.client().await?, &self.codec, app, msg, page).await
     }
 
     async fn list_endpoint_deliveries(

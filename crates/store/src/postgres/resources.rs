@@ -14,7 +14,7 @@ use super::rows::{
     self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms, status_code,
 };
 use super::sql::{execute, query, query_opt};
-use crate::{Page, PageRequest, Result, StoreError};
+use crate::{Page, PageRequest, Result, SecretCodec, StoreError};
 
 /// Maps a uniqueness failure to a conflict that says what exists.
 fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(StoreError) -> StoreError {
@@ -131,18 +131,22 @@ struct EndpointJson {
 }
 
 impl EndpointJson {
-    fn new(endpoint: &Endpoint) -> Result<Self> {
+    fn new(endpoint: &Endpoint, codec: &SecretCodec) -> Result<Self> {
         Ok(Self {
             metadata: json(&endpoint.metadata)?,
             headers: json(&endpoint.headers)?,
-            secret: endpoint.secret.expose(),
-            retired_secrets: rows::retired_secrets(&endpoint.retired_secrets)?,
+            secret: codec.seal(&endpoint.secret),
+            retired_secrets: codec.seal_retired(&endpoint.retired_secrets).map_err(StoreError::Internal)?,
         })
     }
 }
 
-pub(crate) async fn create_endpoint(c: &impl GenericClient, endpoint: &Endpoint) -> Result<()> {
-    let values = EndpointJson::new(endpoint)?;
+pub(crate) async fn create_endpoint(
+    c: &impl GenericClient,
+    codec: &SecretCodec,
+    endpoint: &Endpoint,
+) -> Result<()> {
+    let values = EndpointJson::new(endpoint, codec)?;
     execute(
         c,
         &format!(
@@ -178,6 +182,7 @@ pub(crate) async fn create_endpoint(c: &impl GenericClient, endpoint: &Endpoint)
 
 pub(crate) async fn get_endpoint(
     c: &impl GenericClient,
+    codec: &SecretCodec,
     app: &AppId,
     key: &str,
 ) -> Result<Option<Endpoint>> {
@@ -191,13 +196,14 @@ pub(crate) async fn get_endpoint(
     query_opt(c, &sql, &[&app.as_str(), &key])
         .await?
         .as_ref()
-        .map(rows::endpoint)
+        .map(|row| rows::endpoint(row, codec))
         .transpose()
 }
 
 /// The endpoints with these ids, in the order asked (absent ones left out).
 pub(crate) async fn get_endpoints(
     c: &impl GenericClient,
+    codec: &SecretCodec,
     ids: &[EndpointId],
 ) -> Result<Vec<Endpoint>> {
     if ids.is_empty() {
@@ -205,7 +211,7 @@ pub(crate) async fn get_endpoints(
     }
     let keys: Vec<&str> = ids.iter().map(EndpointId::as_str).collect();
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ANY($1)");
-    let found = rows::all(&query(c, &sql, &[&keys]).await?, rows::endpoint)?;
+    let found = rows::all(&query(c, &sql, &[&keys]).await?, |row| rows::endpoint(row, codec))?;
     Ok(ids
         .iter()
         .filter_map(|id| found.iter().find(|endpoint| &endpoint.id == id).cloned())
@@ -214,20 +220,25 @@ pub(crate) async fn get_endpoints(
 
 pub(crate) async fn list_endpoints(
     c: &impl GenericClient,
+    codec: &SecretCodec,
     app: &AppId,
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
     let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
     ListQuery::new(&select, "id")
         .filter("app_id = ?", [text(app.as_str())])
-        .run(c, page, rows::endpoint)
+        .run(c, page, |row| rows::endpoint(row, codec))
         .await
 }
 
 /// Replaces the endpoint; disabling it cancels its pending deliveries. Call inside a
 /// transaction.
-pub(crate) async fn update_endpoint(c: &impl GenericClient, endpoint: &Endpoint) -> Result<()> {
-    let values = EndpointJson::new(endpoint)?;
+pub(crate) async fn update_endpoint(
+    c: &impl GenericClient,
+    codec: &SecretCodec,
+    endpoint: &Endpoint,
+) -> Result<()> {
+    let values = EndpointJson::new(endpoint, codec)?;
     // Every column but id, app_id and created_at is replaced.
     let changed = execute(
         c,

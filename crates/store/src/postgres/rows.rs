@@ -14,14 +14,13 @@ use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 use webhookd_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message,
-    RetiredSecret, TaskStatus, TriggerType,
+    TaskStatus, TriggerType,
 };
-use webhookd_core::signing::Secret;
 use webhookd_core::time::{from_unix_ms, to_unix_ms};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use super::error::map_error;
-use crate::{Result, StoreError};
+use crate::{Result, SecretCodec, StoreError};
 
 pub(crate) fn ms(at: OffsetDateTime) -> i64 {
     to_unix_ms(at)
@@ -97,31 +96,8 @@ pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, ve
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
      failing_since, created_at, updated_at";
 
-/// A retired secret as stored: the secret in its `whsec_` form and its expiry in ms.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredRetiredSecret {
-    key: String,
-    expires_at: i64,
-}
-
-pub(crate) fn retired_secrets(secrets: &[RetiredSecret]) -> Result<String> {
-    let stored: Vec<StoredRetiredSecret> = secrets
-        .iter()
-        .map(|retired| StoredRetiredSecret {
-            key: retired.secret.expose(),
-            expires_at: to_unix_ms(retired.expires_at),
-        })
-        .collect();
-    json(&stored)
-}
-
-fn secret_from(index: usize, text: &str) -> Result<Secret> {
-    Secret::parse(text).map_err(|error| corrupt(index, error))
-}
-
-/// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0.
-pub(crate) fn endpoint(row: &Row) -> Result<Endpoint> {
-    let retired: Vec<StoredRetiredSecret> = from_json(row, 13)?;
+/// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0, opening its secrets.
+pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
     Ok(Endpoint {
         id: EndpointId::from_trusted(get(row, 0)?),
         app_id: AppId::from_trusted(get(row, 1)?),
@@ -135,16 +111,8 @@ pub(crate) fn endpoint(row: &Row) -> Result<Endpoint> {
         throttle_rate: opt_rate_at(row, 9)?,
         metadata: from_json(row, 10)?,
         headers: from_json::<BTreeMap<String, String>>(row, 11)?,
-        secret: secret_from(12, get(row, 12)?)?,
-        retired_secrets: retired
-            .into_iter()
-            .map(|stored| {
-                Ok(RetiredSecret {
-                    secret: secret_from(13, &stored.key)?,
-                    expires_at: from_unix_ms(stored.expires_at),
-                })
-            })
-            .collect::<Result<_>>()?,
+        secret: codec.open(get(row, 12)?).map_err(|error| corrupt(12, error))?,
+        retired_secrets: codec.open_retired(get(row, 13)?).map_err(|error| corrupt(13, error))?,
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,

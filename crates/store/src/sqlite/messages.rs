@@ -10,7 +10,8 @@ use super::rows::{
     self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, json, ms, opt_ms,
 };
 use crate::{
-    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, StoreError,
+    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, SecretCodec,
+    StoreError,
 };
 
 /// Stores the message and a pending delivery for every endpoint that accepts it.
@@ -214,6 +215,7 @@ pub(crate) fn get_attempt(
 
 pub(crate) fn list_message_deliveries(
     c: &Connection,
+    codec: &SecretCodec,
     app: &AppId,
     msg: &MessageId,
     page: &PageRequest,
@@ -228,7 +230,7 @@ pub(crate) fn list_message_deliveries(
     ListQuery::new(&select, "d.endpoint_id")
         .filter("d.app_id = ?", [text(app.as_str())])
         .filter("d.msg_id = ?", [text(msg.as_str())])
-        .run(c, page, |row| Ok((rows::endpoint(row)?, rows::delivery_at(row, width)?)))
+        .run(c, page, |row| Ok((rows::endpoint(row, codec)?, rows::delivery_at(row, width)?)))
 }
 
 pub(crate) fn list_endpoint_deliveries(

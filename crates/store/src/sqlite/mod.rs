@@ -28,7 +28,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
     ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, IdempotentResponse, Lease,
-    MessageFilter, Page, PageRequest, QueueDepth, Result, Store, StoreError,
+    MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec, Store, StoreError,
 };
 use writer::Writer;
 
@@ -40,6 +40,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
     path: PathBuf,
+    codec: SecretCodec,
     /// Held for the life of the store: one process per data directory.
     _lock: File,
 }
@@ -122,7 +123,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         let readers =
             Arc::new(Readers { connections: Mutex::new(connections), permits: Semaphore::new(READERS) });
-        Ok(Self { writer, readers, path: path.to_owned(), _lock: lock })
+        Ok(Self { writer, readers, path: path.to_owned(), codec: SecretCodec::default(), _lock: lock })
     }
 
     /// Applies pending migrations; returns the schema version reached.
@@ -139,6 +140,12 @@ impl SqliteStore {
             rusqlite_migration::SchemaVersion::Inside(n) => n.get(),
             _ => 0,
         })
+    }
+
+    /// Seals endpoint secrets with `codec` from now on (and opens them with it).
+    pub fn with_secret_codec(mut self, codec: SecretCodec) -> Self {
+        self.codec = codec;
+        self
     }
 
     /// The database file.
@@ -222,32 +229,32 @@ impl Store for SqliteStore {
         endpoint: &Endpoint,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
-        let (endpoint, idempotency) = (endpoint.clone(), idempotency.cloned());
+        let (endpoint, idempotency, codec) = (endpoint.clone(), idempotency.cloned(), self.codec.clone());
         self.write(move |c| {
-            resources::create_endpoint(c, &endpoint)?;
+            resources::create_endpoint(c, &codec, &endpoint)?;
             admin::save_idempotent(c, idempotency.as_ref())
         })
         .await
     }
 
     async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
-        let (app, key) = (app.clone(), key.to_owned());
-        self.read(move |c| resources::get_endpoint(c, &app, &key)).await
+        let (app, key, codec) = (app.clone(), key.to_owned(), self.codec.clone());
+        self.read(move |c| resources::get_endpoint(c, &codec, &app, &key)).await
     }
 
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
-        let ids = ids.to_vec();
-        self.read(move |c| resources::get_endpoints(c, &ids)).await
+        let (ids, codec) = (ids.to_vec(), self.codec.clone());
+        self.read(move |c| resources::get_endpoints(c, &codec, &ids)).await
     }
 
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
-        let (app, page) = (app.clone(), page.clone());
-        self.read(move |c| resources::list_endpoints(c, &app, &page)).await
+        let (app, page, codec) = (app.clone(), page.clone(), self.codec.clone());
+        self.read(move |c| resources::list_endpoints(c, &codec, &app, &page)).await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        let endpoint = endpoint.clone();
-        self.write(move |c| resources::update_endpoint(c, &endpoint)).await
+        let (endpoint, codec) = (endpoint.clone(), self.codec.clone());
+        self.write(move |c| resources::update_endpoint(c, &codec, &endpoint)).await
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
@@ -354,8 +361,8 @@ impl Store for SqliteStore {
         msg: &MessageId,
         page: &PageRequest,
     ) -> Result<Page<(Endpoint, Delivery)>> {
-        let (app, msg, page) = (app.clone(), msg.clone(), page.clone());
-        self.read(move |c| messages::list_message_deliveries(c, &app, &msg, &page)).await
+        let (app, msg, page, codec) = (app.clone(), msg.clone(), page.clone(), self.codec.clone());
+        self.read(move |c| messages::list_message_deliveries(c, &codec, &app, &msg, &page)).await
     }
 
     async fn list_endpoint_deliveries(

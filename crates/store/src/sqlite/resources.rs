@@ -8,7 +8,7 @@ use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
 use super::list::{ListQuery, text};
 use super::map_error;
 use super::rows::{self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms};
-use crate::{Page, PageRequest, Result, StoreError};
+use crate::{Page, PageRequest, Result, SecretCodec, StoreError};
 
 /// Maps a uniqueness failure to a conflict that says what exists.
 fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -85,7 +85,7 @@ pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
     Ok(deleted > 0)
 }
 
-fn endpoint_params(endpoint: &Endpoint) -> Result<[rusqlite::types::Value; 17]> {
+fn endpoint_params(endpoint: &Endpoint, codec: &SecretCodec) -> Result<[rusqlite::types::Value; 17]> {
     use rusqlite::types::Value;
     let opt_text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::Text);
     Ok([
@@ -101,16 +101,16 @@ fn endpoint_params(endpoint: &Endpoint) -> Result<[rusqlite::types::Value; 17]> 
         endpoint.throttle_rate.map_or(Value::Null, |rate| Value::Integer(i64::from(rate))),
         Value::Text(json(&endpoint.metadata)?),
         Value::Text(json(&endpoint.headers)?),
-        Value::Text(endpoint.secret.expose()),
-        Value::Text(rows::retired_secrets(&endpoint.retired_secrets)?),
+        Value::Text(codec.seal(&endpoint.secret)),
+        Value::Text(codec.seal_retired(&endpoint.retired_secrets).map_err(StoreError::Internal)?),
         opt_ms(endpoint.failing_since).map_or(Value::Null, Value::Integer),
         Value::Integer(ms(endpoint.created_at)),
         Value::Integer(ms(endpoint.updated_at)),
     ])
 }
 
-pub(crate) fn create_endpoint(c: &Connection, endpoint: &Endpoint) -> Result<()> {
-    let values = endpoint_params(endpoint)?;
+pub(crate) fn create_endpoint(c: &Connection, codec: &SecretCodec, endpoint: &Endpoint) -> Result<()> {
+    let values = endpoint_params(endpoint, codec)?;
     c.prepare_cached(&format!(
         "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -120,23 +120,34 @@ pub(crate) fn create_endpoint(c: &Connection, endpoint: &Endpoint) -> Result<()>
     Ok(())
 }
 
-pub(crate) fn get_endpoint(c: &Connection, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
+pub(crate) fn get_endpoint(
+    c: &Connection,
+    codec: &SecretCodec,
+    app: &AppId,
+    key: &str,
+) -> Result<Option<Endpoint>> {
     let column = if EndpointId::looks_like(key) { "id" } else { "uid" };
     c.prepare_cached(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ? AND {column} = ?"
     ))
-    .and_then(|mut select| select.query_row([app.as_str(), key], rows::endpoint).optional())
+    .and_then(|mut select| {
+        select.query_row([app.as_str(), key], |row| rows::endpoint(row, codec)).optional()
+    })
     .map_err(map_error)
 }
 
-pub(crate) fn get_endpoints(c: &Connection, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
+pub(crate) fn get_endpoints(
+    c: &Connection,
+    codec: &SecretCodec,
+    ids: &[EndpointId],
+) -> Result<Vec<Endpoint>> {
     let mut select = c
         .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?"))
         .map_err(map_error)?;
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(endpoint) =
-            select.query_row([id.as_str()], rows::endpoint).optional().map_err(map_error)?
+            select.query_row([id.as_str()], |row| rows::endpoint(row, codec)).optional().map_err(map_error)?
         {
             found.push(endpoint);
         }
@@ -144,15 +155,20 @@ pub(crate) fn get_endpoints(c: &Connection, ids: &[EndpointId]) -> Result<Vec<En
     Ok(found)
 }
 
-pub(crate) fn list_endpoints(c: &Connection, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
+pub(crate) fn list_endpoints(
+    c: &Connection,
+    codec: &SecretCodec,
+    app: &AppId,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>> {
     let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
     ListQuery::new(&select, "id")
         .filter("app_id = ?", [text(app.as_str())])
-        .run(c, page, rows::endpoint)
+        .run(c, page, |row| rows::endpoint(row, codec))
 }
 
-pub(crate) fn update_endpoint(c: &Connection, endpoint: &Endpoint) -> Result<()> {
-    let values = endpoint_params(endpoint)?;
+pub(crate) fn update_endpoint(c: &Connection, codec: &SecretCodec, endpoint: &Endpoint) -> Result<()> {
+    let values = endpoint_params(endpoint, codec)?;
     // Every column but id, app_id and created_at is replaced.
     let changed = c
         .prepare_cached(

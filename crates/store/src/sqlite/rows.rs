@@ -11,13 +11,12 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use webhookd_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EventType, Message,
-    RetiredSecret, TaskStatus, TriggerType,
+    TaskStatus, TriggerType,
 };
-use webhookd_core::signing::Secret;
 use webhookd_core::time::{from_unix_ms, to_unix_ms};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
-use crate::{Result, StoreError};
+use crate::{Result, SecretCodec, StoreError};
 
 pub(crate) fn ms(at: OffsetDateTime) -> i64 {
     to_unix_ms(at)
@@ -72,31 +71,14 @@ pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, ve
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
      failing_since, created_at, updated_at";
 
-/// A retired secret as stored: the secret in its `whsec_` form and its expiry in ms.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct StoredRetiredSecret {
-    key: String,
-    expires_at: i64,
+fn codec_error(index: usize, message: String) -> rusqlite::Error {
+    conversion(index, std::io::Error::other(message))
 }
 
-pub(crate) fn retired_secrets(secrets: &[RetiredSecret]) -> Result<String> {
-    let stored: Vec<StoredRetiredSecret> = secrets
-        .iter()
-        .map(|retired| StoredRetiredSecret {
-            key: retired.secret.expose(),
-            expires_at: to_unix_ms(retired.expires_at),
-        })
-        .collect();
-    json(&stored)
-}
-
-fn secret_from(index: usize, text: &str) -> rusqlite::Result<Secret> {
-    Secret::parse(text).map_err(|error| conversion(index, error))
-}
-
-pub(crate) fn endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+/// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0, opening its secrets.
+pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<Endpoint> {
     let secret: String = row.get(12)?;
-    let retired: Vec<StoredRetiredSecret> = from_json(row, 13)?;
+    let retired: String = row.get(13)?;
     Ok(Endpoint {
         id: EndpointId::from_trusted(row.get(0)?),
         app_id: AppId::from_trusted(row.get(1)?),
@@ -110,16 +92,8 @@ pub(crate) fn endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         throttle_rate: row.get(9)?,
         metadata: from_json(row, 10)?,
         headers: from_json::<BTreeMap<String, String>>(row, 11)?,
-        secret: secret_from(12, &secret)?,
-        retired_secrets: retired
-            .into_iter()
-            .map(|stored| {
-                Ok(RetiredSecret {
-                    secret: secret_from(13, &stored.key)?,
-                    expires_at: from_unix_ms(stored.expires_at),
-                })
-            })
-            .collect::<rusqlite::Result<_>>()?,
+        secret: codec.open(&secret).map_err(|error| codec_error(12, error))?,
+        retired_secrets: codec.open_retired(&retired).map_err(|error| codec_error(13, error))?,
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,

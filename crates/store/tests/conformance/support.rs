@@ -19,16 +19,26 @@ use webhookd_core::time::now;
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
-use webhookd_store::{AttemptRecord, DeliveryUpdate, Lease, QueueDepth, Store};
+use webhookd_core::cipher::SecretCipher;
+use webhookd_store::{AttemptRecord, DeliveryUpdate, Lease, QueueDepth, SecretCodec, Store};
 
 pub(crate) const DATABASE_ENV: &str = "WEBHOOKD_TEST_DATABASE_URL";
 
 /// One conformance test: an async function of a store.
 pub(crate) type Test = for<'a> fn(&'a dyn Store) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// Every test runs with endpoint secrets sealed at rest, so both backends are held to opening
+/// what they sealed (the plain default is what the API and end-to-end suites use).
+fn sealing() -> SecretCodec {
+    let cipher = SecretCipher::parse("q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=").expect("a valid key");
+    SecretCodec::sealed(cipher)
+}
+
 pub(crate) async fn on_sqlite(test: Test) {
     let directory = tempfile::tempdir().expect("a temporary directory");
-    let store = SqliteStore::open(&directory.path().join("webhookd.db")).expect("SQLite opens");
+    let store = SqliteStore::open(&directory.path().join("webhookd.db"))
+        .expect("SQLite opens")
+        .with_secret_codec(sealing());
     test(&store).await;
 }
 
@@ -41,7 +51,8 @@ pub(crate) async fn on_postgres(test: Test) {
         .run(async move {
             let store = PostgresStore::connect(&url)
                 .await
-                .expect("PostgreSQL store connects");
+                .expect("PostgreSQL store connects")
+                .with_secret_codec(sealing());
             test(&store).await;
         })
         .await;

@@ -1,0 +1,90 @@
+//! How endpoint secrets are written to and read from storage, the same on every backend: the
+//! current secret as one string, the retired ones (rotation grace) as a JSON list, each sealed
+//! with `WEBHOOKD_ENCRYPTION_KEY` when one is set (see `webhookd_core::cipher`).
+
+use std::sync::Arc;
+
+use webhookd_core::cipher::{self, SecretCipher};
+use webhookd_core::model::RetiredSecret;
+use webhookd_core::signing::Secret;
+use webhookd_core::time::{from_unix_ms, to_unix_ms};
+
+/// Seals secrets on write and opens them on read. The default stores them in plain.
+#[derive(Debug, Clone, Default)]
+pub struct SecretCodec(Option<Arc<SecretCipher>>);
+
+/// A retired secret as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRetiredSecret {
+    key: String,
+    expires_at: i64,
+}
+
+impl SecretCodec {
+    /// Secrets sealed with `cipher`'s first key; every key opens.
+    pub fn sealed(cipher: SecretCipher) -> Self {
+        Self(Some(Arc::new(cipher)))
+    }
+
+    /// Whether a stored value is not sealed under the current key (plain, or an older key).
+    pub fn needs_reseal(&self, stored: &str) -> bool {
+        self.0.as_ref().is_some_and(|cipher| cipher.needs_reseal(stored))
+    }
+
+    pub(crate) fn seal(&self, secret: &Secret) -> String {
+        cipher::seal(self.0.as_deref(), &secret.expose())
+    }
+
+    pub(crate) fn open(&self, stored: &str) -> Result<Secret, String> {
+        let plain = cipher::open(self.0.as_deref(), stored).map_err(|error| error.to_string())?;
+        Secret::parse(&plain).map_err(|error| error.to_string())
+    }
+
+    pub(crate) fn seal_retired(&self, secrets: &[RetiredSecret]) -> Result<String, String> {
+        let stored: Vec<StoredRetiredSecret> = secrets
+            .iter()
+            .map(|retired| StoredRetiredSecret {
+                key: self.seal(&retired.secret),
+                expires_at: to_unix_ms(retired.expires_at),
+            })
+            .collect();
+        serde_json::to_string(&stored).map_err(|error| error.to_string())
+    }
+
+    pub(crate) fn open_retired(&self, text: &str) -> Result<Vec<RetiredSecret>, String> {
+        let stored: Vec<StoredRetiredSecret> =
+            serde_json::from_str(text).map_err(|error| error.to_string())?;
+        stored
+            .into_iter()
+            .map(|stored| {
+                Ok(RetiredSecret {
+                    secret: self.open(&stored.key)?,
+                    expires_at: from_unix_ms(stored.expires_at),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_and_sealed_round_trips() {
+        let secret = Secret::generate();
+        let retired = vec![RetiredSecret { secret: Secret::generate(), expires_at: webhookd_core::time::now() }];
+        let plain = SecretCodec::default();
+        assert_eq!(plain.seal(&secret), secret.expose());
+        let sealed = SecretCodec::sealed(SecretCipher::parse("q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=").unwrap());
+        let stored = sealed.seal(&secret);
+        assert!(!stored.contains(&secret.expose()));
+        assert_eq!(sealed.open(&stored).unwrap(), secret);
+        // Secrets stored before encryption was turned on still open, and need resealing.
+        assert_eq!(sealed.open(&secret.expose()).unwrap(), secret);
+        assert!(sealed.needs_reseal(&secret.expose()));
+        let list = sealed.seal_retired(&retired).unwrap();
+        assert_eq!(sealed.open_retired(&list).unwrap(), retired);
+        assert!(plain.open(&stored).is_err(), "a sealed secret needs the key");
+    }
+}

@@ -1,0 +1,111 @@
+//! Endpoint secrets at rest: sealed with the first key of `WEBHOOKD_ENCRYPTION_KEY`, never
+//! written in plain, refused at start when no configured key opens them, and moved to a new
+//! key by `webhookd secrets reencrypt`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use webhookd::config::{ConfigArgs, load_from};
+use webhookd_core::model::Endpoint;
+use webhookd_core::signing::Secret;
+use webhookd_core::{AppId, EndpointId};
+
+const KEY_A: &str = "q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=";
+const KEY_B: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn config(database: &str, key: Option<&str>) -> webhookd::config::Config {
+    let mut settings = HashMap::from([("WEBHOOKD_DATABASE_URL", database.to_owned())]);
+    if let Some(key) = key {
+        settings.insert("WEBHOOKD_ENCRYPTION_KEY", key.to_owned());
+    }
+    load_from(&ConfigArgs::default(), &|name| settings.get(name).cloned()).unwrap()
+}
+
+fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("webhookd.db") {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_sealed_and_keys_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("webhookd.db").display());
+    let secret = Secret::generate();
+    let endpoint_id = EndpointId::new();
+    let app_id = AppId::new();
+    {
+        let store = webhookd::run::open_store(&config(&database, Some(KEY_A))).unwrap();
+        let at = webhookd_core::time::now();
+        let app = webhookd_core::model::Application {
+            id: app_id.clone(),
+            uid: Some("a".into()),
+            name: "a".into(),
+            metadata: Default::default(),
+            throttle_rate: None,
+            created_at: at,
+            updated_at: at,
+        };
+        store.create_application(&app, None).await.unwrap();
+        let endpoint = Endpoint {
+            id: endpoint_id.clone(),
+            app_id: app_id.clone(),
+            uid: None,
+            url: "http://127.0.0.1:9/".into(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: vec![],
+            channels: vec![],
+            throttle_rate: None,
+            metadata: Default::default(),
+            headers: Default::default(),
+            secret: secret.clone(),
+            retired_secrets: vec![],
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        };
+        store.create_endpoint(&endpoint, None).await.unwrap();
+        let read = store.get_endpoint(&app_id, endpoint_id.as_str()).await.unwrap().unwrap();
+        assert_eq!(read.secret, secret);
+    }
+    let raw = database_bytes(dir.path());
+    assert!(!contains(&raw, &secret.expose()[6..]), "the secret is stored in plain");
+
+    // Without the key that sealed it, the server refuses to start and says why.
+    let store = webhookd::run::open_store(&config(&database, Some(KEY_B))).unwrap();
+    let refused = webhookd::secrets_cmd::check_all_open(store.as_ref()).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("not in WEBHOOKD_ENCRYPTION_KEY"), "{refused:#}");
+    drop(store);
+
+    // Rotation: the new key first, the old one still listed, then re-seal.
+    let reencrypt = Command::new(env!("CARGO_BIN_EXE_webhookd"))
+        .args(["secrets", "reencrypt"])
+        .env("WEBHOOKD_DATABASE_URL", &database)
+        .env("WEBHOOKD_ENCRYPTION_KEY", format!("{KEY_B},{KEY_A}"))
+        .output()
+        .unwrap();
+    assert!(reencrypt.status.success(), "{}", String::from_utf8_lossy(&reencrypt.stderr));
+    assert!(String::from_utf8_lossy(&reencrypt.stdout).contains("1 endpoints"));
+
+    let store = webhookd::run::open_store(&config(&database, Some(KEY_B))).unwrap();
+    webhookd::secrets_cmd::check_all_open(store.as_ref()).await.unwrap();
+    let read = store.get_endpoint(&app_id, endpoint_id.as_str()).await.unwrap().unwrap();
+    assert_eq!(read.secret, secret);
+    drop(store);
+
+    // A malformed key is a clear configuration error.
+    let bad = webhookd::run::open_store(&config(&database, Some("not-base64!"))).map(drop).unwrap_err();
+    assert!(format!("{bad:#}").contains("encryption_key"), "{bad:#}");
+}
