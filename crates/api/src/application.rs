@@ -1,22 +1,23 @@
 //! `/api/v1/app`: applications, one per customer of the service's user.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::AppId;
 use webhookd_core::model::Application;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_store::Order;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, QueryParams};
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
 use crate::wire::{JsonBytes, ListResponse, check_rate, check_uid, nullable, rate};
-use crate::ApiState;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
@@ -24,15 +25,28 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/app/{app}", get(read).put(put).patch(patch).delete(delete))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of create and PUT.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ApplicationIn {
+    /// The display name; not empty.
+    #[schema(min_length = 1)]
     name: String,
+    /// Your own key for the application, usable wherever its id is.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[a-zA-Z0-9\-_.]{1,256}$"
+    )]
     uid: Option<String>,
+    /// The older name of `throttleRate`.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     rate_limit: Option<u32>,
+    /// Messages per second; stored and returned (limits are enforced per endpoint).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     throttle_rate: Option<u32>,
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
@@ -62,28 +76,38 @@ impl ApplicationIn {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of PATCH: absent fields are kept; `null` clears `uid` and the rate limit.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ApplicationPatch {
+pub(crate) struct ApplicationPatch {
     #[serde(default)]
     name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 256)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]{1,256}$")]
     uid: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 65535)]
     rate_limit: Option<Option<u32>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 65535)]
     throttle_rate: Option<Option<u32>>,
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ApplicationOut {
+    #[schema(value_type = String, example = "app_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: AppId,
+    #[schema(required)]
     uid: Option<String>,
     name: String,
+    /// The same as `throttleRate`, under Svix's older name.
+    #[schema(required)]
     rate_limit: Option<u32>,
+    #[schema(required)]
     throttle_rate: Option<u32>,
     metadata: Map<String, Value>,
     #[serde(with = "serde_rfc3339")]
@@ -107,14 +131,43 @@ impl From<Application> for ApplicationOut {
     }
 }
 
-async fn list(State(state): State<ApiState>, query: QueryParams) -> ApiResult<JsonBytes> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/app",
+    operation_id = "v1.application.list",
+    tag = "Application",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of applications, oldest first", body = ListResponse<ApplicationOut>),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
     let page = query.page(Order::Ascending)?;
     let apps = state.store().list_applications(&page).await?;
     let list = ListResponse::from_page(apps, |app| app.id.to_string(), ApplicationOut::from);
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/v1/app",
+    operation_id = "v1.application.create",
+    tag = "Application",
+    params(
+        ("get_if_exists" = Option<bool>, Query, description = "Answer 200 with the application of this `uid` when there is one"),
+    ),
+    request_body = ApplicationIn,
+    responses(
+        (status = 201, description = "Created", body = ApplicationOut),
+        (status = 200, description = "It existed (`get_if_exists=true`)", body = ApplicationOut),
+        (status = 409, description = "The `uid` is taken", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<ApiState>,
     query: QueryParams,
     idempotency: IdempotencyKey,
@@ -129,17 +182,48 @@ async fn create(
     }
     let app = input.into_application();
     let response = JsonBytes::new(StatusCode::CREATED, &ApplicationOut::from(app.clone()))?;
-    state.store().create_application(&app, idempotency.record(&response).as_ref()).await?;
+    state
+        .store()
+        .create_application(&app, idempotency.record(&response).as_ref())
+        .await?;
     Ok(response.recorded())
 }
 
-async fn read(State(state): State<ApiState>, Path(key): Path<String>) -> ApiResult<JsonBytes> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}",
+    operation_id = "v1.application.get",
+    tag = "Application",
+    params(("app" = String, Path, description = "The application's id or uid")),
+    responses(
+        (status = 200, description = "The application", body = ApplicationOut),
+        (status = 404, description = "No such application", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+) -> ApiResult<JsonBytes> {
     let app = state.application(&key).await?;
     JsonBytes::new(StatusCode::OK, &ApplicationOut::from(app))
 }
 
 /// Create-or-update: an unknown key that is not an id becomes the new application's uid.
-async fn put(
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app}",
+    operation_id = "v1.application.update",
+    tag = "Application",
+    params(("app" = String, Path, description = "The application's id or uid; an unknown uid creates it")),
+    request_body = ApplicationIn,
+    responses(
+        (status = 200, description = "Replaced", body = ApplicationOut),
+        (status = 201, description = "Created, with the path's uid", body = ApplicationOut),
+        (status = 404, description = "No application has this id", body = ErrorBody),
+        (status = 409, description = "The `uid` is taken", body = ErrorBody),
+    )
+)]
+pub(crate) async fn put(
     State(state): State<ApiState>,
     Path(key): Path<String>,
     Json(input): Json<ApplicationIn>,
@@ -159,7 +243,10 @@ async fn put(
         None => {
             let mut input = input;
             if input.uid.as_deref().is_some_and(|uid| uid != key) {
-                return Err(ApiError::invalid(&["body", "uid"], "must match the uid in the path"));
+                return Err(ApiError::invalid(
+                    &["body", "uid"],
+                    "must match the uid in the path",
+                ));
             }
             check_uid(Some(&key)).map_err(|_| ApiError::not_found("application"))?;
             input.uid = Some(key);
@@ -170,7 +257,20 @@ async fn put(
     }
 }
 
-async fn patch(
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app}",
+    operation_id = "v1.application.patch",
+    tag = "Application",
+    params(("app" = String, Path, description = "The application's id or uid")),
+    request_body = ApplicationPatch,
+    responses(
+        (status = 200, description = "Updated", body = ApplicationOut),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 409, description = "The `uid` is taken", body = ErrorBody),
+    )
+)]
+pub(crate) async fn patch(
     State(state): State<ApiState>,
     Path(key): Path<String>,
     Json(input): Json<ApplicationPatch>,
@@ -198,7 +298,21 @@ async fn patch(
     JsonBytes::new(StatusCode::OK, &ApplicationOut::from(app))
 }
 
-async fn delete(State(state): State<ApiState>, Path(key): Path<String>) -> ApiResult<StatusCode> {
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app}",
+    operation_id = "v1.application.delete",
+    tag = "Application",
+    params(("app" = String, Path, description = "The application's id or uid")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such application", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(state): State<ApiState>,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
     let app = state.application(&key).await?;
     state.store().delete_application(&app.id).await?;
     Ok(StatusCode::NO_CONTENT)

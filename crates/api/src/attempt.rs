@@ -23,20 +23,21 @@
 use std::str::FromStr;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AttemptId, EndpointId, MessageId};
 use webhookd_store::{AttemptFilter, AttemptScope, Order};
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::QueryParams;
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use crate::extract::{ListParams, Path, QueryParams};
 use crate::message::{PayloadOut, borrowed, non_empty, text_filter};
 use crate::wire::{Empty, JsonBytes, ListResponse};
 
@@ -59,18 +60,28 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/app/{app}/msg/{msg}/endpoint/{ep}/resend", post(resend))
 }
 
-#[derive(Debug, Serialize)]
+/// One HTTP request made to deliver a message to an endpoint.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MessageAttemptOut {
+pub(crate) struct MessageAttemptOut {
+    #[schema(value_type = String, example = "atmpt_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: AttemptId,
+    #[schema(value_type = String)]
     msg_id: MessageId,
+    #[schema(value_type = String)]
     endpoint_id: EndpointId,
     url: String,
+    #[schema(schema_with = crate::openapi::status_code)]
     status: i64,
+    #[schema(schema_with = crate::openapi::status_text)]
     status_text: &'static str,
+    /// The endpoint's body (its first 1,024 bytes), or why there was no response.
     response: String,
+    /// 0 when there was no response.
     response_status_code: u16,
     response_duration_ms: u64,
+    /// 0 scheduled, 1 manual.
+    #[schema(minimum = 0, maximum = 1)]
     trigger_type: i64,
     #[serde(with = "serde_rfc3339")]
     timestamp: OffsetDateTime,
@@ -103,28 +114,40 @@ fn next_attempt(delivery: &Delivery) -> Option<OffsetDateTime> {
 }
 
 /// An endpoint with the state of one message's delivery to it (Svix's `MessageEndpointOut`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MessageEndpointOut<'a> {
+pub(crate) struct MessageEndpointOut<'a> {
+    #[schema(value_type = String)]
     id: &'a EndpointId,
+    #[schema(required)]
     uid: Option<&'a str>,
     url: &'a str,
     description: &'a str,
     disabled: bool,
+    #[schema(required, value_type = Option<Vec<String>>)]
     filter_types: Option<&'a [String]>,
+    #[schema(required, value_type = Option<Vec<String>>)]
     event_types: Option<&'a [String]>,
+    #[schema(required, value_type = Option<Vec<String>>)]
     channels: Option<&'a [String]>,
+    #[schema(required)]
     rate_limit: Option<u32>,
+    #[schema(required)]
     throttle_rate: Option<u32>,
+    #[schema(value_type = Map<String, Value>)]
     metadata: &'a Map<String, Value>,
     #[serde(with = "serde_rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "serde_rfc3339")]
     updated_at: OffsetDateTime,
     version: i64,
+    #[schema(schema_with = crate::openapi::status_code)]
     status: i64,
+    #[schema(schema_with = crate::openapi::status_text)]
     status_text: &'static str,
+    /// When the delivery is tried next; `null` unless it is pending or sending.
     #[serde(with = "serde_rfc3339::option")]
+    #[schema(required)]
     next_attempt: Option<OffsetDateTime>,
 }
 
@@ -153,14 +176,20 @@ impl<'a> MessageEndpointOut<'a> {
 }
 
 /// A message with the state of its delivery to one endpoint (Svix's `EndpointMessageOut`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EndpointMessageOut<'a> {
+pub(crate) struct EndpointMessageOut<'a> {
+    #[schema(value_type = String)]
     id: &'a MessageId,
     event_type: &'a str,
+    #[schema(required)]
     event_id: Option<&'a str>,
+    /// The payload when it is a JSON object, else `{}` (also with `with_content=false`).
+    #[schema(value_type = Object)]
     payload: PayloadOut<'a>,
+    #[schema(required, value_type = Option<Vec<String>>)]
     channels: Option<&'a [String]>,
+    #[schema(required, value_type = Option<Vec<String>>)]
     tags: Option<&'a [String]>,
     #[serde(with = "serde_rfc3339")]
     timestamp: OffsetDateTime,
@@ -169,9 +198,13 @@ struct EndpointMessageOut<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     deliver_at: Option<OffsetDateTime>,
+    #[schema(schema_with = crate::openapi::status_code)]
     status: i64,
+    #[schema(schema_with = crate::openapi::status_text)]
     status_text: &'static str,
+    /// When the delivery is tried next; `null` unless it is pending or sending.
     #[serde(with = "serde_rfc3339::option")]
+    #[schema(required)]
     next_attempt: Option<OffsetDateTime>,
 }
 
@@ -263,7 +296,34 @@ async fn list_attempts(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn list_by_message(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/attempt/msg/{msg}",
+    operation_id = "v1.message-attempt.list-by-msg",
+    tag = "Message Attempt",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ("msg" = String, Path, description = "The message's id or `eventId`"),
+        ListParams,
+        ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled"),
+        ("status_code_class" = Option<u16>, Query, description = "Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500"),
+        ("event_types" = Option<Vec<String>>, Query, description = "Only messages of these types (repeated, or comma-separated)"),
+        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
+        ("endpoint_id" = Option<String>, Query, description = "Only this endpoint (an id or uid of the application's)"),
+        ("before" = Option<OffsetDateTime>, Query, description = "Only before this time"),
+        ("after" = Option<OffsetDateTime>, Query, description = "Only after this time"),
+        ("with_content" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("expanded_statuses" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("with_msg" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("tag" = Option<String>, Query, description = "Accepted, as the SDKs send it; filters nothing"),
+    ),
+    responses(
+        (status = 200, description = "A page of the message's attempts, newest first", body = ListResponse<MessageAttemptOut>),
+        (status = 404, description = "No such application, message or `endpoint_id`", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list_by_message(
     State(state): State<ApiState>,
     Path((app, msg)): Path<(String, String)>,
     query: QueryParams,
@@ -273,7 +333,34 @@ async fn list_by_message(
     list_attempts(&state, &app, AttemptScope::Message(message.id), &query).await
 }
 
-async fn list_by_endpoint(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/attempt/endpoint/{ep}",
+    operation_id = "v1.message-attempt.list-by-endpoint",
+    tag = "Message Attempt",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ("ep" = String, Path, description = "The endpoint's id or uid"),
+        ListParams,
+        ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled"),
+        ("status_code_class" = Option<u16>, Query, description = "Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500"),
+        ("event_types" = Option<Vec<String>>, Query, description = "Only messages of these types (repeated, or comma-separated)"),
+        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
+        ("endpoint_id" = Option<String>, Query, description = "Only this endpoint (an id or uid of the application's)"),
+        ("before" = Option<OffsetDateTime>, Query, description = "Only before this time"),
+        ("after" = Option<OffsetDateTime>, Query, description = "Only after this time"),
+        ("with_content" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("expanded_statuses" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("with_msg" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("tag" = Option<String>, Query, description = "Accepted, as the SDKs send it; filters nothing"),
+    ),
+    responses(
+        (status = 200, description = "A page of the endpoint's attempts, newest first", body = ListResponse<MessageAttemptOut>),
+        (status = 404, description = "No such application, endpoint or `endpoint_id`", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list_by_endpoint(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     query: QueryParams,
@@ -283,7 +370,22 @@ async fn list_by_endpoint(
     list_attempts(&state, &app, AttemptScope::Endpoint(endpoint.id), &query).await
 }
 
-async fn read(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/msg/{msg}/attempt/{id}",
+    operation_id = "v1.message-attempt.get",
+    tag = "Message Attempt",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ("msg" = String, Path, description = "The message's id or `eventId`"),
+        ("id" = String, Path, description = "The attempt's id"),
+    ),
+    responses(
+        (status = 200, description = "The attempt", body = MessageAttemptOut),
+        (status = 404, description = "No such application, message or attempt", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<ApiState>,
     Path((app, msg, id)): Path<(String, String, String)>,
 ) -> ApiResult<JsonBytes> {
@@ -299,7 +401,19 @@ async fn read(
     JsonBytes::new(StatusCode::OK, &MessageAttemptOut::from(attempt))
 }
 
-async fn list_message_deliveries(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/msg/{msg}/endpoint",
+    operation_id = "v1.message-attempt.list-attempted-destinations",
+    tag = "Message Attempt",
+    params(("app" = String, Path, description = "The application's id or uid"), ("msg" = String, Path, description = "The message's id or `eventId`"), ListParams),
+    responses(
+        (status = 200, description = "A page of the endpoints the message fanned out to, with the state of each delivery", body = ListResponse<MessageEndpointOut>),
+        (status = 404, description = "No such application or message", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list_message_deliveries(
     State(state): State<ApiState>,
     Path((app, msg)): Path<(String, String)>,
     query: QueryParams,
@@ -319,7 +433,34 @@ async fn list_message_deliveries(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn list_endpoint_deliveries(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/endpoint/{ep}/msg",
+    operation_id = "v1.message-attempt.list-attempted-messages",
+    tag = "Message Attempt",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ("ep" = String, Path, description = "The endpoint's id or uid"),
+        ListParams,
+        ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled"),
+        ("status_code_class" = Option<u16>, Query, description = "Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500"),
+        ("event_types" = Option<Vec<String>>, Query, description = "Only messages of these types (repeated, or comma-separated)"),
+        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
+        ("endpoint_id" = Option<String>, Query, description = "Only this endpoint (an id or uid of the application's)"),
+        ("before" = Option<OffsetDateTime>, Query, description = "Only before this time"),
+        ("after" = Option<OffsetDateTime>, Query, description = "Only after this time"),
+        ("with_content" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("expanded_statuses" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("with_msg" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
+        ("tag" = Option<String>, Query, description = "Accepted, as the SDKs send it; filters nothing"),
+    ),
+    responses(
+        (status = 200, description = "A page of the messages delivered to the endpoint, newest first, with the state of each delivery", body = ListResponse<EndpointMessageOut>),
+        (status = 404, description = "No such application, endpoint or `endpoint_id`", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list_endpoint_deliveries(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     query: QueryParams,
@@ -341,7 +482,20 @@ async fn list_endpoint_deliveries(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn resend(
+/// One manual attempt of the message to the endpoint.
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
+    operation_id = "v1.message-attempt.resend",
+    tag = "Message Attempt",
+    params(("app" = String, Path, description = "The application's id or uid"), ("msg" = String, Path, description = "The message's id or `eventId`"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    responses(
+        (status = 202, description = "The attempt is on its way", body = Empty),
+        (status = 400, description = "The payload was deleted by retention (`payload_expunged`)", body = ErrorBody),
+        (status = 404, description = "No such application, message or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn resend(
     State(state): State<ApiState>,
     Path((app, msg, ep)): Path<(String, String, String)>,
 ) -> ApiResult<JsonBytes> {

@@ -3,18 +3,20 @@
 //! A malformed id answers 404 like an unknown one: from the outside both are simply no task.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::TaskId;
 use webhookd_core::model::BackgroundTask;
 use webhookd_core::time::serde_rfc3339;
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Path;
 use crate::wire::JsonBytes;
 
 pub(crate) fn router() -> Router<ApiState> {
@@ -22,14 +24,19 @@ pub(crate) fn router() -> Router<ApiState> {
 }
 
 /// `{"id", "status", "task", "updatedAt", "data"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct BackgroundTaskOut {
+pub(crate) struct BackgroundTaskOut {
+    #[schema(value_type = String, example = "qtask_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: TaskId,
+    #[schema(schema_with = crate::openapi::task_status)]
     status: &'static str,
+    #[schema(example = "endpoint.recover")]
     task: String,
     #[serde(with = "serde_rfc3339")]
     updated_at: OffsetDateTime,
+    /// What the task reports, e.g. `{"recovered": 3}`.
+    #[schema(value_type = Object)]
     data: Value,
 }
 
@@ -45,7 +52,21 @@ impl From<BackgroundTask> for BackgroundTaskOut {
     }
 }
 
-async fn read(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<JsonBytes> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/background-task/{id}",
+    operation_id = "v1.background-task.get",
+    tag = "Background Task",
+    params(("id" = String, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = BackgroundTaskOut),
+        (status = 404, description = "No such task", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBytes> {
     let not_found = || ApiError::not_found("background task");
     let id: TaskId = id.parse().map_err(|_| not_found())?;
     let task = state.store().get_task(&id).await?.ok_or_else(not_found)?;

@@ -8,16 +8,36 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 use webhookd_store::StoreError;
 
 /// One field that failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
+    /// Where: `body`, `query`, `path` or `header`, then the field's path (e.g. `["body", "uid"]`).
     pub loc: Vec<String>,
+    /// What is wrong, for a person.
     pub msg: String,
+    /// The kind of error; `value_error` for now.
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// The body of every error but validation errors: `{"code", "detail"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable and machine-readable: `invalid_json`, `invalid_body`, `payload_expunged`,
+    /// `authentication_failed`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `payload_too_large`, `unavailable`, `internal_error`.
+    pub code: String,
+    /// What happened, for a person. Internal errors say no more than that.
+    pub detail: String,
+}
+
+/// The body of a 422: every field that failed validation, in the shape the SDKs parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +59,10 @@ pub enum ApiError {
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("{detail}")]
-    Unavailable { detail: String, retry_after_seconds: u32 },
+    Unavailable {
+        detail: String,
+        retry_after_seconds: u32,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -111,17 +134,38 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match &self {
-            Self::Validation(errors) => json!({ "detail": errors }),
+        let mut response = match &self {
+            Self::Validation(errors) => (
+                status,
+                Json(ValidationErrorBody {
+                    detail: errors.clone(),
+                }),
+            )
+                .into_response(),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                json!({ "code": self.code(), "detail": "internal error; see the server log" })
+                let body = ErrorBody {
+                    code: self.code().into(),
+                    detail: "internal error; see the server log".into(),
+                };
+                (status, Json(body)).into_response()
             }
-            other => json!({ "code": other.code(), "detail": other.to_string() }),
+            other => {
+                let body = ErrorBody {
+                    code: other.code().into(),
+                    detail: other.to_string(),
+                };
+                (status, Json(body)).into_response()
+            }
         };
-        let mut response = (status, Json(body)).into_response();
-        if let Self::Unavailable { retry_after_seconds, .. } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        if let Self::Unavailable {
+            retry_after_seconds,
+            ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
         }
         response
     }
@@ -136,8 +180,14 @@ mod tests {
         let cases = [
             (StoreError::Conflict("x".into()), StatusCode::CONFLICT),
             (StoreError::NotFound, StatusCode::NOT_FOUND),
-            (StoreError::Unavailable("locked".into()), StatusCode::SERVICE_UNAVAILABLE),
-            (StoreError::Internal("boom".into()), StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                StoreError::Unavailable("locked".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                StoreError::Internal("boom".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         ];
         for (error, status) in cases {
             assert_eq!(ApiError::from(error).status(), status);

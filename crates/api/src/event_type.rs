@@ -9,20 +9,21 @@
 //! customer portal, which webhookd does not have, and the model has no place for them.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::model::EventType;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::validate;
 use webhookd_store::Order;
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, QueryParams};
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
 use crate::wire::{JsonBytes, ListResponse, nullable};
 
@@ -36,9 +37,15 @@ pub(crate) fn router() -> Router<ApiState> {
 }
 
 /// The body of a create.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventTypeIn {
+pub(crate) struct EventTypeIn {
+    /// Letters, digits and `-_.:*/`.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[a-zA-Z0-9\-_.:*/]{1,256}$"
+    )]
     name: String,
     #[serde(default)]
     description: String,
@@ -46,7 +53,9 @@ struct EventTypeIn {
     archived: bool,
     #[serde(default)]
     deprecated: bool,
+    /// JSON schemas of the payload by version (`{"1": {…}}`); `null` is none.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     schemas: Option<Value>,
 }
 
@@ -63,23 +72,25 @@ impl EventTypeIn {
 }
 
 /// The body of a PUT, which names the type in its path.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventTypeFields {
+pub(crate) struct EventTypeFields {
     #[serde(default)]
     description: String,
     #[serde(default)]
     archived: bool,
     #[serde(default)]
     deprecated: bool,
+    /// JSON schemas of the payload by version (`{"1": {…}}`); `null` is none.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     schemas: Option<Value>,
 }
 
 /// The body of a PATCH: absent fields are left alone, `schemas: null` removes the schemas.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventTypePatch {
+pub(crate) struct EventTypePatch {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -87,16 +98,19 @@ struct EventTypePatch {
     #[serde(default)]
     deprecated: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
     schemas: Option<Option<Value>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EventTypeOut<'a> {
+pub(crate) struct EventTypeOut<'a> {
     name: &'a str,
     description: &'a str,
     archived: bool,
     deprecated: bool,
+    /// `null` when there are none, or with `with_content=false`.
+    #[schema(required, value_type = Option<Object>)]
     schemas: Option<&'a Value>,
     #[serde(with = "serde_rfc3339")]
     created_at: OffsetDateTime,
@@ -154,7 +168,25 @@ impl EventTypeFields {
     }
 }
 
-async fn list(State(state): State<ApiState>, query: QueryParams) -> ApiResult<JsonBytes> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type",
+    operation_id = "v1.event-type.list",
+    tag = "Event Type",
+    params(
+        ListParams,
+        ("include_archived" = Option<bool>, Query, description = "Include archived types (false by default)"),
+        ("with_content" = Option<bool>, Query, description = "Include the schemas (true by default)"),
+    ),
+    responses(
+        (status = 200, description = "A page of event types, by name", body = ListResponse<EventTypeOut>),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
     let page = query.page(Order::Ascending)?;
     let include_archived = query.bool("include_archived", false)?;
     let with_content = query.bool("with_content", true)?;
@@ -170,7 +202,18 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> ApiResult<Js
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/v1/event-type",
+    operation_id = "v1.event-type.create",
+    tag = "Event Type",
+    request_body = EventTypeIn,
+    responses(
+        (status = 201, description = "Created (or un-archived)", body = EventTypeOut),
+        (status = 409, description = "A live event type has this name", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<ApiState>,
     idempotency: IdempotencyKey,
     Json(input): Json<EventTypeIn>,
@@ -206,13 +249,39 @@ async fn get_existing(state: &ApiState, name: &str) -> ApiResult<EventType> {
         .ok_or_else(|| ApiError::not_found("event type"))
 }
 
-async fn read(State(state): State<ApiState>, Path(name): Path<String>) -> ApiResult<JsonBytes> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.get",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name")),
+    responses(
+        (status = 200, description = "The event type", body = EventTypeOut),
+        (status = 404, description = "No such event type", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<JsonBytes> {
     let event_type = get_existing(&state, &name).await?;
     JsonBytes::new(StatusCode::OK, &EventTypeOut::of(&event_type, true))
 }
 
 /// Create-or-update: 201 when the name was new, 200 when it replaced a type.
-async fn put(
+#[utoipa::path(
+    put,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.update",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name")),
+    request_body = EventTypeFields,
+    responses(
+        (status = 200, description = "Replaced", body = EventTypeOut),
+        (status = 201, description = "Created", body = EventTypeOut),
+    )
+)]
+pub(crate) async fn put(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Json(input): Json<EventTypeFields>,
@@ -229,7 +298,19 @@ async fn put(
     JsonBytes::new(status, &EventTypeOut::of(&event_type, true))
 }
 
-async fn patch(
+#[utoipa::path(
+    patch,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.patch",
+    tag = "Event Type",
+    params(("name" = String, Path, description = "The event type's name")),
+    request_body = EventTypePatch,
+    responses(
+        (status = 200, description = "Updated", body = EventTypeOut),
+        (status = 404, description = "No such event type", body = ErrorBody),
+    )
+)]
+pub(crate) async fn patch(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Json(input): Json<EventTypePatch>,
@@ -252,7 +333,23 @@ async fn patch(
     JsonBytes::new(StatusCode::OK, &EventTypeOut::of(&event_type, true))
 }
 
-async fn delete(
+/// Archives the event type, or deletes it with `expunge=true`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/event-type/{name}",
+    operation_id = "v1.event-type.delete",
+    tag = "Event Type",
+    params(
+        ("name" = String, Path, description = "The event type's name"),
+        ("expunge" = Option<bool>, Query, description = "Delete instead of archiving (false by default)"),
+    ),
+    responses(
+        (status = 204, description = "Archived or deleted"),
+        (status = 404, description = "No such event type", body = ErrorBody),
+        (status = 422, description = "`expunge` is not a boolean", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn delete(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     query: QueryParams,

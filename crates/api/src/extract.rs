@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::time::parse_timestamp;
 use webhookd_store::{Cursor, Order, PageRequest};
 
@@ -19,6 +20,26 @@ use crate::error::{ApiError, ApiResult, FieldError};
 pub const MAX_LIMIT: usize = 250;
 pub const DEFAULT_LIMIT: usize = 50;
 
+/// Path parameters. A parameter that cannot be read (not valid UTF-8 once percent-decoded)
+/// names nothing, so it answers 404 in the API's shape rather than axum's plain-text 400.
+#[derive(Debug, Clone)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            // A server error here is a route whose parameters do not fit its handler: a bug.
+            Err(rejection) if rejection.status().is_server_error() => {
+                Err(ApiError::Internal(rejection.body_text()))
+            }
+            Err(rejection) => Err(ApiError::NotFound(rejection.body_text())),
+        }
+    }
+}
+
 /// A JSON request body.
 #[derive(Debug, Clone)]
 pub struct Json<T>(pub T);
@@ -27,7 +48,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -36,13 +59,20 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge("the request body is larger than the server accepts".into())
     } else {
-        ApiError::BadRequest { code: "invalid_body", detail: rejection.body_text() }
+        ApiError::BadRequest {
+            code: "invalid_body",
+            detail: rejection.body_text(),
+        }
     }
 }
 
 /// Parses a JSON body: syntax errors are 400, wrong fields 422 with their location.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -50,7 +80,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 let mut loc = vec!["body".to_owned()];
-                loc.extend(path.split('.').filter(|part| !part.is_empty() && *part != "?").map(str::to_owned));
+                loc.extend(
+                    path.split('.')
+                        .filter(|part| !part.is_empty() && *part != "?")
+                        .map(str::to_owned),
+                );
                 ApiError::Validation(vec![FieldError {
                     loc,
                     msg: strip_position(&inner.to_string()),
@@ -92,12 +126,20 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
 impl QueryParams {
     pub fn parse(query: &str) -> Self {
-        Self(form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        Self(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     /// The last value given for `name`.
     pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     }
 
     /// Every value of `name`, repeated (`a=1&a=2`, `a[]=1`) or comma-joined (`a=1,2`).
@@ -122,7 +164,10 @@ impl QueryParams {
             None | Some("") => Ok(default),
             Some("true" | "True" | "1") => Ok(true),
             Some("false" | "False" | "0") => Ok(false),
-            Some(other) => Err(Self::invalid(name, format!("`{other}` is not true or false"))),
+            Some(other) => Err(Self::invalid(
+                name,
+                format!("`{other}` is not true or false"),
+            )),
         }
     }
 
@@ -149,7 +194,10 @@ impl QueryParams {
     pub fn page(&self, default_order: Order) -> ApiResult<PageRequest> {
         let limit = self.parsed::<i64>("limit")?.unwrap_or(DEFAULT_LIMIT as i64);
         if !(1..=MAX_LIMIT as i64).contains(&limit) {
-            return Err(Self::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(Self::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let order = match self.str("order") {
             None | Some("") => default_order,
@@ -162,14 +210,49 @@ impl QueryParams {
                 ));
             }
         };
-        let cursor = self.str("iterator").filter(|text| !text.is_empty()).map(|text| {
-            match text.strip_prefix('-') {
-                Some(key) => Cursor { key: key.to_owned(), backward: true },
-                None => Cursor { key: text.to_owned(), backward: false },
-            }
-        });
-        Ok(PageRequest { limit: limit as usize, cursor, order })
+        let cursor = self
+            .str("iterator")
+            .filter(|text| !text.is_empty())
+            .map(|text| match text.strip_prefix('-') {
+                Some(key) => Cursor {
+                    key: key.to_owned(),
+                    backward: true,
+                },
+                None => Cursor {
+                    key: text.to_owned(),
+                    backward: false,
+                },
+            });
+        Ok(PageRequest {
+            limit: limit as usize,
+            cursor,
+            order,
+        })
     }
+}
+
+/// The query parameters of every list, as [`QueryParams::page`] reads them. It describes them
+/// in the OpenAPI document; the handlers read them through [`QueryParams`].
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// How many items to return at most: 1 to 250, 50 by default.
+    #[param(minimum = 1, maximum = 250)]
+    pub limit: Option<i64>,
+    /// Where to start: the `iterator` (or `prevIterator`) of a previous page.
+    pub iterator: Option<String>,
+    /// The order of the items; each list has its natural one.
+    #[param(inline)]
+    pub order: Option<ListOrder>,
+}
+
+/// The order of a list.
+// Only describes the values of `order` in the OpenAPI document; `QueryParams::page` reads them.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ListOrder {
+    Ascending,
+    Descending,
 }
 
 #[cfg(test)]
@@ -185,9 +268,16 @@ mod tests {
 
     #[test]
     fn bodies_fail_with_the_right_status() {
-        assert!(matches!(parse_json::<Sample>(b"{nope"), Err(ApiError::BadRequest { .. })));
-        assert!(matches!(parse_json::<Sample>(br#"{"name": "a"} x"#), Err(ApiError::BadRequest { .. })));
-        let Err(ApiError::Validation(errors)) = parse_json::<Sample>(br#"{"name": "a", "count": -1}"#)
+        assert!(matches!(
+            parse_json::<Sample>(b"{nope"),
+            Err(ApiError::BadRequest { .. })
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(br#"{"name": "a"} x"#),
+            Err(ApiError::BadRequest { .. })
+        ));
+        let Err(ApiError::Validation(errors)) =
+            parse_json::<Sample>(br#"{"name": "a", "count": -1}"#)
         else {
             panic!("a negative count is a validation error");
         };
@@ -206,11 +296,38 @@ mod tests {
         let page = query.page(Order::Descending).unwrap();
         assert_eq!(page.limit, 2);
         assert_eq!(page.order, Order::Descending);
-        assert_eq!(page.cursor, Some(Cursor { key: "msg_1".into(), backward: true }));
-        assert!(QueryParams::parse("limit=251").page(Order::Ascending).is_err());
-        assert!(QueryParams::parse("limit=0").page(Order::Ascending).is_err());
-        assert!(QueryParams::parse("order=sideways").page(Order::Ascending).is_err());
-        assert!(QueryParams::parse("with_content=maybe").bool("with_content", true).is_err());
-        assert!(QueryParams::parse("before=2024-01-01T00:00:00").timestamp("before").unwrap().is_some());
+        assert_eq!(
+            page.cursor,
+            Some(Cursor {
+                key: "msg_1".into(),
+                backward: true
+            })
+        );
+        assert!(
+            QueryParams::parse("limit=251")
+                .page(Order::Ascending)
+                .is_err()
+        );
+        assert!(
+            QueryParams::parse("limit=0")
+                .page(Order::Ascending)
+                .is_err()
+        );
+        assert!(
+            QueryParams::parse("order=sideways")
+                .page(Order::Ascending)
+                .is_err()
+        );
+        assert!(
+            QueryParams::parse("with_content=maybe")
+                .bool("with_content", true)
+                .is_err()
+        );
+        assert!(
+            QueryParams::parse("before=2024-01-01T00:00:00")
+                .timestamp("before")
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -10,17 +10,43 @@ use axum::routing::get;
 
 use crate::ApiState;
 use crate::auth::AuthMode;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 pub(crate) fn router() -> Router<ApiState> {
-    Router::new().route("/api/v1/health", get(health)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/metrics", get(metrics))
 }
 
-async fn health() -> StatusCode {
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    operation_id = "health.get",
+    tag = "Health",
+    security(()),
+    responses((status = 204, description = "The API is up"))
+)]
+pub(crate) async fn health() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn metrics(State(state): State<ApiState>, request: axum::extract::Request) -> Response {
+/// Open from loopback; from elsewhere it needs a token when tokens exist.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics.get",
+    tag = "Health",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus exposition text", content_type = "text/plain", body = String),
+        (status = 401, description = "Off loopback, with tokens configured: no token, or an unknown one", body = ErrorBody),
+        (status = 404, description = "Metrics are not enabled", body = ErrorBody),
+    )
+)]
+pub(crate) async fn metrics(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+) -> Response {
     let from_loopback = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

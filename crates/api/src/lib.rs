@@ -1,5 +1,6 @@
 //! The HTTP API: the Svix v1-compatible subset under `/api/v1`, the tutorial's `/webhooks`
-//! routes, health and metrics. One file per resource, each with its `router()`.
+//! routes, health and metrics, and the OpenAPI document of them all (`openapi`). One file per
+//! resource, each with its `router()`.
 //!
 //! Architecture invariant: the API reaches storage only through `webhookd_store::Store` and
 //! the delivery engine only through `webhookd_delivery::Dispatcher`; it sends no outbound HTTP.
@@ -9,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod wire;
 
 mod application;
@@ -28,6 +30,7 @@ use axum::http::Method;
 use axum::middleware;
 use axum::response::IntoResponse;
 use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_delivery::Dispatcher;
@@ -62,7 +65,12 @@ struct Inner {
 
 impl ApiState {
     pub fn new(store: Arc<dyn Store>, dispatcher: Dispatcher, config: ApiConfig) -> Self {
-        Self(Arc::new(Inner { store, dispatcher, config, in_flight: InFlight::default() }))
+        Self(Arc::new(Inner {
+            store,
+            dispatcher,
+            config,
+            in_flight: InFlight::default(),
+        }))
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -83,12 +91,18 @@ impl ApiState {
 
     /// The application with this id or uid, or 404.
     pub(crate) async fn application(&self, key: &str) -> ApiResult<Application> {
-        self.store().get_application(key).await?.ok_or_else(|| ApiError::not_found("application"))
+        self.store()
+            .get_application(key)
+            .await?
+            .ok_or_else(|| ApiError::not_found("application"))
     }
 
     /// The endpoint with this id or uid in the application, or 404.
     pub(crate) async fn endpoint(&self, app: &Application, key: &str) -> ApiResult<Endpoint> {
-        self.store().get_endpoint(&app.id, key).await?.ok_or_else(|| ApiError::not_found("endpoint"))
+        self.store()
+            .get_endpoint(&app.id, key)
+            .await?
+            .ok_or_else(|| ApiError::not_found("endpoint"))
     }
 }
 
@@ -109,16 +123,34 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(background_task::router()),
         )
         .merge(seed::router())
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ));
     let router = Router::new()
         .merge(health::router())
+        .merge(openapi::router())
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(panicked))
         .with_state(state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// A handler that panicked answers our 500 (the panic is logged); the server goes on.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a handler panicked");
+    ApiError::Internal(format!("a handler panicked: {detail}")).into_response()
 }
 
 /// Health and metrics alone, for a node that only delivers (`WEBHOOKD_ROLE=worker`).
@@ -132,9 +164,16 @@ pub fn ops_service(state: ApiState) -> NormalizePath<Router> {
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {
-    ApiError::NotFound(format!("no route for {} {}", request.method(), request.uri().path()))
+    ApiError::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
 }
 
 async fn method_not_allowed(method: Method, request: Request) -> impl IntoResponse {
-    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", request.uri().path()))
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}",
+        request.uri().path()
+    ))
 }

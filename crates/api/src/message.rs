@@ -19,7 +19,7 @@
 //! is stored, but it can only be read back by the message's id, since `msg_…` names an id.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::model::{Application, Message};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, MessageId, validate};
@@ -34,8 +35,8 @@ use webhookd_store::{MessageFilter, Order, Page, StoreError};
 
 use crate::ApiState;
 use crate::application::ApplicationIn;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, QueryParams};
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
 use crate::wire::{JsonBytes, ListResponse};
 
@@ -54,26 +55,42 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/app/{app}/msg/{msg}", get(read))
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of a create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MessageIn {
-    /// Optional here only so that its absence is reported at `["body", "eventType"]`.
+pub(crate) struct MessageIn {
+    /// The event type: letters, digits and `-_.:*/`.
+    // Optional in Rust only so that its absence is reported at `["body", "eventType"]`.
     #[serde(default)]
+    #[schema(required, value_type = String, min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.:*/]{1,256}$")]
     event_type: Option<String>,
+    /// A JSON object, delivered byte for byte; required unless
+    /// `transformationsParams.rawPayload` is given.
     #[serde(default)]
+    #[schema(value_type = Object)]
     payload: Option<Box<RawValue>>,
+    /// Your own key for the message, unique in the application while the message is kept.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     event_id: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     channels: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     tags: Option<Vec<String>>,
+    /// The first attempt waits until then.
     #[serde(default, with = "serde_rfc3339::option")]
     deliver_at: Option<OffsetDateTime>,
+    /// How long the payload is kept, in days: 1 to 90.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 90)]
     payload_retention_period: Option<i64>,
+    /// How long the payload is kept, in hours: 1 to 2160; wins over the period in days.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
     payload_retention_hours: Option<i64>,
+    /// Creates the application, with the path's key as its uid, when there is none.
     #[serde(default)]
     application: Option<ApplicationIn>,
     #[serde(default)]
@@ -83,9 +100,10 @@ struct MessageIn {
 /// Of Svix's transformation parameters only `rawPayload` means something here; the SDK helper
 /// for raw bodies also sends `headers.content-type`, which is ignored: deliveries are always
 /// `application/json`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TransformationsParams {
+pub(crate) struct TransformationsParams {
+    /// Delivered instead of `payload`, byte for byte; not empty.
     #[serde(default)]
     raw_payload: Option<String>,
 }
@@ -275,14 +293,20 @@ pub(crate) fn non_empty(list: &[String]) -> Option<&[String]> {
     (!list.is_empty()).then_some(list)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MessageOut<'a> {
+pub(crate) struct MessageOut<'a> {
+    #[schema(value_type = String, example = "msg_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: &'a MessageId,
     event_type: &'a str,
+    /// The payload when it is a JSON object, else `{}` (also with `with_content=false`).
+    #[schema(value_type = Object)]
     payload: PayloadOut<'a>,
+    #[schema(required)]
     event_id: Option<&'a str>,
+    #[schema(required, value_type = Option<Vec<String>>)]
     channels: Option<&'a [String]>,
+    #[schema(required, value_type = Option<Vec<String>>)]
     tags: Option<&'a [String]>,
     #[serde(with = "serde_rfc3339")]
     timestamp: OffsetDateTime,
@@ -316,7 +340,24 @@ pub(crate) fn borrowed<T>(page: &Page<T>) -> Page<&T> {
     }
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app}/msg",
+    operation_id = "v1.message.create",
+    tag = "Message",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ("with_content" = Option<bool>, Query, description = "Include the payload in the answer (true by default)"),
+    ),
+    request_body = MessageIn,
+    responses(
+        (status = 202, description = "Stored; deliveries are on their way", body = MessageOut),
+        (status = 404, description = "No such application (and no `application` in the body)", body = ErrorBody),
+        (status = 409, description = "The application has a message with this `eventId`", body = ErrorBody),
+        (status = 413, description = "The payload is larger than `WEBHOOKD_MAX_PAYLOAD_BYTES`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<ApiState>,
     Path(key): Path<String>,
     query: QueryParams,
@@ -417,7 +458,28 @@ pub(crate) fn text_filter(query: &QueryParams, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/msg",
+    operation_id = "v1.message.list",
+    tag = "Message",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ListParams,
+        ("with_content" = Option<bool>, Query, description = "Include the payloads (true by default)"),
+        ("event_types" = Option<Vec<String>>, Query, description = "Only these types (repeated, or comma-separated)"),
+        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
+        ("tag" = Option<String>, Query, description = "Only messages with this tag"),
+        ("before" = Option<OffsetDateTime>, Query, description = "Only messages created before this time"),
+        ("after" = Option<OffsetDateTime>, Query, description = "Only messages created after this time"),
+    ),
+    responses(
+        (status = 200, description = "A page of messages, newest first", body = ListResponse<MessageOut>),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<ApiState>,
     Path(key): Path<String>,
     query: QueryParams,
@@ -441,7 +503,23 @@ async fn list(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn read(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/msg/{msg}",
+    operation_id = "v1.message.get",
+    tag = "Message",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"),
+        ("msg" = String, Path, description = "The message's id or `eventId`"),
+        ("with_content" = Option<bool>, Query, description = "Include the payload (true by default)"),
+    ),
+    responses(
+        (status = 200, description = "The message", body = MessageOut),
+        (status = 404, description = "No such application or message", body = ErrorBody),
+        (status = 422, description = "`with_content` is not a boolean", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<ApiState>,
     Path((app, msg)): Path<(String, String)>,
     query: QueryParams,

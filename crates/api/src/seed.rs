@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
+use utoipa::ToSchema;
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_core::time::now;
 use webhookd_core::{AppId, EndpointId, validate};
@@ -30,34 +31,47 @@ pub(crate) fn router() -> Router<ApiState> {
     Router::new().route("/webhooks", get(list).post(register))
 }
 
-#[derive(Debug, Deserialize)]
-struct RegistrationIn {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct RegistrationIn {
+    /// The customer: the uid of its application.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[a-zA-Z0-9\-_.]{1,256}$"
+    )]
     name: String,
+    /// The URL to deliver to: `http` or `https`, with a host and no credentials.
+    #[schema(format = "uri", max_length = 2048)]
     destination: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RegistrationOut {
+pub(crate) struct RegistrationOut {
     name: String,
     destination: String,
+    #[schema(value_type = String)]
     application_id: AppId,
+    #[schema(value_type = String)]
     endpoint_id: EndpointId,
+    /// The endpoint's signing secret, `whsec_…`.
     secret: String,
 }
 
 /// One registration in the list: no secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RegistrationItem {
+pub(crate) struct RegistrationItem {
     name: String,
     destination: String,
+    #[schema(value_type = String)]
     application_id: AppId,
+    #[schema(value_type = String)]
     endpoint_id: EndpointId,
 }
 
-#[derive(Debug, Serialize)]
-struct RegistrationList {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegistrationList {
     data: Vec<RegistrationItem>,
 }
 
@@ -73,7 +87,17 @@ impl RegistrationOut {
     }
 }
 
-async fn register(
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    operation_id = "webhooks.register",
+    tag = "Webhooks",
+    request_body = RegistrationIn,
+    responses(
+        (status = 201, description = "Registered (or registered before: the same ids and secret)", body = RegistrationOut),
+    )
+)]
+pub(crate) async fn register(
     State(state): State<ApiState>,
     idempotency: IdempotencyKey,
     Json(input): Json<RegistrationIn>,
@@ -170,7 +194,16 @@ async fn endpoint_with_url(
 
 /// Every endpoint of every application, named by the application's uid (or its name when it
 /// has no uid).
-async fn list(State(state): State<ApiState>) -> ApiResult<JsonBytes> {
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    operation_id = "webhooks.list",
+    tag = "Webhooks",
+    responses(
+        (status = 200, description = "Every registration", body = RegistrationList),
+    )
+)]
+pub(crate) async fn list(State(state): State<ApiState>) -> ApiResult<JsonBytes> {
     let mut data = Vec::new();
     let mut apps_after = None;
     loop {

@@ -4,27 +4,43 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 use webhookd_store::Page;
 
 use crate::error::{ApiError, ApiResult};
 use crate::idempotency::Recorded;
 
 /// `{"data": [...], "iterator", "prevIterator", "done"}`; both iterators are always present.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListResponse<T> {
     pub data: Vec<T>,
+    /// The cursor of the next page (the last item's key), `null` when the page is empty.
+    #[schema(required)]
     pub iterator: Option<String>,
+    /// The cursor of the previous page (`-` and the first item's key), `null` when the page is
+    /// empty.
+    #[schema(required)]
     pub prev_iterator: Option<String>,
+    /// Whether this is the last page in this direction.
     pub done: bool,
 }
 
 impl<T> ListResponse<T> {
     /// Wraps a page: `key` gives an item's cursor key (its id, or an event type's name).
-    pub fn from_page<U>(page: Page<U>, key: impl Fn(&U) -> String, map: impl FnMut(U) -> T) -> Self {
+    pub fn from_page<U>(
+        page: Page<U>,
+        key: impl Fn(&U) -> String,
+        map: impl FnMut(U) -> T,
+    ) -> Self {
         let iterator = page.items.last().map(&key);
         let prev_iterator = page.items.first().map(|first| format!("-{}", key(first)));
-        Self { data: page.items.into_iter().map(map).collect(), iterator, prev_iterator, done: page.done }
+        Self {
+            data: page.items.into_iter().map(map).collect(),
+            iterator,
+            prev_iterator,
+            done: page.done,
+        }
     }
 }
 
@@ -41,7 +57,11 @@ impl JsonBytes {
     pub fn new(status: StatusCode, value: &impl Serialize) -> ApiResult<Self> {
         let body = serde_json::to_vec(value)
             .map_err(|error| ApiError::Internal(format!("cannot serialize a response: {error}")))?;
-        Ok(Self { status, body, recorded: false })
+        Ok(Self {
+            status,
+            body,
+            recorded: false,
+        })
     }
 
     pub fn recorded(mut self) -> Self {
@@ -53,9 +73,10 @@ impl JsonBytes {
 impl IntoResponse for JsonBytes {
     fn into_response(self) -> Response {
         let mut response = (self.status, self.body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if self.recorded {
             response.extensions_mut().insert(Recorded);
         }
@@ -64,7 +85,7 @@ impl IntoResponse for JsonBytes {
 }
 
 /// Serializes as `{}`: Svix's empty answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}
 
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -85,10 +106,14 @@ pub fn rate(throttle_rate: Option<u32>, rate_limit: Option<u32>) -> Option<u32> 
 /// Checks a rate limit in messages per second.
 pub fn check_rate(loc: &str, rate: Option<u32>) -> ApiResult<()> {
     match rate {
-        Some(0) => Err(ApiError::invalid(&["body", loc], "must be at least 1 message per second")),
-        Some(rate) if rate > u32::from(u16::MAX) => {
-            Err(ApiError::invalid(&["body", loc], "must be at most 65535 messages per second"))
-        }
+        Some(0) => Err(ApiError::invalid(
+            &["body", loc],
+            "must be at least 1 message per second",
+        )),
+        Some(rate) if rate > u32::from(u16::MAX) => Err(ApiError::invalid(
+            &["body", loc],
+            "must be at most 65535 messages per second",
+        )),
         _ => Ok(()),
     }
 }
@@ -96,7 +121,8 @@ pub fn check_rate(loc: &str, rate: Option<u32>) -> ApiResult<()> {
 /// Checks an optional uid.
 pub fn check_uid(uid: Option<&str>) -> ApiResult<()> {
     match uid {
-        Some(uid) => webhookd_core::validate::uid(uid).map_err(|msg| ApiError::invalid(&["body", "uid"], msg)),
+        Some(uid) => webhookd_core::validate::uid(uid)
+            .map_err(|msg| ApiError::invalid(&["body", "uid"], msg)),
         None => Ok(()),
     }
 }

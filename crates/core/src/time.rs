@@ -34,7 +34,8 @@ pub fn from_unix_ms(ms: i64) -> OffsetDateTime {
 pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ParseTimestampError> {
     let text = text.trim();
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(at.to_offset(UtcOffset::UTC));
+        // Near the ends of the calendar, UTC can fall outside it: that is a bad timestamp.
+        return at.checked_to_offset(UtcOffset::UTC).ok_or_else(|| ParseTimestampError(text.to_owned()));
     }
     let naive_formats = [
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
@@ -132,6 +133,7 @@ mod tests {
         assert_eq!(naive, naive_fraction);
         assert_eq!(format_timestamp(naive), "2024-05-01T10:00:00.000Z");
         assert!(parse_timestamp("yesterday").is_err());
+        assert!(parse_timestamp("9999-12-31T23:59:59-23:59").is_err());
     }
 
     #[test]

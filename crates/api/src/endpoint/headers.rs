@@ -20,16 +20,17 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use webhookd_core::time::now;
 
 use super::{locate, save};
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path};
 use crate::wire::JsonBytes;
 
 /// The most custom headers an endpoint may have.
@@ -69,20 +70,26 @@ pub(super) fn router() -> Router<ApiState> {
     )
 }
 
-#[derive(Debug, Serialize)]
-struct HeadersOut {
+/// The custom headers; sensitive ones are named but not shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HeadersOut {
+    /// The headers that are not sensitive, by lower-case name.
     headers: BTreeMap<String, String>,
+    /// The names of the sensitive headers, whose values are never shown again.
     sensitive: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct HeadersIn {
+/// The complete set of custom headers (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct HeadersIn {
+    /// At most 20.
     headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Changes to the custom headers (PATCH): `null` deletes a header, as does `deleteHeaders`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct HeadersPatchIn {
+pub(crate) struct HeadersPatchIn {
     #[serde(default)]
     headers: BTreeMap<String, Option<String>>,
     #[serde(default)]
@@ -150,7 +157,18 @@ fn redact(headers: BTreeMap<String, String>) -> HeadersOut {
     }
 }
 
-async fn read(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/endpoint/{ep}/headers",
+    operation_id = "v1.endpoint.get-headers",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    responses(
+        (status = 200, description = "The custom headers", body = HeadersOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
 ) -> ApiResult<JsonBytes> {
@@ -158,7 +176,19 @@ async fn read(
     JsonBytes::new(StatusCode::OK, &redact(endpoint.headers))
 }
 
-async fn replace(
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app}/endpoint/{ep}/headers",
+    operation_id = "v1.endpoint.update-headers",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    request_body = HeadersIn,
+    responses(
+        (status = 204, description = "Replaced"),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn replace(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     Json(input): Json<HeadersIn>,
@@ -171,7 +201,19 @@ async fn replace(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn merge(
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app}/endpoint/{ep}/headers",
+    operation_id = "v1.endpoint.patch-headers",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    request_body = HeadersPatchIn,
+    responses(
+        (status = 204, description = "Merged"),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn merge(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     Json(input): Json<HeadersPatchIn>,

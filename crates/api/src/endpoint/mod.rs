@@ -11,19 +11,20 @@
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
 //! delivery counts).
 
-mod headers;
-mod recover;
-mod secret;
+pub(crate) mod headers;
+pub(crate) mod recover;
+pub(crate) mod secret;
 
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_core::signing::Secret;
 use webhookd_core::time::{now, serde_rfc3339};
@@ -31,8 +32,8 @@ use webhookd_core::{AppId, EndpointId, validate};
 use webhookd_store::Order;
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, QueryParams};
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
 use crate::wire::{JsonBytes, ListResponse, check_rate, check_uid, nullable, rate};
 
@@ -54,32 +55,52 @@ pub(crate) fn router() -> Router<ApiState> {
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EndpointIn {
+    /// Where messages are POSTed: `http` or `https`, with a host and no credentials.
+    #[schema(format = "uri", max_length = 2048)]
     url: String,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     version: Option<i64>,
     #[serde(default)]
     disabled: Option<bool>,
+    /// The older name of `eventTypes`.
     #[serde(default)]
+    #[schema(max_items = 100)]
     filter_types: Option<Vec<String>>,
+    /// The event types delivered to the endpoint; none means every type.
     #[serde(default)]
+    #[schema(max_items = 100)]
     event_types: Option<Vec<String>>,
+    /// The endpoint receives messages on any of these channels; none means every message.
     #[serde(default)]
+    #[schema(max_items = 10)]
     channels: Option<Vec<String>>,
+    /// The older name of `throttleRate`.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     rate_limit: Option<u32>,
+    /// The most messages per second delivered to the endpoint; no limit when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 65535)]
     throttle_rate: Option<u32>,
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[a-zA-Z0-9\-_.]{1,256}$"
+    )]
     uid: Option<String>,
+    /// The signing secret, `whsec_` and the base64 of 24 to 64 bytes; generated when absent.
     #[serde(default)]
     secret: Option<String>,
+    /// Custom headers sent with every delivery.
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
 }
@@ -190,30 +211,41 @@ pub(crate) fn new_endpoint(app_id: &AppId, input: EndpointIn) -> ApiResult<Endpo
 
 /// The body of PATCH: absent fields are kept; `null` clears the fields that can be cleared.
 /// `headers` replaces the custom headers and `secret` is adopted as on PUT.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EndpointPatch {
+pub(crate) struct EndpointPatch {
     #[serde(default)]
+    #[schema(format = "uri", max_length = 2048)]
     url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     #[serde(default)]
+    #[schema(minimum = 1)]
     version: Option<i64>,
     #[serde(default)]
     disabled: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 100)]
     filter_types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 100)]
     event_types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 10)]
     channels: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 65535)]
     rate_limit: Option<Option<u32>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 65535)]
     throttle_rate: Option<Option<u32>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Option<Map<String, Value>>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 256)]
+    #[schema(pattern = r"^[a-zA-Z0-9\-_.]{1,256}$")]
     uid: Option<Option<String>>,
     #[serde(default)]
     secret: Option<String>,
@@ -275,19 +307,30 @@ impl EndpointPatch {
 
 /// An endpoint as the API shows it. Never carries the secret or the custom headers, which have
 /// routes of their own.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EndpointOut {
+    #[schema(value_type = String, example = "ep_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: EndpointId,
+    #[schema(required)]
     uid: Option<String>,
     url: String,
     description: String,
     version: i64,
     disabled: bool,
+    /// The same as `eventTypes`, under Svix's older name.
+    #[schema(required)]
     filter_types: Option<Vec<String>>,
+    /// `null` when the endpoint receives every type.
+    #[schema(required)]
     event_types: Option<Vec<String>>,
+    /// `null` when the endpoint receives every message.
+    #[schema(required)]
     channels: Option<Vec<String>>,
+    /// The same as `throttleRate`, under Svix's older name.
+    #[schema(required)]
     rate_limit: Option<u32>,
+    #[schema(required)]
     throttle_rate: Option<u32>,
     metadata: Map<String, Value>,
     #[serde(with = "serde_rfc3339")]
@@ -394,7 +437,19 @@ async fn save(state: &ApiState, endpoint: &Endpoint) -> ApiResult<()> {
     Ok(())
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/endpoint",
+    operation_id = "v1.endpoint.list",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ListParams),
+    responses(
+        (status = 200, description = "A page of endpoints, oldest first", body = ListResponse<EndpointOut>),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<ApiState>,
     Path(app): Path<String>,
     query: QueryParams,
@@ -410,7 +465,20 @@ async fn list(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app}/endpoint",
+    operation_id = "v1.endpoint.create",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid")),
+    request_body = EndpointIn,
+    responses(
+        (status = 201, description = "Created", body = EndpointOut),
+        (status = 404, description = "No such application", body = ErrorBody),
+        (status = 409, description = "The `uid` is taken in this application", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<ApiState>,
     Path(app): Path<String>,
     idempotency: IdempotencyKey,
@@ -427,7 +495,18 @@ async fn create(
     Ok(response.recorded())
 }
 
-async fn read(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/endpoint/{ep}",
+    operation_id = "v1.endpoint.get",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
 ) -> ApiResult<JsonBytes> {
@@ -436,7 +515,21 @@ async fn read(
 }
 
 /// Create-or-update: an unknown key that is not an id becomes the new endpoint's uid.
-async fn put(
+#[utoipa::path(
+    put,
+    path = "/api/v1/app/{app}/endpoint/{ep}",
+    operation_id = "v1.endpoint.update",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid; an unknown uid creates it")),
+    request_body = EndpointIn,
+    responses(
+        (status = 200, description = "Replaced", body = EndpointOut),
+        (status = 201, description = "Created, with the path's uid", body = EndpointOut),
+        (status = 404, description = "No such application, or no endpoint has this id", body = ErrorBody),
+        (status = 409, description = "The `uid` is taken in this application", body = ErrorBody),
+    )
+)]
+pub(crate) async fn put(
     State(state): State<ApiState>,
     Path((app, key)): Path<(String, String)>,
     Json(input): Json<EndpointIn>,
@@ -467,7 +560,20 @@ async fn put(
     }
 }
 
-async fn patch(
+#[utoipa::path(
+    patch,
+    path = "/api/v1/app/{app}/endpoint/{ep}",
+    operation_id = "v1.endpoint.patch",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    request_body = EndpointPatch,
+    responses(
+        (status = 200, description = "Updated", body = EndpointOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+        (status = 409, description = "The `uid` is taken in this application", body = ErrorBody),
+    )
+)]
+pub(crate) async fn patch(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     Json(input): Json<EndpointPatch>,
@@ -479,7 +585,18 @@ async fn patch(
 }
 
 /// Deletes the endpoint; the store cancels its pending deliveries.
-async fn delete(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/app/{app}/endpoint/{ep}",
+    operation_id = "v1.endpoint.delete",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {

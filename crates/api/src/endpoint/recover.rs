@@ -11,12 +11,13 @@
 //! a retry recovers again, which is harmless: deliveries already pending are not touched.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use webhookd_core::TaskId;
 use webhookd_core::model::{BackgroundTask, EndpointStats, TaskStatus};
 use webhookd_core::time::{now, serde_rfc3339};
@@ -24,8 +25,8 @@ use webhookd_store::StoreError;
 
 use super::locate;
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, QueryParams};
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
+use crate::extract::{Json, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
 use crate::wire::JsonBytes;
 
@@ -38,8 +39,9 @@ pub(super) fn router() -> Router<ApiState> {
         .route("/app/{app}/endpoint/{ep}/stats", get(stats))
 }
 
-#[derive(Debug, Deserialize)]
-struct RecoverIn {
+/// The window of deliveries to recover, by creation time.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct RecoverIn {
     #[serde(with = "serde_rfc3339")]
     since: OffsetDateTime,
     /// Now when absent.
@@ -47,11 +49,15 @@ struct RecoverIn {
     until: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Serialize)]
+/// The background task that recorded the recovery.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RecoverOut {
+pub(crate) struct RecoverOut {
+    #[schema(value_type = String, example = "qtask_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: TaskId,
+    #[schema(schema_with = crate::openapi::task_status)]
     status: &'static str,
+    #[schema(example = "endpoint.recover")]
     task: String,
     #[serde(with = "serde_rfc3339")]
     updated_at: OffsetDateTime,
@@ -68,8 +74,9 @@ impl From<&BackgroundTask> for RecoverOut {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct StatsOut {
+/// The endpoint's deliveries counted by status.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StatsOut {
     success: u64,
     pending: u64,
     sending: u64,
@@ -98,7 +105,19 @@ fn task_error(error: &StoreError) -> &'static str {
 }
 
 /// Makes every failed or canceled delivery created in `[since, until]` pending again.
-async fn recover(
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app}/endpoint/{ep}/recover",
+    operation_id = "v1.endpoint.recover",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    request_body = RecoverIn,
+    responses(
+        (status = 202, description = "Recovered; the task is readable at `/api/v1/background-task/{id}`", body = RecoverOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn recover(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     idempotency: IdempotencyKey,
@@ -154,7 +173,23 @@ async fn recover(
 /// Counts of the endpoint's deliveries by status. `since` and `until` are accepted (and must be
 /// timestamps), as the SDKs send them, but do not narrow the counts: the store counts every
 /// delivery it holds for the endpoint, which retention bounds.
-async fn stats(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/endpoint/{ep}/stats",
+    operation_id = "v1.endpoint.get-stats",
+    tag = "Endpoint",
+    params(
+        ("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid"),
+        ("since" = Option<OffsetDateTime>, Query, description = "Accepted, as the SDKs send it; counts are not narrowed"),
+        ("until" = Option<OffsetDateTime>, Query, description = "Accepted, as the SDKs send it; counts are not narrowed"),
+    ),
+    responses(
+        (status = 200, description = "Counts of the endpoint's deliveries by status", body = StatsOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+        (status = 422, description = "`since` or `until` is not a timestamp", body = ValidationErrorBody),
+    )
+)]
+pub(crate) async fn stats(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     query: QueryParams,

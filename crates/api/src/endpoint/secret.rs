@@ -7,19 +7,20 @@
 //! rotation, then the oldest ones beyond 10.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
 use webhookd_core::model::{Endpoint, RetiredSecret};
 use webhookd_core::signing::Secret;
 use webhookd_core::time::now;
 
 use super::{locate, parse_secret, save};
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path};
 use crate::wire::JsonBytes;
 
 /// How long a rotated-out secret keeps signing when the request does not say.
@@ -36,18 +37,22 @@ pub(super) fn router() -> Router<ApiState> {
 }
 
 /// `{"key": "whsec_…"}`.
-#[derive(Debug, Serialize)]
-struct SecretOut {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SecretOut {
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     key: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct RotateIn {
-    /// The new secret; generated when absent.
+pub(crate) struct RotateIn {
+    /// The new secret (`whsec_` and the base64 of 24 to 64 bytes); generated when absent.
     #[serde(default)]
     key: Option<String>,
+    /// How long the old secret keeps signing beside the new one: 0 to 604800 (7 days),
+    /// 86400 (24 hours) by default.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     grace_period_seconds: Option<i64>,
 }
 
@@ -83,7 +88,18 @@ pub(super) fn adopt(endpoint: &mut Endpoint, secret: Secret, now: OffsetDateTime
     }
 }
 
-async fn read(
+#[utoipa::path(
+    get,
+    path = "/api/v1/app/{app}/endpoint/{ep}/secret",
+    operation_id = "v1.endpoint.get-secret",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    responses(
+        (status = 200, description = "The current signing secret", body = SecretOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn read(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
 ) -> ApiResult<JsonBytes> {
@@ -98,7 +114,19 @@ async fn read(
 
 /// Answers 200 with the new secret. The idempotency middleware saves the answer after the
 /// update (the store's endpoint update takes no idempotency record).
-async fn rotate(
+#[utoipa::path(
+    post,
+    path = "/api/v1/app/{app}/endpoint/{ep}/secret/rotate",
+    operation_id = "v1.endpoint.rotate-secret",
+    tag = "Endpoint",
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
+    request_body = RotateIn,
+    responses(
+        (status = 200, description = "The new secret", body = SecretOut),
+        (status = 404, description = "No such application or endpoint", body = ErrorBody),
+    )
+)]
+pub(crate) async fn rotate(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
     Json(input): Json<RotateIn>,

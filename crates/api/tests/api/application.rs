@@ -131,3 +131,14 @@ async fn tokens_are_required_when_configured() {
     api.get("/api/v1/app").await.expect_error(StatusCode::UNAUTHORIZED);
     assert_eq!(api.get("/api/v1/health").await.status, StatusCode::NO_CONTENT);
 }
+
+/// Found by hostile input: a path parameter that is not UTF-8 once decoded got axum's
+/// plain-text 400, which the SDKs cannot parse. It names nothing: a JSON 404.
+#[tokio::test]
+async fn a_path_parameter_that_is_not_utf8_answers_json() {
+    let api = TestApi::new();
+    api.get("/api/v1/app/%FF").await.expect_error(StatusCode::NOT_FOUND);
+    api.get("/api/v1/app/joe/endpoint/%C3%28/secret").await.expect_error(StatusCode::NOT_FOUND);
+    api.get("/api/v1/event-type/%FF").await.expect_error(StatusCode::NOT_FOUND);
+    api.get("/api/v1/background-task/%FF").await.expect_error(StatusCode::NOT_FOUND);
+}

@@ -10,4 +10,5 @@ mod attempt;
 mod endpoint;
 mod event_type;
 mod message;
+mod openapi;
 mod seed;
