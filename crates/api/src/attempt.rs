@@ -11,12 +11,8 @@
 //! - `POST /app/{app}/msg/{msg}/endpoint/{ep}/resend`: one manual attempt, 202 `{}`.
 //!
 //! A resend is handed to this node's engine. On a node that does not deliver
-//! (`WEBHOOKD_ROLE=api`) the store is the only channel to the engines, so the message's
-//! failed or canceled delivery to the endpoint is re-queued instead (as `recover` does, for
-//! that one message) and the delivering nodes pick it up. There, a delivery that succeeded or
-//! is still pending is left as it is, and an endpoint the message never fanned out to (created
-//! after it, or filtering its type out) gets nothing: the store has no way to ask another node
-//! for a one-off attempt.
+//! (`WEBHOOKD_ROLE=api`) it is queued in the store, and a delivering node takes it from there
+//! and makes the one manual attempt.
 //!
 //! Every id or key in a path that is malformed or unknown answers 404.
 
@@ -510,14 +506,10 @@ pub(crate) async fn resend(
         });
     }
     let response = JsonBytes::new(StatusCode::ACCEPTED, &Empty {})?;
-    let (endpoint_id, created_at) = (endpoint.id.clone(), message.created_at);
+    let (app_id, msg_id, endpoint_id) = (app.id.clone(), message.id.clone(), endpoint.id.clone());
     if !state.dispatcher().resend(message, endpoint) {
-        // Not a delivering node: re-queue through the store for the nodes that deliver.
-        state
-            .store()
-            .recover(&endpoint_id, created_at, created_at, now())
-            .await?;
-        state.dispatcher().wake();
+        // Not a delivering node: queue the manual attempt for the nodes that deliver.
+        state.store().request_resend(&app_id, &msg_id, &endpoint_id, now()).await?;
     }
     Ok(response)
 }

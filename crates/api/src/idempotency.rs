@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
@@ -18,15 +17,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use webhookd_core::time::now;
-use webhookd_store::IdempotentResponse;
+use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
 
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::wire::JsonBytes;
 
-/// How long a key is remembered.
-pub const WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 256;
 
@@ -108,7 +105,7 @@ pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Reque
     }
     let caller = request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Local);
     let hash = key_hash(&caller, request.method(), request.uri().path(), key);
-    let not_before = now() - WINDOW;
+    let not_before = now() - IDEMPOTENCY_WINDOW;
     match state.store().get_idempotent_response(&hash, not_before).await {
         Ok(Some(stored)) => return replay(stored),
         Ok(None) => {}
@@ -124,6 +121,12 @@ pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Reque
     let _guard = InFlightGuard { keys: in_flight, key: hash.clone() };
     request.extensions_mut().insert(IdempotencyKey(Some(hash.clone())));
     let response = next.run(request).await;
+    if response.status() == StatusCode::CONFLICT {
+        // Another node may have served the same key meanwhile: its answer is the answer.
+        if let Ok(Some(stored)) = state.store().get_idempotent_response(&hash, not_before).await {
+            return replay(stored);
+        }
+    }
     if response.status().is_server_error() || response.extensions().get::<Recorded>().is_some() {
         return response;
     }

@@ -14,19 +14,19 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::EndpointId;
 use webhookd_core::time::now;
-use webhookd_store::{Lease, Store};
+use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, Store};
 
 use crate::EngineConfig;
 use crate::engine::Event;
 
+/// Queued resends taken per poll at most.
+const RESEND_BATCH: usize = 100;
 /// Claims per store call at most.
 const CLAIM_BATCH: usize = 1000;
 /// How often retention and idempotency pruning run.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// How often the queue-depth gauges are refreshed.
 const GAUGES_EVERY: Duration = Duration::from_secs(10);
-/// How long idempotency keys are kept.
-const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// What the engine and the scheduler share.
 #[derive(Debug, Default)]
@@ -76,6 +76,7 @@ pub(crate) async fn run(
                 Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
             }
         }
+        take_resends(store.as_ref(), &events).await;
         if Instant::now() >= next_renewal {
             match store.renew_leases(&lease(&config)).await {
                 Ok(renewed) => tracing::debug!(renewed, "leases renewed"),
@@ -106,6 +107,31 @@ pub(crate) async fn run(
                 }
             } => {}
             () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Hands the engine the manual attempts that nodes which do not deliver have queued.
+async fn take_resends(store: &dyn Store, events: &mpsc::UnboundedSender<Event>) {
+    let requests = match store.take_resends(RESEND_BATCH).await {
+        Ok(requests) => requests,
+        Err(error) => {
+            tracing::warn!(%error, "taking queued resends failed");
+            return;
+        }
+    };
+    for (app, msg, endpoint) in requests {
+        let message = store.get_message(&app, msg.as_str()).await;
+        let found = store.get_endpoints(std::slice::from_ref(&endpoint)).await;
+        match (message, found) {
+            (Ok(Some(message)), Ok(mut found)) if !found.is_empty() => {
+                let endpoint = Box::new(found.remove(0));
+                let _ = events.send(Event::Resend { message: std::sync::Arc::new(message), endpoint });
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, %msg, %endpoint, "a queued resend could not be read; it is dropped");
+            }
+            _ => tracing::info!(%msg, %endpoint, "a queued resend names a deleted message or endpoint"),
         }
     }
 }

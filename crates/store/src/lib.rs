@@ -48,6 +48,12 @@ pub struct Lease {
     pub until: OffsetDateTime,
 }
 
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The conflict when a live idempotency record already holds the key.
+pub const IDEMPOTENCY_TAKEN: &str = "a request with this idempotency-key was already processed";
+
 /// A response to replay for a repeated `idempotency-key`, written in the same transaction as
 /// the effect it answers for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +291,17 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<u64>;
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth>;
+    /// Queues one manual attempt for a delivering node to make (asked of a node that does not
+    /// deliver). A second request for the same pair before it is taken is the same request.
+    async fn request_resend(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// Takes up to `limit` queued manual attempts, oldest first; each is handed out once.
+    async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>>;
     /// Deletes attempts and the payloads of messages created before `cutoff`, except the
     /// payloads of messages with a delivery still pending. Returns the messages expunged.
     async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64>;

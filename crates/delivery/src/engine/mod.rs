@@ -43,6 +43,8 @@ pub(crate) enum Event {
     Claimed(Vec<Due>),
     /// An endpoint's configuration was read (`None`: it no longer exists).
     Loaded { endpoint: EndpointId, found: Option<Box<Endpoint>> },
+    /// A manual attempt queued by a node that does not deliver.
+    Resend { message: Arc<Message>, endpoint: Box<Endpoint> },
     /// An attempt finished.
     Done { endpoint: EndpointId, manual: bool, outcome: Outcome, health: Option<EndpointHealth> },
 }
@@ -177,13 +179,7 @@ impl State {
                     self.enqueue(endpoint, job, true);
                 }
             }
-            Command::Resend { message, endpoint } => {
-                let id = endpoint.id.clone();
-                let lane = self.lanes.entry(id.clone()).or_default();
-                lane.endpoint = Some(Arc::new(*endpoint));
-                lane.loaded_at = Some(Instant::now());
-                self.enqueue(id, Job { message, attempts_made: 0, manual: true }, false);
-            }
+            Command::Resend { message, endpoint } => self.resend(message, *endpoint),
             Command::EndpointChanged(id) => {
                 if let Some(lane) = self.lanes.get_mut(&id) {
                     lane.endpoint = None;
@@ -208,6 +204,7 @@ impl State {
                 }
             }
             Event::Loaded { endpoint, found } => self.on_loaded(endpoint, found),
+            Event::Resend { message, endpoint } => self.resend(message, *endpoint),
             Event::Done { endpoint, manual, outcome, health } => {
                 self.in_flight -= 1;
                 if !manual {
@@ -231,6 +228,15 @@ impl State {
                 self.after_change(&endpoint);
             }
         }
+    }
+
+    /// Queues one manual attempt, with the endpoint as it was just read.
+    fn resend(&mut self, message: Arc<Message>, endpoint: Endpoint) {
+        let id = endpoint.id.clone();
+        let lane = self.lanes.entry(id.clone()).or_default();
+        lane.endpoint = Some(Arc::new(endpoint));
+        lane.loaded_at = Some(Instant::now());
+        self.enqueue(id, Job { message, attempts_made: 0, manual: true }, false);
     }
 
     fn on_timers(&mut self) {

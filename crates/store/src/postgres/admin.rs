@@ -9,7 +9,7 @@ use webhookd_core::{TaskId, TokenId};
 
 use super::rows::{self, TASK_COLUMNS, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
-use crate::{ApiTokenRecord, IdempotentResponse, Result, StoreError};
+use crate::{ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError};
 
 pub(crate) async fn save_idempotent(
     c: &impl GenericClient,
@@ -18,20 +18,26 @@ pub(crate) async fn save_idempotent(
     let Some(response) = response else {
         return Ok(());
     };
-    // A stale record under the same key (older than the window) is replaced.
-    execute(
+    // A stale record under the same key (older than the window) is replaced; a live one
+    // means another request with this key got there first (on any node), and this write, with
+    // the effect it belongs to, is refused.
+    let written = execute(
         c,
         "INSERT INTO idempotency (key_hash, status, body, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
-         created_at = excluded.created_at",
+         created_at = excluded.created_at WHERE idempotency.created_at < $5",
         &[
             &response.key_hash,
             &i32::from(response.status),
             &response.body,
             &ms(response.created_at),
+            &ms(response.created_at - IDEMPOTENCY_WINDOW),
         ],
     )
     .await?;
+    if written == 0 {
+        return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
+    }
     Ok(())
 }
 

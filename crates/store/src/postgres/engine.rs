@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::{from_unix_ms, now};
-use webhookd_core::{EndpointId, MessageId};
+use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::list::{int, param, text};
 use super::listen::notify_due;
@@ -314,4 +314,45 @@ pub(crate) async fn apply_retention(c: &impl GenericClient, cutoff: OffsetDateTi
           LIMIT $3 FOR UPDATE SKIP LOCKED)"
     );
     execute(c, &sql, &[&cutoff, &ms(now()), &RETENTION_BATCH]).await
+}
+
+pub(crate) async fn request_resend(
+    c: &impl GenericClient,
+    app: &AppId,
+    msg: &MessageId,
+    endpoint: &EndpointId,
+    now: OffsetDateTime,
+) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO resend_requests (msg_id, endpoint_id, app_id, requested_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        &[&msg.as_str(), &endpoint.as_str(), &app.as_str(), &ms(now)],
+    )
+    .await?;
+    notify_due(c).await
+}
+
+pub(crate) async fn take_resends(
+    c: &impl GenericClient,
+    limit: usize,
+) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
+    let rows = query(
+        c,
+        "DELETE FROM resend_requests WHERE (msg_id, endpoint_id) IN \
+         (SELECT msg_id, endpoint_id FROM resend_requests ORDER BY requested_at \
+          LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         RETURNING app_id, msg_id, endpoint_id",
+        &[&(limit as i64)],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                AppId::from_trusted(get::<&str>(row, 0)?.to_owned()),
+                MessageId::from_trusted(get::<&str>(row, 1)?.to_owned()),
+                EndpointId::from_trusted(get::<&str>(row, 2)?.to_owned()),
+            ))
+        })
+        .collect()
 }

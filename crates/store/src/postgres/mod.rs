@@ -407,6 +407,20 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| engine::release_leases(&tx, owner, keys).await?)
     }
 
+    async fn request_resend(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| engine::request_resend(&tx, app, msg, endpoint, now).await?)
+    }
+
+    async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
+        engine::take_resends(&self.client().await?, limit).await
+    }
+
     async fn release_all_leases(&self) -> Result<u64> {
         engine::release_all_leases(&self.client().await?).await
     }

@@ -8,25 +8,32 @@ use webhookd_core::{TaskId, TokenId};
 
 use super::map_error;
 use super::rows::{self, TASK_COLUMNS, json, ms};
-use crate::{ApiTokenRecord, IdempotentResponse, Result, StoreError};
+use crate::{ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError};
 
 pub(crate) fn save_idempotent(c: &Connection, response: Option<&IdempotentResponse>) -> Result<()> {
     let Some(response) = response else { return Ok(()) };
-    // A stale record under the same key (older than the window) is replaced.
-    c.prepare_cached(
-        "INSERT INTO idempotency (key_hash, status, body, created_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
-         created_at = excluded.created_at",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
-            response.key_hash,
-            response.status,
-            response.body,
-            ms(response.created_at)
-        ])
-    })
-    .map_err(map_error)?;
+    // A stale record under the same key (older than the window) is replaced; a live one
+    // means another request with this key got there first, and this write, with the effect it
+    // belongs to, is refused.
+    let written = c
+        .prepare_cached(
+            "INSERT INTO idempotency (key_hash, status, body, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
+             created_at = excluded.created_at WHERE idempotency.created_at < ?5",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                response.key_hash,
+                response.status,
+                response.body,
+                ms(response.created_at),
+                ms(response.created_at - IDEMPOTENCY_WINDOW),
+            ])
+        })
+        .map_err(map_error)?;
+    if written == 0 {
+        return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
+    }
     Ok(())
 }
 

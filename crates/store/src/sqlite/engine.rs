@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::{from_unix_ms, now};
-use webhookd_core::{EndpointId, MessageId};
+use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::map_error;
 use super::resources::cancel_pending;
@@ -280,4 +280,42 @@ pub(crate) fn apply_retention(c: &Connection, cutoff: OffsetDateTime) -> Result<
         )
         .map_err(map_error)?;
     Ok(expunged as u64)
+}
+
+pub(crate) fn request_resend(
+    c: &Connection,
+    app: &AppId,
+    msg: &MessageId,
+    endpoint: &EndpointId,
+    now: OffsetDateTime,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO resend_requests (msg_id, endpoint_id, app_id, requested_at) \
+         VALUES (?, ?, ?, ?)",
+    )
+    .and_then(|mut insert| insert.execute(params![msg.as_str(), endpoint.as_str(), app.as_str(), ms(now)]))
+    .map(drop)
+    .map_err(map_error)
+}
+
+pub(crate) fn take_resends(c: &Connection, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
+    let taken = c
+        .prepare_cached(
+            "DELETE FROM resend_requests WHERE rowid IN \
+             (SELECT rowid FROM resend_requests ORDER BY requested_at LIMIT ?) \
+             RETURNING app_id, msg_id, endpoint_id",
+        )
+        .and_then(|mut delete| {
+            delete
+                .query_map([limit as i64], |row| {
+                    Ok((
+                        AppId::from_trusted(row.get(0)?),
+                        MessageId::from_trusted(row.get(1)?),
+                        EndpointId::from_trusted(row.get(2)?),
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(map_error)?;
+    Ok(taken)
 }

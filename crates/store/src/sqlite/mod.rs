@@ -432,6 +432,21 @@ impl Store for SqliteStore {
         self.read(move |c| engine::queue_depth(c, now)).await
     }
 
+    async fn request_resend(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (app, msg, endpoint) = (app.clone(), msg.clone(), endpoint.clone());
+        self.write(move |c| engine::request_resend(c, &app, &msg, &endpoint, now)).await
+    }
+
+    async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
+        self.write(move |c| engine::take_resends(c, limit)).await
+    }
+
     async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64> {
         self.write(move |c| engine::apply_retention(c, cutoff)).await
     }

@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(INITIAL)])
+    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS)])
 }
 
 const INITIAL: &str = r#"
@@ -122,6 +122,17 @@ CREATE TABLE background_tasks (
     status TEXT NOT NULL,
     data TEXT NOT NULL,
     updated_at INTEGER NOT NULL
+);
+"#;
+
+/// Manual attempts asked of a node that does not deliver (`WEBHOOKD_ROLE=api`).
+const RESEND_REQUESTS: &str = r#"
+CREATE TABLE resend_requests (
+    msg_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    PRIMARY KEY (msg_id, endpoint_id)
 );
 "#;
 

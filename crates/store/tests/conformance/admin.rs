@@ -3,8 +3,8 @@
 
 use webhookd_core::model::{BackgroundTask, TaskStatus};
 use webhookd_core::time::now;
-use webhookd_core::{TaskId, TokenId};
-use webhookd_store::{ApiTokenRecord, IdempotentResponse, Store, StoreError};
+use webhookd_core::{MessageId, TaskId, TokenId};
+use webhookd_store::{ApiTokenRecord, IDEMPOTENCY_WINDOW, IdempotentResponse, Store, StoreError};
 
 use crate::support::{app_with_endpoints, application, endpoint, message, minutes};
 
@@ -44,8 +44,14 @@ pub(crate) async fn idempotent_responses_are_saved_with_their_effect(store: &dyn
             .unwrap(),
         None
     );
-    // A newer response under the same key replaces the old.
-    let replaced = response("k-standalone", 200, r#"{"again":true}"#);
+    // Within the window, a second response under the same key is refused (another request,
+    // perhaps on another node, got there first)...
+    let again = response("k-standalone", 200, r#"{"again":true}"#);
+    let refused = store.save_idempotent_response(&again).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    // ...and once the first has outlived the window, a new one replaces it.
+    let mut replaced = again;
+    replaced.created_at = saved.created_at + IDEMPOTENCY_WINDOW + minutes(1);
     store.save_idempotent_response(&replaced).await.unwrap();
     assert_eq!(
         store
@@ -215,4 +221,34 @@ pub(crate) async fn background_tasks(store: &dyn Store) {
     store.put_task(&task, None).await.unwrap();
     assert_eq!(store.get_task(&task.id).await.unwrap(), Some(task));
     assert_eq!(store.get_task(&TaskId::new()).await.unwrap(), None);
+}
+
+pub(crate) async fn resend_requests_are_queued_once_and_taken_once(store: &dyn Store) {
+    let (app, endpoints) = app_with_endpoints(store, 1).await;
+    let (first, second) = (MessageId::new(), MessageId::new());
+    store.request_resend(&app.id, &first, &endpoints[0].id, now()).await.unwrap();
+    store.request_resend(&app.id, &first, &endpoints[0].id, now()).await.unwrap();
+    store.request_resend(&app.id, &second, &endpoints[0].id, now() + minutes(1)).await.unwrap();
+    let taken = store.take_resends(1).await.unwrap();
+    assert_eq!(taken, [(app.id.clone(), first, endpoints[0].id.clone())], "oldest first");
+    let taken = store.take_resends(10).await.unwrap();
+    assert_eq!(taken, [(app.id.clone(), second, endpoints[0].id.clone())]);
+    assert!(store.take_resends(10).await.unwrap().is_empty());
+}
+
+pub(crate) async fn a_live_idempotency_key_refuses_a_second_effect(store: &dyn Store) {
+    let app = application(None);
+    let record = |body: &[u8]| IdempotentResponse {
+        key_hash: "race".into(),
+        status: 201,
+        body: body.to_vec(),
+        created_at: now(),
+    };
+    store.create_application(&app, Some(&record(b"first"))).await.unwrap();
+    let second = application(None);
+    let refused = store.create_application(&second, Some(&record(b"second"))).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    assert!(store.get_application(second.id.as_str()).await.unwrap().is_none(), "the effect rolled back");
+    let kept = store.get_idempotent_response("race", now() - minutes(1)).await.unwrap().unwrap();
+    assert_eq!(kept.body, b"first");
 }

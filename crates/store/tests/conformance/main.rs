@@ -65,4 +65,6 @@ conformance! {
     admin::idempotent_responses_are_saved_with_their_effect,
     admin::tokens,
     admin::background_tasks,
+    admin::resend_requests_are_queued_once_and_taken_once,
+    admin::a_live_idempotency_key_refuses_a_second_effect,
 }

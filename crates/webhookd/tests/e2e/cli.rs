@@ -7,11 +7,14 @@ use std::collections::BTreeMap;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{HOOK, Receiver, ServerProcess, TestServer, free_port, run_cli, settings};
+use crate::harness::{
+    Backend, HOOK, Receiver, ServerProcess, TestDatabase, TestServer, free_port, run_cli, settings,
+};
 
-/// Environment settings with the database in `dir`.
+/// Environment settings with a SQLite database in `dir`.
 fn env_in(dir: &tempfile::TempDir) -> BTreeMap<String, String> {
-    settings(dir.path(), &[])
+    let database = format!("sqlite://{}", dir.path().join("webhookd.db").display());
+    settings(&database, &[])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,8 +93,8 @@ async fn version_prints_the_version() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_serving_node_with_exit_code_0() {
     let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().expect("a data directory");
-    let server = ServerProcess::start(dir.path(), free_port(), &[]).await;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let server = ServerProcess::start(&database, free_port(), &[]).await;
     // A node that has delivered, so that the engine's shutdown has something to wind down.
     let app = server.create_app().await;
     server

@@ -1,7 +1,7 @@
 //! What a delivery is (DESIGN §4): one signed POST per message and endpoint, carrying the
 //! exact bytes that were sent, the endpoint's custom headers and a fresh timestamp; fan-out by
 //! event type, channel and disabled flag; `deliverAt` holds; raw payloads; the attempt record;
-//! the optional `svix-*` headers.
+//! the optional `svix-*` headers. Each runs on both backends.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use webhookd_core::time::{format_timestamp, now};
 
-use crate::harness::{HOOK, OneEndpoint, Receiver, Reply, TestServer, unix};
+use crate::harness::{
+    Backend, HOOK, OneEndpoint, Receiver, Reply, TestServer, on_both_backends, unix,
+};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_message_arrives_once_with_the_exact_bytes_sent_and_a_valid_signature() {
-    let setup = OneEndpoint::start(&[], json!({"headers": {"x-tenant": "acme"}})).await;
+async fn a_message_arrives_once_with_the_exact_bytes_sent_and_a_valid_signature(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({"headers": {"x-tenant": "acme"}})).await;
     // Spacing, key order and number spelling that a parse-and-reserialize would change.
     let payload = r#"{"user":  "ünïcode ✓", "n": [1, 2.50, 1e3],"nested": {"z": null, "a": true}}"#;
     let sent_at = SystemTime::now();
@@ -54,9 +55,8 @@ async fn a_message_arrives_once_with_the_exact_bytes_sent_and_a_valid_signature(
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_attempt_record_shows_the_receivers_answer() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn the_attempt_record_shows_the_receivers_answer(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup
         .receiver
         .fallback(HOOK, Reply::status(200).body("thanks, got it"));
@@ -83,10 +83,9 @@ async fn the_attempt_record_shows_the_receivers_answer() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fan_out_honours_event_types_channels_and_disabled_endpoints() {
+async fn fan_out_honours_event_types_channels_and_disabled_endpoints(backend: Backend) {
     let receiver = Receiver::start().await;
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start_on(backend, &[]).await;
     let app = server.create_app().await;
     let mut endpoints = BTreeMap::new();
     for (path, fields) in [
@@ -153,9 +152,8 @@ async fn fan_out_honours_event_types_channels_and_disabled_endpoints() {
     assert_eq!(received, wanted, "what each endpoint received");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn deliver_at_holds_the_first_attempt_until_then() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn deliver_at_holds_the_first_attempt_until_then(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     // Whole seconds, so that no rounding in storage can move it earlier.
     let deliver_at = (now() + Duration::from_secs(3))
         .replace_nanosecond(0)
@@ -187,9 +185,8 @@ async fn deliver_at_holds_the_first_attempt_until_then() {
     request.assert_verifies(&setup.endpoint.secret);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_raw_payload_is_delivered_byte_for_byte() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn a_raw_payload_is_delivered_byte_for_byte(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     let raw = "not JSON at all: ünïcode ✓ {\n\t\"x\": 1,}  ";
     let msg = setup
         .server
@@ -206,9 +203,8 @@ async fn a_raw_payload_is_delivered_byte_for_byte() {
     request.assert_verifies(&setup.endpoint.secret);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn svix_headers_repeat_the_standard_ones_when_enabled() {
-    let setup = OneEndpoint::start(&[("WEBHOOKD_SVIX_HEADERS", "true")], json!({})).await;
+async fn svix_headers_repeat_the_standard_ones_when_enabled(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[("WEBHOOKD_SVIX_HEADERS", "true")], json!({})).await;
     let msg = setup.send(json!({"n": 1})).await;
 
     let request = &setup.receiver.wait_for_count(HOOK, 1).await[0];
@@ -221,4 +217,13 @@ async fn svix_headers_repeat_the_standard_ones_when_enabled() {
             "svix-{name}"
         );
     }
+}
+
+on_both_backends! {
+    a_message_arrives_once_with_the_exact_bytes_sent_and_a_valid_signature,
+    the_attempt_record_shows_the_receivers_answer,
+    fan_out_honours_event_types_channels_and_disabled_endpoints,
+    deliver_at_holds_the_first_attempt_until_then,
+    a_raw_payload_is_delivered_byte_for_byte,
+    svix_headers_repeat_the_standard_ones_when_enabled,
 }

@@ -1,6 +1,6 @@
 //! What an operator does to an endpoint, and what its receiver sees: secret rotation (both
 //! secrets verify during the grace period), `throttleRate` pacing, a manual resend, and
-//! `recover` of failed deliveries.
+//! `recover` of failed deliveries. Each runs on both backends.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,11 +9,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use webhookd_core::time::{format_timestamp, now};
 
-use crate::harness::{HOOK, OneEndpoint, Reply, expect_status};
+use crate::harness::{Backend, HOOK, OneEndpoint, Reply, expect_status, on_both_backends};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     let (app, endpoint) = (&setup.app, &setup.endpoint.id);
     let old = setup.endpoint.secret.clone();
     let route = format!("/api/v1/app/{app}/endpoint/{endpoint}/secret/rotate");
@@ -48,10 +47,9 @@ async fn after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_throttled_endpoint_receives_at_its_rate() {
+async fn a_throttled_endpoint_receives_at_its_rate(backend: Backend) {
     const MESSAGES: usize = 20;
-    let setup = OneEndpoint::start(&[], json!({"throttleRate": 5})).await;
+    let setup = OneEndpoint::start(backend, &[], json!({"throttleRate": 5})).await;
     for n in 0..MESSAGES {
         setup.send(json!({"n": n})).await;
     }
@@ -70,9 +68,8 @@ async fn a_throttled_endpoint_receives_at_its_rate() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_resend_makes_one_manual_attempt() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn a_resend_makes_one_manual_attempt(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup.receiver.script(HOOK, [Reply::status(400)]);
     let msg = setup.send(json!({"n": 1})).await;
     setup.wait_for_status(&msg, 2).await;
@@ -110,10 +107,9 @@ async fn a_resend_makes_one_manual_attempt() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn recover_sends_failed_deliveries_again() {
+async fn recover_sends_failed_deliveries_again(backend: Backend) {
     const MESSAGES: usize = 3;
-    let setup = OneEndpoint::start(&[], json!({})).await;
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup
         .receiver
         .script(HOOK, vec![Reply::status(400); MESSAGES]);
@@ -161,4 +157,11 @@ async fn recover_sends_failed_deliveries_again() {
     let (status, task) = setup.server.get(&route).await;
     expect_status(&format!("GET {route}"), status, StatusCode::OK, &task);
     assert_eq!(task["status"], "finished", "{task}");
+}
+
+on_both_backends! {
+    after_a_rotation_deliveries_verify_with_the_old_and_the_new_secret,
+    a_throttled_endpoint_receives_at_its_rate,
+    a_resend_makes_one_manual_attempt,
+    recover_sends_failed_deliveries_again,
 }

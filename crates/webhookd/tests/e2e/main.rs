@@ -6,12 +6,20 @@
 //! (`1s,1s,2s`), never sleep blindly (waits poll a condition with a deadline) and assert on
 //! orderings and lower bounds only, never on how fast something went.
 //!
+//! Tests of what the store carries run on both backends, as `<module>::sqlite::<test>` and
+//! `<module>::postgres::<test>`; each gets a fresh database. PostgreSQL runs when
+//! `WEBHOOKD_TEST_DATABASE_URL` names a server (e.g.
+//! `WEBHOOKD_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test`), and is required under
+//! `CI=true` (see `harness::database`).
+//!
 //! - `delivery`: what one delivery looks like, fan-out, `deliverAt`, raw payloads, attempt
 //!   records, Svix headers.
 //! - `retries`: the outcome classes and the retry schedule (issue 3).
 //! - `isolation`: a slow endpoint does not delay another.
 //! - `endpoint_controls`: secret rotation, throttling, resend, recover.
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
+//! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
+//!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 
 mod harness;
@@ -21,4 +29,5 @@ mod crash;
 mod delivery;
 mod endpoint_controls;
 mod isolation;
+mod multinode;
 mod retries;

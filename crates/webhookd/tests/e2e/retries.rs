@@ -1,14 +1,17 @@
 //! The outcome classes and the retry schedule (DESIGN §4, issue 3), with the test schedule
 //! `1s,1s,2s`: what is retried (5xx, 429 with `Retry-After`, timeouts), what fails at once
 //! (4xx), what disables the endpoint (410) until it is enabled again, and that the schedule ends after 1 + 3 attempts.
-//! Every attempt is checked to be signed afresh, with its own timestamp.
+//! Every attempt is checked to be signed afresh, with its own timestamp. Each runs on both
+//! backends.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{HOOK, OneEndpoint, Received, Reply, eventually, expect_status, unix};
+use crate::harness::{
+    Backend, HOOK, OneEndpoint, Received, Reply, eventually, expect_status, on_both_backends, unix,
+};
 
 /// Every request verifies with `secret`, and each retry was signed after the attempt before it
 /// had arrived: its timestamp is no earlier than that arrival (whole seconds).
@@ -41,9 +44,8 @@ fn outcomes(attempts: &[Value]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_server_errors_then_success_is_delivered_on_the_third_attempt() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn two_server_errors_then_success_is_delivered_on_the_third_attempt(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup
         .receiver
         .script(HOOK, [Reply::status(500), Reply::status(500)]);
@@ -66,9 +68,8 @@ async fn two_server_errors_then_success_is_delivered_on_the_third_attempt() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_client_error_is_one_attempt_and_a_final_failure() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn a_client_error_is_one_attempt_and_a_final_failure(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     // Were the 400 retried, the retry would succeed and the delivery would not end failed.
     setup.receiver.script(HOOK, [Reply::status(400)]);
     let msg = setup.send(json!({"n": 1})).await;
@@ -79,9 +80,8 @@ async fn a_client_error_is_one_attempt_and_a_final_failure() {
     assert_eq!(setup.receiver.requests_to(HOOK).len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn too_many_requests_with_retry_after_and_unavailable_are_retried() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn too_many_requests_with_retry_after_and_unavailable_are_retried(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup.receiver.script(
         HOOK,
         [
@@ -103,9 +103,8 @@ async fn too_many_requests_with_retry_after_and_unavailable_are_retried() {
     assert_signed_afresh(&requests, &setup.endpoint.secret);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_receiver_slower_than_the_request_timeout_is_retried() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn a_receiver_slower_than_the_request_timeout_is_retried(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     // The test servers time requests out after 2 s.
     setup
         .receiver
@@ -127,9 +126,8 @@ async fn a_receiver_slower_than_the_request_timeout_is_retried() {
     assert_signed_afresh(&requests, &setup.endpoint.secret);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_exhausted_schedule_fails_after_one_attempt_per_delay_plus_one() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn an_exhausted_schedule_fails_after_one_attempt_per_delay_plus_one(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup.receiver.fallback(HOOK, Reply::status(500));
     let msg = setup.send(json!({"n": 1})).await;
 
@@ -145,9 +143,8 @@ async fn an_exhausted_schedule_fails_after_one_attempt_per_delay_plus_one() {
     assert_signed_afresh(&requests, &setup.endpoint.secret);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn gone_disables_the_endpoint_and_nothing_more_is_sent_to_it() {
-    let setup = OneEndpoint::start(&[], json!({})).await;
+async fn gone_disables_the_endpoint_and_nothing_more_is_sent_to_it(backend: Backend) {
+    let setup = OneEndpoint::start(backend, &[], json!({})).await;
     setup.receiver.script(HOOK, [Reply::status(410)]);
     let first = setup.send(json!({"n": 1})).await;
 
@@ -187,4 +184,13 @@ async fn gone_disables_the_endpoint_and_nothing_more_is_sent_to_it() {
         third,
         "the first message after re-enabling"
     );
+}
+
+on_both_backends! {
+    two_server_errors_then_success_is_delivered_on_the_third_attempt,
+    a_client_error_is_one_attempt_and_a_final_failure,
+    too_many_requests_with_retry_after_and_unavailable_are_retried,
+    a_receiver_slower_than_the_request_timeout_is_retried,
+    an_exhausted_schedule_fails_after_one_attempt_per_delay_plus_one,
+    gone_disables_the_endpoint_and_nothing_more_is_sent_to_it,
 }

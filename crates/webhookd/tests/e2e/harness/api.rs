@@ -55,11 +55,25 @@ impl Api {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Value), reqwest::Error> {
+        self.try_request_with(method, path, body, &[]).await
+    }
+
+    /// [`Api::try_request`] with these extra headers (`idempotency-key`).
+    pub(crate) async fn try_request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, Value), reqwest::Error> {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.base_url));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request
@@ -101,6 +115,23 @@ impl Api {
     pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.request(Method::POST, path, Some(body.to_string().into_bytes()))
             .await
+    }
+
+    /// POSTs `body` with these extra headers (`idempotency-key`).
+    pub(crate) async fn post_with(
+        &self,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        self.try_request_with(
+            Method::POST,
+            path,
+            Some(body.to_string().into_bytes()),
+            headers,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("POST {path} got no answer: {error}"))
     }
 
     pub(crate) async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
@@ -145,6 +176,14 @@ impl Api {
     /// The endpoint as the API shows it.
     pub(crate) async fn endpoint(&self, app: &str, endpoint: &str) -> Value {
         let path = format!("/api/v1/app/{app}/endpoint/{endpoint}");
+        let (status, body) = self.get(&path).await;
+        expect_status(&format!("GET {path}"), status, StatusCode::OK, &body);
+        body
+    }
+
+    /// The endpoint's delivery counts (`{success, pending, sending, fail, canceled}`).
+    pub(crate) async fn stats(&self, app: &str, endpoint: &str) -> Value {
+        let path = format!("/api/v1/app/{app}/endpoint/{endpoint}/stats");
         let (status, body) = self.get(&path).await;
         expect_status(&format!("GET {path}"), status, StatusCode::OK, &body);
         body

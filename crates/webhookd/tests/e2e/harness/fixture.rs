@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::api::TestEndpoint;
+use super::database::Backend;
 use super::receiver::Receiver;
 use super::server::TestServer;
 
@@ -18,11 +19,11 @@ pub(crate) struct OneEndpoint {
 }
 
 impl OneEndpoint {
-    /// A node with these setting overrides, and an endpoint made of `fields` (`{}` for the
-    /// defaults) with the receiver's [`HOOK`] as its URL.
-    pub(crate) async fn start(settings: &[(&str, &str)], fields: Value) -> Self {
+    /// A node on `backend` with these setting overrides, and an endpoint made of `fields`
+    /// (`{}` for the defaults) with the receiver's [`HOOK`] as its URL.
+    pub(crate) async fn start(backend: Backend, settings: &[(&str, &str)], fields: Value) -> Self {
         let receiver = Receiver::start().await;
-        let server = TestServer::start(settings).await;
+        let server = TestServer::start_on(backend, settings).await;
         let app = server.create_app().await;
         let mut fields = fields;
         fields["url"] = json!(receiver.url(HOOK));

@@ -3,18 +3,20 @@
 //!
 //! Children inherit no `WEBHOOKD_*` variable from the test's environment (so a developer's
 //! settings cannot change a test), are killed if the test drops them, and log into
-//! `webhookd.log` in their data directory, which failure messages quote.
+//! `webhookd-<port>.log` in their [`TestDatabase`]'s directory, which failure messages quote.
+//! Several children may share one database (PostgreSQL), each on a port of its own.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Output, Stdio};
 
 use reqwest::StatusCode;
 use tokio::process::{Child, Command};
 
 use super::api::Api;
+use super::database::TestDatabase;
 use super::server::settings;
 use super::wait::{DEADLINE, eventually};
 
@@ -59,6 +61,7 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct ServerProcess {
     child: Child,
     api: Api,
+    listen: String,
     log: PathBuf,
 }
 
@@ -74,19 +77,27 @@ impl Drop for ServerProcess {
     /// A failing test shows what the node logged (the data directory may be gone afterwards).
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- log of the webhookd child process ---\n{}", self.log());
+            eprintln!(
+                "--- log of the webhookd child process on {} ---\n{}",
+                self.listen,
+                self.log()
+            );
         }
     }
 }
 
 impl ServerProcess {
-    /// Starts `webhookd serve` on `127.0.0.1:port` with its database in `data_dir`, the test
-    /// defaults and these overrides, and waits until it answers its health check.
-    pub(crate) async fn start(data_dir: &Path, port: u16, overrides: &[(&str, &str)]) -> Self {
+    /// Starts `webhookd serve` on `127.0.0.1:port` and `database`, with the test defaults and
+    /// these overrides, and waits until it answers its health check.
+    pub(crate) async fn start(
+        database: &TestDatabase,
+        port: u16,
+        overrides: &[(&str, &str)],
+    ) -> Self {
         let listen = format!("127.0.0.1:{port}");
-        let mut env = settings(data_dir, overrides);
+        let mut env = settings(database.url(), overrides);
         env.insert("WEBHOOKD_LISTEN".to_owned(), listen.clone());
-        let log = data_dir.join("webhookd.log");
+        let log = database.dir().join(format!("webhookd-{port}.log"));
         let open_log = || {
             std::fs::File::options()
                 .create(true)
@@ -104,6 +115,7 @@ impl ServerProcess {
         let mut server = Self {
             child,
             api: Api::new(format!("http://{listen}")),
+            listen,
             log,
         };
         server.wait_until_healthy().await;
@@ -158,7 +170,7 @@ impl ServerProcess {
         }
     }
 
-    /// Everything the process (and its predecessors on this data directory) logged.
+    /// Everything the process (and its predecessors on this port and database) logged.
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -3,7 +3,8 @@
 //!
 //! Each path is its own endpoint with its own script. A request's answer is, in order:
 //! 1. the path's *first-sight* reply, when one is set and the request's `webhook-id` was never
-//!    seen on that path before (to fail the first attempt of every message);
+//!    seen on that path before (to fail the first attempt of every message); with several
+//!    first-sight replies, the n-th new `webhook-id` gets the n-th of them, cyclically;
 //! 2. the next reply queued on the path (statuses in sequence);
 //! 3. the path's fallback reply, else `200 ok`.
 //!
@@ -153,7 +154,7 @@ pub(crate) fn unix(at: SystemTime) -> i64 {
 
 #[derive(Debug, Default)]
 struct Script {
-    first_sight: Option<Reply>,
+    first_sight: Vec<Reply>,
     seen: HashSet<String>,
     queue: VecDeque<Reply>,
     fallback: Option<Reply>,
@@ -161,10 +162,12 @@ struct Script {
 
 impl Script {
     fn next(&mut self, webhook_id: Option<&str>) -> Reply {
-        if let (Some(reply), Some(id)) = (&self.first_sight, webhook_id)
+        if let Some(id) = webhook_id
+            && !self.first_sight.is_empty()
             && self.seen.insert(id.to_owned())
         {
-            return reply.clone();
+            let nth = (self.seen.len() - 1) % self.first_sight.len();
+            return self.first_sight[nth].clone();
         }
         self.queue
             .pop_front()
@@ -248,11 +251,17 @@ impl Receiver {
 
     /// How `path` answers the first request of each `webhook-id`.
     pub(crate) fn first_sight(&self, path: &str, reply: Reply) {
+        self.first_sights(path, [reply]);
+    }
+
+    /// How `path` answers the first request of each `webhook-id`: the n-th new id gets the
+    /// n-th of `replies`, cyclically (`[fast 500, slow 500]` makes every other one slow).
+    pub(crate) fn first_sights(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
         self.lock()
             .scripts
             .entry(path.to_owned())
             .or_default()
-            .first_sight = Some(reply);
+            .first_sight = replies.into_iter().collect();
     }
 
     /// Every request so far, in order of arrival.

@@ -1,10 +1,9 @@
 //! The real server, in-process: configuration loaded exactly as the binary loads it (from
 //! env-style settings), a listener bound to `127.0.0.1:0` before `webhookd::run::run` is
-//! spawned (so it accepts at once), a fresh data directory, and a graceful stop.
+//! spawned (so it accepts at once), a fresh database on either backend, and a graceful stop.
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
-use std::path::Path;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -12,6 +11,7 @@ use tokio::task::JoinHandle;
 use webhookd::config::{ConfigArgs, load_from};
 
 use super::api::Api;
+use super::database::{Backend, TestDatabase};
 use super::wait::DEADLINE;
 
 /// Settings every test server starts with, unless a test overrides them: a short real retry
@@ -22,11 +22,10 @@ const DEFAULT_SETTINGS: [(&str, &str); 3] = [
     ("WEBHOOKD_LEASE", "10s"),
 ];
 
-/// The environment-style settings of a node whose database lives in `data_dir`: the defaults
+/// The environment-style settings of a node on the database at `database_url`: the defaults
 /// above, then `overrides`.
-pub(crate) fn settings(data_dir: &Path, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
-    let database = format!("sqlite://{}", data_dir.join("webhookd.db").display());
-    let database = [("WEBHOOKD_DATABASE_URL", database.as_str())];
+pub(crate) fn settings(database_url: &str, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let database = [("WEBHOOKD_DATABASE_URL", database_url)];
     DEFAULT_SETTINGS
         .iter()
         .chain(&database)
@@ -40,7 +39,8 @@ pub(crate) struct TestServer {
     api: Api,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
-    _data_dir: tempfile::TempDir,
+    /// Dropped after the node's task is aborted (see `Drop`).
+    _database: TestDatabase,
 }
 
 impl Deref for TestServer {
@@ -61,11 +61,16 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
-    /// Starts a node in local mode (loopback, no token) with the default settings and these
-    /// overrides (`("WEBHOOKD_SVIX_HEADERS", "true")`).
+    /// Starts a node on SQLite in local mode (loopback, no token) with the default settings
+    /// and these overrides (`("WEBHOOKD_SVIX_HEADERS", "true")`).
     pub(crate) async fn start(overrides: &[(&str, &str)]) -> Self {
-        let data_dir = tempfile::tempdir().expect("a temporary data directory");
-        let settings = settings(data_dir.path(), overrides);
+        Self::start_on(Backend::Sqlite, overrides).await
+    }
+
+    /// [`TestServer::start`] on a fresh database of `backend`.
+    pub(crate) async fn start_on(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let settings = settings(database.url(), overrides);
         let config = load_from(&ConfigArgs::default(), &|name| settings.get(name).cloned())
             .unwrap_or_else(|error| panic!("the test settings {settings:?} are refused: {error}"));
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -80,7 +85,7 @@ impl TestServer {
             api: Api::new(format!("http://{address}")),
             shutdown: Some(shutdown),
             task: Some(task),
-            _data_dir: data_dir,
+            _database: database,
         }
     }
 

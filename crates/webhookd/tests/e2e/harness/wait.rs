@@ -16,17 +16,27 @@ const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Polls `check` until it answers `Ok`, and returns that value. `check` answers `Err` with a
 /// description of what it saw, which the failure message shows after `what`.
-pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + DEADLINE;
+    eventually_within(DEADLINE, what, check).await
+}
+
+/// [`eventually`] with another deadline, for a condition that waits out leases and a whole
+/// retry schedule.
+pub(crate) async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + limit;
     loop {
         match check().await {
             Ok(value) => return value,
             Err(observed) if Instant::now() >= deadline => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last observed: {observed}")
+                panic!("timed out after {limit:?} waiting for {what}; last observed: {observed}")
             }
             Err(_) => tokio::time::sleep(POLL_EVERY).await,
         }
