@@ -49,6 +49,9 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// The built-in load test: starts a receiver sink (and a server unless `--url`), sends
+    /// messages through the public API and prints one JSON report.
+    Bench(crate::bench::BenchArgs),
     /// Prints the version.
     Version,
 }
@@ -146,6 +149,7 @@ async fn dispatch(command: Command) -> ExitCode {
             };
             report(run::open_store(&config).map(|_| println!("the database schema is up to date")))
         }
+        Command::Bench(args) => crate::bench::run(args).await,
         Command::Version => {
             println!("webhookd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

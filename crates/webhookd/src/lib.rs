@@ -5,6 +5,7 @@
 //! `webhookd-delivery`, `webhookd-api`). Tests and `webhookd bench` call [`run::run`] with a
 //! listener of their own, so they start the real server in-process.
 
+pub mod bench;
 pub mod bin_cmd;
 pub mod cli;
 pub mod config;
