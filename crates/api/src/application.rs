@@ -237,6 +237,7 @@ pub(crate) async fn put(
             app.metadata = input.metadata.unwrap_or_default();
             app.updated_at = now();
             state.store().update_application(&app).await?;
+            state.applications_changed();
             JsonBytes::new(StatusCode::OK, &ApplicationOut::from(app))
         }
         None if AppId::looks_like(&key) => Err(ApiError::not_found("application")),
@@ -295,6 +296,7 @@ pub(crate) async fn patch(
     }
     app.updated_at = now();
     state.store().update_application(&app).await?;
+    state.applications_changed();
     JsonBytes::new(StatusCode::OK, &ApplicationOut::from(app))
 }
 
@@ -315,5 +317,6 @@ pub(crate) async fn delete(
 ) -> ApiResult<StatusCode> {
     let app = state.application(&key).await?;
     state.store().delete_application(&app.id).await?;
+    state.applications_changed();
     Ok(StatusCode::NO_CONTENT)
 }

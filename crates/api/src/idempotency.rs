@@ -81,6 +81,16 @@ fn key_hash(caller: &Caller, method: &Method, path: &str, key: &str) -> String {
     hex::encode(hash.finalize())
 }
 
+/// Whether a POST to this path is a create whose handler writes the idempotency record in the
+/// same transaction as the object (applications, endpoints, event types, messages).
+fn records_with_effect(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/v1/") else { return false };
+    matches!(
+        rest.split('/').collect::<Vec<_>>().as_slice(),
+        ["app"] | ["event-type"] | ["app", _, "endpoint" | "msg"]
+    )
+}
+
 fn replay(stored: IdempotentResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();
@@ -106,10 +116,14 @@ pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Reque
     let caller = request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Local);
     let hash = key_hash(&caller, request.method(), request.uri().path(), key);
     let not_before = now() - IDEMPOTENCY_WINDOW;
-    match state.store().get_idempotent_response(&hash, not_before).await {
-        Ok(Some(stored)) => return replay(stored),
-        Ok(None) => {}
-        Err(error) => return ApiError::from(error).into_response(),
+    // A create writes the key with its effect, and a repeat's write conflicts and replays the
+    // first answer (below): no read ahead is needed on that hot path.
+    if !records_with_effect(request.uri().path()) {
+        match state.store().get_idempotent_response(&hash, not_before).await {
+            Ok(Some(stored)) => return replay(stored),
+            Ok(None) => {}
+            Err(error) => return ApiError::from(error).into_response(),
+        }
     }
     let in_flight = state.in_flight();
     if !in_flight.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(hash.clone()) {
@@ -145,4 +159,24 @@ pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Reque
         tracing::warn!(%error, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records_with_effect;
+
+    #[test]
+    fn creates_record_with_their_effect() {
+        for path in ["/api/v1/app", "/api/v1/event-type", "/api/v1/app/joe/endpoint", "/api/v1/app/app_1/msg"] {
+            assert!(records_with_effect(path), "{path}");
+        }
+        for path in [
+            "/webhooks",
+            "/api/v1/app/joe/endpoint/ep/recover",
+            "/api/v1/app/joe/endpoint/ep/secret/rotate",
+            "/api/v1/app/joe/msg/m/endpoint/e/resend",
+        ] {
+            assert!(!records_with_effect(path), "{path}");
+        }
+    }
 }

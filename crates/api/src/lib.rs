@@ -22,7 +22,9 @@ mod health;
 mod message;
 mod seed;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
@@ -61,7 +63,15 @@ struct Inner {
     dispatcher: Dispatcher,
     config: ApiConfig,
     in_flight: InFlight,
+    /// Recently read applications by path key, for the message hot path.
+    applications: std::sync::Mutex<HashMap<String, (Application, Instant)>>,
 }
+
+/// How long a cached application is trusted (a change made on another node reaches this one
+/// within it; changes made here apply at once).
+const APPLICATION_TTL: Duration = Duration::from_secs(2);
+/// Applications cached at most.
+const APPLICATION_CACHE: usize = 10_000;
 
 impl ApiState {
     pub fn new(store: Arc<dyn Store>, dispatcher: Dispatcher, config: ApiConfig) -> Self {
@@ -70,6 +80,7 @@ impl ApiState {
             dispatcher,
             config,
             in_flight: InFlight::default(),
+            applications: std::sync::Mutex::default(),
         }))
     }
 
@@ -95,6 +106,31 @@ impl ApiState {
             .get_application(key)
             .await?
             .ok_or_else(|| ApiError::not_found("application"))
+    }
+
+    /// The application with this id or uid, from a short-lived cache (the ingest path).
+    pub(crate) async fn application_cached(&self, key: &str) -> ApiResult<Option<Application>> {
+        let cached = {
+            let cache = self.0.applications.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            cache.get(key).filter(|(_, at)| at.elapsed() < APPLICATION_TTL).map(|(app, _)| app.clone())
+        };
+        if let Some(app) = cached {
+            return Ok(Some(app));
+        }
+        let found = self.store().get_application(key).await?;
+        if let Some(app) = &found {
+            let mut cache = self.0.applications.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if cache.len() >= APPLICATION_CACHE {
+                cache.clear();
+            }
+            cache.insert(key.to_owned(), (app.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+
+    /// Forgets cached applications after one changed.
+    pub(crate) fn applications_changed(&self) {
+        self.0.applications.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 
     /// The endpoint with this id or uid in the application, or 404.

@@ -367,7 +367,7 @@ pub(crate) async fn create(
     let input = input.validate(state.config().max_payload_bytes)?;
     // The SDKs send `with_content=false` on create unless asked otherwise.
     let with_content = query.bool("with_content", true)?;
-    let app = match state.store().get_application(&key).await? {
+    let app = match state.application_cached(&key).await? {
         Some(app) => app.id,
         None => match input.application {
             Some(application) => create_application(&state, key, application).await?,
