@@ -509,7 +509,10 @@ pub(crate) async fn resend(
     let (app_id, msg_id, endpoint_id) = (app.id.clone(), message.id.clone(), endpoint.id.clone());
     if !state.dispatcher().resend(message, endpoint) {
         // Not a delivering node: queue the manual attempt for the nodes that deliver.
-        state.store().request_resend(&app_id, &msg_id, &endpoint_id, now()).await?;
+        state
+            .store()
+            .request_resend(&app_id, &msg_id, &endpoint_id, now())
+            .await?;
     }
     Ok(response)
 }

@@ -47,7 +47,11 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn middleware(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match check(&state, request.headers()).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -65,7 +69,11 @@ pub(crate) async fn check(state: &ApiState, headers: &HeaderMap) -> Result<Calle
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .ok_or_else(|| {
@@ -74,7 +82,9 @@ pub(crate) async fn check(state: &ApiState, headers: &HeaderMap) -> Result<Calle
     let digest = hash_token(token);
     let configured_match = configured
         .iter()
-        .fold(subtle::Choice::from(0), |found, known| found | known.ct_eq(&digest));
+        .fold(subtle::Choice::from(0), |found, known| {
+            found | known.ct_eq(&digest)
+        });
     let hash = hex::encode(digest);
     if bool::from(configured_match) || state.store().find_token(&hash).await?.is_some() {
         Ok(Caller::Token(hash))

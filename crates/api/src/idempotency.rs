@@ -52,7 +52,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<IdempotencyKey>().cloned().unwrap_or(IdempotencyKey(None)))
+        Ok(parts
+            .extensions
+            .get::<IdempotencyKey>()
+            .cloned()
+            .unwrap_or(IdempotencyKey(None)))
     }
 }
 
@@ -68,7 +72,11 @@ struct InFlightGuard<'a> {
 
 impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
-        self.keys.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.key);
+        self.keys
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.key);
     }
 }
 
@@ -84,7 +92,9 @@ fn key_hash(caller: &Caller, method: &Method, path: &str, key: &str) -> String {
 /// Whether a POST to this path is a create whose handler writes the idempotency record in the
 /// same transaction as the object (applications, endpoints, event types, messages).
 fn records_with_effect(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix("/api/v1/") else { return false };
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return false;
+    };
     matches!(
         rest.split('/').collect::<Vec<_>>().as_slice(),
         ["app"] | ["event-type"] | ["app", _, "endpoint" | "msg"]
@@ -94,15 +104,25 @@ fn records_with_effect(path: &str) -> bool {
 fn replay(stored: IdempotentResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
-pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+pub(crate) async fn middleware(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let Some(key) = request.headers().get("idempotency-key").and_then(|value| value.to_str().ok())
+    let Some(key) = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
     else {
         return next.run(request).await;
     };
@@ -113,31 +133,53 @@ pub(crate) async fn middleware(State(state): State<ApiState>, mut request: Reque
         )
         .into_response();
     }
-    let caller = request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Local);
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller::Local);
     let hash = key_hash(&caller, request.method(), request.uri().path(), key);
     let not_before = now() - IDEMPOTENCY_WINDOW;
     // A create writes the key with its effect, and a repeat's write conflicts and replays the
     // first answer (below): no read ahead is needed on that hot path.
     if !records_with_effect(request.uri().path()) {
-        match state.store().get_idempotent_response(&hash, not_before).await {
+        match state
+            .store()
+            .get_idempotent_response(&hash, not_before)
+            .await
+        {
             Ok(Some(stored)) => return replay(stored),
             Ok(None) => {}
             Err(error) => return ApiError::from(error).into_response(),
         }
     }
     let in_flight = state.in_flight();
-    if !in_flight.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(hash.clone()) {
+    if !in_flight
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(hash.clone())
+    {
         return ApiError::Conflict(
             "a request with this idempotency-key is still being processed".into(),
         )
         .into_response();
     }
-    let _guard = InFlightGuard { keys: in_flight, key: hash.clone() };
-    request.extensions_mut().insert(IdempotencyKey(Some(hash.clone())));
+    let _guard = InFlightGuard {
+        keys: in_flight,
+        key: hash.clone(),
+    };
+    request
+        .extensions_mut()
+        .insert(IdempotencyKey(Some(hash.clone())));
     let response = next.run(request).await;
     if response.status() == StatusCode::CONFLICT {
         // Another node may have served the same key meanwhile: its answer is the answer.
-        if let Ok(Some(stored)) = state.store().get_idempotent_response(&hash, not_before).await {
+        if let Ok(Some(stored)) = state
+            .store()
+            .get_idempotent_response(&hash, not_before)
+            .await
+        {
             return replay(stored);
         }
     }
@@ -167,7 +209,12 @@ mod tests {
 
     #[test]
     fn creates_record_with_their_effect() {
-        for path in ["/api/v1/app", "/api/v1/event-type", "/api/v1/app/joe/endpoint", "/api/v1/app/app_1/msg"] {
+        for path in [
+            "/api/v1/app",
+            "/api/v1/event-type",
+            "/api/v1/app/joe/endpoint",
+            "/api/v1/app/app_1/msg",
+        ] {
             assert!(records_with_effect(path), "{path}");
         }
         for path in [

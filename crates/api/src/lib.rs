@@ -111,15 +111,26 @@ impl ApiState {
     /// The application with this id or uid, from a short-lived cache (the ingest path).
     pub(crate) async fn application_cached(&self, key: &str) -> ApiResult<Option<Application>> {
         let cached = {
-            let cache = self.0.applications.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            cache.get(key).filter(|(_, at)| at.elapsed() < APPLICATION_TTL).map(|(app, _)| app.clone())
+            let cache = self
+                .0
+                .applications
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            cache
+                .get(key)
+                .filter(|(_, at)| at.elapsed() < APPLICATION_TTL)
+                .map(|(app, _)| app.clone())
         };
         if let Some(app) = cached {
             return Ok(Some(app));
         }
         let found = self.store().get_application(key).await?;
         if let Some(app) = &found {
-            let mut cache = self.0.applications.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut cache = self
+                .0
+                .applications
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if cache.len() >= APPLICATION_CACHE {
                 cache.clear();
             }
@@ -130,7 +141,11 @@ impl ApiState {
 
     /// Forgets cached applications after one changed.
     pub(crate) fn applications_changed(&self) {
-        self.0.applications.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.0
+            .applications
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 
     /// The endpoint with this id or uid in the application, or 404.

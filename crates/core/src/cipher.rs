@@ -32,7 +32,9 @@ pub struct SecretCipher {
 pub enum ParseKeyError {
     #[error("key {0} is not base64 (write each key as `openssl rand -base64 32` prints it)")]
     NotBase64(usize),
-    #[error("key {position} holds {bytes} bytes; each key must hold exactly 32 (`openssl rand -base64 32`)")]
+    #[error(
+        "key {position} holds {bytes} bytes; each key must hold exactly 32 (`openssl rand -base64 32`)"
+    )]
     WrongLength { position: usize, bytes: usize },
     #[error("no key given")]
     Empty,
@@ -71,16 +73,29 @@ impl SecretCipher {
             .enumerate()
             .map(|(index, part)| {
                 let position = index + 1;
-                let bytes = BASE64.decode(part).map_err(|_| ParseKeyError::NotBase64(position))?;
+                let bytes = BASE64
+                    .decode(part)
+                    .map_err(|_| ParseKeyError::NotBase64(position))?;
                 if bytes.len() != KEY_BYTES {
-                    return Err(ParseKeyError::WrongLength { position, bytes: bytes.len() });
+                    return Err(ParseKeyError::WrongLength {
+                        position,
+                        bytes: bytes.len(),
+                    });
                 }
-                let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
-                    .map_err(|_| ParseKeyError::WrongLength { position, bytes: bytes.len() })?;
+                let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| {
+                    ParseKeyError::WrongLength {
+                        position,
+                        bytes: bytes.len(),
+                    }
+                })?;
                 Ok((key_id(&bytes), cipher))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if keys.is_empty() { Err(ParseKeyError::Empty) } else { Ok(Self { keys }) }
+        if keys.is_empty() {
+            Err(ParseKeyError::Empty)
+        } else {
+            Ok(Self { keys })
+        }
     }
 
     /// Seals `plain` with the first key.
@@ -99,7 +114,9 @@ impl SecretCipher {
 
     /// Whether a stored value must be sealed again to be under the first key.
     pub fn needs_reseal(&self, stored: &str) -> bool {
-        stored.strip_prefix(PREFIX).is_none_or(|rest| !rest.starts_with(&format!("{}:", self.keys[0].0)))
+        stored
+            .strip_prefix(PREFIX)
+            .is_none_or(|rest| !rest.starts_with(&format!("{}:", self.keys[0].0)))
     }
 }
 
@@ -121,7 +138,9 @@ pub fn open(cipher: Option<&SecretCipher>, stored: &str) -> Result<String, OpenE
     }
     let (nonce, sealed) = blob.split_at(NONCE_BYTES);
     let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| OpenError::Damaged)?;
-    let plain = key.decrypt(&XNonce::from(nonce), sealed).map_err(|_| OpenError::Damaged)?;
+    let plain = key
+        .decrypt(&XNonce::from(nonce), sealed)
+        .map_err(|_| OpenError::Damaged)?;
     String::from_utf8(plain).map_err(|_| OpenError::Damaged)
 }
 
@@ -136,7 +155,9 @@ pub fn seal(cipher: Option<&SecretCipher>, plain: &str) -> String {
 impl fmt::Debug for SecretCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
-        f.debug_struct("SecretCipher").field("key_ids", &ids).finish()
+        f.debug_struct("SecretCipher")
+            .field("key_ids", &ids)
+            .finish()
     }
 }
 
@@ -154,7 +175,11 @@ mod tests {
         assert!(sealed.starts_with("enc1:"));
         assert!(!sealed.contains("whsec_plain"));
         assert_eq!(open(Some(&cipher), &sealed).unwrap(), "whsec_plain");
-        assert_ne!(cipher.seal("whsec_plain"), sealed, "every seal draws a fresh nonce");
+        assert_ne!(
+            cipher.seal("whsec_plain"),
+            sealed,
+            "every seal draws a fresh nonce"
+        );
         assert_eq!(open(Some(&cipher), "whsec_plain").unwrap(), "whsec_plain");
         assert_eq!(open(None, &sealed), Err(OpenError::NoKeys));
     }
@@ -169,7 +194,10 @@ mod tests {
         assert!(!rotated.needs_reseal(&rotated.seal("whsec_x")));
         assert!(rotated.needs_reseal("whsec_plain"));
         let only_new = SecretCipher::parse(KEY_B).unwrap();
-        assert!(matches!(open(Some(&only_new), &sealed), Err(OpenError::UnknownKey(_))));
+        assert!(matches!(
+            open(Some(&only_new), &sealed),
+            Err(OpenError::UnknownKey(_))
+        ));
     }
 
     #[test]
@@ -178,9 +206,18 @@ mod tests {
         let mut sealed = cipher.seal("whsec_x");
         sealed.replace_range(sealed.len() - 4.., "AAAA");
         assert_eq!(open(Some(&cipher), &sealed), Err(OpenError::Damaged));
-        assert_eq!(SecretCipher::parse("!!").unwrap_err(), ParseKeyError::NotBase64(1));
-        assert!(matches!(SecretCipher::parse("AAAA"), Err(ParseKeyError::WrongLength { bytes: 3, .. })));
-        assert_eq!(SecretCipher::parse(" , ").unwrap_err(), ParseKeyError::Empty);
+        assert_eq!(
+            SecretCipher::parse("!!").unwrap_err(),
+            ParseKeyError::NotBase64(1)
+        );
+        assert!(matches!(
+            SecretCipher::parse("AAAA"),
+            Err(ParseKeyError::WrongLength { bytes: 3, .. })
+        ));
+        assert_eq!(
+            SecretCipher::parse(" , ").unwrap_err(),
+            ParseKeyError::Empty
+        );
         assert!(!format!("{cipher:?}").contains(KEY_A));
     }
 }

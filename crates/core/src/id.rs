@@ -15,7 +15,9 @@ static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
 
 /// A new ULID, strictly greater than every ULID this process made before.
 fn next_ulid() -> ulid::Ulid {
-    let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let generator = guard.get_or_insert_with(ulid::Generator::new);
     // The generator overflows only when 2^80 ids are made within one millisecond; a fresh
     // random id is then still unique with overwhelming probability.
@@ -149,7 +151,11 @@ mod tests {
         let error = id.as_str().parse::<EndpointId>().unwrap_err();
         assert_eq!(error.kind, "endpoint");
         assert!("msg_".parse::<MessageId>().is_err());
-        assert!("msg_not-a-ulid-at-all-xxxxxxxx".parse::<MessageId>().is_err());
+        assert!(
+            "msg_not-a-ulid-at-all-xxxxxxxx"
+                .parse::<MessageId>()
+                .is_err()
+        );
     }
 
     #[test]

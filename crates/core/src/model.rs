@@ -24,8 +24,13 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    pub const ALL: [DeliveryStatus; 5] =
-        [Self::Success, Self::Pending, Self::Fail, Self::Sending, Self::Canceled];
+    pub const ALL: [DeliveryStatus; 5] = [
+        Self::Success,
+        Self::Pending,
+        Self::Fail,
+        Self::Sending,
+        Self::Canceled,
+    ];
 
     pub fn code(self) -> i64 {
         self as i64
@@ -59,7 +64,11 @@ impl TriggerType {
     }
 
     pub fn from_code(code: i64) -> Self {
-        if code == 1 { Self::Manual } else { Self::Scheduled }
+        if code == 1 {
+            Self::Manual
+        } else {
+            Self::Scheduled
+        }
     }
 }
 

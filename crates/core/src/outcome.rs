@@ -9,7 +9,10 @@ use crate::retry::RetrySchedule;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptResult {
     /// The endpoint answered.
-    Response { status: u16, retry_after: Option<Duration> },
+    Response {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// No answer: timeout, DNS, connection or TLS failure. Always worth another try.
     Transport { reason: String },
     /// The destination was refused before any connection (SSRF guard, bad URL). Final.
@@ -64,9 +67,15 @@ pub fn decide(
 ) -> Outcome {
     match classify(result, retry_client_errors) {
         Class::Success => Outcome::Delivered,
-        Class::Gone => Outcome::Failed { disable_endpoint: true },
-        Class::Final => Outcome::Failed { disable_endpoint: false },
-        Class::Retryable if manual => Outcome::Failed { disable_endpoint: false },
+        Class::Gone => Outcome::Failed {
+            disable_endpoint: true,
+        },
+        Class::Final => Outcome::Failed {
+            disable_endpoint: false,
+        },
+        Class::Retryable if manual => Outcome::Failed {
+            disable_endpoint: false,
+        },
         Class::Retryable => {
             let retry_after = match result {
                 AttemptResult::Response { retry_after, .. } => *retry_after,
@@ -74,7 +83,9 @@ pub fn decide(
             };
             match schedule.next_delay(attempts_made, retry_after, jitter) {
                 Some(after) => Outcome::Retry { after },
-                None => Outcome::Failed { disable_endpoint: false },
+                None => Outcome::Failed {
+                    disable_endpoint: false,
+                },
             }
         }
     }
@@ -85,7 +96,10 @@ mod tests {
     use super::*;
 
     fn status(status: u16) -> AttemptResult {
-        AttemptResult::Response { status, retry_after: None }
+        AttemptResult::Response {
+            status,
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -112,9 +126,13 @@ mod tests {
         }
         assert_eq!(classify(&status(400), true), Class::Retryable);
         assert_eq!(classify(&status(410), true), Class::Gone);
-        let timeout = AttemptResult::Transport { reason: "timed out".into() };
+        let timeout = AttemptResult::Transport {
+            reason: "timed out".into(),
+        };
         assert_eq!(classify(&timeout, false), Class::Retryable);
-        let refused = AttemptResult::Refused { reason: "private address".into() };
+        let refused = AttemptResult::Refused {
+            reason: "private address".into(),
+        };
         assert_eq!(classify(&refused, true), Class::Final);
     }
 
@@ -125,12 +143,45 @@ mod tests {
             decide(result, made, manual, &schedule, false, 0.0)
         };
         assert_eq!(decide(&status(200), 1, false), Outcome::Delivered);
-        assert_eq!(decide(&status(500), 1, false), Outcome::Retry { after: Duration::from_secs(1) });
-        assert_eq!(decide(&status(500), 2, false), Outcome::Retry { after: Duration::from_secs(2) });
-        assert_eq!(decide(&status(500), 3, false), Outcome::Failed { disable_endpoint: false });
-        assert_eq!(decide(&status(500), 1, true), Outcome::Failed { disable_endpoint: false });
-        assert_eq!(decide(&status(410), 1, false), Outcome::Failed { disable_endpoint: true });
-        let throttled = AttemptResult::Response { status: 429, retry_after: Some(Duration::from_secs(3)) };
-        assert_eq!(decide(&throttled, 1, false), Outcome::Retry { after: Duration::from_secs(2) });
+        assert_eq!(
+            decide(&status(500), 1, false),
+            Outcome::Retry {
+                after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            decide(&status(500), 2, false),
+            Outcome::Retry {
+                after: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(
+            decide(&status(500), 3, false),
+            Outcome::Failed {
+                disable_endpoint: false
+            }
+        );
+        assert_eq!(
+            decide(&status(500), 1, true),
+            Outcome::Failed {
+                disable_endpoint: false
+            }
+        );
+        assert_eq!(
+            decide(&status(410), 1, false),
+            Outcome::Failed {
+                disable_endpoint: true
+            }
+        );
+        let throttled = AttemptResult::Response {
+            status: 429,
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(
+            decide(&throttled, 1, false),
+            Outcome::Retry {
+                after: Duration::from_secs(2)
+            }
+        );
     }
 }

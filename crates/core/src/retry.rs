@@ -77,9 +77,18 @@ mod tests {
     fn walks_the_schedule_then_stops() {
         let schedule = schedule();
         assert_eq!(schedule.max_attempts(), 4);
-        assert_eq!(schedule.next_delay(1, None, 0.0), Some(Duration::from_secs(1)));
-        assert_eq!(schedule.next_delay(2, None, 0.0), Some(Duration::from_secs(10)));
-        assert_eq!(schedule.next_delay(3, None, 0.0), Some(Duration::from_secs(100)));
+        assert_eq!(
+            schedule.next_delay(1, None, 0.0),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            schedule.next_delay(2, None, 0.0),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            schedule.next_delay(3, None, 0.0),
+            Some(Duration::from_secs(100))
+        );
         assert_eq!(schedule.next_delay(4, None, 0.0), None);
         assert_eq!(schedule.next_delay(0, None, 0.0), None);
     }
@@ -99,8 +108,14 @@ mod tests {
         let schedule = schedule();
         let short = Some(Duration::from_secs(3));
         let long = Some(Duration::from_secs(3600));
-        assert_eq!(schedule.next_delay(2, short, 1.0), Some(Duration::from_secs(3)));
-        assert_eq!(schedule.next_delay(2, long, 1.0), Some(Duration::from_secs(20)));
+        assert_eq!(
+            schedule.next_delay(2, short, 1.0),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            schedule.next_delay(2, long, 1.0),
+            Some(Duration::from_secs(20))
+        );
         assert_eq!(schedule.next_delay(4, short, 0.0), None);
     }
 

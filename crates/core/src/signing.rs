@@ -42,7 +42,9 @@ impl Secret {
     /// Parses `whsec_<base64>` (the prefix is optional, as in Svix).
     pub fn parse(text: &str) -> Result<Self, ParseSecretError> {
         let encoded = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
-        let bytes = BASE64.decode(encoded).map_err(|_| ParseSecretError::NotBase64)?;
+        let bytes = BASE64
+            .decode(encoded)
+            .map_err(|_| ParseSecretError::NotBase64)?;
         if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&bytes.len()) {
             return Err(ParseSecretError::WrongLength(bytes.len()));
         }
@@ -117,7 +119,10 @@ pub fn verify(
     body: &[u8],
     now_unix: i64,
 ) -> Result<(), VerifyError> {
-    let timestamp: i64 = timestamp.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
+    let timestamp: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::BadTimestamp)?;
     let skew = now_unix - timestamp;
     if skew.abs() > TIMESTAMP_TOLERANCE_SECONDS {
         return Err(VerifyError::StaleTimestamp(skew));
@@ -128,7 +133,11 @@ pub fn verify(
         .filter_map(|entry| entry.strip_prefix("v1,"))
         .filter_map(|encoded| BASE64.decode(encoded).ok())
         .any(|given| subtle::ConstantTimeEq::ct_eq(given.as_slice(), expected.as_slice()).into());
-    if matches { Ok(()) } else { Err(VerifyError::NoMatch) }
+    if matches {
+        Ok(())
+    } else {
+        Err(VerifyError::NoMatch)
+    }
 }
 
 #[cfg(test)]
@@ -144,7 +153,10 @@ mod tests {
     #[test]
     fn signs_the_standard_webhooks_test_vector() {
         let secret = Secret::parse(VECTOR_SECRET).unwrap();
-        assert_eq!(secret.sign(VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY), VECTOR_SIGNATURE);
+        assert_eq!(
+            secret.sign(VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY),
+            VECTOR_SIGNATURE
+        );
         assert_eq!(secret.expose(), VECTOR_SECRET);
     }
 
@@ -155,12 +167,26 @@ mod tests {
         let header = signature_header([&new, &old], VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY);
         assert_eq!(header.split(' ').count(), 2);
         for secret in [&old, &new] {
-            verify(secret, VECTOR_ID, "1649367553", &header, VECTOR_BODY, VECTOR_TIMESTAMP)
-                .unwrap();
+            verify(
+                secret,
+                VECTOR_ID,
+                "1649367553",
+                &header,
+                VECTOR_BODY,
+                VECTOR_TIMESTAMP,
+            )
+            .unwrap();
         }
         let other = Secret::generate();
         assert_eq!(
-            verify(&other, VECTOR_ID, "1649367553", &header, VECTOR_BODY, VECTOR_TIMESTAMP),
+            verify(
+                &other,
+                VECTOR_ID,
+                "1649367553",
+                &header,
+                VECTOR_BODY,
+                VECTOR_TIMESTAMP
+            ),
             Err(VerifyError::NoMatch)
         );
     }
@@ -170,11 +196,25 @@ mod tests {
         let secret = Secret::parse(VECTOR_SECRET).unwrap();
         let now = VECTOR_TIMESTAMP + 301;
         assert!(matches!(
-            verify(&secret, VECTOR_ID, "1649367553", VECTOR_SIGNATURE, VECTOR_BODY, now),
+            verify(
+                &secret,
+                VECTOR_ID,
+                "1649367553",
+                VECTOR_SIGNATURE,
+                VECTOR_BODY,
+                now
+            ),
             Err(VerifyError::StaleTimestamp(301))
         ));
         assert_eq!(
-            verify(&secret, VECTOR_ID, "1649367553", VECTOR_SIGNATURE, b"{}", VECTOR_TIMESTAMP),
+            verify(
+                &secret,
+                VECTOR_ID,
+                "1649367553",
+                VECTOR_SIGNATURE,
+                b"{}",
+                VECTOR_TIMESTAMP
+            ),
             Err(VerifyError::NoMatch)
         );
     }
@@ -182,7 +222,10 @@ mod tests {
     #[test]
     fn secrets_are_checked_and_never_shown() {
         assert_eq!(Secret::parse("whsec_!!!"), Err(ParseSecretError::NotBase64));
-        assert_eq!(Secret::parse("whsec_AAAA"), Err(ParseSecretError::WrongLength(3)));
+        assert_eq!(
+            Secret::parse("whsec_AAAA"),
+            Err(ParseSecretError::WrongLength(3))
+        );
         let secret = Secret::generate();
         assert!(secret.expose().starts_with("whsec_"));
         assert!(!format!("{secret:?}").contains(&secret.expose()[6..]));

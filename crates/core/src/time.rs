@@ -35,7 +35,9 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ParseTimestampError
     let text = text.trim();
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
         // Near the ends of the calendar, UTC can fall outside it: that is a bad timestamp.
-        return at.checked_to_offset(UtcOffset::UTC).ok_or_else(|| ParseTimestampError(text.to_owned()));
+        return at
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or_else(|| ParseTimestampError(text.to_owned()));
     }
     let naive_formats = [
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]"),
@@ -52,9 +54,8 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ParseTimestampError
 
 /// RFC 3339 in UTC with millisecond precision: `2024-05-01T12:00:00.123Z`.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.to_offset(UtcOffset::UTC)
         .format(&format)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
@@ -69,7 +70,9 @@ pub mod serde_rfc3339 {
         serializer.serialize_str(&super::format_timestamp(*at))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(deserializer)?;
         super::parse_timestamp(&text).map_err(serde::de::Error::custom)
     }
@@ -145,7 +148,10 @@ mod tests {
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("5d").unwrap(), Duration::from_secs(5 * 86400));
+        assert_eq!(
+            parse_duration("5d").unwrap(),
+            Duration::from_secs(5 * 86400)
+        );
         assert!(parse_duration("5 parsecs").is_err());
     }
 }

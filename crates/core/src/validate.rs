@@ -14,7 +14,10 @@ pub fn uid(value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 256 {
         return Err("must be 1 to 256 characters long".into());
     }
-    if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
         return Err("may only contain letters, digits, '-', '_' and '.'".into());
     }
     if AppId::looks_like(value) || EndpointId::looks_like(value) {
@@ -28,7 +31,10 @@ pub fn name(value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > MAX_NAME_LENGTH {
         return Err(format!("must be 1 to {MAX_NAME_LENGTH} characters long"));
     }
-    if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'*' | b'/')) {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'*' | b'/'))
+    {
         return Err("may only contain letters, digits and '-', '_', '.', ':', '*', '/'".into());
     }
     Ok(())
@@ -71,7 +77,11 @@ mod tests {
     fn destinations() {
         assert!(destination("https://example.com/hook").is_ok());
         assert!(destination("http://127.0.0.1:8080").is_ok());
-        assert!(destination("ftp://example.com").unwrap_err().contains("http or https"));
+        assert!(
+            destination("ftp://example.com")
+                .unwrap_err()
+                .contains("http or https")
+        );
         assert!(destination("not a url").is_err());
         assert!(destination("https://user:pw@example.com").is_err());
         assert!(destination(&format!("https://example.com/{}", "a".repeat(3000))).is_err());

@@ -34,17 +34,34 @@ pub(crate) struct Finished {
 
 /// Builds the request headers: content type, the Standard Webhooks triple (and the `svix-`
 /// copies when asked), then the endpoint's custom headers.
-fn headers(endpoint: &Endpoint, message: &Message, timestamp: i64, svix_headers: bool, at: OffsetDateTime) -> HeaderMap {
+fn headers(
+    endpoint: &Endpoint,
+    message: &Message,
+    timestamp: i64,
+    svix_headers: bool,
+    at: OffsetDateTime,
+) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(6 + endpoint.headers.len());
-    headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let signature = signature_header(endpoint.signing_secrets(at), message.id.as_str(), timestamp, &message.payload);
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let signature = signature_header(
+        endpoint.signing_secrets(at),
+        message.id.as_str(),
+        timestamp,
+        &message.payload,
+    );
     let values = [
         HeaderValue::from_str(message.id.as_str()),
         HeaderValue::from_str(&timestamp.to_string()),
         HeaderValue::from_str(&signature),
     ];
     let names: &[[&'static str; 3]] = if svix_headers {
-        &[["webhook-id", "webhook-timestamp", "webhook-signature"], ["svix-id", "svix-timestamp", "svix-signature"]]
+        &[
+            ["webhook-id", "webhook-timestamp", "webhook-signature"],
+            ["svix-id", "svix-timestamp", "svix-signature"],
+        ]
     } else {
         &[["webhook-id", "webhook-timestamp", "webhook-signature"]]
     };
@@ -57,7 +74,10 @@ fn headers(endpoint: &Endpoint, message: &Message, timestamp: i64, svix_headers:
     }
     for (name, value) in &endpoint.headers {
         // Names and values were validated when they were set; a bad one is skipped.
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             headers.insert(name, value);
         }
     }
@@ -74,9 +94,21 @@ pub(crate) async fn run(
     let started_at = now();
     let timestamp = started_at.unix_timestamp();
     let message = &job.message;
-    let headers = headers(endpoint, message, timestamp, config.svix_headers, started_at);
-    let sent = http.post(&endpoint.url, headers, Bytes::clone(&message.payload)).await;
-    let attempts_made = if job.manual { job.attempts_made } else { job.attempts_made + 1 };
+    let headers = headers(
+        endpoint,
+        message,
+        timestamp,
+        config.svix_headers,
+        started_at,
+    );
+    let sent = http
+        .post(&endpoint.url, headers, Bytes::clone(&message.payload))
+        .await;
+    let attempts_made = if job.manual {
+        job.attempts_made
+    } else {
+        job.attempts_made + 1
+    };
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
     let outcome = decide(
         &sent.result,
@@ -115,11 +147,19 @@ pub(crate) async fn run(
             endpoint_id: endpoint.id.clone(),
             app_id: message.app_id.clone(),
             url: endpoint.url.clone(),
-            status: if delivered { DeliveryStatus::Success } else { DeliveryStatus::Fail },
+            status: if delivered {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Fail
+            },
             response_status_code: status_code,
             response: sent.response,
             duration_ms,
-            trigger_type: if job.manual { TriggerType::Manual } else { TriggerType::Scheduled },
+            trigger_type: if job.manual {
+                TriggerType::Manual
+            } else {
+                TriggerType::Scheduled
+            },
             created_at: started_at,
         },
         delivery,
@@ -140,7 +180,12 @@ fn health(
     match (outcome, endpoint.failing_since) {
         (Outcome::Delivered, Some(_)) => Some(EndpointHealth::Healthy),
         (Outcome::Delivered, None) => None,
-        (Outcome::Failed { disable_endpoint: true }, _) => Some(EndpointHealth::Disable),
+        (
+            Outcome::Failed {
+                disable_endpoint: true,
+            },
+            _,
+        ) => Some(EndpointHealth::Disable),
         (_, None) => Some(EndpointHealth::FailingSince(at)),
         (_, Some(since)) if at - since >= config.disable_after => Some(EndpointHealth::Disable),
         (_, Some(_)) => None,

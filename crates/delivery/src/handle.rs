@@ -13,9 +13,15 @@ use webhookd_store::Lease;
 #[derive(Debug)]
 pub(crate) enum Command {
     /// A committed message's fresh deliveries, leased to this node at insert.
-    Fresh { message: Arc<Message>, endpoints: Vec<EndpointId> },
+    Fresh {
+        message: Arc<Message>,
+        endpoints: Vec<EndpointId>,
+    },
     /// One manual attempt, not retried.
-    Resend { message: Arc<Message>, endpoint: Box<Endpoint> },
+    Resend {
+        message: Arc<Message>,
+        endpoint: Box<Endpoint>,
+    },
     /// An endpoint was changed or deleted: forget what is cached of it.
     EndpointChanged(EndpointId),
     /// Due work may be waiting in the store (e.g. after `recover`): look now.
@@ -37,8 +43,18 @@ struct Shared {
 }
 
 impl Dispatcher {
-    pub(crate) fn new(commands: mpsc::UnboundedSender<Command>, node: String, lease: Duration) -> Self {
-        Self { inner: Some(Arc::new(Shared { commands, node, lease })) }
+    pub(crate) fn new(
+        commands: mpsc::UnboundedSender<Command>,
+        node: String,
+        lease: Duration,
+    ) -> Self {
+        Self {
+            inner: Some(Arc::new(Shared {
+                commands,
+                node,
+                lease,
+            })),
+        }
     }
 
     /// The handle of a node that does not deliver.
@@ -54,7 +70,10 @@ impl Dispatcher {
     /// The lease under which fresh deliveries are created, when this node sends them itself.
     pub fn lease(&self) -> Option<Lease> {
         let shared = self.inner.as_ref()?;
-        Some(Lease { owner: shared.node.clone(), until: now() + shared.lease })
+        Some(Lease {
+            owner: shared.node.clone(),
+            until: now() + shared.lease,
+        })
     }
 
     fn send(&self, command: Command) {
@@ -70,14 +89,20 @@ impl Dispatcher {
     pub fn submit(&self, message: Message, endpoints: Vec<EndpointId>) {
         let held = message.deliver_at.is_some_and(|at| at > message.created_at);
         if !endpoints.is_empty() && !held {
-            self.send(Command::Fresh { message: Arc::new(message), endpoints });
+            self.send(Command::Fresh {
+                message: Arc::new(message),
+                endpoints,
+            });
         }
     }
 
     /// Makes one manual attempt of `message` to `endpoint`. False when this node does not
     /// deliver.
     pub fn resend(&self, message: Message, endpoint: Endpoint) -> bool {
-        self.send(Command::Resend { message: Arc::new(message), endpoint: Box::new(endpoint) });
+        self.send(Command::Resend {
+            message: Arc::new(message),
+            endpoint: Box::new(endpoint),
+        });
         self.delivers()
     }
 

@@ -98,6 +98,10 @@ impl EngineConfig {
 
 /// Starts the engine on the current runtime: returns the handle for the API and the engine
 /// itself, whose [`Engine::shutdown`] ends it.
-pub fn start(store: Arc<dyn Store>, config: EngineConfig, http: http::HttpClient) -> (Dispatcher, Engine) {
+pub fn start(
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    http: http::HttpClient,
+) -> (Dispatcher, Engine) {
     engine::start(store, config, http)
 }

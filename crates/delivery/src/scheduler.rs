@@ -41,7 +41,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn full_endpoints(&self) -> Vec<EndpointId> {
-        self.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
+        self.full
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -52,7 +57,10 @@ pub(crate) async fn run(
     events: mpsc::UnboundedSender<Event>,
     shutdown: CancellationToken,
 ) {
-    let lease = |config: &EngineConfig| Lease { owner: config.node_id.clone(), until: now() + config.lease };
+    let lease = |config: &EngineConfig| Lease {
+        owner: config.node_id.clone(),
+        until: now() + config.lease,
+    };
     let renew_every = config.lease / 4;
     let mut next_renewal = Instant::now() + renew_every;
     let mut next_maintenance = Instant::now() + Duration::from_secs(30);
@@ -61,10 +69,15 @@ pub(crate) async fn run(
     let due_elsewhere = store.due_notifications();
     loop {
         let mut more_waiting = false;
-        let capacity = config.window.saturating_sub(shared.held.load(Ordering::Relaxed));
+        let capacity = config
+            .window
+            .saturating_sub(shared.held.load(Ordering::Relaxed));
         if capacity > 0 {
             let limit = capacity.min(CLAIM_BATCH);
-            match store.claim_due(&lease(&config), now(), limit, &shared.full_endpoints()).await {
+            match store
+                .claim_due(&lease(&config), now(), limit, &shared.full_endpoints())
+                .await
+            {
                 Ok(due) if due.is_empty() => {}
                 Ok(due) => {
                     more_waiting = due.len() == limit;
@@ -126,12 +139,17 @@ async fn take_resends(store: &dyn Store, events: &mpsc::UnboundedSender<Event>) 
         match (message, found) {
             (Ok(Some(message)), Ok(mut found)) if !found.is_empty() => {
                 let endpoint = Box::new(found.remove(0));
-                let _ = events.send(Event::Resend { message: std::sync::Arc::new(message), endpoint });
+                let _ = events.send(Event::Resend {
+                    message: std::sync::Arc::new(message),
+                    endpoint,
+                });
             }
             (Err(error), _) | (_, Err(error)) => {
                 tracing::warn!(%error, %msg, %endpoint, "a queued resend could not be read; it is dropped");
             }
-            _ => tracing::info!(%msg, %endpoint, "a queued resend names a deleted message or endpoint"),
+            _ => {
+                tracing::info!(%msg, %endpoint, "a queued resend names a deleted message or endpoint")
+            }
         }
     }
 }
@@ -142,7 +160,9 @@ async fn take_resends(store: &dyn Store, events: &mpsc::UnboundedSender<Event>) 
 async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
     match store.next_due_at().await {
         Ok(Some(at)) => match Duration::try_from(at - now()) {
-            Ok(until) if !until.is_zero() => until.clamp(Duration::from_millis(5), config.poll_interval),
+            Ok(until) if !until.is_zero() => {
+                until.clamp(Duration::from_millis(5), config.poll_interval)
+            }
             _ => config.poll_interval,
         },
         _ => config.poll_interval,
@@ -151,11 +171,13 @@ async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
 
 /// Queue depth for `/metrics`: work due, scheduled for later, leased, and held in memory.
 async fn gauges(store: &dyn Store, shared: &Shared) {
-    metrics::gauge!("webhookd_deliveries_in_memory").set(shared.held.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("webhookd_deliveries_in_memory")
+        .set(shared.held.load(Ordering::Relaxed) as f64);
     match store.queue_depth(now()).await {
         Ok(depth) => {
             metrics::gauge!("webhookd_queue_depth", "state" => "due").set(depth.due as f64);
-            metrics::gauge!("webhookd_queue_depth", "state" => "scheduled").set(depth.scheduled as f64);
+            metrics::gauge!("webhookd_queue_depth", "state" => "scheduled")
+                .set(depth.scheduled as f64);
             metrics::gauge!("webhookd_queue_depth", "state" => "leased").set(depth.leased as f64);
         }
         Err(error) => tracing::debug!(%error, "reading the queue depth failed"),

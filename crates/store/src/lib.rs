@@ -110,7 +110,9 @@ pub enum DeliveryUpdate {
     Failed,
     /// A manual resend's result: it never schedules, and a failure does not disturb a delivery
     /// that is still pending on its own schedule.
-    Manual { success: bool },
+    Manual {
+        success: bool,
+    },
 }
 
 /// How a recorded attempt changes its endpoint's health.
@@ -259,7 +261,11 @@ pub trait Store: Send + Sync + 'static {
         filter: &AttemptFilter,
         page: &PageRequest,
     ) -> Result<Page<(Message, Delivery)>>;
-    async fn get_delivery(&self, msg: &MessageId, endpoint: &EndpointId) -> Result<Option<Delivery>>;
+    async fn get_delivery(
+        &self,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+    ) -> Result<Option<Delivery>>;
 
     // --- the engine ---------------------------------------------------------------------
     /// Claims up to `limit` pending deliveries that are due at `now` and not leased by a live

@@ -26,7 +26,11 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { limit: 50, cursor: None, order: Order::Ascending }
+        Self {
+            limit: 50,
+            cursor: None,
+            order: Order::Ascending,
+        }
     }
 }
 
@@ -40,7 +44,10 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), done: self.done }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            done: self.done,
+        }
     }
 }
 
@@ -56,13 +63,19 @@ impl PageRequest {
     pub(crate) fn scan(&self) -> Scan {
         let backward = self.cursor.as_ref().is_some_and(|cursor| cursor.backward);
         let ascending = (self.order == Order::Ascending) != backward;
-        Scan { ascending, reverse: backward }
+        Scan {
+            ascending,
+            reverse: backward,
+        }
     }
 
     /// `key > ?` or `key < ?` for the cursor, in the scan's direction.
     pub(crate) fn cursor_comparison(&self) -> Option<(&'static str, &str)> {
         let cursor = self.cursor.as_ref()?;
-        Some((if self.scan().ascending { ">" } else { "<" }, cursor.key.as_str()))
+        Some((
+            if self.scan().ascending { ">" } else { "<" },
+            cursor.key.as_str(),
+        ))
     }
 
     /// Turns `limit + 1` rows read in scan order into a page.
@@ -83,7 +96,10 @@ mod tests {
     fn request(order: Order, cursor: Option<(&str, bool)>) -> PageRequest {
         PageRequest {
             limit: 2,
-            cursor: cursor.map(|(key, backward)| Cursor { key: key.into(), backward }),
+            cursor: cursor.map(|(key, backward)| Cursor {
+                key: key.into(),
+                backward,
+            }),
             order,
         }
     }
@@ -103,8 +119,20 @@ mod tests {
     #[test]
     fn finish_trims_and_flips() {
         let back = request(Order::Ascending, Some(("z", true)));
-        assert_eq!(back.finish(vec![3, 2, 1]), Page { items: vec![2, 3], done: false });
+        assert_eq!(
+            back.finish(vec![3, 2, 1]),
+            Page {
+                items: vec![2, 3],
+                done: false
+            }
+        );
         let forward = request(Order::Ascending, None);
-        assert_eq!(forward.finish(vec![1, 2]), Page { items: vec![1, 2], done: true });
+        assert_eq!(
+            forward.finish(vec![1, 2]),
+            Page {
+                items: vec![1, 2],
+                done: true
+            }
+        );
     }
 }

@@ -28,7 +28,9 @@ impl SecretCodec {
 
     /// Whether a stored value is not sealed under the current key (plain, or an older key).
     pub fn needs_reseal(&self, stored: &str) -> bool {
-        self.0.as_ref().is_some_and(|cipher| cipher.needs_reseal(stored))
+        self.0
+            .as_ref()
+            .is_some_and(|cipher| cipher.needs_reseal(stored))
     }
 
     pub(crate) fn seal(&self, secret: &Secret) -> String {
@@ -73,10 +75,15 @@ mod tests {
     #[test]
     fn plain_and_sealed_round_trips() {
         let secret = Secret::generate();
-        let retired = vec![RetiredSecret { secret: Secret::generate(), expires_at: webhookd_core::time::now() }];
+        let retired = vec![RetiredSecret {
+            secret: Secret::generate(),
+            expires_at: webhookd_core::time::now(),
+        }];
         let plain = SecretCodec::default();
         assert_eq!(plain.seal(&secret), secret.expose());
-        let sealed = SecretCodec::sealed(SecretCipher::parse("q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=").unwrap());
+        let sealed = SecretCodec::sealed(
+            SecretCipher::parse("q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=").unwrap(),
+        );
         let stored = sealed.seal(&secret);
         assert!(!stored.contains(&secret.expose()));
         assert_eq!(sealed.open(&stored).unwrap(), secret);
@@ -85,6 +92,9 @@ mod tests {
         assert!(sealed.needs_reseal(&secret.expose()));
         let list = sealed.seal_retired(&retired).unwrap();
         assert_eq!(sealed.open_retired(&list).unwrap(), retired);
-        assert!(plain.open(&stored).is_err(), "a sealed secret needs the key");
+        assert!(
+            plain.open(&stored).is_err(),
+            "a sealed secret needs the key"
+        );
     }
 }

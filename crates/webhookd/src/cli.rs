@@ -15,7 +15,11 @@ use crate::{run, secrets_cmd, telemetry, token_cmd};
 const USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "webhookd", version, about = "Self-hosted webhook dispatching: store, sign, deliver, retry.")]
+#[command(
+    name = "webhookd",
+    version,
+    about = "Self-hosted webhook dispatching: store, sign, deliver, retry."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +63,10 @@ enum Command {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");

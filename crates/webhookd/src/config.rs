@@ -40,9 +40,7 @@ use webhookd_core::time::format_duration;
 
 pub use error::{ConfigError, Origin};
 pub use settings::{ConfigArgs, Kind, SETTINGS, Setting};
-pub use values::{
-    ApiToken, Database, EncryptionKeySetting, LogFormat, ProxyUrl, Role, TlsFiles,
-};
+pub use values::{ApiToken, Database, EncryptionKeySetting, LogFormat, ProxyUrl, Role, TlsFiles};
 
 use settings::{CONFIG_FILE_ENV, setting};
 use values::{

@@ -29,7 +29,10 @@ pub async fn run(store: Arc<dyn Store>, dispatcher: Dispatcher, every: Duration)
 }
 
 /// Sends one heartbeat to every application.
-async fn beat(store: &dyn Store, dispatcher: &Dispatcher) -> Result<(), webhookd_store::StoreError> {
+async fn beat(
+    store: &dyn Store,
+    dispatcher: &Dispatcher,
+) -> Result<(), webhookd_store::StoreError> {
     for app in walk::applications(store).await? {
         let at = now();
         let name = app.uid.as_deref().unwrap_or(&app.name);
@@ -47,7 +50,9 @@ async fn beat(store: &dyn Store, dispatcher: &Dispatcher) -> Result<(), webhookd
             deliver_at: None,
             retain_payload_until: None,
         };
-        let endpoints = store.create_message(&message, dispatcher.lease().as_ref(), None).await?;
+        let endpoints = store
+            .create_message(&message, dispatcher.lease().as_ref(), None)
+            .await?;
         dispatcher.submit(message, endpoints);
     }
     Ok(())

@@ -16,13 +16,13 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
+use webhookd_core::cipher::SecretCipher;
 use webhookd_core::ssrf::AllowPrivate;
 use webhookd_delivery::http::{HttpClient, HttpConfig};
 use webhookd_delivery::{Dispatcher, EngineConfig};
-use webhookd_core::cipher::SecretCipher;
-use webhookd_store::{SecretCodec, Store};
 use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
+use webhookd_store::{SecretCodec, Store};
 
 use crate::config::{Config, Database};
 use crate::{heartbeat, telemetry};
@@ -31,10 +31,9 @@ use crate::{heartbeat, telemetry};
 /// `WEBHOOKD_ENCRYPTION_KEY` when it is set.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let codec = match &config.encryption_key {
-        Some(key) => SecretCodec::sealed(
-            SecretCipher::parse(key.expose())
-                .map_err(|error| anyhow::anyhow!("invalid encryption_key (WEBHOOKD_ENCRYPTION_KEY): {error}"))?,
-        ),
+        Some(key) => SecretCodec::sealed(SecretCipher::parse(key.expose()).map_err(|error| {
+            anyhow::anyhow!("invalid encryption_key (WEBHOOKD_ENCRYPTION_KEY): {error}")
+        })?),
         None => SecretCodec::default(),
     };
     match &config.database {
@@ -53,10 +52,21 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Local mode: the listener is loopback-only and no token exists. Off loopback without a
 /// token, the node refuses to start.
-async fn auth_mode(config: &Config, store: &dyn Store, listen: SocketAddr) -> anyhow::Result<AuthMode> {
-    let stored = store.count_tokens().await.context("cannot read the API tokens")?;
+async fn auth_mode(
+    config: &Config,
+    store: &dyn Store,
+    listen: SocketAddr,
+) -> anyhow::Result<AuthMode> {
+    let stored = store
+        .count_tokens()
+        .await
+        .context("cannot read the API tokens")?;
     if !config.api_tokens.is_empty() || stored > 0 {
-        let configured = config.api_tokens.iter().map(|token| hash_token(token.expose())).collect();
+        let configured = config
+            .api_tokens
+            .iter()
+            .map(|token| hash_token(token.expose()))
+            .collect();
         return Ok(AuthMode::Tokens { configured });
     }
     if listen.ip().is_loopback() {
@@ -80,12 +90,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listen = listener.local_addr().context("the listener has no address")?;
+    let listen = listener
+        .local_addr()
+        .context("the listener has no address")?;
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let store = open_store(&config)?;
     if matches!(config.database, Database::Sqlite { .. }) {
         // The data directory is locked to this process: every lease in it is a dead one's.
-        let released = store.release_all_leases().await.context("cannot release old leases")?;
+        let released = store
+            .release_all_leases()
+            .await
+            .context("cannot release old leases")?;
         if released > 0 {
             tracing::info!(released, "resuming deliveries left by the previous run");
         }
@@ -93,10 +108,11 @@ pub async fn run(
     crate::secrets_cmd::check_all_open(store.as_ref()).await?;
     let auth = auth_mode(&config, store.as_ref(), listen).await?;
     let local = auth == AuthMode::Local;
-    let allow_private = config
-        .allow_private
-        .clone()
-        .unwrap_or(if local { AllowPrivate::All } else { AllowPrivate::None });
+    let allow_private = config.allow_private.clone().unwrap_or(if local {
+        AllowPrivate::All
+    } else {
+        AllowPrivate::None
+    });
 
     let (dispatcher, engine) = if config.role.delivers() {
         let http = HttpClient::new(HttpConfig {
@@ -107,18 +123,27 @@ pub async fn run(
             ..HttpConfig::default()
         })
         .context("cannot build the outbound HTTP client")?;
-        let (dispatcher, engine) = webhookd_delivery::start(Arc::clone(&store), engine_config(&config), http);
+        let (dispatcher, engine) =
+            webhookd_delivery::start(Arc::clone(&store), engine_config(&config), http);
         (dispatcher, Some(engine))
     } else {
         (Dispatcher::disabled(), None)
     };
 
     let metrics = telemetry::metrics_render();
-    let api_config = ApiConfig { auth, max_payload_bytes: config.max_payload_bytes, metrics: Some(metrics) };
+    let api_config = ApiConfig {
+        auth,
+        max_payload_bytes: config.max_payload_bytes,
+        metrics: Some(metrics),
+    };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
-    let heartbeat = config
-        .heartbeat
-        .map(|every| tokio::spawn(heartbeat::run(Arc::clone(&store), dispatcher.clone(), every)));
+    let heartbeat = config.heartbeat.map(|every| {
+        tokio::spawn(heartbeat::run(
+            Arc::clone(&store),
+            dispatcher.clone(),
+            every,
+        ))
+    });
 
     tracing::info!(%listen, role = ?config.role, "webhookd is serving");
     let service = if config.role.serves_api() {
@@ -126,17 +151,18 @@ pub async fn run(
     } else {
         webhookd_api::ops_service(state)
     };
-    let served = match tls {
-        Some(acceptor) => crate::tls::serve(listener, acceptor, service, shutdown).await,
-        None => {
-            axum::serve(
+    let served =
+        match tls {
+            Some(acceptor) => crate::tls::serve(listener, acceptor, service, shutdown).await,
+            None => axum::serve(
                 listener,
-                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(service),
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(service),
             )
             .with_graceful_shutdown(shutdown)
-            .await
-        }
-    };
+            .await,
+        };
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }
@@ -148,7 +174,12 @@ pub async fn run(
 }
 
 fn engine_config(config: &Config) -> EngineConfig {
-    let node_id = format!("node_{}", webhookd_core::TaskId::new().as_str().trim_start_matches("qtask_"));
+    let node_id = format!(
+        "node_{}",
+        webhookd_core::TaskId::new()
+            .as_str()
+            .trim_start_matches("qtask_")
+    );
     EngineConfig {
         lease: config.lease,
         retry_schedule: config.retry_schedule.clone(),

@@ -20,25 +20,38 @@ pub enum SecretsAction {
 /// Reads every endpoint, so that a secret no configured key opens stops the start with the
 /// reason (which key is missing), instead of failing deliveries later.
 pub async fn check_all_open(store: &dyn Store) -> anyhow::Result<()> {
-    for app in walk::applications(store).await.context("cannot read the applications")? {
-        walk::endpoints(store, &app.id)
-            .await
-            .with_context(|| format!("cannot open the endpoint secrets of application {}", app.id))?;
+    for app in walk::applications(store)
+        .await
+        .context("cannot read the applications")?
+    {
+        walk::endpoints(store, &app.id).await.with_context(|| {
+            format!("cannot open the endpoint secrets of application {}", app.id)
+        })?;
     }
     Ok(())
 }
 
-pub async fn run(store: &dyn Store, action: SecretsAction, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    action: SecretsAction,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match action {
         SecretsAction::Reencrypt => {
             let mut count = 0u64;
-            for app in walk::applications(store).await.context("cannot read the applications")? {
-                let endpoints = walk::endpoints(store, &app.id)
-                    .await
-                    .with_context(|| format!("cannot open the endpoint secrets of application {}", app.id))?;
+            for app in walk::applications(store)
+                .await
+                .context("cannot read the applications")?
+            {
+                let endpoints = walk::endpoints(store, &app.id).await.with_context(|| {
+                    format!("cannot open the endpoint secrets of application {}", app.id)
+                })?;
                 for endpoint in endpoints {
                     // Writing an endpoint seals its secrets with the current first key.
-                    store.update_endpoint(&endpoint).await.context("cannot rewrite an endpoint")?;
+                    store
+                        .update_endpoint(&endpoint)
+                        .await
+                        .context("cannot rewrite an endpoint")?;
                     count += 1;
                 }
             }

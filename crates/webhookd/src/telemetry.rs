@@ -17,7 +17,9 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
         .lossy(false)
         .finish(std::io::stdout());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let result = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
@@ -44,13 +46,24 @@ pub fn metrics_render() -> webhookd_api::MetricsRender {
         }
     });
     let handle = handle.clone();
-    Arc::new(move || handle.as_ref().map(PrometheusHandle::render).unwrap_or_default())
+    Arc::new(move || {
+        handle
+            .as_ref()
+            .map(PrometheusHandle::render)
+            .unwrap_or_default()
+    })
 }
 
 fn describe() {
-    metrics::describe_counter!("webhookd_messages_ingested_total", "Messages accepted (202).");
+    metrics::describe_counter!(
+        "webhookd_messages_ingested_total",
+        "Messages accepted (202)."
+    );
     metrics::describe_counter!("webhookd_attempts_total", "Delivery attempts by outcome.");
-    metrics::describe_counter!("webhookd_attempts_recorded_total", "Attempt records written.");
+    metrics::describe_counter!(
+        "webhookd_attempts_recorded_total",
+        "Attempt records written."
+    );
     metrics::describe_histogram!(
         "webhookd_delivery_latency_seconds",
         "Time from ingest to a successful delivery."

@@ -29,7 +29,10 @@ pub fn acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
         .map_err(|error| anyhow::anyhow!("tls_cert {}: {error}", files.cert.display()))?;
     if chain.is_empty() {
-        anyhow::bail!("tls_cert {}: no certificate in the file", files.cert.display());
+        anyhow::bail!(
+            "tls_cert {}: no certificate in the file",
+            files.cert.display()
+        );
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|error| anyhow::anyhow!("tls_key {}: {error}", files.key.display()))?;
@@ -77,11 +80,16 @@ where
             () = &mut shutdown => break,
         };
         let (acceptor, builder) = (acceptor.clone(), builder.clone());
-        let service = service.clone().map_request(move |request: hyper::Request<hyper::body::Incoming>| {
-            let mut request = request.map(axum::body::Body::new);
-            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            request
-        });
+        let service =
+            service
+                .clone()
+                .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    request
+                });
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let stream = match acceptor.accept(stream).await {
@@ -91,8 +99,10 @@ where
                     return;
                 }
             };
-            let connection =
-                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service),
+            );
             if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }

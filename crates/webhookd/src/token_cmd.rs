@@ -36,7 +36,11 @@ fn generate() -> String {
     format!("whk_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-pub async fn run(store: &dyn Store, action: TokenAction, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    action: TokenAction,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match action {
         TokenAction::Create { name } => {
             if name.trim().is_empty() {
@@ -49,7 +53,10 @@ pub async fn run(store: &dyn Store, action: TokenAction, out: &mut impl Write) -
                 hash: hex::encode(webhookd_api::auth::hash_token(&token)),
                 created_at: now(),
             };
-            store.create_token(&record).await.context("cannot create the token")?;
+            store
+                .create_token(&record)
+                .await
+                .context("cannot create the token")?;
             writeln!(out, "{token}")?;
             eprintln!(
                 "created token {} ({}); it is shown only this once, keep it somewhere safe",
@@ -58,11 +65,21 @@ pub async fn run(store: &dyn Store, action: TokenAction, out: &mut impl Write) -
         }
         TokenAction::List => {
             for token in store.list_tokens().await.context("cannot list tokens")? {
-                writeln!(out, "{}\t{}\t{}", token.id, token.name, format_timestamp(token.created_at))?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    token.id,
+                    token.name,
+                    format_timestamp(token.created_at)
+                )?;
             }
         }
         TokenAction::Revoke { key } => {
-            if !store.revoke_token(&key).await.context("cannot revoke the token")? {
+            if !store
+                .revoke_token(&key)
+                .await
+                .context("cannot revoke the token")?
+            {
                 bail!("no token has the id or name `{key}`");
             }
             writeln!(out, "revoked {key}")?;

@@ -18,10 +18,20 @@ fn svix_python_sdk_and_standard_webhooks_verifier() {
          pip install -r tests/compat/requirements.txt"
     );
     let status = Command::new("python3")
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/compat"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/compat",
+        ])
         .current_dir(&root)
         .env("WEBHOOKD_BIN", env!("CARGO_BIN_EXE_webhookd"))
         .status()
         .expect("pytest runs");
-    assert!(status.success(), "the compatibility suite failed (its output is above)");
+    assert!(
+        status.success(),
+        "the compatibility suite failed (its output is above)"
+    );
 }

@@ -26,7 +26,12 @@ fn database_bytes(dir: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with("webhookd.db") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("webhookd.db")
+        {
             bytes.extend(std::fs::read(path).unwrap());
         }
     }
@@ -34,7 +39,9 @@ fn database_bytes(dir: &Path) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,16 +84,28 @@ async fn secrets_are_sealed_and_keys_rotate() {
             updated_at: at,
         };
         store.create_endpoint(&endpoint, None).await.unwrap();
-        let read = store.get_endpoint(&app_id, endpoint_id.as_str()).await.unwrap().unwrap();
+        let read = store
+            .get_endpoint(&app_id, endpoint_id.as_str())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(read.secret, secret);
     }
     let raw = database_bytes(dir.path());
-    assert!(!contains(&raw, &secret.expose()[6..]), "the secret is stored in plain");
+    assert!(
+        !contains(&raw, &secret.expose()[6..]),
+        "the secret is stored in plain"
+    );
 
     // Without the key that sealed it, the server refuses to start and says why.
     let store = webhookd::run::open_store(&config(&database, Some(KEY_B))).unwrap();
-    let refused = webhookd::secrets_cmd::check_all_open(store.as_ref()).await.unwrap_err();
-    assert!(format!("{refused:#}").contains("not in WEBHOOKD_ENCRYPTION_KEY"), "{refused:#}");
+    let refused = webhookd::secrets_cmd::check_all_open(store.as_ref())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("not in WEBHOOKD_ENCRYPTION_KEY"),
+        "{refused:#}"
+    );
     drop(store);
 
     // Rotation: the new key first, the old one still listed, then re-seal.
@@ -96,16 +115,28 @@ async fn secrets_are_sealed_and_keys_rotate() {
         .env("WEBHOOKD_ENCRYPTION_KEY", format!("{KEY_B},{KEY_A}"))
         .output()
         .unwrap();
-    assert!(reencrypt.status.success(), "{}", String::from_utf8_lossy(&reencrypt.stderr));
+    assert!(
+        reencrypt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reencrypt.stderr)
+    );
     assert!(String::from_utf8_lossy(&reencrypt.stdout).contains("1 endpoints"));
 
     let store = webhookd::run::open_store(&config(&database, Some(KEY_B))).unwrap();
-    webhookd::secrets_cmd::check_all_open(store.as_ref()).await.unwrap();
-    let read = store.get_endpoint(&app_id, endpoint_id.as_str()).await.unwrap().unwrap();
+    webhookd::secrets_cmd::check_all_open(store.as_ref())
+        .await
+        .unwrap();
+    let read = store
+        .get_endpoint(&app_id, endpoint_id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(read.secret, secret);
     drop(store);
 
     // A malformed key is a clear configuration error.
-    let bad = webhookd::run::open_store(&config(&database, Some("not-base64!"))).map(drop).unwrap_err();
+    let bad = webhookd::run::open_store(&config(&database, Some("not-base64!")))
+        .map(drop)
+        .unwrap_err();
     assert!(format!("{bad:#}").contains("encryption_key"), "{bad:#}");
 }

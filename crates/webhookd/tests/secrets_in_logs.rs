@@ -12,7 +12,11 @@ use axum::Router;
 use axum::routing::post;
 
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
@@ -36,7 +40,11 @@ async fn secrets_never_reach_the_log() {
         .env("WEBHOOKD_DATABASE_URL", &database)
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let created_token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
     assert!(created_token.starts_with("whk_"));
 
@@ -82,40 +90,92 @@ async fn secrets_never_reach_the_log() {
         request.send()
     };
     wait_until("the server to start", async || {
-        call(reqwest::Method::GET, "/api/v1/health", "", None).await.is_ok()
+        call(reqwest::Method::GET, "/api/v1/health", "", None)
+            .await
+            .is_ok()
     })
     .await;
 
     let endpoint_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let answer = call(reqwest::Method::POST, "/api/v1/app", configured_token, Some(r#"{"name":"a","uid":"a"}"#.into()))
-        .await
-        .unwrap();
+    let answer = call(
+        reqwest::Method::POST,
+        "/api/v1/app",
+        configured_token,
+        Some(r#"{"name":"a","uid":"a"}"#.into()),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status(), 201);
     let body = format!(r#"{{"url":"{receiver_url}","secret":"{endpoint_secret}","uid":"e"}}"#);
-    let answer = call(reqwest::Method::POST, "/api/v1/app/a/endpoint", &created_token, Some(body)).await.unwrap();
+    let answer = call(
+        reqwest::Method::POST,
+        "/api/v1/app/a/endpoint",
+        &created_token,
+        Some(body),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status(), 201);
     let message = r#"{"eventType":"t","payload":{"x":1}}"#;
-    let answer = call(reqwest::Method::POST, "/api/v1/app/a/msg", configured_token, Some(message.into())).await.unwrap();
+    let answer = call(
+        reqwest::Method::POST,
+        "/api/v1/app/a/msg",
+        configured_token,
+        Some(message.into()),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status(), 202);
-    wait_until("the first delivery", async || received.load(Ordering::SeqCst) >= 1).await;
+    wait_until("the first delivery", async || {
+        received.load(Ordering::SeqCst) >= 1
+    })
+    .await;
 
-    let rotated = call(reqwest::Method::POST, "/api/v1/app/a/endpoint/e/secret/rotate", &created_token, Some("{}".into()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rotated = call(
+        reqwest::Method::POST,
+        "/api/v1/app/a/endpoint/e/secret/rotate",
+        &created_token,
+        Some("{}".into()),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     let rotated: serde_json::Value = serde_json::from_str(&rotated).unwrap();
     let rotated_secret = rotated["key"].as_str().unwrap().to_owned();
-    let answer = call(reqwest::Method::POST, "/api/v1/app/a/msg", configured_token, Some(message.into())).await.unwrap();
+    let answer = call(
+        reqwest::Method::POST,
+        "/api/v1/app/a/msg",
+        configured_token,
+        Some(message.into()),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer.status(), 202);
-    wait_until("the second delivery", async || received.load(Ordering::SeqCst) >= 2).await;
-    let refused = call(reqwest::Method::GET, "/api/v1/app", "not-a-token-0e1d", None).await.unwrap();
+    wait_until("the second delivery", async || {
+        received.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    let refused = call(
+        reqwest::Method::GET,
+        "/api/v1/app",
+        "not-a-token-0e1d",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(refused.status(), 401);
 
-    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     let status = server.wait().unwrap();
-    assert!(status.success(), "the server did not stop cleanly: {status}");
+    assert!(
+        status.success(),
+        "the server did not stop cleanly: {status}"
+    );
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("dispatched"), "the log holds the run:\n{log}");
@@ -127,6 +187,10 @@ async fn secrets_never_reach_the_log() {
         rotated_secret.as_str(),
         &rotated_secret["whsec_".len()..],
     ] {
-        assert!(!log.contains(secret), "the log contains a secret ({}…)", &secret[..8]);
+        assert!(
+            !log.contains(secret),
+            "the log contains a secret ({}…)",
+            &secret[..8]
+        );
     }
 }

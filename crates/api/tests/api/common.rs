@@ -34,7 +34,9 @@ impl TestApi {
 
     /// Requires `token`.
     pub fn with_token(token: &str) -> Self {
-        let mut api = Self::with_auth(AuthMode::Tokens { configured: vec![hash_token(token)] });
+        let mut api = Self::with_auth(AuthMode::Tokens {
+            configured: vec![hash_token(token)],
+        });
         api.token = Some(token.to_owned());
         api
     }
@@ -42,9 +44,17 @@ impl TestApi {
     pub fn with_auth(auth: AuthMode) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = SqliteStore::open(&dir.path().join("webhookd.db")).expect("the store opens");
-        let config = ApiConfig { auth, max_payload_bytes: 64 * 1024, metrics: None };
+        let config = ApiConfig {
+            auth,
+            max_payload_bytes: 64 * 1024,
+            metrics: None,
+        };
         let state = ApiState::new(Arc::new(store), Dispatcher::disabled(), config);
-        Self { state, token: None, _dir: dir }
+        Self {
+            state,
+            token: None,
+            _dir: dir,
+        }
     }
 
     pub fn state(&self) -> &ApiState {
@@ -52,7 +62,13 @@ impl TestApi {
     }
 
     /// Sends a request with a raw body and extra headers.
-    pub async fn raw(&self, method: Method, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = &self.token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -70,18 +86,30 @@ impl TestApi {
             .expect("the service answers");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("{path} answered non-JSON: {}", String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "{path} answered non-JSON: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
         };
-        Answer { status, body, headers }
+        Answer {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let body = body.map(|body| serde_json::to_vec(&body).expect("JSON")).unwrap_or_default();
+        let body = body
+            .map(|body| serde_json::to_vec(&body).expect("JSON"))
+            .unwrap_or_default();
         self.raw(method, path, body, &[]).await
     }
 
@@ -110,7 +138,11 @@ impl Answer {
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.body
     }
 
@@ -119,16 +151,27 @@ impl Answer {
     pub fn expect_invalid(self, loc: &[&str]) {
         let body = self.expect(StatusCode::UNPROCESSABLE_ENTITY);
         let first = &body["detail"][0];
-        let got: Vec<&str> = first["loc"].as_array().expect("a loc list").iter().filter_map(Value::as_str).collect();
+        let got: Vec<&str> = first["loc"]
+            .as_array()
+            .expect("a loc list")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         assert_eq!(got, loc, "unexpected error location in {body}");
-        assert!(first["msg"].as_str().is_some_and(|msg| !msg.is_empty()), "no message in {body}");
+        assert!(
+            first["msg"].as_str().is_some_and(|msg| !msg.is_empty()),
+            "no message in {body}"
+        );
     }
 
     /// Asserts an error in the `{code, detail}` shape.
     #[track_caller]
     pub fn expect_error(self, status: StatusCode) -> Value {
         let body = self.expect(status);
-        assert!(body["code"].is_string() && body["detail"].is_string(), "not an error shape: {body}");
+        assert!(
+            body["code"].is_string() && body["detail"].is_string(),
+            "not an error shape: {body}"
+        );
         body
     }
 }

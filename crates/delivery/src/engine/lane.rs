@@ -40,12 +40,17 @@ impl Lane {
     }
 
     pub(super) fn is_stale(&self, now: Instant) -> bool {
-        self.loaded_at.is_some_and(|at| now.duration_since(at) > CONFIG_TTL)
+        self.loaded_at
+            .is_some_and(|at| now.duration_since(at) > CONFIG_TTL)
     }
 
     /// Takes a token: `Ok` when the request may start now, or `Err(when)` to wait.
     pub(super) fn take_token(&mut self, now: Instant) -> Result<(), Instant> {
-        let Some(rate) = self.endpoint.as_ref().and_then(|endpoint| endpoint.throttle_rate) else {
+        let Some(rate) = self
+            .endpoint
+            .as_ref()
+            .and_then(|endpoint| endpoint.throttle_rate)
+        else {
             return Ok(());
         };
         let spacing = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
@@ -93,7 +98,10 @@ mod tests {
     #[test]
     fn throttle_paces_requests() {
         let start = Instant::now();
-        let mut lane = Lane { endpoint: Some(endpoint(Some(5))), ..Lane::default() };
+        let mut lane = Lane {
+            endpoint: Some(endpoint(Some(5))),
+            ..Lane::default()
+        };
         assert_eq!(lane.take_token(start), Ok(()));
         let next = lane.take_token(start).unwrap_err();
         assert_eq!(next - start, Duration::from_millis(200));
@@ -107,7 +115,10 @@ mod tests {
     #[test]
     fn unthrottled_lanes_never_wait() {
         let now = Instant::now();
-        let mut lane = Lane { endpoint: Some(endpoint(None)), ..Lane::default() };
+        let mut lane = Lane {
+            endpoint: Some(endpoint(None)),
+            ..Lane::default()
+        };
         for _ in 0..100 {
             assert_eq!(lane.take_token(now), Ok(()));
         }

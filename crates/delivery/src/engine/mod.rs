@@ -26,12 +26,12 @@ use webhookd_core::{EndpointId, MessageId};
 use webhookd_store::{Due, EndpointHealth, Store};
 
 use self::lane::Lane;
+use crate::EngineConfig;
 use crate::attempt::{self, Job};
 use crate::handle::{Command, Dispatcher};
 use crate::http::HttpClient;
 use crate::recorder::Recorder;
 use crate::scheduler::{self, Shared};
-use crate::EngineConfig;
 
 /// Lanes kept for idle endpoints before the idle ones are dropped.
 const MAX_IDLE_LANES: usize = 10_000;
@@ -42,11 +42,22 @@ pub(crate) enum Event {
     /// Due deliveries claimed by the scheduler (already counted in `held`).
     Claimed(Vec<Due>),
     /// An endpoint's configuration was read (`None`: it no longer exists).
-    Loaded { endpoint: EndpointId, found: Option<Box<Endpoint>> },
+    Loaded {
+        endpoint: EndpointId,
+        found: Option<Box<Endpoint>>,
+    },
     /// A manual attempt queued by a node that does not deliver.
-    Resend { message: Arc<Message>, endpoint: Box<Endpoint> },
+    Resend {
+        message: Arc<Message>,
+        endpoint: Box<Endpoint>,
+    },
     /// An attempt finished.
-    Done { endpoint: EndpointId, manual: bool, outcome: Outcome, health: Option<EndpointHealth> },
+    Done {
+        endpoint: EndpointId,
+        manual: bool,
+        outcome: Outcome,
+        health: Option<EndpointHealth>,
+    },
 }
 
 /// The running engine. Dropping it does not stop it; [`Engine::shutdown`] does.
@@ -65,7 +76,11 @@ impl Engine {
     }
 }
 
-pub(crate) fn start(store: Arc<dyn Store>, config: EngineConfig, http: HttpClient) -> (Dispatcher, Engine) {
+pub(crate) fn start(
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    http: HttpClient,
+) -> (Dispatcher, Engine) {
     let config = Arc::new(config);
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -93,7 +108,14 @@ pub(crate) fn start(store: Arc<dyn Store>, config: EngineConfig, http: HttpClien
         in_flight: 0,
         to_release: Vec::new(),
     };
-    let task = tokio::spawn(run(state, commands, events, shutdown.clone(), scheduler, recorder_task));
+    let task = tokio::spawn(run(
+        state,
+        commands,
+        events,
+        shutdown.clone(),
+        scheduler,
+        recorder_task,
+    ));
     (dispatcher, Engine { shutdown, task })
 }
 
@@ -140,7 +162,10 @@ async fn run(
         .lanes
         .iter_mut()
         .flat_map(|(id, lane)| {
-            lane.queue.drain(..).filter(|job| !job.manual).map(move |job| (job.message.id.clone(), id.clone()))
+            lane.queue
+                .drain(..)
+                .filter(|job| !job.manual)
+                .map(move |job| (job.message.id.clone(), id.clone()))
         })
         .collect();
     state.to_release.extend(queued);
@@ -175,7 +200,11 @@ impl State {
         match command {
             Command::Fresh { message, endpoints } => {
                 for endpoint in endpoints {
-                    let job = Job { message: Arc::clone(&message), attempts_made: 0, manual: false };
+                    let job = Job {
+                        message: Arc::clone(&message),
+                        attempts_made: 0,
+                        manual: false,
+                    };
                     self.enqueue(endpoint, job, true);
                 }
             }
@@ -199,18 +228,29 @@ impl State {
         match event {
             Event::Claimed(due) => {
                 for Due { delivery, message } in due {
-                    let job = Job { message: Arc::new(message), attempts_made: delivery.attempts, manual: false };
+                    let job = Job {
+                        message: Arc::new(message),
+                        attempts_made: delivery.attempts,
+                        manual: false,
+                    };
                     self.enqueue(delivery.endpoint_id, job, false);
                 }
             }
             Event::Loaded { endpoint, found } => self.on_loaded(endpoint, found),
             Event::Resend { message, endpoint } => self.resend(message, *endpoint),
-            Event::Done { endpoint, manual, outcome, health } => {
+            Event::Done {
+                endpoint,
+                manual,
+                outcome,
+                health,
+            } => {
                 self.in_flight -= 1;
                 if !manual {
                     self.shared.held.fetch_sub(1, Ordering::Relaxed);
                 }
-                let Some(lane) = self.lanes.get_mut(&endpoint) else { return };
+                let Some(lane) = self.lanes.get_mut(&endpoint) else {
+                    return;
+                };
                 lane.in_flight -= 1;
                 if let (Some(health), Some(config)) = (health, lane.endpoint.as_mut()) {
                     let config = Arc::make_mut(config);
@@ -220,8 +260,12 @@ impl State {
                         EndpointHealth::Disable => config.disabled = true,
                     }
                 }
-                if matches!(outcome, Outcome::Failed { disable_endpoint: true })
-                    || lane.endpoint.as_ref().is_some_and(|config| config.disabled)
+                if matches!(
+                    outcome,
+                    Outcome::Failed {
+                        disable_endpoint: true
+                    }
+                ) || lane.endpoint.as_ref().is_some_and(|config| config.disabled)
                 {
                     self.drop_queue(&endpoint);
                 }
@@ -236,7 +280,15 @@ impl State {
         let lane = self.lanes.entry(id.clone()).or_default();
         lane.endpoint = Some(Arc::new(endpoint));
         lane.loaded_at = Some(Instant::now());
-        self.enqueue(id, Job { message, attempts_made: 0, manual: true }, false);
+        self.enqueue(
+            id,
+            Job {
+                message,
+                attempts_made: 0,
+                manual: true,
+            },
+            false,
+        );
     }
 
     fn on_timers(&mut self) {
@@ -263,9 +315,14 @@ impl State {
             if !fresh {
                 self.shared.held.fetch_sub(1, Ordering::Relaxed);
             }
-            self.to_release.push((job.message.id.clone(), endpoint.clone()));
+            self.to_release
+                .push((job.message.id.clone(), endpoint.clone()));
             if lane_full {
-                self.shared.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(endpoint);
+                self.shared
+                    .full
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(endpoint);
             }
             return;
         }
@@ -274,7 +331,11 @@ impl State {
         }
         lane.queue.push_back(job);
         if lane.queue.len() >= config.endpoint_queue {
-            self.shared.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(endpoint.clone());
+            self.shared
+                .full
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(endpoint.clone());
         }
         let needs_load = lane.endpoint.is_none() && !lane.loading;
         let stale = lane.is_stale(Instant::now()) && !lane.loading;
@@ -286,7 +347,9 @@ impl State {
 
     /// Reads an endpoint's configuration in the background.
     fn load(&mut self, id: &EndpointId) {
-        let Some(lane) = self.lanes.get_mut(id) else { return };
+        let Some(lane) = self.lanes.get_mut(id) else {
+            return;
+        };
         lane.loading = true;
         let (store, events, id) = (Arc::clone(&self.store), self.events.clone(), id.clone());
         tokio::spawn(async move {
@@ -299,12 +362,17 @@ impl State {
                     }
                 }
             };
-            let _ = events.send(Event::Loaded { endpoint: id, found: found.map(Box::new) });
+            let _ = events.send(Event::Loaded {
+                endpoint: id,
+                found: found.map(Box::new),
+            });
         });
     }
 
     fn on_loaded(&mut self, id: EndpointId, found: Option<Box<Endpoint>>) {
-        let Some(lane) = self.lanes.get_mut(&id) else { return };
+        let Some(lane) = self.lanes.get_mut(&id) else {
+            return;
+        };
         lane.loading = false;
         match found {
             Some(endpoint) if !endpoint.disabled => {
@@ -323,14 +391,18 @@ impl State {
 
     /// Forgets an endpoint's queued deliveries (it was disabled or deleted).
     fn drop_queue(&mut self, id: &EndpointId) {
-        let Some(lane) = self.lanes.get_mut(id) else { return };
+        let Some(lane) = self.lanes.get_mut(id) else {
+            return;
+        };
         let dropped = lane.queue.drain(..).filter(|job| !job.manual).count();
         self.shared.held.fetch_sub(dropped, Ordering::Relaxed);
     }
 
     /// Puts the lane in the ready list if it can start a request.
     fn mark_ready(&mut self, id: &EndpointId) {
-        let Some(lane) = self.lanes.get_mut(id) else { return };
+        let Some(lane) = self.lanes.get_mut(id) else {
+            return;
+        };
         if !lane.scheduled && lane.can_start(self.config.endpoint_concurrency) {
             lane.scheduled = true;
             self.ready.push_back(id.clone());
@@ -339,9 +411,15 @@ impl State {
 
     /// After a lane changed: reschedule it, un-mark it full, or drop it when idle.
     fn after_change(&mut self, id: &EndpointId) {
-        let Some(lane) = self.lanes.get(id) else { return };
+        let Some(lane) = self.lanes.get(id) else {
+            return;
+        };
         if lane.queue.len() <= self.config.endpoint_queue / 2 {
-            let mut full = self.shared.full.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut full = self
+                .shared
+                .full
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if full.remove(id) {
                 self.shared.wake.notify_one();
             }
@@ -357,8 +435,12 @@ impl State {
     fn pump(&mut self) {
         let now = Instant::now();
         while self.in_flight < self.config.max_in_flight {
-            let Some(id) = self.ready.pop_front() else { break };
-            let Some(lane) = self.lanes.get_mut(&id) else { continue };
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(lane) = self.lanes.get_mut(&id) else {
+                continue;
+            };
             lane.scheduled = false;
             if !lane.can_start(self.config.endpoint_concurrency) {
                 continue;
@@ -368,7 +450,8 @@ impl State {
                 self.timers.entry(at).or_default().push(id);
                 continue;
             }
-            let (Some(job), Some(endpoint)) = (lane.queue.pop_front(), lane.endpoint.clone()) else {
+            let (Some(job), Some(endpoint)) = (lane.queue.pop_front(), lane.endpoint.clone())
+            else {
                 continue;
             };
             lane.in_flight += 1;
@@ -384,7 +467,8 @@ impl State {
         let recorder = self.recorder.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
-            let attempt = AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
+            let attempt =
+                AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
             let (outcome, health) = match attempt.await {
                 Ok(finished) => {
                     observe(&finished.outcome, &job.message);
@@ -395,10 +479,20 @@ impl State {
                 Err(_) => {
                     // The delivery keeps its lease and is retried after it expires.
                     tracing::error!(endpoint = %endpoint.id, msg = %job.message.id, "an attempt panicked");
-                    (Outcome::Failed { disable_endpoint: false }, None)
+                    (
+                        Outcome::Failed {
+                            disable_endpoint: false,
+                        },
+                        None,
+                    )
                 }
             };
-            let _ = events.send(Event::Done { endpoint: endpoint.id.clone(), manual: job.manual, outcome, health });
+            let _ = events.send(Event::Done {
+                endpoint: endpoint.id.clone(),
+                manual: job.manual,
+                outcome,
+                health,
+            });
         });
     }
 

@@ -9,7 +9,9 @@ use webhookd_core::{TaskId, TokenId};
 
 use super::rows::{self, TASK_COLUMNS, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
-use crate::{ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError};
+use crate::{
+    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError,
+};
 
 pub(crate) async fn save_idempotent(
     c: &impl GenericClient,

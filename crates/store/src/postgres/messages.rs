@@ -11,8 +11,8 @@ use super::rows::{
 };
 use super::sql::{query, query_opt};
 use crate::{
-    SecretCodec,
-    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, StoreError,
+    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, SecretCodec,
+    StoreError,
 };
 
 /// The lease that claims a new message's deliveries at once, if any: the ingesting node's,

@@ -265,7 +265,12 @@ impl Store for PostgresStore {
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        in_transaction!(self, |tx| resources::update_endpoint(&tx, &self.codec, endpoint).await?)
+        in_transaction!(self, |tx| resources::update_endpoint(
+            &tx,
+            &self.codec,
+            endpoint
+        )
+        .await?)
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
@@ -414,7 +419,10 @@ impl Store for PostgresStore {
         endpoint: &EndpointId,
         now: OffsetDateTime,
     ) -> Result<()> {
-        in_transaction!(self, |tx| engine::request_resend(&tx, app, msg, endpoint, now).await?)
+        in_transaction!(self, |tx| engine::request_resend(
+            &tx, app, msg, endpoint, now
+        )
+        .await?)
     }
 
     async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {

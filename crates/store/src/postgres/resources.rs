@@ -136,7 +136,9 @@ impl EndpointJson {
             metadata: json(&endpoint.metadata)?,
             headers: json(&endpoint.headers)?,
             secret: codec.seal(&endpoint.secret),
-            retired_secrets: codec.seal_retired(&endpoint.retired_secrets).map_err(StoreError::Internal)?,
+            retired_secrets: codec
+                .seal_retired(&endpoint.retired_secrets)
+                .map_err(StoreError::Internal)?,
         })
     }
 }
@@ -211,7 +213,9 @@ pub(crate) async fn get_endpoints(
     }
     let keys: Vec<&str> = ids.iter().map(EndpointId::as_str).collect();
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ANY($1)");
-    let found = rows::all(&query(c, &sql, &[&keys]).await?, |row| rows::endpoint(row, codec))?;
+    let found = rows::all(&query(c, &sql, &[&keys]).await?, |row| {
+        rows::endpoint(row, codec)
+    })?;
     Ok(ids
         .iter()
         .filter_map(|id| found.iter().find(|endpoint| &endpoint.id == id).cloned())

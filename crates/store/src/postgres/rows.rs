@@ -111,8 +111,12 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
         throttle_rate: opt_rate_at(row, 9)?,
         metadata: from_json(row, 10)?,
         headers: from_json::<BTreeMap<String, String>>(row, 11)?,
-        secret: codec.open(get(row, 12)?).map_err(|error| corrupt(12, error))?,
-        retired_secrets: codec.open_retired(get(row, 13)?).map_err(|error| corrupt(13, error))?,
+        secret: codec
+            .open(get(row, 12)?)
+            .map_err(|error| corrupt(12, error))?,
+        retired_secrets: codec
+            .open_retired(get(row, 13)?)
+            .map_err(|error| corrupt(13, error))?,
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,

@@ -8,10 +8,14 @@ use webhookd_core::{TaskId, TokenId};
 
 use super::map_error;
 use super::rows::{self, TASK_COLUMNS, json, ms};
-use crate::{ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError};
+use crate::{
+    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError,
+};
 
 pub(crate) fn save_idempotent(c: &Connection, response: Option<&IdempotentResponse>) -> Result<()> {
-    let Some(response) = response else { return Ok(()) };
+    let Some(response) = response else {
+        return Ok(());
+    };
     // A stale record under the same key (older than the window) is replaced; a live one
     // means another request with this key got there first, and this write, with the effect it
     // belongs to, is refused.
@@ -87,9 +91,11 @@ pub(crate) fn put_task(c: &Connection, task: &BackgroundTask) -> Result<()> {
 }
 
 pub(crate) fn get_task(c: &Connection, id: &TaskId) -> Result<Option<BackgroundTask>> {
-    c.prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = ?"))
-        .and_then(|mut select| select.query_row([id.as_str()], rows::task).optional())
-        .map_err(map_error)
+    c.prepare_cached(&format!(
+        "SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = ?"
+    ))
+    .and_then(|mut select| select.query_row([id.as_str()], rows::task).optional())
+    .map_err(map_error)
 }
 
 fn token(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
@@ -104,7 +110,12 @@ fn token(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
 pub(crate) fn create_token(c: &Connection, token: &ApiTokenRecord) -> Result<()> {
     c.execute(
         "INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)",
-        params![token.id.as_str(), token.name, token.hash, ms(token.created_at)],
+        params![
+            token.id.as_str(),
+            token.name,
+            token.hash,
+            ms(token.created_at)
+        ],
     )
     .map_err(|error| match map_error(error) {
         StoreError::Conflict(_) => {
@@ -139,5 +150,6 @@ pub(crate) fn find_token(c: &Connection, hash: &str) -> Result<Option<ApiTokenRe
 }
 
 pub(crate) fn count_tokens(c: &Connection) -> Result<u64> {
-    c.query_row("SELECT COUNT(*) FROM api_tokens", [], |row| row.get(0)).map_err(map_error)
+    c.query_row("SELECT COUNT(*) FROM api_tokens", [], |row| row.get(0))
+        .map_err(map_error)
 }

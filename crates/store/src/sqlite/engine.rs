@@ -33,7 +33,9 @@ pub(crate) fn claim_due(
     );
     let mut values = vec![Value::Integer(now_ms)];
     if !skip_endpoints.is_empty() {
-        let marks: Vec<String> = (0..skip_endpoints.len()).map(|i| format!("?{}", i + 2)).collect();
+        let marks: Vec<String> = (0..skip_endpoints.len())
+            .map(|i| format!("?{}", i + 2))
+            .collect();
         sql.push_str(&format!(" AND d.endpoint_id NOT IN ({})", marks.join(", ")));
         values.extend(skip_endpoints.iter().map(|id| Value::Text(id.to_string())));
     }
@@ -44,7 +46,10 @@ pub(crate) fn claim_due(
         .and_then(|mut select| {
             select
                 .query_map(params_from_iter(values), |row| {
-                    Ok(Due { delivery: rows::delivery_at(row, 0)?, message: rows::message_at(row, width)? })
+                    Ok(Due {
+                        delivery: rows::delivery_at(row, 0)?,
+                        message: rows::message_at(row, width)?,
+                    })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
@@ -78,7 +83,11 @@ pub(crate) fn renew_leases(c: &Connection, lease: &Lease) -> Result<u64> {
     Ok(renewed as u64)
 }
 
-pub(crate) fn release_leases(c: &Connection, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
+pub(crate) fn release_leases(
+    c: &Connection,
+    owner: &str,
+    keys: &[(MessageId, EndpointId)],
+) -> Result<()> {
     let mut release = c
         .prepare_cached(
             "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
@@ -86,7 +95,9 @@ pub(crate) fn release_leases(c: &Connection, owner: &str, keys: &[(MessageId, En
         )
         .map_err(map_error)?;
     for (msg, endpoint) in keys {
-        release.execute(params![msg.as_str(), endpoint.as_str(), owner]).map_err(map_error)?;
+        release
+            .execute(params![msg.as_str(), endpoint.as_str(), owner])
+            .map_err(map_error)?;
     }
     Ok(())
 }
@@ -189,7 +200,12 @@ fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
     result.map(drop).map_err(map_error)
 }
 
-fn update_health(c: &Connection, endpoint: &EndpointId, health: EndpointHealth, at: i64) -> Result<()> {
+fn update_health(
+    c: &Connection,
+    endpoint: &EndpointId,
+    health: EndpointHealth,
+    at: i64,
+) -> Result<()> {
     let id = endpoint.as_str();
     match health {
         EndpointHealth::FailingSince(since) => c.execute(
@@ -201,8 +217,11 @@ fn update_health(c: &Connection, endpoint: &EndpointId, health: EndpointHealth, 
             [id],
         ),
         EndpointHealth::Disable => {
-            c.execute("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?", params![at, id])
-                .map_err(map_error)?;
+            c.execute(
+                "UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?",
+                params![at, id],
+            )
+            .map_err(map_error)?;
             cancel_pending(c, endpoint, at)?;
             return Ok(());
         }
@@ -237,7 +256,13 @@ pub(crate) fn recover(
              WHERE endpoint_id = ? AND status IN (2, 4) AND created_at >= ? AND created_at <= ?"
         ))
         .and_then(|mut update| {
-            update.execute(params![ms(now), ms(now), endpoint.as_str(), ms(since), ms(until)])
+            update.execute(params![
+                ms(now),
+                ms(now),
+                endpoint.as_str(),
+                ms(since),
+                ms(until)
+            ])
         })
         .map_err(map_error)?;
     Ok(recovered as u64)
@@ -253,7 +278,13 @@ pub(crate) fn queue_depth(c: &Connection, now: OffsetDateTime) -> Result<QueueDe
              FROM deliveries WHERE status = {PENDING}"
         ),
         [ms(now)],
-        |row| Ok(QueueDepth { due: row.get(0)?, scheduled: row.get(1)?, leased: row.get(2)? }),
+        |row| {
+            Ok(QueueDepth {
+                due: row.get(0)?,
+                scheduled: row.get(1)?,
+                leased: row.get(2)?,
+            })
+        },
     )
     .map_err(map_error)
 }
@@ -293,12 +324,22 @@ pub(crate) fn request_resend(
         "INSERT OR IGNORE INTO resend_requests (msg_id, endpoint_id, app_id, requested_at) \
          VALUES (?, ?, ?, ?)",
     )
-    .and_then(|mut insert| insert.execute(params![msg.as_str(), endpoint.as_str(), app.as_str(), ms(now)]))
+    .and_then(|mut insert| {
+        insert.execute(params![
+            msg.as_str(),
+            endpoint.as_str(),
+            app.as_str(),
+            ms(now)
+        ])
+    })
     .map(drop)
     .map_err(map_error)
 }
 
-pub(crate) fn take_resends(c: &Connection, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
+pub(crate) fn take_resends(
+    c: &Connection,
+    limit: usize,
+) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
     let taken = c
         .prepare_cached(
             "DELETE FROM resend_requests WHERE rowid IN \

@@ -17,11 +17,20 @@ pub(crate) struct ListQuery<'a> {
 
 impl<'a> ListQuery<'a> {
     pub(crate) fn new(select: &'a str, key: &'a str) -> Self {
-        Self { select, key, conditions: Vec::new(), params: Vec::new() }
+        Self {
+            select,
+            key,
+            conditions: Vec::new(),
+            params: Vec::new(),
+        }
     }
 
     /// Adds a condition with one `?` per parameter.
-    pub(crate) fn filter(mut self, condition: &str, params: impl IntoIterator<Item = Value>) -> Self {
+    pub(crate) fn filter(
+        mut self,
+        condition: &str,
+        params: impl IntoIterator<Item = Value>,
+    ) -> Self {
         self.conditions.push(condition.to_owned());
         self.params.extend(params);
         self
@@ -53,7 +62,11 @@ impl<'a> ListQuery<'a> {
             sql.push_str(" WHERE ");
             sql.push_str(&self.conditions.join(" AND "));
         }
-        sql.push_str(&format!(" ORDER BY {} {direction} LIMIT {}", self.key, page.limit + 1));
+        sql.push_str(&format!(
+            " ORDER BY {} {direction} LIMIT {}",
+            self.key,
+            page.limit + 1
+        ));
         let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
         let rows = statement
             .query_map(params_from_iter(self.params), map)

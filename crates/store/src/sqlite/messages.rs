@@ -93,8 +93,10 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<Vec<EndpointI
         let event_types: Vec<String> = serde_json::from_str(&event_types).unwrap_or_default();
         let channels: Vec<String> = serde_json::from_str(&channels).unwrap_or_default();
         let type_matches = event_types.is_empty() || event_types.contains(&message.event_type);
-        let channel_matches =
-            channels.is_empty() || channels.iter().any(|channel| message.channels.contains(channel));
+        let channel_matches = channels.is_empty()
+            || channels
+                .iter()
+                .any(|channel| message.channels.contains(channel));
         if type_matches && channel_matches {
             matching.push(EndpointId::from_trusted(row.get(0).map_err(map_error)?));
         }
@@ -103,12 +105,18 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<Vec<EndpointI
 }
 
 pub(crate) fn get_message(c: &Connection, app: &AppId, key: &str) -> Result<Option<Message>> {
-    let column = if MessageId::looks_like(key) { "id" } else { "event_id" };
+    let column = if MessageId::looks_like(key) {
+        "id"
+    } else {
+        "event_id"
+    };
     c.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.{column} = ?"
     ))
     .and_then(|mut select| {
-        select.query_row([app.as_str(), key], |row| rows::message_at(row, 0)).optional()
+        select
+            .query_row([app.as_str(), key], |row| rows::message_at(row, 0))
+            .optional()
     })
     .map_err(map_error)
 }
@@ -146,7 +154,11 @@ pub(crate) fn list_messages(
     message_filters(query, filter).run(c, page, |row| rows::message_at(row, 0))
 }
 
-fn attempt_filters<'a>(mut query: ListQuery<'a>, filter: &AttemptFilter, status_column: &str) -> ListQuery<'a> {
+fn attempt_filters<'a>(
+    mut query: ListQuery<'a>,
+    filter: &AttemptFilter,
+    status_column: &str,
+) -> ListQuery<'a> {
     if let Some(status) = filter.status {
         query = query.filter(&format!("{status_column} = ?"), [int(status.code())]);
     }
@@ -157,7 +169,11 @@ fn attempt_filters<'a>(mut query: ListQuery<'a>, filter: &AttemptFilter, status_
     query
 }
 
-fn time_filters<'a>(mut query: ListQuery<'a>, filter: &AttemptFilter, column: &str) -> ListQuery<'a> {
+fn time_filters<'a>(
+    mut query: ListQuery<'a>,
+    filter: &AttemptFilter,
+    column: &str,
+) -> ListQuery<'a> {
     if let Some(before) = filter.before {
         query = query.filter(&format!("{column} < ?"), [int(ms(before))]);
     }
@@ -191,7 +207,10 @@ pub(crate) fn list_attempts(
             query.filter("a.response_status_code = 0", [])
         } else {
             let low = i64::from(class);
-            query.filter("a.response_status_code BETWEEN ? AND ?", [int(low), int(low + 99)])
+            query.filter(
+                "a.response_status_code BETWEEN ? AND ?",
+                [int(low), int(low + 99)],
+            )
         };
     }
     query = attempt_filters(query, filter, "a.status");
@@ -208,7 +227,9 @@ pub(crate) fn get_attempt(
         "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.app_id = ? AND a.msg_id = ? AND a.id = ?"
     ))
     .and_then(|mut select| {
-        select.query_row([app.as_str(), msg.as_str(), id.as_str()], rows::attempt).optional()
+        select
+            .query_row([app.as_str(), msg.as_str(), id.as_str()], rows::attempt)
+            .optional()
     })
     .map_err(map_error)
 }
@@ -220,8 +241,10 @@ pub(crate) fn list_message_deliveries(
     msg: &MessageId,
     page: &PageRequest,
 ) -> Result<Page<(Endpoint, Delivery)>> {
-    let endpoint_columns: Vec<String> =
-        ENDPOINT_COLUMNS.split(", ").map(|column| format!("e.{}", column.trim())).collect();
+    let endpoint_columns: Vec<String> = ENDPOINT_COLUMNS
+        .split(", ")
+        .map(|column| format!("e.{}", column.trim()))
+        .collect();
     let select = format!(
         "SELECT {}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id",
         endpoint_columns.join(", ")
@@ -230,7 +253,9 @@ pub(crate) fn list_message_deliveries(
     ListQuery::new(&select, "d.endpoint_id")
         .filter("d.app_id = ?", [text(app.as_str())])
         .filter("d.msg_id = ?", [text(msg.as_str())])
-        .run(c, page, |row| Ok((rows::endpoint(row, codec)?, rows::delivery_at(row, width)?)))
+        .run(c, page, |row| {
+            Ok((rows::endpoint(row, codec)?, rows::delivery_at(row, width)?))
+        })
 }
 
 pub(crate) fn list_endpoint_deliveries(
@@ -249,8 +274,9 @@ pub(crate) fn list_endpoint_deliveries(
         .filter("d.app_id = ?", [text(app.as_str())])
         .filter("d.endpoint_id = ?", [text(endpoint.as_str())]);
     let query = attempt_filters(query, filter, "d.status");
-    time_filters(query, filter, "m.created_at")
-        .run(c, page, |row| Ok((rows::message_at(row, 0)?, rows::delivery_at(row, width)?)))
+    time_filters(query, filter, "m.created_at").run(c, page, |row| {
+        Ok((rows::message_at(row, 0)?, rows::delivery_at(row, width)?))
+    })
 }
 
 pub(crate) fn get_delivery(
@@ -262,17 +288,25 @@ pub(crate) fn get_delivery(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.msg_id = ? AND d.endpoint_id = ?"
     ))
     .and_then(|mut select| {
-        select.query_row([msg.as_str(), endpoint.as_str()], |row| rows::delivery_at(row, 0)).optional()
+        select
+            .query_row([msg.as_str(), endpoint.as_str()], |row| {
+                rows::delivery_at(row, 0)
+            })
+            .optional()
     })
     .map_err(map_error)
 }
 
 pub(crate) fn endpoint_stats(c: &Connection, endpoint: &EndpointId) -> Result<EndpointStats> {
     let mut select = c
-        .prepare_cached("SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status")
+        .prepare_cached(
+            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status",
+        )
         .map_err(map_error)?;
     let counts = select
-        .query_map([endpoint.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?)))
+        .query_map([endpoint.as_str()], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?))
+        })
         .map_err(map_error)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(map_error)?;

@@ -47,7 +47,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +98,10 @@ impl SqliteStore {
     /// Opens (creating it and its directory if needed) the database at `path`, applies
     /// pending migrations and starts the writer. Fails when another process holds it.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .map_err(|error| unavailable("cannot create the data directory", parent, error))?;
         }
@@ -117,13 +122,23 @@ impl SqliteStore {
         let connections = (0..READERS)
             .map(|_| {
                 let connection = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-                connection.execute_batch("PRAGMA query_only = 1").map_err(map_error)?;
+                connection
+                    .execute_batch("PRAGMA query_only = 1")
+                    .map_err(map_error)?;
                 Ok(connection)
             })
             .collect::<Result<Vec<_>>>()?;
-        let readers =
-            Arc::new(Readers { connections: Mutex::new(connections), permits: Semaphore::new(READERS) });
-        Ok(Self { writer, readers, path: path.to_owned(), codec: SecretCodec::default(), _lock: lock })
+        let readers = Arc::new(Readers {
+            connections: Mutex::new(connections),
+            permits: Semaphore::new(READERS),
+        });
+        Ok(Self {
+            writer,
+            readers,
+            path: path.to_owned(),
+            codec: SecretCodec::default(),
+            _lock: lock,
+        })
     }
 
     /// Applies pending migrations; returns the schema version reached.
@@ -181,7 +196,10 @@ impl SqliteStore {
                 .pop()
                 .ok_or_else(|| StoreError::Internal("no read connection free".into()))?;
             let result = job(&connection);
-            pool.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
+            pool.connections
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(connection);
             result
         })
         .await
@@ -206,22 +224,26 @@ impl Store for SqliteStore {
 
     async fn get_application(&self, key: &str) -> Result<Option<Application>> {
         let key = key.to_owned();
-        self.read(move |c| resources::get_application(c, &key)).await
+        self.read(move |c| resources::get_application(c, &key))
+            .await
     }
 
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>> {
         let page = page.clone();
-        self.read(move |c| resources::list_applications(c, &page)).await
+        self.read(move |c| resources::list_applications(c, &page))
+            .await
     }
 
     async fn update_application(&self, app: &Application) -> Result<()> {
         let app = app.clone();
-        self.write(move |c| resources::update_application(c, &app)).await
+        self.write(move |c| resources::update_application(c, &app))
+            .await
     }
 
     async fn delete_application(&self, id: &AppId) -> Result<bool> {
         let id = id.clone();
-        self.write(move |c| resources::delete_application(c, &id)).await
+        self.write(move |c| resources::delete_application(c, &id))
+            .await
     }
 
     async fn create_endpoint(
@@ -229,7 +251,8 @@ impl Store for SqliteStore {
         endpoint: &Endpoint,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
-        let (endpoint, idempotency, codec) = (endpoint.clone(), idempotency.cloned(), self.codec.clone());
+        let (endpoint, idempotency, codec) =
+            (endpoint.clone(), idempotency.cloned(), self.codec.clone());
         self.write(move |c| {
             resources::create_endpoint(c, &codec, &endpoint)?;
             admin::save_idempotent(c, idempotency.as_ref())
@@ -239,32 +262,38 @@ impl Store for SqliteStore {
 
     async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
         let (app, key, codec) = (app.clone(), key.to_owned(), self.codec.clone());
-        self.read(move |c| resources::get_endpoint(c, &codec, &app, &key)).await
+        self.read(move |c| resources::get_endpoint(c, &codec, &app, &key))
+            .await
     }
 
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
         let (ids, codec) = (ids.to_vec(), self.codec.clone());
-        self.read(move |c| resources::get_endpoints(c, &codec, &ids)).await
+        self.read(move |c| resources::get_endpoints(c, &codec, &ids))
+            .await
     }
 
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
         let (app, page, codec) = (app.clone(), page.clone(), self.codec.clone());
-        self.read(move |c| resources::list_endpoints(c, &codec, &app, &page)).await
+        self.read(move |c| resources::list_endpoints(c, &codec, &app, &page))
+            .await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let (endpoint, codec) = (endpoint.clone(), self.codec.clone());
-        self.write(move |c| resources::update_endpoint(c, &codec, &endpoint)).await
+        self.write(move |c| resources::update_endpoint(c, &codec, &endpoint))
+            .await
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
         let (app, id) = (app.clone(), id.clone());
-        self.write(move |c| resources::delete_endpoint(c, &app, &id)).await
+        self.write(move |c| resources::delete_endpoint(c, &app, &id))
+            .await
     }
 
     async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
         let endpoint = endpoint.clone();
-        self.read(move |c| messages::endpoint_stats(c, &endpoint)).await
+        self.read(move |c| messages::endpoint_stats(c, &endpoint))
+            .await
     }
 
     async fn create_event_type(
@@ -282,7 +311,8 @@ impl Store for SqliteStore {
 
     async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
         let name = name.to_owned();
-        self.read(move |c| resources::get_event_type(c, &name)).await
+        self.read(move |c| resources::get_event_type(c, &name))
+            .await
     }
 
     async fn list_event_types(
@@ -291,17 +321,20 @@ impl Store for SqliteStore {
         include_archived: bool,
     ) -> Result<Page<EventType>> {
         let page = page.clone();
-        self.read(move |c| resources::list_event_types(c, &page, include_archived)).await
+        self.read(move |c| resources::list_event_types(c, &page, include_archived))
+            .await
     }
 
     async fn put_event_type(&self, event_type: &EventType) -> Result<()> {
         let event_type = event_type.clone();
-        self.write(move |c| resources::put_event_type(c, &event_type)).await
+        self.write(move |c| resources::put_event_type(c, &event_type))
+            .await
     }
 
     async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool> {
         let name = name.to_owned();
-        self.write(move |c| resources::delete_event_type(c, &name, expunge)).await
+        self.write(move |c| resources::delete_event_type(c, &name, expunge))
+            .await
     }
 
     async fn create_message(
@@ -321,7 +354,8 @@ impl Store for SqliteStore {
 
     async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>> {
         let (app, key) = (app.clone(), key.to_owned());
-        self.read(move |c| messages::get_message(c, &app, &key)).await
+        self.read(move |c| messages::get_message(c, &app, &key))
+            .await
     }
 
     async fn list_messages(
@@ -331,7 +365,8 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<Message>> {
         let (app, filter, page) = (app.clone(), filter.clone(), page.clone());
-        self.read(move |c| messages::list_messages(c, &app, &filter, &page)).await
+        self.read(move |c| messages::list_messages(c, &app, &filter, &page))
+            .await
     }
 
     async fn list_attempts(
@@ -342,7 +377,8 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<Attempt>> {
         let (app, scope, filter, page) = (app.clone(), scope.clone(), filter.clone(), page.clone());
-        self.read(move |c| messages::list_attempts(c, &app, &scope, &filter, &page)).await
+        self.read(move |c| messages::list_attempts(c, &app, &scope, &filter, &page))
+            .await
     }
 
     async fn get_attempt(
@@ -352,7 +388,8 @@ impl Store for SqliteStore {
         id: &AttemptId,
     ) -> Result<Option<Attempt>> {
         let (app, msg, id) = (app.clone(), msg.clone(), id.clone());
-        self.read(move |c| messages::get_attempt(c, &app, &msg, &id)).await
+        self.read(move |c| messages::get_attempt(c, &app, &msg, &id))
+            .await
     }
 
     async fn list_message_deliveries(
@@ -362,7 +399,8 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<(Endpoint, Delivery)>> {
         let (app, msg, page, codec) = (app.clone(), msg.clone(), page.clone(), self.codec.clone());
-        self.read(move |c| messages::list_message_deliveries(c, &codec, &app, &msg, &page)).await
+        self.read(move |c| messages::list_message_deliveries(c, &codec, &app, &msg, &page))
+            .await
     }
 
     async fn list_endpoint_deliveries(
@@ -378,9 +416,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn get_delivery(&self, msg: &MessageId, endpoint: &EndpointId) -> Result<Option<Delivery>> {
+    async fn get_delivery(
+        &self,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+    ) -> Result<Option<Delivery>> {
         let (msg, endpoint) = (msg.clone(), endpoint.clone());
-        self.read(move |c| messages::get_delivery(c, &msg, &endpoint)).await
+        self.read(move |c| messages::get_delivery(c, &msg, &endpoint))
+            .await
     }
 
     async fn claim_due(
@@ -391,7 +434,8 @@ impl Store for SqliteStore {
         skip_endpoints: &[EndpointId],
     ) -> Result<Vec<Due>> {
         let (lease, skip) = (lease.clone(), skip_endpoints.to_vec());
-        self.write(move |c| engine::claim_due(c, &lease, now, limit, &skip)).await
+        self.write(move |c| engine::claim_due(c, &lease, now, limit, &skip))
+            .await
     }
 
     async fn renew_leases(&self, lease: &Lease) -> Result<u64> {
@@ -401,7 +445,8 @@ impl Store for SqliteStore {
 
     async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
         let (owner, keys) = (owner.to_owned(), keys.to_vec());
-        self.write(move |c| engine::release_leases(c, &owner, &keys)).await
+        self.write(move |c| engine::release_leases(c, &owner, &keys))
+            .await
     }
 
     async fn release_all_leases(&self) -> Result<u64> {
@@ -410,7 +455,8 @@ impl Store for SqliteStore {
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
         let records = records.to_vec();
-        self.write(move |c| engine::record_attempts(c, &records)).await
+        self.write(move |c| engine::record_attempts(c, &records))
+            .await
     }
 
     async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
@@ -425,7 +471,8 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<u64> {
         let endpoint = endpoint.clone();
-        self.write(move |c| engine::recover(c, &endpoint, since, until, now)).await
+        self.write(move |c| engine::recover(c, &endpoint, since, until, now))
+            .await
     }
 
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {
@@ -440,7 +487,8 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<()> {
         let (app, msg, endpoint) = (app.clone(), msg.clone(), endpoint.clone());
-        self.write(move |c| engine::request_resend(c, &app, &msg, &endpoint, now)).await
+        self.write(move |c| engine::request_resend(c, &app, &msg, &endpoint, now))
+            .await
     }
 
     async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
@@ -448,7 +496,8 @@ impl Store for SqliteStore {
     }
 
     async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64> {
-        self.write(move |c| engine::apply_retention(c, cutoff)).await
+        self.write(move |c| engine::apply_retention(c, cutoff))
+            .await
     }
 
     async fn put_task(
@@ -498,15 +547,18 @@ impl Store for SqliteStore {
         not_before: OffsetDateTime,
     ) -> Result<Option<IdempotentResponse>> {
         let key_hash = key_hash.to_owned();
-        self.read(move |c| admin::get_idempotent(c, &key_hash, not_before)).await
+        self.read(move |c| admin::get_idempotent(c, &key_hash, not_before))
+            .await
     }
 
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
         let response = response.clone();
-        self.write(move |c| admin::save_idempotent(c, Some(&response))).await
+        self.write(move |c| admin::save_idempotent(c, Some(&response)))
+            .await
     }
 
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {
-        self.write(move |c| admin::prune_idempotency(c, before)).await
+        self.write(move |c| admin::prune_idempotency(c, before))
+            .await
     }
 }

@@ -7,7 +7,9 @@ use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
 
 use super::list::{ListQuery, text};
 use super::map_error;
-use super::rows::{self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms};
+use super::rows::{
+    self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms,
+};
 use crate::{Page, PageRequest, Result, SecretCodec, StoreError};
 
 /// Maps a uniqueness failure to a conflict that says what exists.
@@ -33,7 +35,9 @@ pub(crate) fn create_application(c: &Connection, app: &Application) -> Result<()
             ms(app.updated_at),
         ])
     })
-    .map_err(conflict_as(|| uid_taken("an application", app.uid.as_deref())))?;
+    .map_err(conflict_as(|| {
+        uid_taken("an application", app.uid.as_deref())
+    }))?;
     Ok(())
 }
 
@@ -46,9 +50,11 @@ fn uid_taken(what: &str, uid: Option<&str>) -> String {
 
 pub(crate) fn get_application(c: &Connection, key: &str) -> Result<Option<Application>> {
     let column = if AppId::looks_like(key) { "id" } else { "uid" };
-    c.prepare_cached(&format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE {column} = ?"))
-        .and_then(|mut select| select.query_row([key], rows::application).optional())
-        .map_err(map_error)
+    c.prepare_cached(&format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE {column} = ?"
+    ))
+    .and_then(|mut select| select.query_row([key], rows::application).optional())
+    .map_err(map_error)
 }
 
 pub(crate) fn list_applications(c: &Connection, page: &PageRequest) -> Result<Page<Application>> {
@@ -72,20 +78,34 @@ pub(crate) fn update_application(c: &Connection, app: &Application) -> Result<()
                 app.id.as_str(),
             ])
         })
-        .map_err(conflict_as(|| uid_taken("an application", app.uid.as_deref())))?;
-    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        .map_err(conflict_as(|| {
+            uid_taken("an application", app.uid.as_deref())
+        }))?;
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
-    let deleted = c.execute("DELETE FROM applications WHERE id = ?", [id.as_str()]).map_err(map_error)?;
+    let deleted = c
+        .execute("DELETE FROM applications WHERE id = ?", [id.as_str()])
+        .map_err(map_error)?;
     for table in ["endpoints", "deliveries", "attempts", "messages"] {
-        c.execute(&format!("DELETE FROM {table} WHERE app_id = ?"), [id.as_str()])
-            .map_err(map_error)?;
+        c.execute(
+            &format!("DELETE FROM {table} WHERE app_id = ?"),
+            [id.as_str()],
+        )
+        .map_err(map_error)?;
     }
     Ok(deleted > 0)
 }
 
-fn endpoint_params(endpoint: &Endpoint, codec: &SecretCodec) -> Result<[rusqlite::types::Value; 17]> {
+fn endpoint_params(
+    endpoint: &Endpoint,
+    codec: &SecretCodec,
+) -> Result<[rusqlite::types::Value; 17]> {
     use rusqlite::types::Value;
     let opt_text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::Text);
     Ok([
@@ -98,25 +118,37 @@ fn endpoint_params(endpoint: &Endpoint, codec: &SecretCodec) -> Result<[rusqlite
         Value::Integer(i64::from(endpoint.disabled)),
         Value::Text(json(&endpoint.event_types)?),
         Value::Text(json(&endpoint.channels)?),
-        endpoint.throttle_rate.map_or(Value::Null, |rate| Value::Integer(i64::from(rate))),
+        endpoint
+            .throttle_rate
+            .map_or(Value::Null, |rate| Value::Integer(i64::from(rate))),
         Value::Text(json(&endpoint.metadata)?),
         Value::Text(json(&endpoint.headers)?),
         Value::Text(codec.seal(&endpoint.secret)),
-        Value::Text(codec.seal_retired(&endpoint.retired_secrets).map_err(StoreError::Internal)?),
+        Value::Text(
+            codec
+                .seal_retired(&endpoint.retired_secrets)
+                .map_err(StoreError::Internal)?,
+        ),
         opt_ms(endpoint.failing_since).map_or(Value::Null, Value::Integer),
         Value::Integer(ms(endpoint.created_at)),
         Value::Integer(ms(endpoint.updated_at)),
     ])
 }
 
-pub(crate) fn create_endpoint(c: &Connection, codec: &SecretCodec, endpoint: &Endpoint) -> Result<()> {
+pub(crate) fn create_endpoint(
+    c: &Connection,
+    codec: &SecretCodec,
+    endpoint: &Endpoint,
+) -> Result<()> {
     let values = endpoint_params(endpoint, codec)?;
     c.prepare_cached(&format!(
         "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .and_then(|mut insert| insert.execute(rusqlite::params_from_iter(values)))
-    .map_err(conflict_as(|| uid_taken("an endpoint", endpoint.uid.as_deref())))?;
+    .map_err(conflict_as(|| {
+        uid_taken("an endpoint", endpoint.uid.as_deref())
+    }))?;
     Ok(())
 }
 
@@ -126,12 +158,18 @@ pub(crate) fn get_endpoint(
     app: &AppId,
     key: &str,
 ) -> Result<Option<Endpoint>> {
-    let column = if EndpointId::looks_like(key) { "id" } else { "uid" };
+    let column = if EndpointId::looks_like(key) {
+        "id"
+    } else {
+        "uid"
+    };
     c.prepare_cached(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ? AND {column} = ?"
     ))
     .and_then(|mut select| {
-        select.query_row([app.as_str(), key], |row| rows::endpoint(row, codec)).optional()
+        select
+            .query_row([app.as_str(), key], |row| rows::endpoint(row, codec))
+            .optional()
     })
     .map_err(map_error)
 }
@@ -142,12 +180,16 @@ pub(crate) fn get_endpoints(
     ids: &[EndpointId],
 ) -> Result<Vec<Endpoint>> {
     let mut select = c
-        .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?"))
+        .prepare_cached(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?"
+        ))
         .map_err(map_error)?;
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(endpoint) =
-            select.query_row([id.as_str()], |row| rows::endpoint(row, codec)).optional().map_err(map_error)?
+        if let Some(endpoint) = select
+            .query_row([id.as_str()], |row| rows::endpoint(row, codec))
+            .optional()
+            .map_err(map_error)?
         {
             found.push(endpoint);
         }
@@ -167,7 +209,11 @@ pub(crate) fn list_endpoints(
         .run(c, page, |row| rows::endpoint(row, codec))
 }
 
-pub(crate) fn update_endpoint(c: &Connection, codec: &SecretCodec, endpoint: &Endpoint) -> Result<()> {
+pub(crate) fn update_endpoint(
+    c: &Connection,
+    codec: &SecretCodec,
+    endpoint: &Endpoint,
+) -> Result<()> {
     let values = endpoint_params(endpoint, codec)?;
     // Every column but id, app_id and created_at is replaced.
     let changed = c
@@ -178,7 +224,9 @@ pub(crate) fn update_endpoint(c: &Connection, codec: &SecretCodec, endpoint: &En
              updated_at = ?17 WHERE id = ?1 AND app_id = ?2",
         )
         .and_then(|mut update| update.execute(rusqlite::params_from_iter(values)))
-        .map_err(conflict_as(|| uid_taken("an endpoint", endpoint.uid.as_deref())))?;
+        .map_err(conflict_as(|| {
+            uid_taken("an endpoint", endpoint.uid.as_deref())
+        }))?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
@@ -207,7 +255,10 @@ pub(crate) fn cancel_pending(c: &Connection, endpoint: &EndpointId, now_ms: i64)
 
 pub(crate) fn delete_endpoint(c: &Connection, app: &AppId, id: &EndpointId) -> Result<bool> {
     let deleted = c
-        .execute("DELETE FROM endpoints WHERE app_id = ? AND id = ?", [app.as_str(), id.as_str()])
+        .execute(
+            "DELETE FROM endpoints WHERE app_id = ? AND id = ?",
+            [app.as_str(), id.as_str()],
+        )
         .map_err(map_error)?;
     if deleted > 0 {
         cancel_pending(c, id, ms(webhookd_core::time::now()))?;
@@ -242,9 +293,11 @@ pub(crate) fn create_event_type(c: &Connection, event_type: &EventType) -> Resul
 }
 
 pub(crate) fn get_event_type(c: &Connection, name: &str) -> Result<Option<EventType>> {
-    c.prepare_cached(&format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE name = ?"))
-        .and_then(|mut select| select.query_row([name], rows::event_type).optional())
-        .map_err(map_error)
+    c.prepare_cached(&format!(
+        "SELECT {EVENT_TYPE_COLUMNS} FROM event_types WHERE name = ?"
+    ))
+    .and_then(|mut select| select.query_row([name], rows::event_type).optional())
+    .map_err(map_error)
 }
 
 pub(crate) fn list_event_types(
@@ -254,7 +307,11 @@ pub(crate) fn list_event_types(
 ) -> Result<Page<EventType>> {
     let select = format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types");
     let query = ListQuery::new(&select, "name");
-    let query = if include_archived { query } else { query.filter("archived = 0", []) };
+    let query = if include_archived {
+        query
+    } else {
+        query.filter("archived = 0", [])
+    };
     query.run(c, page, rows::event_type)
 }
 

@@ -30,7 +30,10 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|error| StoreError::Internal(error.to_string()))
 }
 
-fn conversion(index: usize, error: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+fn conversion(
+    index: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
 }
 
@@ -92,8 +95,12 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
         throttle_rate: row.get(9)?,
         metadata: from_json(row, 10)?,
         headers: from_json::<BTreeMap<String, String>>(row, 11)?,
-        secret: codec.open(&secret).map_err(|error| codec_error(12, error))?,
-        retired_secrets: codec.open_retired(&retired).map_err(|error| codec_error(13, error))?,
+        secret: codec
+            .open(&secret)
+            .map_err(|error| codec_error(12, error))?,
+        retired_secrets: codec
+            .open_retired(&retired)
+            .map_err(|error| codec_error(13, error))?,
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,

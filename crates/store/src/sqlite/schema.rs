@@ -140,6 +140,8 @@ CREATE TABLE resend_requests (
 mod tests {
     #[test]
     fn migrations_are_valid() {
-        super::migrations().validate().expect("the migrations apply to an empty database");
+        super::migrations()
+            .validate()
+            .expect("the migrations apply to an empty database");
     }
 }

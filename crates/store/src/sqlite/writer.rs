@@ -121,7 +121,11 @@ fn run(mut connection: Connection, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
 
 /// Runs a statement without parameters, prepared once per connection.
 fn execute_cached(connection: &Connection, sql: &str) -> Result<()> {
-    connection.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop).map_err(map_error)
+    connection
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(map_error)
 }
 
 fn commit_batch(
@@ -145,7 +149,8 @@ fn commit_batch(
         let closed = if succeeded {
             execute_cached(connection, "RELEASE job")
         } else {
-            execute_cached(connection, "ROLLBACK TO job").and_then(|()| execute_cached(connection, "RELEASE job"))
+            execute_cached(connection, "ROLLBACK TO job")
+                .and_then(|()| execute_cached(connection, "RELEASE job"))
         };
         if let Err(error) = closed {
             tracing::error!(%error, "could not close a savepoint");

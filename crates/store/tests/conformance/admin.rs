@@ -226,11 +226,24 @@ pub(crate) async fn background_tasks(store: &dyn Store) {
 pub(crate) async fn resend_requests_are_queued_once_and_taken_once(store: &dyn Store) {
     let (app, endpoints) = app_with_endpoints(store, 1).await;
     let (first, second) = (MessageId::new(), MessageId::new());
-    store.request_resend(&app.id, &first, &endpoints[0].id, now()).await.unwrap();
-    store.request_resend(&app.id, &first, &endpoints[0].id, now()).await.unwrap();
-    store.request_resend(&app.id, &second, &endpoints[0].id, now() + minutes(1)).await.unwrap();
+    store
+        .request_resend(&app.id, &first, &endpoints[0].id, now())
+        .await
+        .unwrap();
+    store
+        .request_resend(&app.id, &first, &endpoints[0].id, now())
+        .await
+        .unwrap();
+    store
+        .request_resend(&app.id, &second, &endpoints[0].id, now() + minutes(1))
+        .await
+        .unwrap();
     let taken = store.take_resends(1).await.unwrap();
-    assert_eq!(taken, [(app.id.clone(), first, endpoints[0].id.clone())], "oldest first");
+    assert_eq!(
+        taken,
+        [(app.id.clone(), first, endpoints[0].id.clone())],
+        "oldest first"
+    );
     let taken = store.take_resends(10).await.unwrap();
     assert_eq!(taken, [(app.id.clone(), second, endpoints[0].id.clone())]);
     assert!(store.take_resends(10).await.unwrap().is_empty());
@@ -244,11 +257,28 @@ pub(crate) async fn a_live_idempotency_key_refuses_a_second_effect(store: &dyn S
         body: body.to_vec(),
         created_at: now(),
     };
-    store.create_application(&app, Some(&record(b"first"))).await.unwrap();
+    store
+        .create_application(&app, Some(&record(b"first")))
+        .await
+        .unwrap();
     let second = application(None);
-    let refused = store.create_application(&second, Some(&record(b"second"))).await.unwrap_err();
+    let refused = store
+        .create_application(&second, Some(&record(b"second")))
+        .await
+        .unwrap_err();
     assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
-    assert!(store.get_application(second.id.as_str()).await.unwrap().is_none(), "the effect rolled back");
-    let kept = store.get_idempotent_response("race", now() - minutes(1)).await.unwrap().unwrap();
+    assert!(
+        store
+            .get_application(second.id.as_str())
+            .await
+            .unwrap()
+            .is_none(),
+        "the effect rolled back"
+    );
+    let kept = store
+        .get_idempotent_response("race", now() - minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.body, b"first");
 }

@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use time::{Duration, OffsetDateTime};
+use webhookd_core::cipher::SecretCipher;
 use webhookd_core::model::{
     Application, Attempt, DeliveryStatus, Endpoint, EventType, Message, TriggerType,
 };
@@ -19,7 +20,6 @@ use webhookd_core::time::now;
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
-use webhookd_core::cipher::SecretCipher;
 use webhookd_store::{AttemptRecord, DeliveryUpdate, Lease, QueueDepth, SecretCodec, Store};
 
 pub(crate) const DATABASE_ENV: &str = "WEBHOOKD_TEST_DATABASE_URL";
@@ -30,7 +30,8 @@ pub(crate) type Test = for<'a> fn(&'a dyn Store) -> Pin<Box<dyn Future<Output = 
 /// Every test runs with endpoint secrets sealed at rest, so both backends are held to opening
 /// what they sealed (the plain default is what the API and end-to-end suites use).
 fn sealing() -> SecretCodec {
-    let cipher = SecretCipher::parse("q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=").expect("a valid key");
+    let cipher =
+        SecretCipher::parse("q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2fWc9tY1r8aXE=").expect("a valid key");
     SecretCodec::sealed(cipher)
 }
 
