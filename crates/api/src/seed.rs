@@ -21,7 +21,7 @@ use webhookd_core::{AppId, EndpointId, validate};
 use webhookd_store::{Cursor, Order, Page, PageRequest, StoreError};
 
 use crate::ApiState;
-use crate::endpoint::{EndpointIn, new_endpoint};
+use crate::endpoint::{EndpointIn, ensure_room, new_endpoint};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, MAX_LIMIT};
 use crate::idempotency::IdempotencyKey;
@@ -114,6 +114,7 @@ pub(crate) async fn register(
         );
     }
     let endpoint = new_endpoint(&app.id, EndpointIn::for_url(input.destination))?;
+    ensure_room(&state, &app.id).await?;
     let response = JsonBytes::new(
         StatusCode::CREATED,
         &RegistrationOut::new(input.name, &app, &endpoint),

@@ -193,6 +193,8 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels its pending deliveries. False when absent.
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool>;
     async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats>;
+    /// How many endpoints the application has.
+    async fn count_endpoints(&self, app: &AppId) -> Result<u64>;
 
     // --- event types --------------------------------------------------------------------
     /// Conflict when a type of that name exists and is not archived; an archived one is

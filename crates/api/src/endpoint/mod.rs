@@ -205,6 +205,23 @@ impl CheckedEndpoint {
 
 /// A new endpoint of the application from this input, validated; its secret is generated
 /// unless the input gives one. Shared by create and the `/webhooks` registration.
+/// The most endpoints one application may have.
+pub(crate) const MAX_ENDPOINTS_PER_APPLICATION: u64 = 1_000;
+
+/// Refuses a new endpoint when the application already has the most it may have.
+pub(crate) async fn ensure_room(state: &ApiState, app: &AppId) -> ApiResult<()> {
+    if state.store().count_endpoints(app).await? >= MAX_ENDPOINTS_PER_APPLICATION {
+        return Err(ApiError::invalid(
+            &["body"],
+            format!(
+                "an application may have at most {MAX_ENDPOINTS_PER_APPLICATION} endpoints; \
+                 delete one first"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn new_endpoint(app_id: &AppId, input: EndpointIn) -> ApiResult<Endpoint> {
     Ok(input.check()?.into_endpoint(app_id.clone()))
 }
@@ -486,6 +503,7 @@ pub(crate) async fn create(
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
     let endpoint = new_endpoint(&app.id, input)?;
+    ensure_room(&state, &app.id).await?;
     let response = JsonBytes::new(StatusCode::CREATED, &EndpointOut::from(&endpoint))?;
     state
         .store()
@@ -552,6 +570,7 @@ pub(crate) async fn put(
             }
             check_uid(Some(&key)).map_err(|_| ApiError::not_found("endpoint"))?;
             checked.uid = Some(key);
+            ensure_room(&state, &app.id).await?;
             let endpoint = checked.into_endpoint(app.id);
             state.store().create_endpoint(&endpoint, None).await?;
             state.dispatcher().endpoint_changed(&endpoint.id);

@@ -790,3 +790,31 @@ async fn unknown_background_tasks_are_404() {
         .await
         .expect_error(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_application_holds_at_most_a_thousand_endpoints() {
+    let api = TestApi::new();
+    api.post("/api/v1/app", json!({"name": "big", "uid": "big"}))
+        .await
+        .expect(StatusCode::CREATED);
+    for n in 0..1000 {
+        let url = format!("https://example.com/{n}");
+        api.post("/api/v1/app/big/endpoint", json!({ "url": url }))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    let refused = api
+        .post(
+            "/api/v1/app/big/endpoint",
+            json!({"url": "https://example.com/one-more"}),
+        )
+        .await;
+    let body = refused.expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000"),
+        "{body}"
+    );
+}

@@ -277,6 +277,10 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| resources::delete_endpoint(&tx, app, id).await?)
     }
 
+    async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
+        resources::count_endpoints(&self.client().await?, app).await
+    }
+
     async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
         messages::endpoint_stats(&self.client().await?, endpoint).await
     }

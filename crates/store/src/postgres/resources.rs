@@ -13,7 +13,7 @@ use super::list::{ListQuery, Param, int, param, text};
 use super::rows::{
     self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms, status_code,
 };
-use super::sql::{execute, query, query_opt};
+use super::sql::{execute, query, query_one, query_opt};
 use crate::{Page, PageRequest, Result, SecretCodec, StoreError};
 
 /// Maps a uniqueness failure to a conflict that says what exists.
@@ -417,4 +417,15 @@ pub(crate) async fn delete_event_type(
         .await?
     };
     Ok(changed > 0)
+}
+
+pub(crate) async fn count_endpoints(c: &impl GenericClient, app: &AppId) -> Result<u64> {
+    let row = query_one(
+        c,
+        "SELECT COUNT(*) FROM endpoints WHERE app_id = $1",
+        &[&app.as_str()],
+    )
+    .await?;
+    let count: i64 = rows::get(&row, 0)?;
+    Ok(count.max(0) as u64)
 }

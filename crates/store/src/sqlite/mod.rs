@@ -290,6 +290,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
+        let app = app.clone();
+        self.read(move |c| resources::count_endpoints(c, &app))
+            .await
+    }
+
     async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
         let endpoint = endpoint.clone();
         self.read(move |c| messages::endpoint_stats(c, &endpoint))

@@ -339,3 +339,9 @@ pub(crate) fn delete_event_type(c: &Connection, name: &str, expunge: bool) -> Re
     .map_err(map_error)?;
     Ok(changed > 0)
 }
+
+pub(crate) fn count_endpoints(c: &Connection, app: &AppId) -> Result<u64> {
+    c.prepare_cached("SELECT COUNT(*) FROM endpoints WHERE app_id = ?")
+        .and_then(|mut count| count.query_row([app.as_str()], |row| row.get(0)))
+        .map_err(map_error)
+}
