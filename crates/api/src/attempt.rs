@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AttemptId, EndpointId, MessageId};
@@ -292,6 +292,37 @@ async fn list_attempts(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
+/// The filters of the attempt and delivery lists, as `attempt_filter` reads them. It describes
+/// them in the OpenAPI document; the handlers read them through [`QueryParams`].
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct AttemptListParams {
+    /// Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled.
+    #[param(minimum = 0, maximum = 4)]
+    status: Option<i64>,
+    /// Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500.
+    status_code_class: Option<u16>,
+    /// Only messages of these types (repeated, or comma-separated).
+    event_types: Option<Vec<String>>,
+    /// Only messages on this channel.
+    channel: Option<String>,
+    /// Only this endpoint (an id or uid of the application's).
+    endpoint_id: Option<String>,
+    /// Only before this time.
+    before: Option<OffsetDateTime>,
+    /// Only after this time.
+    after: Option<OffsetDateTime>,
+    /// Accepted, as the SDKs send it.
+    with_content: Option<bool>,
+    /// Accepted, as the SDKs send it.
+    expanded_statuses: Option<bool>,
+    /// Accepted, as the SDKs send it.
+    with_msg: Option<bool>,
+    /// Accepted, as the SDKs send it; filters nothing.
+    tag: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app}/attempt/msg/{msg}",
@@ -301,17 +332,7 @@ async fn list_attempts(
         ("app" = String, Path, description = "The application's id or uid"),
         ("msg" = String, Path, description = "The message's id or `eventId`"),
         ListParams,
-        ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled"),
-        ("status_code_class" = Option<u16>, Query, description = "Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500"),
-        ("event_types" = Option<Vec<String>>, Query, description = "Only messages of these types (repeated, or comma-separated)"),
-        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
-        ("endpoint_id" = Option<String>, Query, description = "Only this endpoint (an id or uid of the application's)"),
-        ("before" = Option<OffsetDateTime>, Query, description = "Only before this time"),
-        ("after" = Option<OffsetDateTime>, Query, description = "Only after this time"),
-        ("with_content" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("expanded_statuses" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("with_msg" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("tag" = Option<String>, Query, description = "Accepted, as the SDKs send it; filters nothing"),
+        AttemptListParams,
     ),
     responses(
         (status = 200, description = "A page of the message's attempts, newest first", body = ListResponse<MessageAttemptOut>),
@@ -338,17 +359,7 @@ pub(crate) async fn list_by_message(
         ("app" = String, Path, description = "The application's id or uid"),
         ("ep" = String, Path, description = "The endpoint's id or uid"),
         ListParams,
-        ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled"),
-        ("status_code_class" = Option<u16>, Query, description = "Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500"),
-        ("event_types" = Option<Vec<String>>, Query, description = "Only messages of these types (repeated, or comma-separated)"),
-        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
-        ("endpoint_id" = Option<String>, Query, description = "Only this endpoint (an id or uid of the application's)"),
-        ("before" = Option<OffsetDateTime>, Query, description = "Only before this time"),
-        ("after" = Option<OffsetDateTime>, Query, description = "Only after this time"),
-        ("with_content" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("expanded_statuses" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("with_msg" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("tag" = Option<String>, Query, description = "Accepted, as the SDKs send it; filters nothing"),
+        AttemptListParams,
     ),
     responses(
         (status = 200, description = "A page of the endpoint's attempts, newest first", body = ListResponse<MessageAttemptOut>),
@@ -438,17 +449,7 @@ pub(crate) async fn list_message_deliveries(
         ("app" = String, Path, description = "The application's id or uid"),
         ("ep" = String, Path, description = "The endpoint's id or uid"),
         ListParams,
-        ("status" = Option<i64>, Query, minimum = 0, maximum = 4, description = "Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled"),
-        ("status_code_class" = Option<u16>, Query, description = "Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500"),
-        ("event_types" = Option<Vec<String>>, Query, description = "Only messages of these types (repeated, or comma-separated)"),
-        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
-        ("endpoint_id" = Option<String>, Query, description = "Only this endpoint (an id or uid of the application's)"),
-        ("before" = Option<OffsetDateTime>, Query, description = "Only before this time"),
-        ("after" = Option<OffsetDateTime>, Query, description = "Only after this time"),
-        ("with_content" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("expanded_statuses" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("with_msg" = Option<bool>, Query, description = "Accepted, as the SDKs send it"),
-        ("tag" = Option<String>, Query, description = "Accepted, as the SDKs send it; filters nothing"),
+        AttemptListParams,
     ),
     responses(
         (status = 200, description = "A page of the messages delivered to the endpoint, newest first, with the state of each delivery", body = ListResponse<EndpointMessageOut>),
