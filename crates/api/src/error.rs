@@ -119,6 +119,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Conflict(detail) => Self::Conflict(detail),
             StoreError::NotFound => Self::NotFound("not found".into()),
+            StoreError::Invalid(detail) => Self::invalid(&["body"], detail),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 Self::Unavailable {

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The object to change does not exist.
     #[error("not found")]
     NotFound,
+    /// The input cannot be stored as given; the text says why.
+    #[error("{0}")]
+    Invalid(String),
     /// The store cannot take the operation now (locked, full, shutting down): retry later.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),

@@ -1,5 +1,5 @@
 //! Maps PostgreSQL's errors, once, to the kinds callers act on: a unique violation is a
-//! conflict, a lost or refused connection or a transaction the server rolled back to keep
+//! conflict, text the database cannot hold (a NUL character) is invalid input, a lost or refused connection or a transaction the server rolled back to keep
 //! transactions serializable is "unavailable, retry later", anything else is internal.
 
 use std::error::Error as _;
@@ -22,6 +22,13 @@ pub(crate) fn map_error(error: tokio_postgres::Error) -> StoreError {
     let text = describe(&error);
     match error.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(text),
+        // PostgreSQL text cannot hold the NUL character: the input is at fault, not the store.
+        Some(code)
+            if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                || *code == SqlState::UNTRANSLATABLE_CHARACTER =>
+        {
+            StoreError::Invalid("text must not contain the NUL character (\\u0000)".into())
+        }
         Some(code) if retryable(code) => StoreError::Unavailable(text),
         Some(_) => StoreError::Internal(text),
         // No SQLSTATE: the client failed to reach or keep the server, or (not an io error)

@@ -74,3 +74,27 @@ async fn listener_reconnects_when_the_server_drops_it() {
         })
         .await;
 }
+
+/// PostgreSQL text cannot hold a NUL character: storing one is invalid input (a 422 at the
+/// API), never an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_is_invalid_input() {
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = PostgresStore::connect(&url)
+                .await
+                .expect("PostgreSQL store connects");
+            let mut app = crate::support::application(None);
+            app.name = "nul\u{0}name".into();
+            let error = store.create_application(&app, None).await.unwrap_err();
+            assert!(
+                matches!(error, webhookd_store::StoreError::Invalid(_)),
+                "{error:?}"
+            );
+        })
+        .await;
+}
