@@ -182,6 +182,14 @@ async fn gauges(store: &dyn Store, shared: &Shared) {
         }
         Err(error) => tracing::debug!(%error, "reading the queue depth failed"),
     }
+    match store.endpoint_health_counts().await {
+        Ok(counts) => {
+            metrics::gauge!("webhookd_endpoints", "health" => "failing").set(counts.failing as f64);
+            metrics::gauge!("webhookd_endpoints", "health" => "disabled")
+                .set(counts.disabled as f64);
+        }
+        Err(error) => tracing::debug!(%error, "reading endpoint health failed"),
+    }
 }
 
 async fn maintain(store: &dyn Store, config: &EngineConfig) {

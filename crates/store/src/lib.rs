@@ -151,6 +151,14 @@ pub struct QueueDepth {
     pub leased: u64,
 }
 
+/// Endpoints by health, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointHealthCounts {
+    /// Enabled, with every attempt failing since some time.
+    pub failing: u64,
+    pub disabled: u64,
+}
+
 /// A stored API token (only a hash of the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiTokenRecord {
@@ -302,6 +310,7 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<u64>;
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth>;
+    async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts>;
     /// Queues one manual attempt for a delivering node to make (asked of a node that does not
     /// deliver). A second request for the same pair before it is taken is the same request.
     async fn request_resend(

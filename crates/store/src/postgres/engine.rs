@@ -17,7 +17,10 @@ use super::listen::notify_due;
 use super::resources::{CANCEL_PENDING, cancel_pending_params};
 use super::rows::{self, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS, get, ms, status_code};
 use super::sql::{Pipeline, execute, query, query_one};
-use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, QueueDepth, Result};
+use crate::{
+    AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
+    Result,
+};
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
@@ -355,4 +358,19 @@ pub(crate) async fn take_resends(
             ))
         })
         .collect()
+}
+
+pub(crate) async fn endpoint_health_counts(c: &impl GenericClient) -> Result<EndpointHealthCounts> {
+    let row = query_one(
+        c,
+        "SELECT COUNT(*) FILTER (WHERE failing_since IS NOT NULL AND NOT disabled), \
+         COUNT(*) FILTER (WHERE disabled) FROM endpoints",
+        &[],
+    )
+    .await?;
+    let (failing, disabled): (i64, i64) = (get(&row, 0)?, get(&row, 1)?);
+    Ok(EndpointHealthCounts {
+        failing: failing.max(0) as u64,
+        disabled: disabled.max(0) as u64,
+    })
 }

@@ -42,8 +42,9 @@ use webhookd_core::model::{
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
-    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, IdempotentResponse, Lease,
-    MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec, Store, StoreError,
+    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
+    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec,
+    Store, StoreError,
 };
 use error::{map_error, map_pool_error};
 
@@ -414,6 +415,10 @@ impl Store for PostgresStore {
 
     async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
         in_transaction!(self, |tx| engine::release_leases(&tx, owner, keys).await?)
+    }
+
+    async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts> {
+        engine::endpoint_health_counts(&self.client().await?).await
     }
 
     async fn request_resend(

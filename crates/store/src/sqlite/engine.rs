@@ -10,7 +10,10 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 use super::map_error;
 use super::resources::cancel_pending;
 use super::rows::{self, DELIVERY_COLUMNS, MESSAGE_COLUMNS, ms};
-use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, QueueDepth, Result};
+use crate::{
+    AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
+    Result,
+};
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
@@ -359,4 +362,19 @@ pub(crate) fn take_resends(
         })
         .map_err(map_error)?;
     Ok(taken)
+}
+
+pub(crate) fn endpoint_health_counts(c: &Connection) -> Result<EndpointHealthCounts> {
+    c.query_row(
+        "SELECT COALESCE(SUM(failing_since IS NOT NULL AND disabled = 0), 0), \
+         COALESCE(SUM(disabled), 0) FROM endpoints",
+        [],
+        |row| {
+            Ok(EndpointHealthCounts {
+                failing: row.get(0)?,
+                disabled: row.get(1)?,
+            })
+        },
+    )
+    .map_err(map_error)
 }

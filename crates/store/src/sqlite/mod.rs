@@ -27,8 +27,9 @@ use webhookd_core::model::{
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
-    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, IdempotentResponse, Lease,
-    MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec, Store, StoreError,
+    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
+    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec,
+    Store, StoreError,
 };
 use writer::Writer;
 
@@ -479,6 +480,10 @@ impl Store for SqliteStore {
         let endpoint = endpoint.clone();
         self.write(move |c| engine::recover(c, &endpoint, since, until, now))
             .await
+    }
+
+    async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts> {
+        self.read(engine::endpoint_health_counts).await
     }
 
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {

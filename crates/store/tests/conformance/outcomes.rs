@@ -220,6 +220,8 @@ pub(crate) async fn endpoint_health_is_recorded(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(failing_since().await, Some(since));
+    let counts = store.endpoint_health_counts().await.unwrap();
+    assert_eq!((counts.failing, counts.disabled), (1, 0));
     // The run of failures keeps its start.
     store
         .record_attempts(&[health(EndpointHealth::FailingSince(t))])
@@ -231,6 +233,8 @@ pub(crate) async fn endpoint_health_is_recorded(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(failing_since().await, None);
+    let counts = store.endpoint_health_counts().await.unwrap();
+    assert_eq!((counts.failing, counts.disabled), (0, 0));
 
     store
         .record_attempts(&[health(EndpointHealth::Disable)])
@@ -252,6 +256,8 @@ pub(crate) async fn endpoint_health_is_recorded(store: &dyn Store) {
         status(store, &second.id, &hook.id).await.0,
         DeliveryStatus::Canceled
     );
+    let counts = store.endpoint_health_counts().await.unwrap();
+    assert_eq!(counts.disabled, 1);
 }
 
 pub(crate) async fn recover_reopens_failed_and_canceled_in_window(store: &dyn Store) {
