@@ -8,6 +8,7 @@ mod common;
 mod application;
 mod attempt;
 mod endpoint;
+mod endpoint_controls;
 mod event_type;
 mod message;
 mod openapi;
