@@ -9,6 +9,8 @@ use webhookd_core::model::RetiredSecret;
 use webhookd_core::signing::Secret;
 use webhookd_core::time::{from_unix_ms, to_unix_ms};
 
+use crate::IdempotentResponse;
+
 /// Seals secrets on write and opens them on read. The default stores them in plain.
 #[derive(Debug, Clone, Default)]
 pub struct SecretCodec(Option<Arc<SecretCipher>>);
@@ -51,6 +53,36 @@ impl SecretCodec {
             })
             .collect();
         serde_json::to_string(&stored).map_err(|error| error.to_string())
+    }
+
+    /// A copy of an idempotency record whose stored answer is sealed: answers such as a
+    /// rotation's or `/webhooks`' carry a secret.
+    pub(crate) fn seal_response(
+        &self,
+        response: Option<&IdempotentResponse>,
+    ) -> Option<IdempotentResponse> {
+        let mut response = response.cloned()?;
+        if let Some(cipher) = &self.0 {
+            response.body = cipher
+                .seal(&String::from_utf8_lossy(&response.body))
+                .into_bytes();
+        }
+        Some(response)
+    }
+
+    /// Opens the answer of a stored idempotency record (plain ones pass through).
+    pub(crate) fn open_response(
+        &self,
+        mut response: IdempotentResponse,
+    ) -> Result<IdempotentResponse, String> {
+        if let Ok(text) = std::str::from_utf8(&response.body)
+            && text.starts_with("enc1:")
+        {
+            response.body = cipher::open(self.0.as_deref(), text)
+                .map_err(|error| error.to_string())?
+                .into_bytes();
+        }
+        Ok(response)
     }
 
     pub(crate) fn open_retired(&self, text: &str) -> Result<Vec<RetiredSecret>, String> {

@@ -222,7 +222,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             resources::create_application(&tx, app).await?;
-            admin::save_idempotent(&tx, idempotency).await?
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
         })
     }
 
@@ -249,7 +249,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             resources::create_endpoint(&tx, &self.codec, endpoint).await?;
-            admin::save_idempotent(&tx, idempotency).await?
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
         })
     }
 
@@ -293,7 +293,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             resources::create_event_type(&tx, event_type).await?;
-            admin::save_idempotent(&tx, idempotency).await?
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
         })
     }
 
@@ -335,7 +335,7 @@ impl Store for PostgresStore {
                 // Work for any node: wake them when this commits.
                 listen::notify_due(&tx).await?;
             }
-            admin::save_idempotent(&tx, idempotency).await?;
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
             endpoints
         })
     }
@@ -476,7 +476,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             admin::put_task(&tx, task).await?;
-            admin::save_idempotent(&tx, idempotency).await?
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
         })
     }
 
@@ -509,11 +509,22 @@ impl Store for PostgresStore {
         key_hash: &str,
         not_before: OffsetDateTime,
     ) -> Result<Option<IdempotentResponse>> {
-        admin::get_idempotent(&self.client().await?, key_hash, not_before).await
+        let stored = admin::get_idempotent(&self.client().await?, key_hash, not_before).await?;
+        stored
+            .map(|response| {
+                self.codec
+                    .open_response(response)
+                    .map_err(StoreError::Internal)
+            })
+            .transpose()
     }
 
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
-        admin::save_idempotent(&self.client().await?, Some(response)).await
+        admin::save_idempotent(
+            &self.client().await?,
+            self.codec.seal_response(Some(response)).as_ref(),
+        )
+        .await
     }
 
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {

@@ -215,7 +215,7 @@ impl Store for SqliteStore {
         app: &Application,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
-        let (app, idempotency) = (app.clone(), idempotency.cloned());
+        let (app, idempotency) = (app.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
             resources::create_application(c, &app)?;
             admin::save_idempotent(c, idempotency.as_ref())
@@ -252,8 +252,11 @@ impl Store for SqliteStore {
         endpoint: &Endpoint,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
-        let (endpoint, idempotency, codec) =
-            (endpoint.clone(), idempotency.cloned(), self.codec.clone());
+        let (endpoint, idempotency, codec) = (
+            endpoint.clone(),
+            self.codec.seal_response(idempotency),
+            self.codec.clone(),
+        );
         self.write(move |c| {
             resources::create_endpoint(c, &codec, &endpoint)?;
             admin::save_idempotent(c, idempotency.as_ref())
@@ -308,7 +311,7 @@ impl Store for SqliteStore {
         event_type: &EventType,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
-        let (event_type, idempotency) = (event_type.clone(), idempotency.cloned());
+        let (event_type, idempotency) = (event_type.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
             resources::create_event_type(c, &event_type)?;
             admin::save_idempotent(c, idempotency.as_ref())
@@ -350,7 +353,11 @@ impl Store for SqliteStore {
         lease: Option<&Lease>,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<Vec<EndpointId>> {
-        let (message, lease, idempotency) = (message.clone(), lease.cloned(), idempotency.cloned());
+        let (message, lease, idempotency) = (
+            message.clone(),
+            lease.cloned(),
+            self.codec.seal_response(idempotency),
+        );
         self.write(move |c| {
             let endpoints = messages::create_message(c, &message, lease.as_ref())?;
             admin::save_idempotent(c, idempotency.as_ref())?;
@@ -516,7 +523,7 @@ impl Store for SqliteStore {
         task: &BackgroundTask,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
-        let (task, idempotency) = (task.clone(), idempotency.cloned());
+        let (task, idempotency) = (task.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
             admin::put_task(c, &task)?;
             admin::save_idempotent(c, idempotency.as_ref())
@@ -558,13 +565,21 @@ impl Store for SqliteStore {
         not_before: OffsetDateTime,
     ) -> Result<Option<IdempotentResponse>> {
         let key_hash = key_hash.to_owned();
-        self.read(move |c| admin::get_idempotent(c, &key_hash, not_before))
-            .await
+        let stored = self
+            .read(move |c| admin::get_idempotent(c, &key_hash, not_before))
+            .await?;
+        stored
+            .map(|response| {
+                self.codec
+                    .open_response(response)
+                    .map_err(StoreError::Internal)
+            })
+            .transpose()
     }
 
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
-        let response = response.clone();
-        self.write(move |c| admin::save_idempotent(c, Some(&response)))
+        let response = self.codec.seal_response(Some(response));
+        self.write(move |c| admin::save_idempotent(c, response.as_ref()))
             .await
     }
 
