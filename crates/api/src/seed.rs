@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_core::time::now;
@@ -113,18 +114,42 @@ pub(crate) async fn register(
             &RegistrationOut::new(input.name, &app, &existing),
         );
     }
-    let endpoint = new_endpoint(&app.id, EndpointIn::for_url(input.destination))?;
+    let mut endpoint = new_endpoint(&app.id, EndpointIn::for_url(input.destination))?;
+    // A uid derived from the URL makes two first registrations that race end with one
+    // endpoint: the loser's create conflicts and reads the winner's back.
+    let uid = destination_uid(&url);
+    endpoint.uid = Some(uid.clone());
     ensure_room(&state, &app.id).await?;
     let response = JsonBytes::new(
         StatusCode::CREATED,
-        &RegistrationOut::new(input.name, &app, &endpoint),
+        &RegistrationOut::new(input.name.clone(), &app, &endpoint),
     )?;
-    state
+    let created = state
         .store()
         .create_endpoint(&endpoint, idempotency.record(&response).as_ref())
-        .await?;
-    state.dispatcher().endpoint_changed(&endpoint.id);
-    Ok(response.recorded())
+        .await;
+    match created {
+        Ok(()) => {
+            state.dispatcher().endpoint_changed(&endpoint.id);
+            Ok(response.recorded())
+        }
+        Err(StoreError::Conflict(_)) => match state.store().get_endpoint(&app.id, &uid).await? {
+            Some(existing) => JsonBytes::new(
+                StatusCode::CREATED,
+                &RegistrationOut::new(input.name, &app, &existing),
+            ),
+            None => Err(ApiError::Conflict(
+                "the registration raced another; retry".into(),
+            )),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The uid of the endpoint `/webhooks` registers for a URL.
+fn destination_uid(url: &str) -> String {
+    let digest = Sha256::digest(url.as_bytes());
+    format!("dest-{}", hex::encode(&digest[..8]))
 }
 
 /// The application whose uid is `name`, created when missing. Two first registrations that

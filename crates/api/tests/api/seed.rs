@@ -167,3 +167,30 @@ async fn registration_needs_a_token_when_configured() {
         .await
         .expect_error(StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_registrations_of_one_url_make_one_endpoint() {
+    let api = TestApi::new();
+    let body = || serde_json::json!({"name": "racer", "destination": "https://example.com/race"});
+    let answers = tokio::join!(
+        api.post("/webhooks", body()),
+        api.post("/webhooks", body()),
+        api.post("/webhooks", body()),
+        api.post("/webhooks", body()),
+    );
+    let ids: std::collections::HashSet<String> = [answers.0, answers.1, answers.2, answers.3]
+        .into_iter()
+        .map(|answer| {
+            answer.expect(StatusCode::CREATED)["endpointId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let listed = api
+        .get("/api/v1/app/racer/endpoint")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+}
