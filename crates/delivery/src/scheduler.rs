@@ -89,7 +89,11 @@ pub(crate) async fn run(
                 Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
             }
         }
-        take_resends(store.as_ref(), &events).await;
+        // Only another node (one that does not deliver) queues resends, so a store shared by
+        // no other node (SQLite) has none to take: no write per poll there.
+        if due_elsewhere.is_some() {
+            take_resends(store.as_ref(), &events).await;
+        }
         if Instant::now() >= next_renewal {
             match store.renew_leases(&lease(&config)).await {
                 Ok(renewed) => tracing::debug!(renewed, "leases renewed"),
