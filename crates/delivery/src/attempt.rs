@@ -73,11 +73,14 @@ fn headers(
         }
     }
     for (name, value) in &endpoint.headers {
-        // Names and values were validated when they were set; a bad one is skipped.
+        // Names and values were validated when they were set; a bad one is skipped, and so is
+        // a `proxy-authorization` stored before the API reserved it: the proxy's credentials
+        // are the operator's (`WEBHOOKD_PROXY`), never a tenant's.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
-        ) {
+        ) && name != reqwest::header::PROXY_AUTHORIZATION
+        {
             headers.insert(name, value);
         }
     }
@@ -130,7 +133,8 @@ pub(crate) async fn run(
         status = status_code,
         duration_ms,
         "webhook to '{}' dispatched, response code: {status_code}",
-        endpoint.url
+        // Escaped: a URL stored before URLs were normalised may hold a line break.
+        endpoint.url.escape_debug()
     );
     let finished_at = now();
     let delivery = match (&outcome, job.manual) {
