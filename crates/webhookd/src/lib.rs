@@ -12,6 +12,7 @@ pub mod config;
 pub mod heartbeat;
 pub mod run;
 pub mod secrets_cmd;
+pub mod serve;
 pub mod telemetry;
 pub mod tls;
 pub mod token_cmd;
