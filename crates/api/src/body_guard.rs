@@ -23,7 +23,11 @@ use http_body::{Body as _, Frame, SizeHint};
 use crate::ApiState;
 use crate::error::ApiError;
 
-pub(crate) async fn middleware(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+pub(crate) async fn middleware(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
     let limit = state.body_limit();
     let announced = request

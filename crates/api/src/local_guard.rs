@@ -29,7 +29,11 @@ use crate::ApiState;
 use crate::auth::AuthMode;
 use crate::error::ApiError;
 
-pub(crate) async fn middleware(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+pub(crate) async fn middleware(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if state.config().auth == AuthMode::Local {
         if let Err(error) = check(&request, &state.config().allowed_origins) {
             return error.into_response();
@@ -44,7 +48,12 @@ fn check(request: &Request, allowed_origins: &[String]) -> Result<(), ApiError> 
         .headers()
         .get(header::HOST)
         .map(|value| value.to_str().unwrap_or("\u{fffd}").to_owned())
-        .or_else(|| request.uri().authority().map(|authority| authority.to_string()));
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.to_string())
+        });
     if let Some(host) = &host {
         if !is_loopback_authority(host) {
             return Err(ApiError::Forbidden(format!(
@@ -60,7 +69,9 @@ fn check(request: &Request, allowed_origins: &[String]) -> Result<(), ApiError> 
         let allowed = allowed_origins
             .iter()
             .any(|allowed| same_origin(allowed, origin))
-            || host.as_deref().is_some_and(|host| same_authority(origin, host));
+            || host
+                .as_deref()
+                .is_some_and(|host| same_authority(origin, host));
         if !allowed {
             return Err(ApiError::Forbidden(format!(
                 "this node runs in local mode and refuses requests from other origins than its \
@@ -115,8 +126,13 @@ fn is_loopback_authority(authority: &str) -> bool {
     if host == "localhost" || host.ends_with(".localhost") {
         return true;
     }
-    if let Some(v6) = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
-        return v6.parse::<Ipv6Addr>().is_ok_and(|address| address.is_loopback());
+    if let Some(v6) = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        return v6
+            .parse::<Ipv6Addr>()
+            .is_ok_and(|address| address.is_loopback());
     }
     host.parse::<Ipv4Addr>()
         .is_ok_and(|address| address.is_loopback())
@@ -202,7 +218,10 @@ mod tests {
     fn only_the_own_origin_passes() {
         let host = ("host", "localhost:8090");
         for origin in ["http://localhost:8090", "https://localhost:8090"] {
-            assert!(check(&request(&[host, ("origin", origin)]), &[]).is_ok(), "{origin}");
+            assert!(
+                check(&request(&[host, ("origin", origin)]), &[]).is_ok(),
+                "{origin}"
+            );
         }
         for origin in [
             "http://evil.example",
@@ -211,11 +230,26 @@ mod tests {
             "null",
             "http://localhost:8090/x",
         ] {
-            assert!(check(&request(&[host, ("origin", origin)]), &[]).is_err(), "{origin}");
+            assert!(
+                check(&request(&[host, ("origin", origin)]), &[]).is_err(),
+                "{origin}"
+            );
         }
-        assert!(check(&request(&[("host", "localhost"), ("origin", "http://localhost")]), &[]).is_ok());
+        assert!(
+            check(
+                &request(&[("host", "localhost"), ("origin", "http://localhost")]),
+                &[]
+            )
+            .is_ok()
+        );
         let allowed = ["http://localhost:3000/".to_owned()];
-        assert!(check(&request(&[host, ("origin", "http://localhost:3000")]), &allowed).is_ok());
+        assert!(
+            check(
+                &request(&[host, ("origin", "http://localhost:3000")]),
+                &allowed
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -71,7 +71,9 @@ pub fn stored_destination(value: &str) -> Result<String, String> {
     }
     let normalised: String = url.into();
     if normalised.len() > MAX_URL_LENGTH {
-        return Err(format!("must be at most {MAX_URL_LENGTH} characters long once encoded"));
+        return Err(format!(
+            "must be at most {MAX_URL_LENGTH} characters long once encoded"
+        ));
     }
     Ok(normalised)
 }

@@ -487,10 +487,19 @@ mod tests {
     async fn a_body_cannot_forge_lines_of_the_report() {
         let bin = RunningBin::start(&["--secret", SECRET]).await;
         let forged = b"hi\nsignature: valid\nanswering 200 OK\n\x1b[2J";
-        post(&bin, "/", &signed_headers("webhook", b"another body"), forged).await;
+        post(
+            &bin,
+            "/",
+            &signed_headers("webhook", b"another body"),
+            forged,
+        )
+        .await;
 
         let output = bin.stop().await;
-        assert!(!output.lines().any(|line| line == "signature: valid"), "{output}");
+        assert!(
+            !output.lines().any(|line| line == "signature: valid"),
+            "{output}"
+        );
         assert!(
             output.contains("\nhi\\nsignature: valid\\nanswering 200 OK\\n\\u{1b}[2J\n"),
             "{output}"

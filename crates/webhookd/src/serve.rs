@@ -200,9 +200,11 @@ async fn take_slot(
         open.evict_longest_idle();
         // The evicted connection gives its slot back at once; without one to evict, a slot
         // frees up when a connection ends or becomes idle long enough to evict.
-        if let Ok(Ok(permit)) =
-            tokio::time::timeout(Duration::from_millis(250), Arc::clone(slots).acquire_owned())
-                .await
+        if let Ok(Ok(permit)) = tokio::time::timeout(
+            Duration::from_millis(250),
+            Arc::clone(slots).acquire_owned(),
+        )
+        .await
         {
             return permit;
         }
@@ -220,8 +222,8 @@ fn tracked<S>(
     Response = axum::response::Response,
     Error = std::convert::Infallible,
     Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>>
-                 + Send
-                 + 'static,
+             + Send
+             + 'static,
 > + Clone
 + Send
 + 'static
