@@ -21,10 +21,13 @@
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
+//!   hostile request stream over one keep-alive connection.
 
 mod harness;
 
 mod cli;
+mod connections;
 mod crash;
 mod delivery;
 mod endpoint_controls;
