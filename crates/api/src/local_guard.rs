@@ -34,10 +34,10 @@ pub(crate) async fn middleware(
     request: Request,
     next: Next,
 ) -> Response {
-    if state.config().auth == AuthMode::Local {
-        if let Err(error) = check(&request, &state.config().allowed_origins) {
-            return error.into_response();
-        }
+    if state.config().auth == AuthMode::Local
+        && let Err(error) = check(&request, &state.config().allowed_origins)
+    {
+        return error.into_response();
     }
     next.run(request).await
 }
@@ -54,14 +54,14 @@ fn check(request: &Request, allowed_origins: &[String]) -> Result<(), ApiError> 
                 .authority()
                 .map(|authority| authority.to_string())
         });
-    if let Some(host) = &host {
-        if !is_loopback_authority(host) {
-            return Err(ApiError::Forbidden(format!(
-                "this node runs in local mode and answers only requests addressed to a loopback \
-                 name (localhost, 127.0.0.1, [::1]), not `{}`",
-                host.escape_debug()
-            )));
-        }
+    if let Some(host) = &host
+        && !is_loopback_authority(host)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "this node runs in local mode and answers only requests addressed to a loopback \
+             name (localhost, 127.0.0.1, [::1]), not `{}`",
+            host.escape_debug()
+        )));
     }
     let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {

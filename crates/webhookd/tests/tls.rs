@@ -99,8 +99,10 @@ async fn health(connector: &tokio_rustls::TlsConnector, address: &str) -> Result
         let mut tls = connector
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await?;
-        tls.write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-            .await?;
+        tls.write_all(
+            b"GET /api/v1/health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+        )
+        .await?;
         let mut answer = String::new();
         tls.read_to_string(&mut answer).await?;
         std::io::Result::Ok(answer.lines().next().unwrap_or_default().to_owned())
@@ -124,7 +126,10 @@ fn cpu_ticks(pid: u32) -> u64 {
 async fn within(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
-        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -197,7 +202,11 @@ async fn the_tls_listener_times_out_handshakes_and_backs_off_when_out_of_descrip
         matches!(closed, Ok(Ok(0) | Err(_))),
         "a client that never handshakes is still connected: {closed:?}"
     );
-    assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Take every descriptor the node has left, and more.
     let mut held = Vec::new();
@@ -213,7 +222,11 @@ async fn the_tls_listener_times_out_handshakes_and_backs_off_when_out_of_descrip
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (ticks, grown) = (cpu_ticks(pid) - ticks_before, read_log().len() - log_before);
     assert!(ticks < 100, "the node spun: {ticks} ticks of CPU in 3 s");
-    assert!(grown < 4096, "the node logged {grown} bytes in 3 s:\n{}", read_log());
+    assert!(
+        grown < 4096,
+        "the node logged {grown} bytes in 3 s:\n{}",
+        read_log()
+    );
 
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(60);

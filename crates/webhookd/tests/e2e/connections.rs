@@ -108,14 +108,30 @@ fn hostile(n: usize) -> (Vec<u8>, Vec<u8>) {
     let (method, path, body) = match n % 10 {
         0 => ("PROPFIND", "/webhooks?limit=0".to_owned(), Some(body)),
         1 => ("GET", "/api/v1/app".to_owned(), Some(body)),
-        2 => ("DELETE", format!("/api/v1/app/a{n}/msg/m/endpoint/e/resend"), Some(body)),
-        3 => ("POST", "/api/v1/app".to_owned(), Some("{not json".to_owned())),
+        2 => (
+            "DELETE",
+            format!("/api/v1/app/a{n}/msg/m/endpoint/e/resend"),
+            Some(body),
+        ),
+        3 => (
+            "POST",
+            "/api/v1/app".to_owned(),
+            Some("{not json".to_owned()),
+        ),
         4 => ("GET", "/../../etc/passwd".to_owned(), None),
         5 => ("POST", "/api/v1/app".to_owned(), Some("x".repeat(200_000))),
-        6 => ("PUT", format!("/api/v1/app/a{n}/endpoint/e/headers"), Some(body)),
+        6 => (
+            "PUT",
+            format!("/api/v1/app/a{n}/endpoint/e/headers"),
+            Some(body),
+        ),
         7 => ("GET", "/api/v1/health".to_owned(), None),
         8 => ("OPTIONS", "/api/v1/app".to_owned(), Some(body)),
-        _ => ("POST", "/api/v1/app".to_owned(), Some(json!({"name": format!("a{n}")}).to_string())),
+        _ => (
+            "POST",
+            "/api/v1/app".to_owned(),
+            Some(json!({"name": format!("a{n}")}).to_string()),
+        ),
     };
     let mut head = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\n");
     if let Some(body) = &body {
@@ -155,7 +171,10 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<b
         .map_or(0, |value| value.trim().parse().unwrap_or(0));
     while buffer.len() < head_end + length {
         let mut chunk = [0_u8; 8192];
-        let read = stream.read(&mut chunk).await.map_err(|error| error.to_string())?;
+        let read = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|error| error.to_string())?;
         if read == 0 {
             return Err("the body of the answer was cut short".to_owned());
         }
