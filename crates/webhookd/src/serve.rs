@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -249,9 +250,14 @@ where
         .map_future(move |future| {
             let busy = Busy::start(Arc::clone(&connection));
             async move {
-                let response = future.await;
-                drop(busy);
-                response
+                // Busy until the answer's body is sent (or dropped), not only until its head.
+                let response: axum::response::Response = future.await?;
+                Ok(response.map(|body| {
+                    axum::body::Body::new(body.map_frame(move |frame| {
+                        let _busy = &busy;
+                        frame
+                    }))
+                }))
             }
         })
 }
