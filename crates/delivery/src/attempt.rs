@@ -195,3 +195,58 @@ fn health(
         (_, Some(_)) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use webhookd_core::model::{Endpoint, Message};
+    use webhookd_core::signing::Secret;
+    use webhookd_core::{AppId, EndpointId, MessageId};
+
+    use super::*;
+
+    #[test]
+    fn custom_headers_never_carry_proxy_credentials() {
+        let at = now();
+        let endpoint = Endpoint {
+            id: EndpointId::new(),
+            app_id: AppId::new(),
+            uid: None,
+            url: "http://127.0.0.1:9/".into(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: vec![],
+            channels: vec![],
+            throttle_rate: None,
+            metadata: Default::default(),
+            // Stored before the API reserved the name.
+            headers: [
+                ("proxy-authorization", "Basic dGVuYW50OnBhc3M="),
+                ("x-tenant", "acme"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+            secret: Secret::generate(),
+            retired_secrets: vec![],
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let message = Message {
+            id: MessageId::new(),
+            app_id: endpoint.app_id.clone(),
+            event_type: "a".into(),
+            event_id: None,
+            payload: Bytes::from_static(b"{}"),
+            channels: vec![],
+            tags: vec![],
+            created_at: at,
+            deliver_at: None,
+            retain_payload_until: None,
+        };
+        let headers = headers(&endpoint, &message, at.unix_timestamp(), false, at);
+        assert_eq!(headers["x-tenant"], "acme");
+        assert!(headers.get("proxy-authorization").is_none());
+    }
+}
