@@ -11,7 +11,7 @@ use super::sql::{execute, query};
 use crate::{Result, RetentionPurge};
 
 /// Rows purged per kind and call at most: a batch holds its row locks for milliseconds.
-const RETENTION_BATCH: i64 = 500;
+const RETENTION_BATCH: i64 = 200;
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 

@@ -11,7 +11,7 @@ use super::rows::ms;
 use crate::{Result, RetentionPurge};
 
 /// Rows purged per kind and call at most: a batch costs the writer a few milliseconds.
-const RETENTION_BATCH: i64 = 500;
+const RETENTION_BATCH: i64 = 200;
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
