@@ -228,3 +228,68 @@ fn health(
         (_, Some(_)) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use webhookd_core::{AppId, MessageId};
+
+    use super::*;
+
+    fn job(app: AppId, manual: bool) -> Job {
+        Job {
+            message: Arc::new(Message {
+                id: MessageId::new(),
+                app_id: app,
+                event_type: "user.created".into(),
+                event_id: Some("evt-1".into()),
+                payload: Bytes::from_static(b"{}"),
+                channels: Vec::new(),
+                tags: Vec::new(),
+                created_at: now(),
+                deliver_at: None,
+                retain_payload_until: None,
+            }),
+            attempts_made: 3,
+            manual,
+        }
+    }
+
+    fn last() -> LastAttempt {
+        LastAttempt {
+            id: AttemptId::new(),
+            response_status_code: 500,
+            timestamp: now(),
+        }
+    }
+
+    #[test]
+    fn the_fourth_failure_of_a_scheduled_delivery_is_failing() {
+        let endpoint = EndpointId::new();
+        let update = DeliveryUpdate::RetryAt(now());
+        let events = operational_events(&job(AppId::new(), false), &endpoint, &update, 4, &last());
+        assert_eq!(events.len(), 1);
+        let OperationalEvent::Attempt {
+            event,
+            msg_event_id,
+            endpoint_id,
+            ..
+        } = &events[0]
+        else {
+            panic!("an attempt event: {events:?}");
+        };
+        assert_eq!(*event, operational::AttemptEvent::Failing);
+        assert_eq!(msg_event_id.as_deref(), Some("evt-1"));
+        assert_eq!(*endpoint_id, endpoint);
+    }
+
+    #[test]
+    fn manual_attempts_and_operational_deliveries_raise_nothing() {
+        let endpoint = EndpointId::new();
+        let failed = DeliveryUpdate::Failed;
+        let manual = job(AppId::new(), true);
+        assert!(operational_events(&manual, &endpoint, &failed, 4, &last()).is_empty());
+        let own = job(operational::operational_app(), false);
+        assert!(operational_events(&own, &endpoint, &failed, 4, &last()).is_empty());
+    }
+}
