@@ -122,7 +122,7 @@ pub(crate) fn get_message(c: &Connection, app: &AppId, key: &str) -> Result<Opti
 }
 
 /// `EXISTS` over a JSON array column holding `?`.
-fn json_contains(column: &str) -> String {
+pub(super) fn json_contains(column: &str) -> String {
     format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
 }
 
@@ -165,6 +165,9 @@ fn attempt_filters<'a>(
     query = query.any_of("m.event_type", &filter.event_types);
     if let Some(channel) = &filter.channel {
         query = query.filter(&json_contains("m.channels"), [text(channel)]);
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter(&json_contains("m.tags"), [text(tag)]);
     }
     query
 }
