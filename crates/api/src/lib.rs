@@ -20,6 +20,7 @@ mod endpoint;
 mod event_type;
 mod health;
 mod message;
+mod message_content;
 mod seed;
 
 use std::collections::HashMap;
@@ -170,6 +171,7 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(endpoint::router())
                 .merge(event_type::router())
                 .merge(message::router())
+                .merge(message_content::router())
                 .merge(attempt::router())
                 .merge(background_task::router()),
         )

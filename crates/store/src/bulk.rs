@@ -1,5 +1,5 @@
 //! Operations over many messages at once, for the SDK's replays, content erasure and usage
-//! counts: replaying what an endpoint missed or already got, erasing payloads and response
+//! counts (and a message sent to one endpoint alone): replaying what an endpoint missed or already got, erasing payloads and response
 //! bodies (GDPR), and counting deliveries per application.
 //!
 //! A supertrait of [`crate::Store`], so every store has them and `dyn Store` callers reach
@@ -11,10 +11,10 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use webhookd_core::model::{DeliveryStatus, Endpoint};
+use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
-use crate::Result;
+use crate::{Lease, Result};
 
 /// Which of an endpoint's deliveries a bulk replay sends again. Times bound the messages'
 /// creation; every filter given must hold.
@@ -48,6 +48,16 @@ pub const EXPUNGE_BATCH: usize = 1000;
 
 #[async_trait]
 pub trait BulkStore: Send + Sync {
+    /// Stores the message with one pending delivery, to this endpoint alone, whatever its
+    /// filters (an example sent to one endpoint). With a lease, the delivery is created claimed
+    /// by its owner. Conflict when the eventId is taken.
+    async fn create_message_to(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+        lease: Option<&Lease>,
+    ) -> Result<()>;
+
     /// Creates a pending delivery to the endpoint, due at `now`, for every message of its
     /// application created in `[since, until]` that the endpoint's event types and channels
     /// accept and that has no delivery to it at all (created before the endpoint existed, or

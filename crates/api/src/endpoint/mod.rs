@@ -9,10 +9,11 @@
 //!
 //! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
-//! delivery counts).
+//! delivery counts), `replay` (replay what it missed or got, send an example).
 
 pub(crate) mod headers;
 pub(crate) mod recover;
+pub(crate) mod replay;
 pub(crate) mod secret;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(secret::router())
         .merge(headers::router())
         .merge(recover::router())
+        .merge(replay::router())
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.

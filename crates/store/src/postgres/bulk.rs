@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
-use webhookd_core::model::{DeliveryStatus, Endpoint};
+use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
 use webhookd_core::time::now;
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
@@ -13,14 +13,72 @@ use super::PostgresStore;
 use super::error::map_error;
 use super::list::{Param, int, param, text, text_list};
 use super::listen::notify_due;
-use super::rows::{get, ms, status_code};
+use super::messages::claim_at_insert;
+use super::rows::{MESSAGE_COLUMNS, get, ms, opt_ms, status_code};
 use super::sql::{execute, query};
-use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter, Result};
+use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, StoreError};
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
 #[async_trait]
 impl BulkStore for PostgresStore {
+    async fn create_message_to(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
+        let claim = claim_at_insert(message, lease);
+        let created = ms(message.created_at);
+        let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+        let (owner, until) = claim
+            .map(|lease| (lease.owner.as_str(), ms(lease.until)))
+            .unzip();
+        let sql = format!(
+            "WITH message AS ( \
+               INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+               RETURNING id, app_id) \
+             INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+               next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+             SELECT message.id, $11::text, message.app_id, {PENDING}, 0, $12::bigint, \
+               $13::text, $14::bigint, $8::bigint, $8::bigint FROM message",
+            MESSAGE_COLUMNS.replace("m.", "")
+        );
+        let client = self.client().await?;
+        let inserted = execute(
+            &client,
+            &sql,
+            &[
+                &message.id.as_str(),
+                &message.app_id.as_str(),
+                &message.event_type,
+                &message.event_id,
+                &message.payload.as_ref(),
+                &message.channels,
+                &message.tags,
+                &created,
+                &opt_ms(message.deliver_at),
+                &opt_ms(message.retain_payload_until),
+                &endpoint.as_str(),
+                &due,
+                &owner,
+                &until,
+            ],
+        )
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "a message with eventId `{}` already exists in this application",
+                message.event_id.as_deref().unwrap_or_default()
+            )),
+            other => other,
+        })?;
+        if claim.is_none() && inserted > 0 {
+            notify_due(&client).await?;
+        }
+        Ok(())
+    }
+
     async fn replay_missing(
         &self,
         endpoint: &Endpoint,

@@ -4,19 +4,33 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params, params_from_iter};
 use time::OffsetDateTime;
-use webhookd_core::model::{DeliveryStatus, Endpoint};
+use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::SqliteStore;
 use super::map_error;
-use super::messages::json_contains;
+use super::messages::{self, json_contains};
 use super::rows::ms;
-use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter, Result};
+use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result};
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
 #[async_trait]
 impl BulkStore for SqliteStore {
+    async fn create_message_to(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
+        let (message, endpoint, lease) = (message.clone(), endpoint.clone(), lease.cloned());
+        self.write(move |c| {
+            messages::insert_message(c, &message)?;
+            messages::insert_deliveries(c, &message, &[endpoint], lease.as_ref())
+        })
+        .await
+    }
+
     async fn replay_missing(
         &self,
         endpoint: &Endpoint,
