@@ -332,7 +332,9 @@ async fn embedded_messages(
         {
             let shown = serde_json::to_string(&MessageOut::of(&message, true))
                 .and_then(RawValue::from_string)
-                .map_err(|error| ApiError::Internal(format!("a message did not serialize: {error}")))?;
+                .map_err(|error| {
+                    ApiError::Internal(format!("a message did not serialize: {error}"))
+                })?;
             messages.insert(attempt.msg_id.clone(), shown);
         }
     }

@@ -138,7 +138,10 @@ impl Secret {
         match &self.0 {
             Key::Hmac(bytes) => format!("{SECRET_PREFIX}{}", BASE64.encode(bytes)),
             Key::Ed25519(key) => {
-                format!("{SECRET_KEY_PREFIX}{}", BASE64.encode(key.to_keypair_bytes()))
+                format!(
+                    "{SECRET_KEY_PREFIX}{}",
+                    BASE64.encode(key.to_keypair_bytes())
+                )
             }
         }
     }
@@ -435,22 +438,43 @@ mod tests {
         assert_eq!(Secret::parse(&secret.expose()).unwrap(), secret);
         let public = secret.receiver_key();
         assert!(public.starts_with("whpk_"));
-        assert_eq!(Secret::parse(&public), Err(ParseSecretError::PublicKeyGiven));
+        assert_eq!(
+            Secret::parse(&public),
+            Err(ParseSecretError::PublicKeyGiven)
+        );
         let signature = secret.sign(VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY);
         assert!(signature.starts_with("v1a,"));
         let key = VerifyKey::parse(&public).unwrap();
         let check = |header: &str, body: &[u8]| {
-            verify_with(&key, VECTOR_ID, "1649367553", header, body, VECTOR_TIMESTAMP)
+            verify_with(
+                &key,
+                VECTOR_ID,
+                "1649367553",
+                header,
+                body,
+                VECTOR_TIMESTAMP,
+            )
         };
         check(&signature, VECTOR_BODY).unwrap();
         assert_eq!(check(&signature, b"{}"), Err(VerifyError::NoMatch));
         // An HMAC signature of the same content is not an ed25519 one.
         let hmac = Secret::parse(VECTOR_SECRET).unwrap();
-        assert_eq!(check(VECTOR_SIGNATURE, VECTOR_BODY), Err(VerifyError::NoMatch));
+        assert_eq!(
+            check(VECTOR_SIGNATURE, VECTOR_BODY),
+            Err(VerifyError::NoMatch)
+        );
         // A rotation from HMAC to ed25519 signs with both; each key finds its own.
         let header = signature_header([&secret, &hmac], VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_BODY);
         check(&header, VECTOR_BODY).unwrap();
-        verify(&hmac, VECTOR_ID, "1649367553", &header, VECTOR_BODY, VECTOR_TIMESTAMP).unwrap();
+        verify(
+            &hmac,
+            VECTOR_ID,
+            "1649367553",
+            &header,
+            VECTOR_BODY,
+            VECTOR_TIMESTAMP,
+        )
+        .unwrap();
     }
 
     #[test]

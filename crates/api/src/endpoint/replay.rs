@@ -43,7 +43,10 @@ const BULK_REPLAY_TASK: &str = "endpoint.bulk-replay";
 
 pub(super) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/endpoint/{ep}/replay-missing", post(replay_missing))
+        .route(
+            "/app/{app}/endpoint/{ep}/replay-missing",
+            post(replay_missing),
+        )
         .route("/app/{app}/endpoint/{ep}/bulk-replay", post(bulk_replay))
         .route("/app/{app}/endpoint/{ep}/send-example", post(send_example))
         .route("/app/{app}/endpoint/{ep}/attempt-stats", get(attempt_stats))
@@ -180,9 +183,8 @@ pub(crate) async fn bulk_replay(
     let status = input
         .status
         .map(|code| {
-            DeliveryStatus::from_code(code).ok_or_else(|| {
-                ApiError::invalid(&["body", "status"], "must be 0, 1, 2, 3 or 4")
-            })
+            DeliveryStatus::from_code(code)
+                .ok_or_else(|| ApiError::invalid(&["body", "status"], "must be 0, 1, 2, 3 or 4"))
         })
         .transpose()?;
     if let Some(class) = input.status_code_class

@@ -171,7 +171,10 @@ impl BulkStore for PostgresStore {
         if let Some(class) = filter.status_code_class {
             let low = i32::from(class);
             let high = if low == 0 { 0 } else { low + 99 };
-            let (low, high) = (mark(&mut params, param(low)), mark(&mut params, param(high)));
+            let (low, high) = (
+                mark(&mut params, param(low)),
+                mark(&mut params, param(high)),
+            );
             sql.push_str(&format!(
                 " AND EXISTS (SELECT 1 FROM attempts a WHERE a.msg_id = d.msg_id \
                  AND a.endpoint_id = d.endpoint_id \

@@ -70,9 +70,7 @@ impl BulkStore for SqliteStore {
             c.prepare_cached(
                 "UPDATE attempts SET response = '' WHERE app_id = ? AND msg_id = ? AND id = ?",
             )
-            .and_then(|mut update| {
-                update.execute([app.as_str(), msg.as_str(), attempt.as_str()])
-            })
+            .and_then(|mut update| update.execute([app.as_str(), msg.as_str(), attempt.as_str()]))
             .map(|changed| changed > 0)
             .map_err(map_error)
         })
