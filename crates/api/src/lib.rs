@@ -36,6 +36,7 @@ use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::signing::SignatureType;
 use webhookd_delivery::Dispatcher;
 use webhookd_store::Store;
 
@@ -53,6 +54,8 @@ pub struct ApiConfig {
     /// The largest message payload accepted, in bytes.
     pub max_payload_bytes: usize,
     pub metrics: Option<MetricsRender>,
+    /// The signature scheme of new endpoints created without a secret.
+    pub signature_type: SignatureType,
 }
 
 /// Shared state of every handler. Cheap to clone.

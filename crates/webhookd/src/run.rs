@@ -135,6 +135,7 @@ pub async fn run(
         auth,
         max_payload_bytes: config.max_payload_bytes,
         metrics: Some(metrics),
+        signature_type: config.signature_type,
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let heartbeat = config.heartbeat.map(|every| {

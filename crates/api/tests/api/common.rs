@@ -8,6 +8,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
+use webhookd_core::signing::SignatureType;
 use webhookd_delivery::Dispatcher;
 use webhookd_store::sqlite::SqliteStore;
 
@@ -48,6 +49,7 @@ impl TestApi {
             auth,
             max_payload_bytes: 64 * 1024,
             metrics: None,
+            signature_type: SignatureType::Hmac,
         };
         let state = ApiState::new(Arc::new(store), Dispatcher::disabled(), config);
         Self {
