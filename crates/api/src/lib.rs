@@ -22,6 +22,7 @@ mod health;
 mod message;
 mod message_content;
 mod seed;
+mod statistics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -176,7 +177,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(message::router())
                 .merge(message_content::router())
                 .merge(attempt::router())
-                .merge(background_task::router()),
+                .merge(background_task::router())
+                .merge(statistics::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(
