@@ -18,6 +18,7 @@ mod attempt;
 mod background_task;
 mod endpoint;
 mod event_type;
+mod event_type_import;
 mod health;
 mod message;
 mod message_content;
@@ -174,6 +175,7 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(application::router())
                 .merge(endpoint::router())
                 .merge(event_type::router())
+                .merge(event_type_import::router())
                 .merge(message::router())
                 .merge(message_content::router())
                 .merge(attempt::router())

@@ -74,6 +74,7 @@ const UNAVAILABLE: &str = "Unavailable";
         crate::event_type::put,
         crate::event_type::patch,
         crate::event_type::delete,
+        crate::event_type_import::import,
         crate::message::list,
         crate::message::create,
         crate::message::read,

@@ -83,7 +83,10 @@ pub(crate) async fn app_usage(
     Json(input): Json<AppUsageStatsIn>,
 ) -> ApiResult<JsonBytes> {
     if input.since >= input.until {
-        return Err(ApiError::invalid(&["body", "since"], "must be before `until`"));
+        return Err(ApiError::invalid(
+            &["body", "since"],
+            "must be before `until`",
+        ));
     }
     let mut unresolved = Vec::new();
     let apps = match input.app_ids {

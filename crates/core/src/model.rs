@@ -146,6 +146,10 @@ pub struct EventType {
     pub archived: bool,
     pub deprecated: bool,
     pub schemas: Option<Value>,
+    /// Svix's `featureFlags`: the type is shown only to holders of one of them.
+    pub feature_flags: Vec<String>,
+    /// Svix's `groupName`: the group the type is listed under.
+    pub group_name: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

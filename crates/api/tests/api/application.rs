@@ -227,9 +227,14 @@ async fn the_bearer_scheme_is_case_insensitive() {
     api.token = None;
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let value = format!("{scheme} testsk_secret");
-        api.raw(Method::GET, "/api/v1/app", Vec::new(), &[("authorization", &value)])
-            .await
-            .expect(StatusCode::OK);
+        api.raw(
+            Method::GET,
+            "/api/v1/app",
+            Vec::new(),
+            &[("authorization", &value)],
+        )
+        .await
+        .expect(StatusCode::OK);
     }
     api.raw(
         Method::GET,

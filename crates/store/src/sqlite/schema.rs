@@ -4,7 +4,11 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS)])
+    Migrations::new(vec![
+        M::up(INITIAL),
+        M::up(RESEND_REQUESTS),
+        M::up(EVENT_TYPE_GROUPS),
+    ])
 }
 
 const INITIAL: &str = r#"
@@ -134,6 +138,12 @@ CREATE TABLE resend_requests (
     requested_at INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
+"#;
+
+/// Svix's `featureFlags` (a JSON list) and `groupName` of event types.
+const EVENT_TYPE_GROUPS: &str = r#"
+ALTER TABLE event_types ADD COLUMN feature_flags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE event_types ADD COLUMN group_name TEXT;
 "#;
 
 #[cfg(test)]
