@@ -152,7 +152,7 @@ pub(crate) async fn expunged_contents_are_erased(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         expunged,
-        [waiting.id.clone()],
+        std::slice::from_ref(&waiting.id),
         "another application's message is not found"
     );
     let read = store
