@@ -6,8 +6,8 @@
 //! them; they live apart from the core interface because none of them is on the delivery path.
 //!
 //! Erasure is real: an erased payload or response body is overwritten in the database, not
-//! hidden. [`BulkStore::expunge_contents`] is the one function that erases messages' contents;
-//! retention reuses it.
+//! hidden. Payloads are erased by each backend's `retention::erase_payloads`, which the
+//! retention purge uses too.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

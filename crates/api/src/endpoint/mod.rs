@@ -9,9 +9,12 @@
 //!
 //! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
-//! delivery counts), `replay` (replay what it missed or got, send an example).
+//! delivery counts), `replay` (replay what it missed or got, send an example),
+//! `operational_webhook` (the operational endpoints: endpoints of the reserved operational
+//! application, under their own routes).
 
 pub(crate) mod headers;
+pub(crate) mod operational_webhook;
 pub(crate) mod recover;
 pub(crate) mod replay;
 pub(crate) mod secret;
@@ -54,6 +57,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(headers::router())
         .merge(recover::router())
         .merge(replay::router())
+        .merge(operational_webhook::router())
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.

@@ -48,6 +48,16 @@ pub(crate) struct SecretOut {
     key: String,
 }
 
+impl SecretOut {
+    /// What a receiver of the endpoint verifies with: its `whsec_` secret, or the `whpk_`
+    /// public key of its ed25519 secret key.
+    pub(super) fn of(endpoint: &Endpoint) -> Self {
+        Self {
+            key: endpoint.secret.receiver_key(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RotateIn {
@@ -137,6 +147,20 @@ pub(crate) async fn rotate(
     Path((app, ep)): Path<(String, String)>,
     Json(input): Json<RotateIn>,
 ) -> ApiResult<JsonBytes> {
+    let (_, mut endpoint) = locate(&state, &app, &ep).await?;
+    rotate_to(&mut endpoint, input)?;
+    save(&state, &endpoint).await?;
+    JsonBytes::new(
+        StatusCode::OK,
+        &SecretOut {
+            key: endpoint.secret.receiver_key(),
+        },
+    )
+}
+
+/// Validates a rotation request and applies it to the endpoint (not saved). Shared by the
+/// endpoint routes and the operational endpoints' routes.
+pub(super) fn rotate_to(endpoint: &mut Endpoint, input: RotateIn) -> ApiResult<()> {
     let grace = match input.grace_period_seconds {
         None => DEFAULT_GRACE,
         Some(seconds) if (0..=MAX_GRACE.whole_seconds()).contains(&seconds) => {
@@ -157,7 +181,6 @@ pub(crate) async fn rotate(
         .as_deref()
         .map(|text| parse_secret("key", text))
         .transpose()?;
-    let (_, mut endpoint) = locate(&state, &app, &ep).await?;
     if new.as_ref().is_some_and(|new| *new == endpoint.secret) {
         return Err(ApiError::invalid(
             &["body", "key"],
@@ -167,19 +190,13 @@ pub(crate) async fn rotate(
     let at = now();
     let kind = endpoint.secret.signature_type();
     retire_current(
-        &mut endpoint,
+        endpoint,
         new.unwrap_or_else(|| Secret::generate_of(kind)),
         grace,
         at,
     );
     endpoint.updated_at = at;
-    save(&state, &endpoint).await?;
-    JsonBytes::new(
-        StatusCode::OK,
-        &SecretOut {
-            key: endpoint.secret.receiver_key(),
-        },
-    )
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::error::map_error;
 use super::list::{Param, int, param, text, text_list};
 use super::listen::notify_due;
 use super::messages::claim_at_insert;
+use super::retention;
 use super::rows::{MESSAGE_COLUMNS, get, ms, opt_ms, status_code};
 use super::sql::{execute, query};
 use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, StoreError};
@@ -287,16 +288,16 @@ impl BulkStore for PostgresStore {
 async fn expunge(c: &impl GenericClient, app: &AppId, ids: &[String]) -> Result<Vec<MessageId>> {
     let rows = query(
         c,
-        "UPDATE messages SET payload = ''::bytea, expunged = TRUE \
-         WHERE app_id = $1 AND id = ANY($2) RETURNING id",
+        "SELECT id FROM messages WHERE app_id = $1 AND id = ANY($2)",
         &[&app.as_str(), &ids],
     )
     .await?;
-    let expunged = rows
+    let found = rows
         .iter()
-        .map(|row| get::<String>(row, 0).map(MessageId::from_trusted))
+        .map(|row| get::<String>(row, 0))
         .collect::<Result<Vec<_>>>()?;
-    let expunged_ids: Vec<&str> = expunged.iter().map(MessageId::as_str).collect();
+    retention::erase_payloads(c, &found).await?;
+    // What is erased cannot be sent: its pending deliveries end canceled.
     execute(
         c,
         "UPDATE deliveries SET status = $1, next_attempt_at = NULL, lease_owner = NULL, \
@@ -304,10 +305,10 @@ async fn expunge(c: &impl GenericClient, app: &AppId, ids: &[String]) -> Result<
         &[
             &status_code(DeliveryStatus::Canceled),
             &ms(now()),
-            &expunged_ids,
+            &found,
             &PENDING,
         ],
     )
     .await?;
-    Ok(expunged)
+    Ok(found.into_iter().map(MessageId::from_trusted).collect())
 }

@@ -10,6 +10,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 use super::SqliteStore;
 use super::map_error;
 use super::messages::{self, json_contains};
+use super::retention;
 use super::rows::ms;
 use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result};
 
@@ -240,11 +241,21 @@ fn class_range(class: u16) -> (i64, i64) {
 }
 
 fn expunge_contents(c: &Connection, app: &AppId, msgs: &[MessageId]) -> Result<Vec<MessageId>> {
-    let mut erase = c
-        .prepare_cached(
-            "UPDATE messages SET payload = X'', expunged = 1 WHERE app_id = ? AND id = ?",
-        )
+    let mut find = c
+        .prepare_cached("SELECT 1 FROM messages WHERE app_id = ? AND id = ?")
         .map_err(map_error)?;
+    let mut found = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if find
+            .exists([app.as_str(), msg.as_str()])
+            .map_err(map_error)?
+        {
+            found.push(msg.clone());
+        }
+    }
+    let ids: Vec<String> = found.iter().map(ToString::to_string).collect();
+    retention::erase_payloads(c, &ids)?;
+    // What is erased cannot be sent: its pending deliveries end canceled.
     let mut cancel = c
         .prepare_cached(
             "UPDATE deliveries SET status = ?, next_attempt_at = NULL, lease_owner = NULL, \
@@ -252,26 +263,12 @@ fn expunge_contents(c: &Connection, app: &AppId, msgs: &[MessageId]) -> Result<V
         )
         .map_err(map_error)?;
     let now = ms(webhookd_core::time::now());
-    let mut expunged = Vec::with_capacity(msgs.len());
-    for msg in msgs {
-        if erase
-            .execute([app.as_str(), msg.as_str()])
-            .map_err(map_error)?
-            == 0
-        {
-            continue;
-        }
+    for id in &ids {
         cancel
-            .execute(params![
-                DeliveryStatus::Canceled.code(),
-                now,
-                msg.as_str(),
-                PENDING
-            ])
+            .execute(params![DeliveryStatus::Canceled.code(), now, id, PENDING])
             .map_err(map_error)?;
-        expunged.push(msg.clone());
     }
-    Ok(expunged)
+    Ok(found)
 }
 
 fn usage_by_app(

@@ -11,6 +11,7 @@ mod admin;
 mod bulk;
 mod claims;
 mod messages;
+mod operational;
 mod outcomes;
 mod postgres_only;
 mod resources;
@@ -73,4 +74,5 @@ conformance! {
     bulk::expunged_contents_are_erased,
     bulk::usage_counts_deliveries_per_application,
     bulk::a_message_to_one_endpoint_goes_there_alone,
+    operational::operational_events_are_stored_with_their_cause,
 }
