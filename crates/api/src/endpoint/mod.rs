@@ -35,7 +35,9 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
-use crate::wire::{JsonBytes, ListResponse, check_rate, check_uid, nullable, rate};
+use crate::wire::{
+    JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, nullable, rate,
+};
 
 /// The most event types an endpoint may filter on.
 const MAX_EVENT_TYPES: usize = 100;
@@ -62,6 +64,7 @@ pub(crate) struct EndpointIn {
     #[schema(format = "uri", max_length = 2048)]
     url: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     description: Option<String>,
     #[serde(default)]
     #[schema(minimum = 1)]
@@ -136,6 +139,12 @@ impl EndpointIn {
         let throttle_rate = rate(self.throttle_rate, self.rate_limit);
         check_rate("throttleRate", throttle_rate)?;
         check_uid(self.uid.as_deref())?;
+        if let Some(description) = &self.description {
+            check_text("description", description, validate::MAX_DESCRIPTION_LENGTH)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            check_metadata(metadata)?;
+        }
         Ok(CheckedEndpoint {
             event_types: event_types(self.event_types, self.filter_types)?,
             channels: check_names("channels", self.channels.unwrap_or_default(), MAX_CHANNELS)?,
@@ -235,7 +244,7 @@ pub(crate) struct EndpointPatch {
     #[schema(format = "uri", max_length = 2048)]
     url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
     description: Option<Option<String>>,
     #[serde(default)]
     #[schema(minimum = 1)]
@@ -278,7 +287,9 @@ impl EndpointPatch {
             endpoint.url = url;
         }
         if let Some(description) = self.description {
-            endpoint.description = description.unwrap_or_default();
+            let description = description.unwrap_or_default();
+            check_text("description", &description, validate::MAX_DESCRIPTION_LENGTH)?;
+            endpoint.description = description;
         }
         if let Some(version) = self.version {
             check_version(version)?;
@@ -305,7 +316,9 @@ impl EndpointPatch {
             endpoint.throttle_rate = throttle_rate;
         }
         if let Some(metadata) = self.metadata {
-            endpoint.metadata = metadata.unwrap_or_default();
+            let metadata = metadata.unwrap_or_default();
+            check_metadata(&metadata)?;
+            endpoint.metadata = metadata;
         }
         if let Some(uid) = self.uid {
             check_uid(uid.as_deref())?;
@@ -421,8 +434,13 @@ fn check_names(field: &str, names: Vec<String>, max: usize) -> ApiResult<Vec<Str
         ));
     }
     let mut unique: Vec<String> = Vec::with_capacity(names.len());
+    let rule = if field == "channels" {
+        validate::channel
+    } else {
+        validate::name
+    };
     for (index, name) in names.into_iter().enumerate() {
-        validate::name(&name)
+        rule(&name)
             .map_err(|msg| ApiError::invalid(&["body", field, &index.to_string()], msg))?;
         if !unique.contains(&name) {
             unique.push(name);

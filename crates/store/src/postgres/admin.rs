@@ -119,7 +119,17 @@ fn token(row: &Row) -> Result<ApiTokenRecord> {
     })
 }
 
+/// The `settings` row that records, for good, that the store has had a token.
+const HAD_TOKENS: &str = "had_tokens";
+
+/// Call inside a transaction: the token and the record that tokens existed go together.
 pub(crate) async fn create_token(c: &impl GenericClient, token: &ApiTokenRecord) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO settings (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING",
+        &[&HAD_TOKENS],
+    )
+    .await?;
     execute(
         c,
         "INSERT INTO api_tokens (id, name, hash, created_at) VALUES ($1, $2, $3, $4)",
@@ -173,6 +183,16 @@ pub(crate) async fn find_token(
     .as_ref()
     .map(token)
     .transpose()
+}
+
+pub(crate) async fn had_tokens(c: &impl GenericClient) -> Result<bool> {
+    let row = query_one(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM settings WHERE key = $1)",
+        &[&HAD_TOKENS],
+    )
+    .await?;
+    get(&row, 0)
 }
 
 pub(crate) async fn count_tokens(c: &impl GenericClient) -> Result<u64> {

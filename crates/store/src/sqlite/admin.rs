@@ -107,7 +107,15 @@ fn token(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
     })
 }
 
+/// The `settings` row that records, for good, that the store has had a token.
+const HAD_TOKENS: &str = "had_tokens";
+
 pub(crate) fn create_token(c: &Connection, token: &ApiTokenRecord) -> Result<()> {
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key) DO NOTHING",
+        [HAD_TOKENS],
+    )
+    .map_err(map_error)?;
     c.execute(
         "INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)",
         params![
@@ -147,6 +155,15 @@ pub(crate) fn find_token(c: &Connection, hash: &str) -> Result<Option<ApiTokenRe
     c.prepare_cached("SELECT id, name, hash, created_at FROM api_tokens WHERE hash = ?")
         .and_then(|mut select| select.query_row([hash], token).optional())
         .map_err(map_error)
+}
+
+pub(crate) fn had_tokens(c: &Connection) -> Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM settings WHERE key = ?)",
+        [HAD_TOKENS],
+        |row| row.get(0),
+    )
+    .map_err(map_error)
 }
 
 pub(crate) fn count_tokens(c: &Connection) -> Result<u64> {

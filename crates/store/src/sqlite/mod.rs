@@ -3,9 +3,16 @@
 //!
 //! SQLite is the single-node store: the data directory is locked for the life of the process,
 //! so no other node can share it, and every lease left in it at start belongs to a dead process.
+//!
+//! Data at rest: a data directory webhookd creates is `0700`, and the database files (the
+//! database, its `-wal` and `-shm`, the lock) are made `0600` at every start, whatever the
+//! umask; an existing directory that others can read is reported. `secure_delete` zeroes
+//! deleted content, and [`Store::scrub`] checkpoints and truncates the write-ahead log, so that
+//! rewritten secrets leave no readable copy in the files.
 
 mod admin;
 mod engine;
+mod files;
 mod list;
 mod messages;
 mod resources;
@@ -84,7 +91,8 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
              PRAGMA synchronous = FULL;
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -16000;
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = MEMORY;
+             PRAGMA secure_delete = ON;",
         )
         .map_err(map_error)?;
     connection.set_prepared_statement_cache_capacity(64);
@@ -103,11 +111,11 @@ impl SqliteStore {
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent)
+            files::create_private_dir(parent)
                 .map_err(|error| unavailable("cannot create the data directory", parent, error))?;
         }
         let lock_path = path.with_extension("lock");
-        let lock = File::create(&lock_path)
+        let lock = files::create_private_file(&lock_path)
             .map_err(|error| unavailable("cannot create the lock file", &lock_path, error))?;
         lock.try_lock().map_err(|_| {
             StoreError::Unavailable(format!(
@@ -116,6 +124,8 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
+        files::create_private_file(path)
+            .map_err(|error| unavailable("cannot create the database", path, error))?;
         Self::migrate(path)?;
         let write_connection = open_connection(path, OpenFlags::default())?;
         let writer = Writer::start(write_connection)
@@ -129,6 +139,9 @@ impl SqliteStore {
                 Ok(connection)
             })
             .collect::<Result<Vec<_>>>()?;
+        // The connections are open in WAL mode now, so the -wal and -shm files exist.
+        files::restrict_database_files(path)
+            .map_err(|error| unavailable("cannot restrict the permissions of", path, error))?;
         let readers = Arc::new(Readers {
             connections: Mutex::new(connections),
             permits: Semaphore::new(READERS),
@@ -279,6 +292,18 @@ impl Store for SqliteStore {
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
         let (app, page, codec) = (app.clone(), page.clone(), self.codec.clone());
         self.read(move |c| resources::list_endpoints(c, &codec, &app, &page))
+            .await
+    }
+
+    async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>> {
+        let (page, codec) = (page.clone(), self.codec.clone());
+        self.read(move |c| resources::list_all_endpoints(c, &codec, &page))
+            .await
+    }
+
+    async fn count_unsealed_endpoints(&self) -> Result<u64> {
+        let codec = self.codec.clone();
+        self.read(move |c| resources::count_unsealed_endpoints(c, &codec))
             .await
     }
 
@@ -553,6 +578,30 @@ impl Store for SqliteStore {
     async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
         let hash = hash.to_owned();
         self.read(move |c| admin::find_token(c, &hash)).await
+    }
+
+    async fn had_tokens(&self) -> Result<bool> {
+        self.read(admin::had_tokens).await
+    }
+
+    async fn scrub(&self) -> Result<()> {
+        // A checkpoint cannot run inside the writer's transactions: it gets a connection of
+        // its own, and waits (busy timeout) for readers to let go of older snapshots.
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = open_connection(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            let busy: i64 = connection
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                .map_err(map_error)?;
+            if busy != 0 {
+                return Err(StoreError::Unavailable(
+                    "the write-ahead log is in use; try again".into(),
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|error| StoreError::Internal(format!("a checkpoint task failed: {error}")))?
     }
 
     async fn count_tokens(&self) -> Result<u64> {

@@ -4,7 +4,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS)])
+    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS), M::up(SETTINGS)])
 }
 
 const INITIAL: &str = r#"
@@ -134,6 +134,16 @@ CREATE TABLE resend_requests (
     requested_at INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
+"#;
+
+/// Facts about the store itself, kept for good: `had_tokens` once a token was ever created
+/// (a store that already holds tokens gets it now).
+const SETTINGS: &str = r#"
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO settings (key, value) SELECT 'had_tokens', '1' WHERE EXISTS (SELECT 1 FROM api_tokens);
 "#;
 
 #[cfg(test)]

@@ -1,0 +1,91 @@
+//! The permissions of the data directory and the database files: readable by the service's
+//! user alone (the files hold payloads, destination URLs, custom headers and, without an
+//! encryption key, endpoint secrets).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+
+/// Directories webhookd creates.
+#[cfg(unix)]
+const DIR_MODE: u32 = 0o700;
+/// Database files.
+#[cfg(unix)]
+const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and its missing parents, `0700`. An existing directory is left as it is, with
+/// a warning when other users may enter it.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        #[cfg(unix)]
+        {
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    directory = %dir.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the data directory is open to other users; restrict it with `chmod 700`"
+                );
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(DIR_MODE);
+    builder.create(dir)?;
+    // The mode given at creation is reduced by the umask; set it exactly.
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))?;
+    Ok(())
+}
+
+/// Opens (creating it when missing) a file readable and writable by its owner alone.
+pub(crate) fn create_private_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    options.mode(FILE_MODE);
+    let file = options.open(path)?;
+    restrict(path)?;
+    Ok(file)
+}
+
+/// Makes the database and its `-wal` and `-shm` files, where they exist, `0600`.
+pub(crate) fn restrict_database_files(database: &Path) -> io::Result<()> {
+    for path in [
+        database.to_path_buf(),
+        suffixed(database, "-wal"),
+        suffixed(database, "-shm"),
+    ] {
+        match restrict(&path) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path) -> io::Result<()> {
+    let permissions = std::fs::metadata(path)?.permissions();
+    if permissions.mode() & 0o777 != FILE_MODE {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
