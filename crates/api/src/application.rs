@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use webhookd_core::{AppId, validate};
 use webhookd_core::model::Application;
 use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_core::{AppId, validate};
 use webhookd_store::Order;
 
 use crate::ApiState;

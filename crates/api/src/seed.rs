@@ -25,10 +25,10 @@ use webhookd_store::{Cursor, Order, Page, PageRequest, StoreError};
 
 use crate::ApiState;
 use crate::endpoint::{EndpointIn, ensure_room, new_endpoint};
+use crate::error::ValidationErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, ListParams, MAX_LIMIT, QueryParams};
 use crate::idempotency::IdempotencyKey;
-use crate::error::ValidationErrorBody;
 use crate::wire::{JsonBytes, ListResponse};
 
 pub(crate) fn router() -> Router<ApiState> {
@@ -230,13 +230,19 @@ async fn endpoint_with_url(
         (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
     )
 )]
-pub(crate) async fn list(State(state): State<ApiState>, query: QueryParams) -> ApiResult<JsonBytes> {
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
     let page = query.page(Order::Descending)?;
     let endpoints = state.store().list_all_endpoints(&page).await?;
     let mut names: HashMap<AppId, String> = HashMap::new();
     for endpoint in &endpoints.items {
         if !names.contains_key(&endpoint.app_id)
-            && let Some(app) = state.store().get_application(endpoint.app_id.as_str()).await?
+            && let Some(app) = state
+                .store()
+                .get_application(endpoint.app_id.as_str())
+                .await?
         {
             names.insert(app.id.clone(), app.uid.unwrap_or(app.name));
         }

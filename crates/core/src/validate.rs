@@ -26,7 +26,12 @@ pub const MAX_SCHEMAS_BYTES: usize = 64 * 1024;
 pub const MAX_PAYLOAD_DEPTH: usize = 64;
 
 /// Names of custom headers that always carry credentials.
-const SENSITIVE_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "x-api-key"];
+const SENSITIVE_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
 /// Parts of a header name that suggest it carries a credential.
 const SENSITIVE_HEADER_PARTS: [&str; 6] = ["secret", "token", "key", "password", "auth", "session"];
 
@@ -136,7 +141,9 @@ pub fn payload_depth(json: &str) -> Result<(), String> {
 pub fn is_sensitive_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SENSITIVE_HEADERS.contains(&name.as_str())
-        || SENSITIVE_HEADER_PARTS.iter().any(|part| name.contains(part))
+        || SENSITIVE_HEADER_PARTS
+            .iter()
+            .any(|part| name.contains(part))
 }
 
 /// Checks a destination URL: `http` or `https`, with a host, no credentials, at most 2048 bytes.
@@ -188,7 +195,13 @@ mod tests {
 
     #[test]
     fn sensitive_headers() {
-        for name in ["Authorization", "proxy-authorization", "Cookie", "X-API-Key", "x-session-id"] {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "X-API-Key",
+            "x-session-id",
+        ] {
             assert!(is_sensitive_header(name), "{name}");
         }
         assert!(!is_sensitive_header("x-tenant"));

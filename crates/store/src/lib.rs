@@ -359,6 +359,9 @@ pub trait Store: Send + Sync + 'static {
     /// For effects that are not a single store write (resend, recover, /webhooks).
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()>;
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64>;
+    /// Seals every stored idempotency answer with the current key (some hold a secret), or
+    /// opens them without a key. Returns how many were rewritten.
+    async fn reseal_idempotent_responses(&self) -> Result<u64>;
 
     /// Makes sure rewritten data leaves no readable copy behind in the store's files (after
     /// `webhookd secrets reencrypt`): SQLite checkpoints and truncates its write-ahead log

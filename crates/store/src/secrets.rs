@@ -49,7 +49,10 @@ impl SecretCodec {
     }
 
     /// The custom headers as stored: a JSON map, sensitive values sealed.
-    pub(crate) fn seal_headers(&self, headers: &BTreeMap<String, String>) -> Result<String, String> {
+    pub(crate) fn seal_headers(
+        &self,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<String, String> {
         let stored: BTreeMap<&str, String> = headers
             .iter()
             .map(|(name, value)| {
@@ -91,8 +94,8 @@ impl SecretCodec {
         }
         let retired_plain = serde_json::from_str::<Vec<StoredRetiredSecret>>(retired)
             .is_ok_and(|list| list.iter().any(|stored| self.needs_reseal(&stored.key)));
-        let headers_plain = serde_json::from_str::<BTreeMap<String, String>>(headers)
-            .is_ok_and(|map| {
+        let headers_plain =
+            serde_json::from_str::<BTreeMap<String, String>>(headers).is_ok_and(|map| {
                 map.iter()
                     .any(|(name, value)| is_sensitive_header(name) && self.needs_reseal(value))
             });
@@ -123,6 +126,25 @@ impl SecretCodec {
                 .into_bytes();
         }
         Some(response)
+    }
+
+    /// The body a stored idempotency answer should have under the current key, when it differs:
+    /// sealed with the current key (or plain, without a key). `None` when it is right as is.
+    pub(crate) fn reseal_body(&self, body: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let text = String::from_utf8_lossy(body);
+        let rewrite = match &self.0 {
+            Some(cipher) => cipher.needs_reseal(&text),
+            None => text.starts_with(cipher::SEALED_PREFIX),
+        };
+        if !rewrite {
+            return Ok(None);
+        }
+        let plain = if text.starts_with(cipher::SEALED_PREFIX) {
+            cipher::open(self.0.as_deref(), &text).map_err(|error| error.to_string())?
+        } else {
+            text.into_owned()
+        };
+        Ok(Some(cipher::seal(self.0.as_deref(), &plain).into_bytes()))
     }
 
     /// Opens the answer of a stored idempotency record (plain ones pass through).
@@ -188,7 +210,10 @@ mod tests {
     #[test]
     fn sensitive_headers_are_sealed() {
         let headers = BTreeMap::from([
-            ("authorization".to_owned(), "Bearer hunter2-credential".to_owned()),
+            (
+                "authorization".to_owned(),
+                "Bearer hunter2-credential".to_owned(),
+            ),
             ("x-tenant".to_owned(), "acme".to_owned()),
         ]);
         let sealed = SecretCodec::sealed(
@@ -196,7 +221,10 @@ mod tests {
         );
         let stored = sealed.seal_headers(&headers).unwrap();
         assert!(!stored.contains("hunter2-credential"), "{stored}");
-        assert!(stored.contains("acme"), "non-sensitive values stay readable");
+        assert!(
+            stored.contains("acme"),
+            "non-sensitive values stay readable"
+        );
         assert_eq!(sealed.open_headers(&stored).unwrap(), headers);
         assert!(!sealed.endpoint_needs_reseal(&sealed.seal(&Secret::generate()), "[]", &stored));
         let plain = SecretCodec::default().seal_headers(&headers).unwrap();

@@ -288,7 +288,11 @@ impl EndpointPatch {
         }
         if let Some(description) = self.description {
             let description = description.unwrap_or_default();
-            check_text("description", &description, validate::MAX_DESCRIPTION_LENGTH)?;
+            check_text(
+                "description",
+                &description,
+                validate::MAX_DESCRIPTION_LENGTH,
+            )?;
             endpoint.description = description;
         }
         if let Some(version) = self.version {
@@ -440,8 +444,7 @@ fn check_names(field: &str, names: Vec<String>, max: usize) -> ApiResult<Vec<Str
         validate::name
     };
     for (index, name) in names.into_iter().enumerate() {
-        rule(&name)
-            .map_err(|msg| ApiError::invalid(&["body", field, &index.to_string()], msg))?;
+        rule(&name).map_err(|msg| ApiError::invalid(&["body", field, &index.to_string()], msg))?;
         if !unique.contains(&name) {
             unique.push(name);
         }

@@ -10,7 +10,8 @@ use webhookd_core::{TaskId, TokenId};
 use super::rows::{self, TASK_COLUMNS, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
 use crate::{
-    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError,
+    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
+    StoreError,
 };
 
 pub(crate) async fn save_idempotent(
@@ -64,6 +65,26 @@ pub(crate) async fn get_idempotent(
         body: get(&row, 2)?,
         created_at: from_unix_ms(get(&row, 3)?),
     }))
+}
+
+/// Call inside a transaction.
+pub(crate) async fn reseal_idempotent(c: &impl GenericClient, codec: &SecretCodec) -> Result<u64> {
+    let stored = query(c, "SELECT key_hash, body FROM idempotency", &[]).await?;
+    let mut rewritten = 0;
+    for row in &stored {
+        let key_hash: &str = get(row, 0)?;
+        let body: Vec<u8> = get(row, 1)?;
+        if let Some(body) = codec.reseal_body(&body).map_err(StoreError::Internal)? {
+            execute(
+                c,
+                "UPDATE idempotency SET body = $1 WHERE key_hash = $2",
+                &[&body, &key_hash],
+            )
+            .await?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
 }
 
 pub(crate) async fn prune_idempotency(

@@ -496,6 +496,11 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| admin::create_token(&tx, token).await?)
     }
 
+    async fn reseal_idempotent_responses(&self) -> Result<u64> {
+        in_transaction!(self, |tx| admin::reseal_idempotent(&tx, &self.codec)
+            .await?)
+    }
+
     async fn had_tokens(&self) -> Result<bool> {
         admin::had_tokens(&self.client().await?).await
     }

@@ -4,7 +4,6 @@
 //! Columns hold what SQLite's hold (Unix milliseconds, JSON text as serde_json wrote it), with
 //! PostgreSQL's types where they help: BOOLEAN flags, TEXT[] string lists, BYTEA payloads.
 
-
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -9,7 +9,8 @@ use webhookd_core::{TaskId, TokenId};
 use super::map_error;
 use super::rows::{self, TASK_COLUMNS, json, ms};
 use crate::{
-    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError,
+    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
+    StoreError,
 };
 
 pub(crate) fn save_idempotent(c: &Connection, response: Option<&IdempotentResponse>) -> Result<()> {
@@ -70,6 +71,29 @@ pub(crate) fn prune_idempotency(c: &Connection, before: OffsetDateTime) -> Resul
         .execute("DELETE FROM idempotency WHERE created_at < ?", [ms(before)])
         .map_err(map_error)?;
     Ok(pruned as u64)
+}
+
+pub(crate) fn reseal_idempotent(c: &Connection, codec: &SecretCodec) -> Result<u64> {
+    let stored: Vec<(String, Vec<u8>)> = c
+        .prepare("SELECT key_hash, body FROM idempotency")
+        .and_then(|mut select| {
+            select
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .and_then(Iterator::collect)
+        })
+        .map_err(map_error)?;
+    let mut rewritten = 0;
+    for (key_hash, body) in stored {
+        if let Some(body) = codec.reseal_body(&body).map_err(StoreError::Internal)? {
+            c.execute(
+                "UPDATE idempotency SET body = ? WHERE key_hash = ?",
+                params![body, key_hash],
+            )
+            .map_err(map_error)?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
 }
 
 pub(crate) fn put_task(c: &Connection, task: &BackgroundTask) -> Result<()> {

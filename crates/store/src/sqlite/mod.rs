@@ -155,6 +155,12 @@ impl SqliteStore {
         })
     }
 
+    /// Whether a running process holds the database at `path` (its lock is taken).
+    pub fn in_use(path: &Path) -> bool {
+        let lock_path = path.with_extension("lock");
+        File::open(&lock_path).is_ok_and(|lock| lock.try_lock().is_err())
+    }
+
     /// Applies pending migrations; returns the schema version reached.
     pub fn migrate(path: &Path) -> Result<usize> {
         let mut connection = open_connection(path, OpenFlags::default())?;
@@ -578,6 +584,12 @@ impl Store for SqliteStore {
     async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
         let hash = hash.to_owned();
         self.read(move |c| admin::find_token(c, &hash)).await
+    }
+
+    async fn reseal_idempotent_responses(&self) -> Result<u64> {
+        let codec = self.codec.clone();
+        self.write(move |c| admin::reseal_idempotent(c, &codec))
+            .await
     }
 
     async fn had_tokens(&self) -> Result<bool> {

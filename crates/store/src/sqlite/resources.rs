@@ -229,8 +229,11 @@ pub(crate) fn count_unsealed_endpoints(c: &Connection, codec: &SecretCodec) -> R
     let mut rows = select.query([]).map_err(map_error)?;
     let mut count = 0;
     while let Some(row) = rows.next().map_err(map_error)? {
-        let (secret, retired, headers): (String, String, String) =
-            (row.get(0).map_err(map_error)?, row.get(1).map_err(map_error)?, row.get(2).map_err(map_error)?);
+        let (secret, retired, headers): (String, String, String) = (
+            row.get(0).map_err(map_error)?,
+            row.get(1).map_err(map_error)?,
+            row.get(2).map_err(map_error)?,
+        );
         if codec.endpoint_needs_reseal(&secret, &retired, &headers) {
             count += 1;
         }

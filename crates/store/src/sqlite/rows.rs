@@ -1,7 +1,6 @@
 //! Conversions between rows and the domain model: the column lists and the mapping functions,
 //! kept side by side so that a SELECT and its reader cannot drift apart.
 
-
 use bytes::Bytes;
 use rusqlite::Row;
 use rusqlite::types::Type;

@@ -4,7 +4,11 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS), M::up(SETTINGS)])
+    Migrations::new(vec![
+        M::up(INITIAL),
+        M::up(RESEND_REQUESTS),
+        M::up(SETTINGS),
+    ])
 }
 
 const INITIAL: &str = r#"
