@@ -10,6 +10,8 @@ mod attempt;
 mod endpoint;
 mod endpoint_controls;
 mod event_type;
+mod limits;
 mod message;
 mod openapi;
 mod seed;
+mod token;

@@ -101,6 +101,9 @@ fn the_document_describes_the_whole_api() {
             "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
         ),
         (Method::GET, "/api/v1/background-task/{id}"),
+        (Method::GET, "/api/v1/auth/token"),
+        (Method::POST, "/api/v1/auth/token"),
+        (Method::DELETE, "/api/v1/auth/token/{id}"),
         (Method::POST, "/webhooks"),
         (Method::GET, "/api/v1/health"),
         (Method::GET, "/api/v1/openapi.json"),
@@ -115,7 +118,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        40,
+        43,
         "the document's operations: {operations:?}"
     );
 }

@@ -21,6 +21,7 @@
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
 
 mod harness;
 
@@ -31,3 +32,4 @@ mod endpoint_controls;
 mod isolation;
 mod multinode;
 mod retries;
+mod token_lifecycle;
