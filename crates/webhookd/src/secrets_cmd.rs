@@ -13,8 +13,9 @@ use crate::walk;
 /// What `webhookd secrets` does.
 #[derive(Debug, clap::Subcommand)]
 pub enum SecretsAction {
-    /// Seals every endpoint secret with the first key of WEBHOOKD_ENCRYPTION_KEY (or, with no
-    /// key set, stores every secret in plain).
+    /// Seals every endpoint secret, sensitive custom header and stored idempotent answer with
+    /// the first key of WEBHOOKD_ENCRYPTION_KEY (or, with no key set, stores them in plain),
+    /// then truncates SQLite's write-ahead log so that no old copy stays in the files.
     Reencrypt,
 }
 
