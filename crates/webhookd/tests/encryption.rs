@@ -197,10 +197,16 @@ async fn reencrypt_leaves_no_plain_secret_or_credential_in_the_files() {
             body: format!(r#"{{"secret":"{}"}}"#, secret.expose()).into_bytes(),
             created_at: at,
         };
-        store.create_endpoint(&endpoint, Some(&answer)).await.unwrap();
+        store
+            .create_endpoint(&endpoint, Some(&answer))
+            .await
+            .unwrap();
     }
     let raw = database_bytes(dir.path());
-    assert!(contains(&raw, &secret.expose()[6..]), "stored in plain first");
+    assert!(
+        contains(&raw, &secret.expose()[6..]),
+        "stored in plain first"
+    );
     assert!(contains(&raw, credential), "stored in plain first");
 
     // A key is configured: what is still plain is counted (the start-up warning).
@@ -228,7 +234,10 @@ async fn reencrypt_leaves_no_plain_secret_or_credential_in_the_files() {
         !contains(&raw, credential),
         "the old plain header is left in the database files"
     );
-    assert!(contains(&raw, "acme"), "headers that are not sensitive stay readable");
+    assert!(
+        contains(&raw, "acme"),
+        "headers that are not sensitive stay readable"
+    );
 
     let store = webhookd::run::open_store(&config(&database, Some(KEY_A))).unwrap();
     assert_eq!(store.count_unsealed_endpoints().await.unwrap(), 0);
@@ -240,7 +249,10 @@ async fn reencrypt_leaves_no_plain_secret_or_credential_in_the_files() {
     assert_eq!(read.headers, endpoint.headers);
     assert_eq!(read.secret, secret);
     let answer = store
-        .get_idempotent_response("key", webhookd_core::time::now() - std::time::Duration::from_secs(60))
+        .get_idempotent_response(
+            "key",
+            webhookd_core::time::now() - std::time::Duration::from_secs(60),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -257,7 +269,12 @@ async fn the_data_directory_and_database_files_are_private() {
     let database = format!("sqlite://{}", data.join("webhookd.db").display());
     let store = webhookd::run::open_store(&config(&database, None)).unwrap();
     assert_eq!(mode(&data), 0o700);
-    for name in ["webhookd.db", "webhookd.db-wal", "webhookd.db-shm", "webhookd.lock"] {
+    for name in [
+        "webhookd.db",
+        "webhookd.db-wal",
+        "webhookd.db-shm",
+        "webhookd.lock",
+    ] {
         assert_eq!(mode(&data.join(name)), 0o600, "{name}");
     }
     drop(store);

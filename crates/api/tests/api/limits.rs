@@ -22,12 +22,18 @@ async fn free_text_and_objects_have_documented_limits() {
         .await
         .expect_invalid(&["body", "name"]);
     let big_metadata = json!({"blob": "x".repeat(17 * 1024)});
-    api.post("/api/v1/app", json!({"name": "a", "metadata": big_metadata}))
-        .await
-        .expect_invalid(&["body", "metadata"]);
+    api.post(
+        "/api/v1/app",
+        json!({"name": "a", "metadata": big_metadata}),
+    )
+    .await
+    .expect_invalid(&["body", "metadata"]);
     // At the limits, accepted.
     let app = api
-        .post("/api/v1/app", json!({"name": "é".repeat(256), "uid": "acme"}))
+        .post(
+            "/api/v1/app",
+            json!({"name": "é".repeat(256), "uid": "acme"}),
+        )
         .await
         .expect(StatusCode::CREATED);
     api.patch("/api/v1/app/acme", json!({"name": "x".repeat(257)}))
@@ -68,7 +74,10 @@ async fn free_text_and_objects_have_documented_limits() {
         .await
         .expect(StatusCode::CREATED);
     api.patch(
-        &format!("/api/v1/app/acme/endpoint/{}", created["id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/app/acme/endpoint/{}",
+            created["id"].as_str().unwrap()
+        ),
         json!({"description": "d".repeat(1025)}),
     )
     .await
@@ -140,7 +149,8 @@ async fn payloads_nest_at_most_64_levels() {
         )
         .await;
     assert!(
-        answer.status == StatusCode::UNPROCESSABLE_ENTITY || answer.status == StatusCode::BAD_REQUEST,
+        answer.status == StatusCode::UNPROCESSABLE_ENTITY
+            || answer.status == StatusCode::BAD_REQUEST,
         "{} {}",
         answer.status,
         answer.body

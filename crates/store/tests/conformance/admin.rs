@@ -167,7 +167,10 @@ fn token(name: &str, hash: &str) -> ApiTokenRecord {
 
 pub(crate) async fn tokens(store: &dyn Store) {
     assert_eq!(store.count_tokens().await.unwrap(), 0);
-    assert!(!store.had_tokens().await.unwrap(), "a new store never had a token");
+    assert!(
+        !store.had_tokens().await.unwrap(),
+        "a new store never had a token"
+    );
     let (ci, deploy) = (token("ci", "hash-ci"), token("deploy", "hash-deploy"));
     store.create_token(&ci).await.unwrap();
     store.create_token(&deploy).await.unwrap();

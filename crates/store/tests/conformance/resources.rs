@@ -386,7 +386,11 @@ pub(crate) async fn endpoints_are_listed_across_applications(store: &dyn Store) 
         order: Order::Ascending,
     };
     let page = store.list_all_endpoints(&first).await.unwrap();
-    let ids: Vec<_> = page.items.iter().map(|endpoint| endpoint.id.clone()).collect();
+    let ids: Vec<_> = page
+        .items
+        .iter()
+        .map(|endpoint| endpoint.id.clone())
+        .collect();
     assert_eq!(ids, created[..2]);
     assert!(!page.done);
     let next = PageRequest {
@@ -416,7 +420,10 @@ pub(crate) async fn sensitive_headers_round_trip_sealed(store: &dyn Store) {
     store.create_application(&app, None).await.unwrap();
     let mut endpoint = endpoint(&app.id, None);
     endpoint.headers = [
-        ("authorization".to_owned(), "Bearer sk-live-credential".to_owned()),
+        (
+            "authorization".to_owned(),
+            "Bearer sk-live-credential".to_owned(),
+        ),
         ("x-team".to_owned(), "blue".to_owned()),
     ]
     .into();

@@ -554,7 +554,10 @@ fn the_environment_is_read_under_the_setting_names_only() {
 #[test]
 fn weak_tokens_are_refused_off_loopback_only() {
     let weak = [("WEBHOOKD_API_TOKENS", "hunter2")];
-    assert!(load_with(&[], &weak, None).is_ok(), "on loopback any token will do");
+    assert!(
+        load_with(&[], &weak, None).is_ok(),
+        "on loopback any token will do"
+    );
     let error = load_with(&["--listen", "0.0.0.0:8090"], &weak, None).unwrap_err();
     assert!(error.to_string().contains("`api_tokens`"), "{error}");
     assert!(error.to_string().contains("24 characters"), "{error}");

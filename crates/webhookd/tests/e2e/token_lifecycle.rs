@@ -37,7 +37,8 @@ async fn revoking_the_last_token_does_not_open_the_api_without_the_opt_in() {
     assert!(lines[0].contains("WEBHOOKD_LOCAL_MODE=on"), "{}", lines[0]);
 
     // With the opt-in, the node runs in local mode on loopback.
-    let server = ServerProcess::start(&database, free_port(), &[("WEBHOOKD_LOCAL_MODE", "on")]).await;
+    let server =
+        ServerProcess::start(&database, free_port(), &[("WEBHOOKD_LOCAL_MODE", "on")]).await;
     let (status, body) = server.get("/api/v1/app").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     server.terminate().await;
@@ -46,11 +47,24 @@ async fn revoking_the_last_token_does_not_open_the_api_without_the_opt_in() {
 #[tokio::test(flavor = "multi_thread")]
 async fn weak_tokens_are_refused_off_loopback() {
     let database = TestDatabase::create(Backend::Sqlite).await;
-    for weak in ["x", "short-token-123", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+    for weak in [
+        "x",
+        "short-token-123",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ] {
         let env = settings(database.url(), &[("WEBHOOKD_API_TOKENS", weak)]);
         let refused = run_cli(&["serve", "--listen", "0.0.0.0:0"], &env).await;
-        assert_eq!(refused.status.code(), Some(2), "{weak}: {}", stderr(&refused));
-        assert!(stderr(&refused).contains("api_tokens"), "{}", stderr(&refused));
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{weak}: {}",
+            stderr(&refused)
+        );
+        assert!(
+            stderr(&refused).contains("api_tokens"),
+            "{}",
+            stderr(&refused)
+        );
     }
 }
 
@@ -78,7 +92,11 @@ async fn tokens_are_managed_through_a_running_sqlite_node() {
 
     let mut with_ops = env.clone();
     with_ops.insert("WEBHOOKD_TOKEN".into(), ops.clone());
-    let second = run_cli(&["token", "create", "--name", "deploy", "--url", &url], &with_ops).await;
+    let second = run_cli(
+        &["token", "create", "--name", "deploy", "--url", &url],
+        &with_ops,
+    )
+    .await;
     assert!(second.status.success(), "{}", stderr(&second));
     let deploy = stdout(&second).trim().to_owned();
     let listed = run_cli(&["token", "list", "--url", &url], &with_ops).await;
