@@ -21,12 +21,14 @@
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `data_at_rest`: the start-up warning about plain secrets under a key.
 //! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
 
 mod harness;
 
 mod cli;
 mod crash;
+mod data_at_rest;
 mod delivery;
 mod endpoint_controls;
 mod isolation;
