@@ -12,6 +12,7 @@
 //! delivery counts).
 
 pub(crate) mod headers;
+mod names;
 pub(crate) mod recover;
 pub(crate) mod secret;
 
@@ -38,9 +39,8 @@ use crate::idempotency::IdempotencyKey;
 use crate::wire::{
     JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, nullable, rate,
 };
+use names::{check_names, event_types};
 
-/// The most event types an endpoint may filter on.
-const MAX_EVENT_TYPES: usize = 100;
 /// The most channels an endpoint may listen to.
 const MAX_CHANNELS: usize = 10;
 
@@ -414,42 +414,6 @@ fn check_version(version: i64) -> ApiResult<()> {
 /// Parses a `whsec_…` secret given in the body field `field`.
 fn parse_secret(field: &str, text: &str) -> ApiResult<Secret> {
     Secret::parse(text).map_err(|error| ApiError::invalid(&["body", field], error.to_string()))
-}
-
-/// The event types to filter on, from whichever of the two names was given (`eventTypes`
-/// wins). Empty means every type.
-fn event_types(
-    event_types: Option<Vec<String>>,
-    filter_types: Option<Vec<String>>,
-) -> ApiResult<Vec<String>> {
-    match (event_types, filter_types) {
-        (Some(types), _) => check_names("eventTypes", types, MAX_EVENT_TYPES),
-        (None, Some(types)) => check_names("filterTypes", types, MAX_EVENT_TYPES),
-        (None, None) => Ok(Vec::new()),
-    }
-}
-
-/// Checks a list of event type names or channels, and drops repeats (they are sets).
-fn check_names(field: &str, names: Vec<String>, max: usize) -> ApiResult<Vec<String>> {
-    if names.len() > max {
-        return Err(ApiError::invalid(
-            &["body", field],
-            format!("must hold at most {max} items"),
-        ));
-    }
-    let mut unique: Vec<String> = Vec::with_capacity(names.len());
-    let rule = if field == "channels" {
-        validate::channel
-    } else {
-        validate::name
-    };
-    for (index, name) in names.into_iter().enumerate() {
-        rule(&name).map_err(|msg| ApiError::invalid(&["body", field, &index.to_string()], msg))?;
-        if !unique.contains(&name) {
-            unique.push(name);
-        }
-    }
-    Ok(unique)
 }
 
 /// Enabling an endpoint again forgets its run of failures, so that the engine does not

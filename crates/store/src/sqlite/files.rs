@@ -1,10 +1,18 @@
-//! The permissions of the data directory and the database files: readable by the service's
-//! user alone (the files hold payloads, destination URLs, custom headers and, without an
-//! encryption key, endpoint secrets).
+//! The database files at rest. They hold payloads, destination URLs, custom headers and,
+//! without an encryption key, endpoint secrets, so a data directory webhookd creates is `0700`
+//! and the database files (the database, its `-wal` and `-shm`, the lock) are made `0600` at
+//! every start, whatever the umask; an existing directory that others can enter is reported.
+//! Deleted content is zeroed (`PRAGMA secure_delete`, set on every connection), and after
+//! secrets are rewritten [`checkpoint_and_truncate`] leaves no older copy in the write-ahead log.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+
+use rusqlite::OpenFlags;
+
+use super::{map_error, open_connection};
+use crate::{Result, StoreError};
 
 #[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -87,5 +95,26 @@ fn restrict(path: &Path) -> io::Result<()> {
 
 #[cfg(not(unix))]
 fn restrict(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Whether another open file description holds the lock file's lock (a running server).
+pub(crate) fn is_locked(lock_path: &Path) -> bool {
+    File::open(lock_path).is_ok_and(|lock| lock.try_lock().is_err())
+}
+
+/// Copies the write-ahead log into the database and truncates it to nothing. It runs on a
+/// connection of its own (a checkpoint cannot run inside the writer's transactions) and waits
+/// (busy timeout) for readers to let go of older snapshots. Blocking.
+pub(crate) fn checkpoint_and_truncate(database: &Path) -> Result<()> {
+    let connection = open_connection(database, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    let busy: i64 = connection
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+        .map_err(map_error)?;
+    if busy != 0 {
+        return Err(StoreError::Unavailable(
+            "the write-ahead log is in use; try again".into(),
+        ));
+    }
     Ok(())
 }

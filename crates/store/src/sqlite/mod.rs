@@ -4,11 +4,8 @@
 //! SQLite is the single-node store: the data directory is locked for the life of the process,
 //! so no other node can share it, and every lease left in it at start belongs to a dead process.
 //!
-//! Data at rest: a data directory webhookd creates is `0700`, and the database files (the
-//! database, its `-wal` and `-shm`, the lock) are made `0600` at every start, whatever the
-//! umask; an existing directory that others can read is reported. `secure_delete` zeroes
-//! deleted content, and [`Store::scrub`] checkpoints and truncates the write-ahead log, so that
-//! rewritten secrets leave no readable copy in the files.
+//! Data at rest (see `files`): private files, `secure_delete`, and a scrub of the write-ahead
+//! log after secrets are rewritten.
 
 mod admin;
 mod engine;
@@ -157,8 +154,7 @@ impl SqliteStore {
 
     /// Whether a running process holds the database at `path` (its lock is taken).
     pub fn in_use(path: &Path) -> bool {
-        let lock_path = path.with_extension("lock");
-        File::open(&lock_path).is_ok_and(|lock| lock.try_lock().is_err())
+        files::is_locked(&path.with_extension("lock"))
     }
 
     /// Applies pending migrations; returns the schema version reached.
@@ -597,23 +593,10 @@ impl Store for SqliteStore {
     }
 
     async fn scrub(&self) -> Result<()> {
-        // A checkpoint cannot run inside the writer's transactions: it gets a connection of
-        // its own, and waits (busy timeout) for readers to let go of older snapshots.
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let connection = open_connection(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-            let busy: i64 = connection
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-                .map_err(map_error)?;
-            if busy != 0 {
-                return Err(StoreError::Unavailable(
-                    "the write-ahead log is in use; try again".into(),
-                ));
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|error| StoreError::Internal(format!("a checkpoint task failed: {error}")))?
+        tokio::task::spawn_blocking(move || files::checkpoint_and_truncate(&path))
+            .await
+            .map_err(|error| StoreError::Internal(format!("a checkpoint task failed: {error}")))?
     }
 
     async fn count_tokens(&self) -> Result<u64> {
