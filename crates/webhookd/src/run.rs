@@ -163,6 +163,7 @@ pub async fn run(
         AllowPrivate::None
     });
 
+    let mut outbound = None;
     let (dispatcher, engine) = if config.role.delivers() {
         let http = HttpClient::new(HttpConfig {
             request_timeout: config.request_timeout,
@@ -172,6 +173,7 @@ pub async fn run(
             ..HttpConfig::default()
         })
         .context("cannot build the outbound HTTP client")?;
+        outbound = Some(http.clone());
         let (dispatcher, engine) =
             webhookd_delivery::start(Arc::clone(&store), engine_config(&config), http);
         (dispatcher, Some(engine))
@@ -187,10 +189,21 @@ pub async fn run(
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let token_watch = local.then(|| {
-        tokio::spawn(webhookd_api::auth::watch_tokens(
+        let watch = webhookd_api::auth::watch_tokens(
             state.clone(),
             webhookd_api::auth::TOKEN_WATCH_INTERVAL,
-        ))
+        );
+        // Private destinations were allowed for local mode only (unless set explicitly).
+        let tighten = outbound.filter(|_| config.allow_private.is_none());
+        tokio::spawn(async move {
+            watch.await;
+            if let Some(http) = tighten {
+                http.set_allow_private(AllowPrivate::None);
+                tracing::info!(
+                    "private destinations are refused from now on (WEBHOOKD_ALLOW_PRIVATE)"
+                );
+            }
+        })
     });
     let heartbeat = config.heartbeat.map(|every| {
         tokio::spawn(heartbeat::run(

@@ -1,12 +1,14 @@
 //! The life cycle of API tokens on running nodes: local mode needs an opt-in once a store has
 //! had tokens; tokens are managed on a running SQLite node through its API (`token --url`);
 //! a node in local mode on PostgreSQL starts requiring tokens created by another process within
-//! seconds, and a revoked token stops working at once; weak tokens are refused off loopback.
+//! seconds, and a revoked token stops working at once (and private destinations, allowed for
+//! local mode, are refused from then on); weak tokens are refused off loopback.
 
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::harness::{
-    Backend, ServerProcess, TestDatabase, eventually, free_port, run_cli, settings,
+    Backend, HOOK, Receiver, ServerProcess, TestDatabase, eventually, free_port, run_cli, settings,
 };
 
 fn stdout(output: &std::process::Output) -> String {
@@ -148,5 +150,49 @@ async fn a_local_node_on_postgres_requires_a_token_created_by_another_process() 
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     let (status, body) = server.with_token(Some(&token)).get("/api/v1/app").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked at once: {body}");
+    server.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaving_local_mode_refuses_private_destinations() {
+    let receiver = Receiver::start().await;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let server = ServerProcess::start(&database, free_port(), &[]).await;
+    let app = server.create_app().await;
+    let endpoint = server
+        .create_endpoint(&app, json!({"url": receiver.url(HOOK)}))
+        .await;
+    let first = server
+        .send(&app, json!({"eventType": "a", "payload": {}}))
+        .await;
+    server
+        .wait_for_delivery_status(&app, &first, &endpoint.id, 0)
+        .await;
+
+    let (status, created) = server
+        .post("/api/v1/auth/token", json!({"name": "ops"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let api = server.with_token(created["token"].as_str());
+    eventually("private destinations to be refused", || {
+        let log = server.log();
+        std::future::ready(if log.contains("private destinations are refused") {
+            Ok(())
+        } else {
+            Err(log)
+        })
+    })
+    .await;
+    let second = api
+        .send(&app, json!({"eventType": "a", "payload": {}}))
+        .await;
+    let attempts = api.wait_for_attempts(&app, &second, 1).await;
+    assert!(
+        attempts[0]["response"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("WEBHOOKD_ALLOW_PRIVATE")),
+        "{}",
+        attempts[0]
+    );
     server.terminate().await;
 }
