@@ -182,6 +182,7 @@ pub async fn run(
     };
 
     let metrics = telemetry::metrics_render();
+    let global_gauges = tokio::spawn(crate::metrics::global_gauges(Arc::clone(&store)));
     let api_config = ApiConfig {
         auth,
         max_payload_bytes: config.max_payload_bytes,
@@ -237,6 +238,7 @@ pub async fn run(
     if let Some(token_watch) = token_watch {
         token_watch.abort();
     }
+    global_gauges.abort();
     if let Some(engine) = engine {
         engine.shutdown().await;
     }

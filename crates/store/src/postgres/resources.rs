@@ -243,7 +243,9 @@ pub(crate) async fn list_all_endpoints(
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
     let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
+    let operational = webhookd_core::operational::operational_app();
     ListQuery::new(&select, "id")
+        .filter("app_id <> ?", [text(operational.as_str())])
         .run(c, page, |row| rows::endpoint(row, codec))
         .await
 }

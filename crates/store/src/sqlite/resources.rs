@@ -219,7 +219,10 @@ pub(crate) fn list_all_endpoints(
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
     let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
-    ListQuery::new(&select, "id").run(c, page, |row| rows::endpoint(row, codec))
+    let operational = webhookd_core::operational::operational_app();
+    ListQuery::new(&select, "id")
+        .filter("app_id <> ?", [text(operational.as_str())])
+        .run(c, page, |row| rows::endpoint(row, codec))
 }
 
 pub(crate) fn count_unsealed_endpoints(c: &Connection, codec: &SecretCodec) -> Result<u64> {

@@ -20,6 +20,8 @@
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
+//! - `operational`: operational webhooks, every event at a verifying operational endpoint.
+//! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 //! - `data_at_rest`: the start-up warning about plain secrets under a key.
 //! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
@@ -32,6 +34,8 @@ mod data_at_rest;
 mod delivery;
 mod endpoint_controls;
 mod isolation;
+mod metrics;
 mod multinode;
+mod operational;
 mod retries;
 mod token_lifecycle;
