@@ -25,10 +25,13 @@
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 //! - `data_at_rest`: the start-up warning about plain secrets under a key.
 //! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
+//! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
+//!   hostile request stream over one keep-alive connection.
 
 mod harness;
 
 mod cli;
+mod connections;
 mod crash;
 mod data_at_rest;
 mod delivery;
