@@ -8,16 +8,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use webhookd_core::AppId;
 use webhookd_core::model::Application;
 use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_core::{AppId, validate};
 use webhookd_store::Order;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
-use crate::wire::{JsonBytes, ListResponse, check_rate, check_uid, nullable, rate};
+use crate::wire::{
+    JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, nullable, rate,
+};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
@@ -29,8 +31,8 @@ pub(crate) fn router() -> Router<ApiState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ApplicationIn {
-    /// The display name; not empty.
-    #[schema(min_length = 1)]
+    /// The display name; 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// Your own key for the application, usable wherever its id is.
     #[serde(default)]
@@ -48,6 +50,7 @@ pub(crate) struct ApplicationIn {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 65535)]
     throttle_rate: Option<u32>,
+    /// At most 16 KiB of JSON.
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
 }
@@ -56,6 +59,10 @@ impl ApplicationIn {
     pub(crate) fn validate(&self) -> ApiResult<()> {
         if self.name.trim().is_empty() {
             return Err(ApiError::invalid(&["body", "name"], "must not be empty"));
+        }
+        check_text("name", &self.name, validate::MAX_APP_NAME_LENGTH)?;
+        if let Some(metadata) = &self.metadata {
+            check_metadata(metadata)?;
         }
         check_uid(self.uid.as_deref())?;
         check_rate("throttleRate", rate(self.throttle_rate, self.rate_limit))
@@ -281,6 +288,7 @@ pub(crate) async fn patch(
         if name.trim().is_empty() {
             return Err(ApiError::invalid(&["body", "name"], "must not be empty"));
         }
+        check_text("name", &name, validate::MAX_APP_NAME_LENGTH)?;
         app.name = name;
     }
     if let Some(uid) = input.uid {
@@ -292,6 +300,7 @@ pub(crate) async fn patch(
         app.throttle_rate = throttle_rate;
     }
     if let Some(metadata) = input.metadata {
+        check_metadata(&metadata)?;
         app.metadata = metadata;
     }
     app.updated_at = now();

@@ -47,7 +47,9 @@ pub(crate) struct EventTypeIn {
         pattern = r"^[a-zA-Z0-9\-_.:*/]{1,256}$"
     )]
     name: String,
+    /// At most 4,096 characters.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     description: String,
     #[serde(default)]
     archived: bool,
@@ -88,7 +90,9 @@ impl EventTypeIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EventTypeFields {
+    /// At most 4,096 characters.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     description: String,
     #[serde(default)]
     archived: bool,
@@ -114,7 +118,9 @@ pub(crate) struct EventTypeFields {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EventTypePatch {
+    /// At most 4,096 characters.
     #[serde(default)]
+    #[schema(max_length = 4096)]
     description: Option<String>,
     #[serde(default)]
     archived: Option<bool>,
@@ -202,11 +208,24 @@ fn check_name(loc: &[&str], name: &str) -> ApiResult<()> {
     validate::name(name).map_err(|msg| ApiError::invalid(loc, msg))
 }
 
-/// Schemas are an object (Svix keys them by version: `{"1": {…json schema…}}`); `null` is none.
+fn check_description(description: &str) -> ApiResult<()> {
+    crate::wire::check_text(
+        "description",
+        description,
+        validate::MAX_EVENT_TYPE_DESCRIPTION_LENGTH,
+    )
+}
+
+/// Schemas are an object (Svix keys them by version: `{"1": {…json schema…}}`) of at most
+/// 64 KiB of JSON; `null` is none.
 fn check_schemas(schemas: Option<Value>) -> ApiResult<Option<Value>> {
     match schemas {
         None | Some(Value::Null) => Ok(None),
-        Some(schemas @ Value::Object(_)) => Ok(Some(schemas)),
+        Some(schemas @ Value::Object(_)) => {
+            validate::json_size(&schemas, validate::MAX_SCHEMAS_BYTES)
+                .map_err(|msg| ApiError::invalid(&["body", "schemas"], msg))?;
+            Ok(Some(schemas))
+        }
         Some(_) => Err(ApiError::invalid(
             &["body", "schemas"],
             "must be a JSON object",
@@ -221,6 +240,7 @@ impl EventTypeFields {
         name: String,
         created_at: Option<OffsetDateTime>,
     ) -> ApiResult<EventType> {
+        check_description(&self.description)?;
         let at = now();
         Ok(EventType {
             name,
@@ -385,6 +405,7 @@ pub(crate) async fn patch(
 ) -> ApiResult<JsonBytes> {
     let mut event_type = get_existing(&state, &name).await?;
     if let Some(description) = input.description {
+        check_description(&description)?;
         event_type.description = description;
     }
     if let Some(archived) = input.archived {

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::ApiState;
-use crate::auth::AuthMode;
 use crate::error::{ApiError, ErrorBody};
 
 pub(crate) fn router() -> Router<ApiState> {
@@ -51,7 +50,7 @@ pub(crate) async fn metrics(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
-    if !from_loopback && matches!(state.config().auth, AuthMode::Tokens { .. }) {
+    if !from_loopback && !state.is_local() {
         // Off loopback, metrics need a token like the API.
         let authorized = crate::auth::check(&state, request.headers()).await;
         if let Err(error) = authorized {

@@ -26,9 +26,11 @@ mod message;
 mod message_content;
 mod seed;
 mod statistics;
+mod token;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -74,6 +76,9 @@ struct Inner {
     dispatcher: Dispatcher,
     config: ApiConfig,
     in_flight: InFlight,
+    /// Whether requests are let in without a token: local mode at start, false for good once
+    /// a token exists.
+    local: AtomicBool,
     /// Recently read applications by path key, for the message hot path.
     applications: std::sync::Mutex<HashMap<String, (Application, Instant)>>,
 }
@@ -87,6 +92,7 @@ const APPLICATION_CACHE: usize = 10_000;
 impl ApiState {
     pub fn new(store: Arc<dyn Store>, dispatcher: Dispatcher, config: ApiConfig) -> Self {
         Self(Arc::new(Inner {
+            local: AtomicBool::new(config.auth == AuthMode::Local),
             store,
             dispatcher,
             config,
@@ -105,6 +111,20 @@ impl ApiState {
 
     pub fn config(&self) -> &ApiConfig {
         &self.0.config
+    }
+
+    /// Whether the node is in local mode now (no token exists, loopback only).
+    pub fn is_local(&self) -> bool {
+        self.0.local.load(Ordering::Acquire)
+    }
+
+    /// Leaves local mode for good: a token exists, so every request needs one from now on.
+    pub fn require_tokens(&self) {
+        if self.0.local.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                "an API token exists now: local mode ends, and every request needs a token"
+            );
+        }
     }
 
     /// The largest request body accepted: the payload limit plus 64 KiB for the envelope.
@@ -190,7 +210,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(message_content::router())
                 .merge(attempt::router())
                 .merge(background_task::router())
-                .merge(statistics::router()),
+                .merge(statistics::router())
+                .merge(token::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(

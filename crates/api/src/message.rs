@@ -160,6 +160,10 @@ impl MessageIn {
                  (WEBHOOKD_MAX_PAYLOAD_BYTES)"
             )));
         }
+        if let Some(payload) = &self.payload {
+            validate::payload_depth(payload.get())
+                .map_err(|msg| ApiError::invalid(&["body", "payload"], msg))?;
+        }
 
         if let Some(event_id) = &self.event_id {
             let length = event_id.chars().count();
@@ -178,7 +182,8 @@ impl MessageIn {
             ));
         }
         for channel in &channels {
-            validate::name(channel).map_err(|msg| ApiError::invalid(&["body", "channels"], msg))?;
+            validate::channel(channel)
+                .map_err(|msg| ApiError::invalid(&["body", "channels"], msg))?;
         }
         let tags = self.tags.unwrap_or_default();
         if tags.len() > MAX_TAGS {
@@ -189,13 +194,13 @@ impl MessageIn {
         }
         if tags
             .iter()
-            .any(|tag| tag.is_empty() || tag.len() > validate::MAX_NAME_LENGTH)
+            .any(|tag| tag.is_empty() || tag.len() > validate::MAX_CHANNEL_LENGTH)
         {
             return Err(ApiError::invalid(
                 &["body", "tags"],
                 format!(
                     "each tag must be 1 to {} characters long",
-                    validate::MAX_NAME_LENGTH
+                    validate::MAX_CHANNEL_LENGTH
                 ),
             ));
         }

@@ -1,12 +1,14 @@
 //! The tutorial's registration routes, without the `/api/v1` prefix (DESIGN §3):
 //! `POST /webhooks {"name", "destination"}` registers a destination for a customer, and
-//! `GET /webhooks` lists every registration.
+//! `GET /webhooks` lists the registrations, a page at a time, in the list shape.
 //!
 //! A `name` is the uid of an application (created on first use, with `name` as its display
 //! name too); a `destination` is one of its endpoints. Registering the same URL again reuses
 //! the endpoint, so the route is idempotent for a given name and URL and answers 201 with the
 //! same ids and secret each time. URLs are compared once parsed, so `https://a.example` and
 //! `https://a.example/` are the same destination.
+
+use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::State;
@@ -23,10 +25,11 @@ use webhookd_store::{Cursor, Order, Page, PageRequest, StoreError};
 
 use crate::ApiState;
 use crate::endpoint::{EndpointIn, ensure_room, new_endpoint};
+use crate::error::ValidationErrorBody;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, MAX_LIMIT};
+use crate::extract::{Json, ListParams, MAX_LIMIT, QueryParams};
 use crate::idempotency::IdempotencyKey;
-use crate::wire::JsonBytes;
+use crate::wire::{JsonBytes, ListResponse};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new().route("/webhooks", get(list).post(register))
@@ -69,11 +72,6 @@ pub(crate) struct RegistrationItem {
     application_id: AppId,
     #[schema(value_type = String)]
     endpoint_id: EndpointId,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct RegistrationList {
-    data: Vec<RegistrationItem>,
 }
 
 impl RegistrationOut {
@@ -222,54 +220,46 @@ async fn endpoint_with_url(
     }
 }
 
-/// Every endpoint of every application, named by the application's uid (or its name when it
-/// has no uid).
+/// Every application's endpoints, a page at a time (newest first by default), each named by its
+/// application's uid (or its name when it has no uid). Takes `limit` (default 50, at most 250),
+/// `iterator` and `order` like every list, and answers the list shape.
 #[utoipa::path(
     get,
     path = "/webhooks",
     operation_id = "webhooks.list",
     tag = "Webhooks",
+    params(ListParams),
     responses(
-        (status = 200, description = "Every registration", body = RegistrationList),
+        (status = 200, description = "A page of registrations, newest first", body = ListResponse<RegistrationItem>),
+        (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
     )
 )]
-pub(crate) async fn list(State(state): State<ApiState>) -> ApiResult<JsonBytes> {
-    let mut data = Vec::new();
-    let mut apps_after = None;
-    loop {
-        let apps = state
-            .store()
-            .list_applications(&page_after(apps_after))
-            .await?;
-        apps_after = next_cursor(&apps, |app| app.id.to_string());
-        for app in apps.items {
-            let name = app.uid.clone().unwrap_or_else(|| app.name.clone());
-            let mut endpoints_after = None;
-            loop {
-                let endpoints = state
-                    .store()
-                    .list_endpoints(&app.id, &page_after(endpoints_after))
-                    .await?;
-                endpoints_after = next_cursor(&endpoints, |endpoint| endpoint.id.to_string());
-                data.extend(
-                    endpoints
-                        .items
-                        .into_iter()
-                        .map(|endpoint| RegistrationItem {
-                            name: name.clone(),
-                            destination: endpoint.url,
-                            application_id: app.id.clone(),
-                            endpoint_id: endpoint.id,
-                        }),
-                );
-                if endpoints_after.is_none() {
-                    break;
-                }
-            }
-        }
-        if apps_after.is_none() {
-            break;
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<JsonBytes> {
+    let page = query.page(Order::Descending)?;
+    let endpoints = state.store().list_all_endpoints(&page).await?;
+    let mut names: HashMap<AppId, String> = HashMap::new();
+    for endpoint in &endpoints.items {
+        if !names.contains_key(&endpoint.app_id)
+            && let Some(app) = state
+                .store()
+                .get_application(endpoint.app_id.as_str())
+                .await?
+        {
+            names.insert(app.id.clone(), app.uid.unwrap_or(app.name));
         }
     }
-    JsonBytes::new(StatusCode::OK, &RegistrationList { data })
+    let list = ListResponse::from_page(
+        endpoints,
+        |endpoint| endpoint.id.to_string(),
+        |endpoint| RegistrationItem {
+            name: names.get(&endpoint.app_id).cloned().unwrap_or_default(),
+            destination: endpoint.url,
+            application_id: endpoint.app_id,
+            endpoint_id: endpoint.id,
+        },
+    );
+    JsonBytes::new(StatusCode::OK, &list)
 }

@@ -118,6 +118,18 @@ pub fn check_rate(loc: &str, rate: Option<u32>) -> ApiResult<()> {
     }
 }
 
+/// Checks the length of a free-text body field, in characters.
+pub fn check_text(loc: &str, value: &str, max: usize) -> ApiResult<()> {
+    webhookd_core::validate::text(value, max).map_err(|msg| ApiError::invalid(&["body", loc], msg))
+}
+
+/// Checks the size of a `metadata` object.
+pub fn check_metadata(metadata: &serde_json::Map<String, serde_json::Value>) -> ApiResult<()> {
+    let value = serde_json::Value::Object(metadata.clone());
+    webhookd_core::validate::json_size(&value, webhookd_core::validate::MAX_METADATA_BYTES)
+        .map_err(|msg| ApiError::invalid(&["body", "metadata"], msg))
+}
+
 /// Checks an optional uid.
 pub fn check_uid(uid: Option<&str>) -> ApiResult<()> {
     match uid {

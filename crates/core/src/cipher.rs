@@ -17,7 +17,8 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-const PREFIX: &str = "enc1:";
+/// How every sealed value begins.
+pub const SEALED_PREFIX: &str = "enc1:";
 const NONCE_BYTES: usize = 24;
 const KEY_BYTES: usize = 32;
 
@@ -109,20 +110,20 @@ impl SecretCipher {
             .unwrap_or_default();
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&sealed);
-        format!("{PREFIX}{id}:{}", BASE64.encode(blob))
+        format!("{SEALED_PREFIX}{id}:{}", BASE64.encode(blob))
     }
 
     /// Whether a stored value must be sealed again to be under the first key.
     pub fn needs_reseal(&self, stored: &str) -> bool {
         stored
-            .strip_prefix(PREFIX)
+            .strip_prefix(SEALED_PREFIX)
             .is_none_or(|rest| !rest.starts_with(&format!("{}:", self.keys[0].0)))
     }
 }
 
 /// Opens a stored value: plain text passes through; a sealed one needs its key.
 pub fn open(cipher: Option<&SecretCipher>, stored: &str) -> Result<String, OpenError> {
-    let Some(rest) = stored.strip_prefix(PREFIX) else {
+    let Some(rest) = stored.strip_prefix(SEALED_PREFIX) else {
         return Ok(stored.to_owned());
     };
     let cipher = cipher.ok_or(OpenError::NoKeys)?;

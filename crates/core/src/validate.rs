@@ -1,4 +1,6 @@
-//! Validation rules shared by the API and the CLI: uids, event type names, destination URLs.
+//! Validation rules shared by the API, the store and the CLI: uids, event type names,
+//! destination URLs, the sizes of free-text fields, the nesting depth of payloads, and which
+//! custom header names are sensitive.
 
 use url::Url;
 
@@ -6,8 +8,32 @@ use crate::id::{AppId, EndpointId};
 
 /// The longest URL accepted for an endpoint.
 pub const MAX_URL_LENGTH: usize = 2048;
-/// The longest event type name or channel.
+/// The longest event type name.
 pub const MAX_NAME_LENGTH: usize = 256;
+/// The longest channel or tag (Svix's limit).
+pub const MAX_CHANNEL_LENGTH: usize = 128;
+/// The longest application name, in characters.
+pub const MAX_APP_NAME_LENGTH: usize = 256;
+/// The longest endpoint description, in characters.
+pub const MAX_DESCRIPTION_LENGTH: usize = 1024;
+/// The longest event type description, in characters.
+pub const MAX_EVENT_TYPE_DESCRIPTION_LENGTH: usize = 4096;
+/// The largest `metadata` object, in bytes of JSON.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// The largest event type `schemas` object, in bytes of JSON.
+pub const MAX_SCHEMAS_BYTES: usize = 64 * 1024;
+/// The deepest nesting of objects and arrays in a message payload.
+pub const MAX_PAYLOAD_DEPTH: usize = 64;
+
+/// Names of custom headers that always carry credentials.
+const SENSITIVE_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
+/// Parts of a header name that suggest it carries a credential.
+const SENSITIVE_HEADER_PARTS: [&str; 6] = ["secret", "token", "key", "password", "auth", "session"];
 
 /// Checks a `uid`: `^[a-zA-Z0-9\-_.]{1,256}$`, and not shaped like an id.
 pub fn uid(value: &str) -> Result<(), String> {
@@ -19,6 +45,9 @@ pub fn uid(value: &str) -> Result<(), String> {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     {
         return Err("may only contain letters, digits, '-', '_' and '.'".into());
+    }
+    if value == "." || value == ".." {
+        return Err("must not be `.` or `..`".into());
     }
     if AppId::looks_like(value) || EndpointId::looks_like(value) {
         return Err("must not start with an id prefix such as `app_` or `ep_`".into());
@@ -38,6 +67,83 @@ pub fn name(value: &str) -> Result<(), String> {
         return Err("may only contain letters, digits and '-', '_', '.', ':', '*', '/'".into());
     }
     Ok(())
+}
+
+/// Checks a channel or a tag: an event-type-like name of at most 128 characters.
+pub fn channel(value: &str) -> Result<(), String> {
+    if value.len() > MAX_CHANNEL_LENGTH {
+        return Err(format!("must be 1 to {MAX_CHANNEL_LENGTH} characters long"));
+    }
+    name(value)
+}
+
+/// Checks the length of a free-text field, in characters.
+pub fn text(value: &str, max: usize) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters long"));
+    }
+    Ok(())
+}
+
+/// Checks the size of a JSON value (metadata, schemas) once written out.
+pub fn json_size(value: &serde_json::Value, max: usize) -> Result<(), String> {
+    let size = serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len());
+    if size > max {
+        return Err(format!("must be at most {max} bytes of JSON, not {size}"));
+    }
+    Ok(())
+}
+
+/// How deeply objects and arrays nest in a JSON text (0 for a scalar). The text is scanned, not
+/// parsed, so a payload kept as its raw bytes is measured without building a tree; brackets
+/// inside strings do not count.
+pub fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Checks that a payload nests at most [`MAX_PAYLOAD_DEPTH`] levels.
+pub fn payload_depth(json: &str) -> Result<(), String> {
+    let depth = json_depth(json);
+    if depth > MAX_PAYLOAD_DEPTH {
+        return Err(format!(
+            "nests {depth} levels deep; the limit is {MAX_PAYLOAD_DEPTH} levels"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a custom header's name marks it as holding a credential: `authorization`,
+/// `proxy-authorization`, `cookie`, `x-api-key`, or a name containing `secret`, `token`,
+/// `key`, `password`, `auth` or `session` (case-insensitive). Such values are never shown
+/// again once set, and are sealed at rest like endpoint secrets. The rule errs towards hiding.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SENSITIVE_HEADERS.contains(&name.as_str())
+        || SENSITIVE_HEADER_PARTS
+            .iter()
+            .any(|part| name.contains(part))
 }
 
 /// Checks a destination URL: `http` or `https`, with a host, no credentials, at most 2048 bytes.
@@ -90,6 +196,34 @@ mod tests {
         assert!(uid("has space").is_err());
         assert!(uid("app_123").is_err());
         assert!(uid(&"x".repeat(257)).is_err());
+        assert!(uid(".").is_err());
+        assert!(uid("..").is_err());
+        assert!(uid("...").is_ok());
+    }
+
+    #[test]
+    fn depths() {
+        assert_eq!(json_depth("1"), 0);
+        assert_eq!(json_depth(r#"{"a": [1, {"b": "]]]{{{"}]}"#), 3);
+        assert_eq!(json_depth(r#"{"a": "\\\"[[["}"#), 1);
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(payload_depth(&deep).unwrap_err().contains("64"));
+        let fine = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(payload_depth(&fine).is_ok());
+    }
+
+    #[test]
+    fn sensitive_headers() {
+        for name in [
+            "Authorization",
+            "proxy-authorization",
+            "Cookie",
+            "X-API-Key",
+            "x-session-id",
+        ] {
+            assert!(is_sensitive_header(name), "{name}");
+        }
+        assert!(!is_sensitive_header("x-tenant"));
     }
 
     #[test]

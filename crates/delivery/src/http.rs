@@ -9,7 +9,8 @@
 //!    check and the connect). IP-literal URLs never reach a resolver, so they are checked before
 //!    sending. A destination with no allowed address is `Refused` with the operator-facing
 //!    sentence of [`Refusal`]. With a proxy, the proxy owns egress filtering: no check is made
-//!    and everything goes through it.
+//!    and everything goes through it. The policy can be tightened while running
+//!    ([`HttpClient::set_allow_private`], when a node leaves local mode).
 //! 2. **Bounded attempts.** Connect, send and reading the response body together take at most
 //!    `request_timeout`. The body is read up to [`DRAIN_CAP`] so that the connection can be
 //!    reused; its first [`RESPONSE_BODY_CAP`] bytes are kept for the record.
@@ -118,13 +119,25 @@ pub struct Sent {
     pub duration: Duration,
 }
 
+/// The guard's policy, shared by the client and its resolver: a node that leaves local mode
+/// tightens it while running ([`HttpClient::set_allow_private`]).
+type SharedPolicy = Arc<std::sync::RwLock<Arc<AllowPrivate>>>;
+
+fn current(policy: &SharedPolicy) -> Arc<AllowPrivate> {
+    Arc::clone(
+        &policy
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
+}
+
 /// The outbound client. Cheap to clone: clones share the connection pool.
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
     request_timeout: Duration,
     /// The policy to check IP-literal destinations against; `None` when a proxy filters egress.
-    guard: Option<Arc<AllowPrivate>>,
+    guard: Option<SharedPolicy>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -162,7 +175,8 @@ impl HttpClient {
             None => {
                 // `no_proxy` also stops reqwest from picking up HTTP(S)_PROXY from the
                 // environment, which would silently bypass the guard.
-                let policy = Arc::new(config.allow_private);
+                let policy: SharedPolicy =
+                    Arc::new(std::sync::RwLock::new(Arc::new(config.allow_private)));
                 let resolver = GuardedResolver {
                     policy: Arc::clone(&policy),
                 };
@@ -176,6 +190,18 @@ impl HttpClient {
             request_timeout: config.request_timeout,
             guard,
         })
+    }
+
+    /// Replaces the private destinations allowed, for every clone of this client: IP-literal
+    /// destinations and new connections are checked against it at once; idle connections
+    /// opened before are reused until they close. No effect behind a proxy, which owns egress
+    /// filtering.
+    pub fn set_allow_private(&self, allow_private: AllowPrivate) {
+        if let Some(policy) = &self.guard {
+            *policy
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(allow_private);
+        }
     }
 
     /// POSTs `body` to `url` with `headers`. Never fails: every outcome is a [`Sent`].
@@ -199,7 +225,8 @@ impl HttpClient {
     }
 
     async fn attempt(&self, url: &str, headers: HeaderMap, body: Bytes) -> (AttemptResult, String) {
-        let url = match destination(url, self.guard.as_deref()) {
+        let policy = self.guard.as_ref().map(current);
+        let url = match destination(url, policy.as_deref()) {
             Ok(url) => url,
             Err(reason) => return refused(reason),
         };
@@ -383,12 +410,12 @@ fn read_ca_file(path: &PathBuf) -> Result<Vec<Certificate>, HttpClientError> {
 /// The resolver of the SSRF guard: resolves with the system resolver and keeps only the
 /// addresses that the policy allows.
 struct GuardedResolver {
-    policy: Arc<AllowPrivate>,
+    policy: SharedPolicy,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = Arc::clone(&self.policy);
+        let policy = current(&self.policy);
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let resolved = tokio::net::lookup_host((host.as_str(), 0))

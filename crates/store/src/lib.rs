@@ -222,6 +222,11 @@ pub trait Store: BulkStore + Send + Sync + 'static {
     /// By id alone, for the engine.
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>>;
+    /// Every application's endpoints (the operational endpoints excepted), paged by id.
+    async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>>;
+    /// How many endpoints hold a secret or a sensitive custom header that is not sealed with
+    /// the current key (plain, or sealed with an older key). Zero without a key.
+    async fn count_unsealed_endpoints(&self) -> Result<u64>;
     /// Replaces the endpoint. Disabling it cancels its pending deliveries.
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
     /// Cancels its pending deliveries. False when absent.
@@ -360,7 +365,11 @@ pub trait Store: BulkStore + Send + Sync + 'static {
     async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>>;
 
     // --- API tokens and idempotency -----------------------------------------------------
+    /// Also records, for good, that the store has had a token (see [`Store::had_tokens`]).
     async fn create_token(&self, token: &ApiTokenRecord) -> Result<()>;
+    /// Whether a token was ever stored, even if every one has since been revoked: such a store
+    /// needs an explicit opt-in to be served without authentication again.
+    async fn had_tokens(&self) -> Result<bool>;
     async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
     /// By id or name. False when absent.
     async fn revoke_token(&self, key: &str) -> Result<bool>;
@@ -375,6 +384,16 @@ pub trait Store: BulkStore + Send + Sync + 'static {
     /// For effects that are not a single store write (resend, recover, /webhooks).
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()>;
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64>;
+    /// Seals every stored idempotency answer with the current key (some hold a secret), or
+    /// opens them without a key. Returns how many were rewritten.
+    async fn reseal_idempotent_responses(&self) -> Result<u64>;
+
+    /// Makes sure rewritten data leaves no readable copy behind in the store's files (after
+    /// `webhookd secrets reencrypt`): SQLite checkpoints and truncates its write-ahead log
+    /// (deleted content is already zeroed, `secure_delete`). Nothing to do by default.
+    async fn scrub(&self) -> Result<()> {
+        Ok(())
+    }
 
     // --- waking other nodes ---------------------------------------------------------------
     /// Notified when another node signals work due now (released leases, recovered

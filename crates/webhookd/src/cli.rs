@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::bin_cmd::BinArgs;
 use crate::config::{self, ConfigArgs};
 use crate::secrets_cmd::SecretsAction;
-use crate::token_cmd::TokenAction;
+use crate::token_cmd::{RemoteArgs, TokenAction};
 use crate::{run, secrets_cmd, telemetry, token_cmd};
 
 /// Exit code for bad configuration or arguments.
@@ -34,10 +34,12 @@ enum Command {
     },
     /// A local receiver that prints and verifies each webhook it gets.
     Bin(BinArgs),
-    /// Manages API tokens in the configured database.
+    /// Manages API tokens in the configured database, or through a running server (`--url`).
     Token {
         #[command(subcommand)]
         action: TokenAction,
+        #[command(flatten)]
+        remote: RemoteArgs,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -88,7 +90,11 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<run::StartRefused>().is_some() {
+                ExitCode::from(USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -127,16 +133,16 @@ async fn dispatch(command: Command) -> ExitCode {
             };
             report(crate::bin_cmd::run(args, listener, shutdown_signal(), std::io::stdout()).await)
         }
-        Command::Token { action, config } => {
+        Command::Token {
+            action,
+            remote,
+            config,
+        } => {
             let config = match load(&config) {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            let result = async {
-                let store = run::open_store(&config)?;
-                token_cmd::run(store.as_ref(), action, &mut std::io::stdout()).await
-            };
-            report(result.await)
+            report(token_cmd::dispatch(&config, remote, action, &mut std::io::stdout()).await)
         }
         Command::Secrets { action, config } => {
             let config = match load(&config) {

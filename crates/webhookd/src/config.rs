@@ -41,7 +41,9 @@ use webhookd_core::time::format_duration;
 
 pub use error::{ConfigError, Origin};
 pub use settings::{ConfigArgs, Kind, SETTINGS, Setting};
-pub use values::{ApiToken, Database, EncryptionKeySetting, LogFormat, ProxyUrl, Role, TlsFiles};
+pub use values::{
+    ApiToken, Database, EncryptionKeySetting, LocalMode, LogFormat, ProxyUrl, Role, TlsFiles,
+};
 
 use settings::{CONFIG_FILE_ENV, setting};
 use values::{
@@ -66,6 +68,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// At least twice `request_timeout`.
     pub lease: Duration,
+    /// Whether a loopback node may run without authentication after tokens existed.
+    pub local_mode: LocalMode,
     pub role: Role,
     pub proxy: Option<ProxyUrl>,
     pub max_payload_bytes: usize,
@@ -136,6 +140,7 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         endpoint_concurrency: sources.required("endpoint_concurrency", at_least_one)?,
         max_in_flight: sources.required("max_in_flight", at_least_one)?,
         lease: sources.required("lease", parse_positive_duration)?,
+        local_mode: sources.required("local_mode", LocalMode::parse)?,
         role: sources.required("role", Role::parse)?,
         proxy: sources
             .optional("proxy", |text| match text.trim() {
@@ -180,6 +185,25 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
                  timeout",
                 format_duration(config.lease),
                 format_duration(config.request_timeout)
+            ),
+        ));
+    }
+    // Off loopback a token faces the network: a short or repetitive one can be guessed.
+    if !config.listen.ip().is_loopback()
+        && let Some(index) = config
+            .api_tokens
+            .iter()
+            .position(|token| !token.is_strong())
+    {
+        return Err(ConfigError::invalid(
+            "api_tokens",
+            sources.origin("api_tokens"),
+            &format!(
+                "token #{} is too weak to listen on {}: use at least {} characters, of at least                  {} different ones (e.g. `openssl rand -base64 32`)",
+                index + 1,
+                config.listen,
+                values::MIN_TOKEN_LENGTH,
+                values::MIN_TOKEN_VARIETY
             ),
         ));
     }

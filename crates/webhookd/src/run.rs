@@ -1,9 +1,11 @@
 //! Assembles a node from its configuration: store, engine, API, and the background tasks.
 //!
 //! Start-up, in order: open the store (running migrations); on SQLite give back the leases a
-//! previous process left; decide the auth mode; build the outbound client; start the engine
-//! when this node delivers; serve the API on the given listener (`serve`: the descriptor limit
-//! raised, connections capped and timed out).
+//! previous process left; check that every secret opens (and warn about secrets or headers
+//! left unsealed under a key); decide the auth mode; build the outbound client; start the
+//! engine when this node delivers; serve the API on the given listener (`serve`: the
+//! descriptor limit raised, connections capped and timed out), watching for tokens while in
+//! local mode.
 //!
 //! Shutdown, in order, when `shutdown` completes: stop accepting requests and finish those in
 //! progress; stop the engine by its protocol (in-flight attempts finish up to a deadline, queued
@@ -13,7 +15,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::net::TcpListener;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
@@ -25,7 +27,7 @@ use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
 use webhookd_store::{SecretCodec, Store};
 
-use crate::config::{Config, Database};
+use crate::config::{Config, Database, LocalMode};
 use crate::{heartbeat, telemetry};
 
 /// Opens the configured store, applying pending migrations, with endpoint secrets sealed by
@@ -51,8 +53,20 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-/// Local mode: the listener is loopback-only and no token exists. Off loopback without a
-/// token, the node refuses to start.
+/// A start refused because of how the node is configured (exit code 2, like bad settings).
+#[derive(Debug)]
+pub struct StartRefused(pub String);
+
+impl std::fmt::Display for StartRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartRefused {}
+
+/// Local mode: the listener is loopback-only, no token exists, and either none ever did or
+/// `WEBHOOKD_LOCAL_MODE=on`. Otherwise, without a token, the node refuses to start.
 async fn auth_mode(
     config: &Config,
     store: &dyn Store,
@@ -70,19 +84,53 @@ async fn auth_mode(
             .collect();
         return Ok(AuthMode::Tokens { configured });
     }
-    if listen.ip().is_loopback() {
-        tracing::warn!(
-            %listen,
-            "local mode: no API token exists and the listener is loopback-only, so requests \
-             are not authenticated (set WEBHOOKD_API_TOKENS or run `webhookd token create`)"
-        );
-        Ok(AuthMode::Local)
-    } else {
-        bail!(
+    if !listen.ip().is_loopback() {
+        return Err(StartRefused(format!(
             "refusing to listen on {listen} without an API token: set WEBHOOKD_API_TOKENS or run \
              `webhookd token create`, or listen on 127.0.0.1"
-        )
+        ))
+        .into());
     }
+    let had_tokens = store
+        .had_tokens()
+        .await
+        .context("cannot read the API tokens")?;
+    if had_tokens && config.local_mode != LocalMode::On {
+        return Err(StartRefused(
+            "refusing to start without authentication: this store had API tokens and all were \
+             revoked; create one (`webhookd token create`), or set WEBHOOKD_LOCAL_MODE=on to run \
+             in local mode on loopback anyway"
+                .into(),
+        )
+        .into());
+    }
+    tracing::warn!(
+        %listen,
+        "local mode: no API token exists and the listener is loopback-only, so requests are \
+         not authenticated until one is created (set WEBHOOKD_API_TOKENS, run `webhookd token \
+         create` or POST /api/v1/auth/token)"
+    );
+    Ok(AuthMode::Local)
+}
+
+/// Warns when a key is configured but endpoints still hold secrets or sensitive headers that
+/// are not sealed with it.
+async fn warn_unsealed(config: &Config, store: &dyn Store) -> anyhow::Result<()> {
+    if config.encryption_key.is_none() {
+        return Ok(());
+    }
+    let unsealed = store
+        .count_unsealed_endpoints()
+        .await
+        .context("cannot read the endpoint secrets")?;
+    if unsealed > 0 {
+        tracing::warn!(
+            endpoints = unsealed,
+            "endpoints hold secrets or sensitive headers not sealed with the first \
+             WEBHOOKD_ENCRYPTION_KEY; run `webhookd secrets reencrypt` to seal them"
+        );
+    }
+    Ok(())
 }
 
 /// Runs a node until `shutdown` completes.
@@ -109,6 +157,7 @@ pub async fn run(
         }
     }
     crate::secrets_cmd::check_all_open(store.as_ref()).await?;
+    warn_unsealed(&config, store.as_ref()).await?;
     let auth = auth_mode(&config, store.as_ref(), listen).await?;
     let local = auth == AuthMode::Local;
     let allow_private = config.allow_private.clone().unwrap_or(if local {
@@ -117,6 +166,7 @@ pub async fn run(
         AllowPrivate::None
     });
 
+    let mut outbound = None;
     let (dispatcher, engine) = if config.role.delivers() {
         let http = HttpClient::new(HttpConfig {
             request_timeout: config.request_timeout,
@@ -126,6 +176,7 @@ pub async fn run(
             ..HttpConfig::default()
         })
         .context("cannot build the outbound HTTP client")?;
+        outbound = Some(http.clone());
         let (dispatcher, engine) =
             webhookd_delivery::start(Arc::clone(&store), engine_config(&config), http);
         (dispatcher, Some(engine))
@@ -143,6 +194,23 @@ pub async fn run(
         signature_type: config.signature_type,
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
+    let token_watch = local.then(|| {
+        let watch = webhookd_api::auth::watch_tokens(
+            state.clone(),
+            webhookd_api::auth::TOKEN_WATCH_INTERVAL,
+        );
+        // Private destinations were allowed for local mode only (unless set explicitly).
+        let tighten = outbound.filter(|_| config.allow_private.is_none());
+        tokio::spawn(async move {
+            watch.await;
+            if let Some(http) = tighten {
+                http.set_allow_private(AllowPrivate::None);
+                tracing::info!(
+                    "private destinations are refused from now on (WEBHOOKD_ALLOW_PRIVATE)"
+                );
+            }
+        })
+    });
     let heartbeat = config.heartbeat.map(|every| {
         tokio::spawn(heartbeat::run(
             Arc::clone(&store),
@@ -166,6 +234,9 @@ pub async fn run(
     let served = crate::serve::serve(listener, tls, service, limits, shutdown).await;
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
+    }
+    if let Some(token_watch) = token_watch {
+        token_watch.abort();
     }
     global_gauges.abort();
     if let Some(engine) = engine {

@@ -1,6 +1,7 @@
 //! Endpoint secrets at rest: the start-up check that every stored secret opens with the
-//! configured keys, and `webhookd secrets reencrypt`, which seals every secret with the first
-//! key so that older keys can be dropped.
+//! configured keys, and `webhookd secrets reencrypt`, which seals every secret, sensitive
+//! custom header and stored idempotent answer with the first key so that older keys can be
+//! dropped, then scrubs the database files of the old copies.
 
 use std::io::Write;
 
@@ -12,8 +13,9 @@ use crate::walk;
 /// What `webhookd secrets` does.
 #[derive(Debug, clap::Subcommand)]
 pub enum SecretsAction {
-    /// Seals every endpoint secret with the first key of WEBHOOKD_ENCRYPTION_KEY (or, with no
-    /// key set, stores every secret in plain).
+    /// Seals every endpoint secret, sensitive custom header and stored idempotent answer with
+    /// the first key of WEBHOOKD_ENCRYPTION_KEY (or, with no key set, stores them in plain),
+    /// then truncates SQLite's write-ahead log so that no old copy stays in the files.
     Reencrypt,
 }
 
@@ -55,7 +57,20 @@ pub async fn run(
                     count += 1;
                 }
             }
-            writeln!(out, "re-sealed the secrets of {count} endpoints")?;
+            let answers = store
+                .reseal_idempotent_responses()
+                .await
+                .context("cannot rewrite the stored idempotent answers")?;
+            // Leave no copy of the old values in the database files.
+            store
+                .scrub()
+                .await
+                .context("cannot checkpoint the database")?;
+            writeln!(
+                out,
+                "re-sealed the secrets and sensitive headers of {count} endpoints and \
+                 {answers} stored answers"
+            )?;
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Endpoint secrets at rest: sealed with the first key of `WEBHOOKD_ENCRYPTION_KEY`, never
 //! written in plain, refused at start when no configured key opens them, and moved to a new
-//! key by `webhookd secrets reencrypt`.
+//! key by `webhookd secrets reencrypt`, which leaves no plain copy (of secrets, sensitive
+//! headers or stored answers) in the database files; the files are private to their owner.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -139,4 +140,148 @@ async fn secrets_are_sealed_and_keys_rotate() {
         .map(drop)
         .unwrap_err();
     assert!(format!("{bad:#}").contains("encryption_key"), "{bad:#}");
+}
+
+fn endpoint_with(app_id: &AppId, secret: &Secret, authorization: &str) -> Endpoint {
+    let at = webhookd_core::time::now();
+    Endpoint {
+        id: EndpointId::new(),
+        app_id: app_id.clone(),
+        uid: None,
+        url: "http://127.0.0.1:9/".into(),
+        description: String::new(),
+        version: 1,
+        disabled: false,
+        event_types: vec![],
+        channels: vec![],
+        throttle_rate: None,
+        metadata: Default::default(),
+        headers: [
+            ("authorization".to_owned(), authorization.to_owned()),
+            ("x-tenant".to_owned(), "acme".to_owned()),
+        ]
+        .into(),
+        secret: secret.clone(),
+        retired_secrets: vec![],
+        failing_since: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reencrypt_leaves_no_plain_secret_or_credential_in_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("webhookd.db").display());
+    let secret = Secret::generate();
+    let credential = "Bearer sk-live-0123456789-credential";
+    let app_id = AppId::new();
+    let endpoint = endpoint_with(&app_id, &secret, credential);
+    {
+        // Stored in plain, before a key is configured; an idempotent answer holds the secret.
+        let store = webhookd::run::open_store(&config(&database, None)).unwrap();
+        let at = webhookd_core::time::now();
+        let app = webhookd_core::model::Application {
+            id: app_id.clone(),
+            uid: Some("a".into()),
+            name: "a".into(),
+            metadata: Default::default(),
+            throttle_rate: None,
+            created_at: at,
+            updated_at: at,
+        };
+        store.create_application(&app, None).await.unwrap();
+        let answer = webhookd_store::IdempotentResponse {
+            key_hash: "key".into(),
+            status: 201,
+            body: format!(r#"{{"secret":"{}"}}"#, secret.expose()).into_bytes(),
+            created_at: at,
+        };
+        store
+            .create_endpoint(&endpoint, Some(&answer))
+            .await
+            .unwrap();
+    }
+    let raw = database_bytes(dir.path());
+    assert!(
+        contains(&raw, &secret.expose()[6..]),
+        "stored in plain first"
+    );
+    assert!(contains(&raw, credential), "stored in plain first");
+
+    // A key is configured: what is still plain is counted (the start-up warning).
+    let store = webhookd::run::open_store(&config(&database, Some(KEY_A))).unwrap();
+    assert_eq!(store.count_unsealed_endpoints().await.unwrap(), 1);
+    drop(store);
+
+    let reencrypt = Command::new(env!("CARGO_BIN_EXE_webhookd"))
+        .args(["secrets", "reencrypt"])
+        .env("WEBHOOKD_DATABASE_URL", &database)
+        .env("WEBHOOKD_ENCRYPTION_KEY", KEY_A)
+        .output()
+        .unwrap();
+    assert!(
+        reencrypt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reencrypt.stderr)
+    );
+    let raw = database_bytes(dir.path());
+    assert!(
+        !contains(&raw, &secret.expose()[6..]),
+        "the old plain secret is left in the database files"
+    );
+    assert!(
+        !contains(&raw, credential),
+        "the old plain header is left in the database files"
+    );
+    assert!(
+        contains(&raw, "acme"),
+        "headers that are not sensitive stay readable"
+    );
+
+    let store = webhookd::run::open_store(&config(&database, Some(KEY_A))).unwrap();
+    assert_eq!(store.count_unsealed_endpoints().await.unwrap(), 0);
+    let read = store
+        .get_endpoint(&app_id, endpoint.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.headers, endpoint.headers);
+    assert_eq!(read.secret, secret);
+    let answer = store
+        .get_idempotent_response(
+            "key",
+            webhookd_core::time::now() - std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer.body).contains(&secret.expose()));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let database = format!("sqlite://{}", data.join("webhookd.db").display());
+    let store = webhookd::run::open_store(&config(&database, None)).unwrap();
+    assert_eq!(mode(&data), 0o700);
+    for name in [
+        "webhookd.db",
+        "webhookd.db-wal",
+        "webhookd.db-shm",
+        "webhookd.lock",
+    ] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    drop(store);
+
+    // Files left readable by an older version are made private at start.
+    let db = data.join("webhookd.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = webhookd::run::open_store(&config(&database, None)).unwrap();
+    assert_eq!(mode(&db), 0o600);
 }

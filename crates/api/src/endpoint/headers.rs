@@ -16,7 +16,9 @@
 //! - **Sensitive** headers are never shown again once set: GET leaves their values out of
 //!   `headers` and lists their names in `sensitive`. A name is sensitive when it is
 //!   `authorization`, `proxy-authorization`, `cookie` or `x-api-key`, or when it contains
-//!   `secret`, `token`, `key`, `password`, `auth` or `session`. The rule errs towards hiding.
+//!   `secret`, `token`, `key`, `password`, `auth` or `session`. The rule errs towards hiding
+//!   (`webhookd_core::validate::is_sensitive_header`), and the store seals these values at rest
+//!   with `WEBHOOKD_ENCRYPTION_KEY`, like endpoint secrets.
 
 use std::collections::BTreeMap;
 
@@ -57,13 +59,6 @@ const RESERVED: &[&str] = &[
     "trailer",
     "upgrade",
 ];
-const SENSITIVE: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-];
-const SENSITIVE_PARTS: &[&str] = &["secret", "token", "key", "password", "auth", "session"];
 
 pub(super) fn router() -> Router<ApiState> {
     Router::new().route(
@@ -104,7 +99,7 @@ fn is_reserved(name: &str) -> bool {
 
 /// Whether a (lower-case) header name is sensitive; see the module documentation.
 fn is_sensitive(name: &str) -> bool {
-    SENSITIVE.contains(&name) || SENSITIVE_PARTS.iter().any(|part| name.contains(part))
+    webhookd_core::validate::is_sensitive_header(name)
 }
 
 /// Checks one header; its lower-case name and its value.

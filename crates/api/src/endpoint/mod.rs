@@ -14,6 +14,7 @@
 //! application, under their own routes).
 
 pub(crate) mod headers;
+mod names;
 pub(crate) mod operational_webhook;
 pub(crate) mod recover;
 pub(crate) mod replay;
@@ -39,10 +40,11 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, ListParams, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
-use crate::wire::{JsonBytes, ListResponse, check_rate, check_uid, nullable, rate};
+use crate::wire::{
+    JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, nullable, rate,
+};
+use names::{check_names, event_types};
 
-/// The most event types an endpoint may filter on.
-const MAX_EVENT_TYPES: usize = 100;
 /// The most channels an endpoint may listen to.
 const MAX_CHANNELS: usize = 10;
 
@@ -68,6 +70,7 @@ pub(crate) struct EndpointIn {
     #[schema(format = "uri", max_length = 2048)]
     url: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     description: Option<String>,
     #[serde(default)]
     #[schema(minimum = 1)]
@@ -144,6 +147,12 @@ impl EndpointIn {
         let throttle_rate = rate(self.throttle_rate, self.rate_limit);
         check_rate("throttleRate", throttle_rate)?;
         check_uid(self.uid.as_deref())?;
+        if let Some(description) = &self.description {
+            check_text("description", description, validate::MAX_DESCRIPTION_LENGTH)?;
+        }
+        if let Some(metadata) = &self.metadata {
+            check_metadata(metadata)?;
+        }
         Ok(CheckedEndpoint {
             event_types: event_types(self.event_types, self.filter_types)?,
             channels: check_names("channels", self.channels.unwrap_or_default(), MAX_CHANNELS)?,
@@ -248,7 +257,7 @@ pub(crate) struct EndpointPatch {
     #[schema(format = "uri", max_length = 2048)]
     url: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1024)]
     description: Option<Option<String>>,
     #[serde(default)]
     #[schema(minimum = 1)]
@@ -290,7 +299,13 @@ impl EndpointPatch {
             endpoint.url = check_url(&url)?;
         }
         if let Some(description) = self.description {
-            endpoint.description = description.unwrap_or_default();
+            let description = description.unwrap_or_default();
+            check_text(
+                "description",
+                &description,
+                validate::MAX_DESCRIPTION_LENGTH,
+            )?;
+            endpoint.description = description;
         }
         if let Some(version) = self.version {
             check_version(version)?;
@@ -317,7 +332,9 @@ impl EndpointPatch {
             endpoint.throttle_rate = throttle_rate;
         }
         if let Some(metadata) = self.metadata {
-            endpoint.metadata = metadata.unwrap_or_default();
+            let metadata = metadata.unwrap_or_default();
+            check_metadata(&metadata)?;
+            endpoint.metadata = metadata;
         }
         if let Some(uid) = self.uid {
             check_uid(uid.as_deref())?;
@@ -408,38 +425,6 @@ fn check_version(version: i64) -> ApiResult<()> {
 /// Parses a `whsec_…` or `whsk_…` secret given in the body field `field`.
 fn parse_secret(field: &str, text: &str) -> ApiResult<Secret> {
     Secret::parse(text).map_err(|error| ApiError::invalid(&["body", field], error.to_string()))
-}
-
-/// The event types to filter on, from whichever of the two names was given (`eventTypes`
-/// wins). Empty means every type.
-fn event_types(
-    event_types: Option<Vec<String>>,
-    filter_types: Option<Vec<String>>,
-) -> ApiResult<Vec<String>> {
-    match (event_types, filter_types) {
-        (Some(types), _) => check_names("eventTypes", types, MAX_EVENT_TYPES),
-        (None, Some(types)) => check_names("filterTypes", types, MAX_EVENT_TYPES),
-        (None, None) => Ok(Vec::new()),
-    }
-}
-
-/// Checks a list of event type names or channels, and drops repeats (they are sets).
-fn check_names(field: &str, names: Vec<String>, max: usize) -> ApiResult<Vec<String>> {
-    if names.len() > max {
-        return Err(ApiError::invalid(
-            &["body", field],
-            format!("must hold at most {max} items"),
-        ));
-    }
-    let mut unique: Vec<String> = Vec::with_capacity(names.len());
-    for (index, name) in names.into_iter().enumerate() {
-        validate::name(&name)
-            .map_err(|msg| ApiError::invalid(&["body", field, &index.to_string()], msg))?;
-        if !unique.contains(&name) {
-            unique.push(name);
-        }
-    }
-    Ok(unique)
 }
 
 /// Enabling an endpoint again forgets its run of failures, so that the engine does not

@@ -11,6 +11,8 @@ mod browser;
 mod endpoint;
 mod endpoint_controls;
 mod event_type;
+mod limits;
 mod message;
 mod openapi;
 mod seed;
+mod token;

@@ -80,7 +80,7 @@ async fn the_list_shows_every_registration_without_secrets() {
     let api = TestApi::new();
     assert_eq!(
         api.get("/webhooks").await.expect(StatusCode::OK),
-        json!({"data": []})
+        json!({"data": [], "iterator": null, "prevIterator": null, "done": true})
     );
     let joe = api
         .post(
@@ -149,7 +149,7 @@ async fn bad_registrations_say_why() {
     // Nothing was created by the refused requests.
     assert_eq!(
         api.get("/webhooks").await.expect(StatusCode::OK),
-        json!({"data": []})
+        json!({"data": [], "iterator": null, "prevIterator": null, "done": true})
     );
 }
 

@@ -10,7 +10,8 @@ use webhookd_core::{TaskId, TokenId};
 use super::rows::{self, TASK_COLUMNS, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
 use crate::{
-    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError,
+    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
+    StoreError,
 };
 
 pub(crate) async fn save_idempotent(
@@ -66,6 +67,26 @@ pub(crate) async fn get_idempotent(
     }))
 }
 
+/// Call inside a transaction.
+pub(crate) async fn reseal_idempotent(c: &impl GenericClient, codec: &SecretCodec) -> Result<u64> {
+    let stored = query(c, "SELECT key_hash, body FROM idempotency", &[]).await?;
+    let mut rewritten = 0;
+    for row in &stored {
+        let key_hash: &str = get(row, 0)?;
+        let body: Vec<u8> = get(row, 1)?;
+        if let Some(body) = codec.reseal_body(&body).map_err(StoreError::Internal)? {
+            execute(
+                c,
+                "UPDATE idempotency SET body = $1 WHERE key_hash = $2",
+                &[&body, &key_hash],
+            )
+            .await?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
+}
+
 pub(crate) async fn prune_idempotency(
     c: &impl GenericClient,
     before: OffsetDateTime,
@@ -119,7 +140,17 @@ fn token(row: &Row) -> Result<ApiTokenRecord> {
     })
 }
 
+/// The `settings` row that records, for good, that the store has had a token.
+const HAD_TOKENS: &str = "had_tokens";
+
+/// Call inside a transaction: the token and the record that tokens existed go together.
 pub(crate) async fn create_token(c: &impl GenericClient, token: &ApiTokenRecord) -> Result<()> {
+    execute(
+        c,
+        "INSERT INTO settings (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING",
+        &[&HAD_TOKENS],
+    )
+    .await?;
     execute(
         c,
         "INSERT INTO api_tokens (id, name, hash, created_at) VALUES ($1, $2, $3, $4)",
@@ -173,6 +204,16 @@ pub(crate) async fn find_token(
     .as_ref()
     .map(token)
     .transpose()
+}
+
+pub(crate) async fn had_tokens(c: &impl GenericClient) -> Result<bool> {
+    let row = query_one(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM settings WHERE key = $1)",
+        &[&HAD_TOKENS],
+    )
+    .await?;
+    get(&row, 0)
 }
 
 pub(crate) async fn count_tokens(c: &impl GenericClient) -> Result<u64> {

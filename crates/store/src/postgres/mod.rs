@@ -269,6 +269,14 @@ impl Store for PostgresStore {
         resources::list_endpoints(&self.client().await?, &self.codec, app, page).await
     }
 
+    async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>> {
+        resources::list_all_endpoints(&self.client().await?, &self.codec, page).await
+    }
+
+    async fn count_unsealed_endpoints(&self) -> Result<u64> {
+        resources::count_unsealed_endpoints(&self.client().await?, &self.codec).await
+    }
+
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         in_transaction!(self, |tx| {
             let before = operational::endpoint_before(&tx, &endpoint.app_id, &endpoint.id).await?;
@@ -500,7 +508,16 @@ impl Store for PostgresStore {
     }
 
     async fn create_token(&self, token: &ApiTokenRecord) -> Result<()> {
-        admin::create_token(&self.client().await?, token).await
+        in_transaction!(self, |tx| admin::create_token(&tx, token).await?)
+    }
+
+    async fn reseal_idempotent_responses(&self) -> Result<u64> {
+        in_transaction!(self, |tx| admin::reseal_idempotent(&tx, &self.codec)
+            .await?)
+    }
+
+    async fn had_tokens(&self) -> Result<bool> {
+        admin::had_tokens(&self.client().await?).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {

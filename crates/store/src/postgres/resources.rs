@@ -134,7 +134,9 @@ impl EndpointJson {
     fn new(endpoint: &Endpoint, codec: &SecretCodec) -> Result<Self> {
         Ok(Self {
             metadata: json(&endpoint.metadata)?,
-            headers: json(&endpoint.headers)?,
+            headers: codec
+                .seal_headers(&endpoint.headers)
+                .map_err(StoreError::Internal)?,
             secret: codec.seal(&endpoint.secret),
             retired_secrets: codec
                 .seal_retired(&endpoint.retired_secrets)
@@ -233,6 +235,40 @@ pub(crate) async fn list_endpoints(
         .filter("app_id = ?", [text(app.as_str())])
         .run(c, page, |row| rows::endpoint(row, codec))
         .await
+}
+
+pub(crate) async fn list_all_endpoints(
+    c: &impl GenericClient,
+    codec: &SecretCodec,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>> {
+    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
+    let operational = webhookd_core::operational::operational_app();
+    ListQuery::new(&select, "id")
+        .filter("app_id <> ?", [text(operational.as_str())])
+        .run(c, page, |row| rows::endpoint(row, codec))
+        .await
+}
+
+pub(crate) async fn count_unsealed_endpoints(
+    c: &impl GenericClient,
+    codec: &SecretCodec,
+) -> Result<u64> {
+    let found = query(
+        c,
+        "SELECT secret, retired_secrets, headers FROM endpoints",
+        &[],
+    )
+    .await?;
+    let mut count = 0;
+    for row in &found {
+        let (secret, retired, headers): (&str, &str, &str) =
+            (rows::get(row, 0)?, rows::get(row, 1)?, rows::get(row, 2)?);
+        if codec.endpoint_needs_reseal(secret, retired, headers) {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 /// Replaces the endpoint; disabling it cancels its pending deliveries. Call inside a

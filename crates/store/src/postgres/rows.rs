@@ -4,8 +4,6 @@
 //! Columns hold what SQLite's hold (Unix milliseconds, JSON text as serde_json wrote it), with
 //! PostgreSQL's types where they help: BOOLEAN flags, TEXT[] string lists, BYTEA payloads.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -110,7 +108,9 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
         channels: get(row, 8)?,
         throttle_rate: opt_rate_at(row, 9)?,
         metadata: from_json(row, 10)?,
-        headers: from_json::<BTreeMap<String, String>>(row, 11)?,
+        headers: codec
+            .open_headers(get(row, 11)?)
+            .map_err(|error| corrupt(11, error))?,
         secret: codec
             .open(get(row, 12)?)
             .map_err(|error| corrupt(12, error))?,

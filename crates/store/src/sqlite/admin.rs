@@ -9,7 +9,8 @@ use webhookd_core::{TaskId, TokenId};
 use super::map_error;
 use super::rows::{self, TASK_COLUMNS, json, ms};
 use crate::{
-    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, StoreError,
+    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
+    StoreError,
 };
 
 pub(crate) fn save_idempotent(c: &Connection, response: Option<&IdempotentResponse>) -> Result<()> {
@@ -72,6 +73,29 @@ pub(crate) fn prune_idempotency(c: &Connection, before: OffsetDateTime) -> Resul
     Ok(pruned as u64)
 }
 
+pub(crate) fn reseal_idempotent(c: &Connection, codec: &SecretCodec) -> Result<u64> {
+    let stored: Vec<(String, Vec<u8>)> = c
+        .prepare("SELECT key_hash, body FROM idempotency")
+        .and_then(|mut select| {
+            select
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .and_then(Iterator::collect)
+        })
+        .map_err(map_error)?;
+    let mut rewritten = 0;
+    for (key_hash, body) in stored {
+        if let Some(body) = codec.reseal_body(&body).map_err(StoreError::Internal)? {
+            c.execute(
+                "UPDATE idempotency SET body = ? WHERE key_hash = ?",
+                params![body, key_hash],
+            )
+            .map_err(map_error)?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
+}
+
 pub(crate) fn put_task(c: &Connection, task: &BackgroundTask) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO background_tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -107,7 +131,15 @@ fn token(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRecord> {
     })
 }
 
+/// The `settings` row that records, for good, that the store has had a token.
+const HAD_TOKENS: &str = "had_tokens";
+
 pub(crate) fn create_token(c: &Connection, token: &ApiTokenRecord) -> Result<()> {
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key) DO NOTHING",
+        [HAD_TOKENS],
+    )
+    .map_err(map_error)?;
     c.execute(
         "INSERT INTO api_tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)",
         params![
@@ -147,6 +179,15 @@ pub(crate) fn find_token(c: &Connection, hash: &str) -> Result<Option<ApiTokenRe
     c.prepare_cached("SELECT id, name, hash, created_at FROM api_tokens WHERE hash = ?")
         .and_then(|mut select| select.query_row([hash], token).optional())
         .map_err(map_error)
+}
+
+pub(crate) fn had_tokens(c: &Connection) -> Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM settings WHERE key = ?)",
+        [HAD_TOKENS],
+        |row| row.get(0),
+    )
+    .map_err(map_error)
 }
 
 pub(crate) fn count_tokens(c: &Connection) -> Result<u64> {

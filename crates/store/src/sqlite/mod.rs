@@ -3,10 +3,14 @@
 //!
 //! SQLite is the single-node store: the data directory is locked for the life of the process,
 //! so no other node can share it, and every lease left in it at start belongs to a dead process.
+//!
+//! Data at rest (see `files`): private files, `secure_delete`, and a scrub of the write-ahead
+//! log after secrets are rewritten.
 
 mod admin;
 mod bulk;
 mod engine;
+mod files;
 mod list;
 mod messages;
 mod operational;
@@ -87,7 +91,8 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
              PRAGMA synchronous = FULL;
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -16000;
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = MEMORY;
+             PRAGMA secure_delete = ON;",
         )
         .map_err(map_error)?;
     connection.set_prepared_statement_cache_capacity(64);
@@ -106,11 +111,11 @@ impl SqliteStore {
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent)
+            files::create_private_dir(parent)
                 .map_err(|error| unavailable("cannot create the data directory", parent, error))?;
         }
         let lock_path = path.with_extension("lock");
-        let lock = File::create(&lock_path)
+        let lock = files::create_private_file(&lock_path)
             .map_err(|error| unavailable("cannot create the lock file", &lock_path, error))?;
         lock.try_lock().map_err(|_| {
             StoreError::Unavailable(format!(
@@ -119,6 +124,8 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
+        files::create_private_file(path)
+            .map_err(|error| unavailable("cannot create the database", path, error))?;
         Self::migrate(path)?;
         let write_connection = open_connection(path, OpenFlags::default())?;
         let writer = Writer::start(write_connection)
@@ -132,6 +139,9 @@ impl SqliteStore {
                 Ok(connection)
             })
             .collect::<Result<Vec<_>>>()?;
+        // The connections are open in WAL mode now, so the -wal and -shm files exist.
+        files::restrict_database_files(path)
+            .map_err(|error| unavailable("cannot restrict the permissions of", path, error))?;
         let readers = Arc::new(Readers {
             connections: Mutex::new(connections),
             permits: Semaphore::new(READERS),
@@ -143,6 +153,11 @@ impl SqliteStore {
             codec: SecretCodec::default(),
             _lock: lock,
         })
+    }
+
+    /// Whether a running process holds the database at `path` (its lock is taken).
+    pub fn in_use(path: &Path) -> bool {
+        files::is_locked(&path.with_extension("lock"))
     }
 
     /// Applies pending migrations; returns the schema version reached.
@@ -283,6 +298,18 @@ impl Store for SqliteStore {
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
         let (app, page, codec) = (app.clone(), page.clone(), self.codec.clone());
         self.read(move |c| resources::list_endpoints(c, &codec, &app, &page))
+            .await
+    }
+
+    async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>> {
+        let (page, codec) = (page.clone(), self.codec.clone());
+        self.read(move |c| resources::list_all_endpoints(c, &codec, &page))
+            .await
+    }
+
+    async fn count_unsealed_endpoints(&self) -> Result<u64> {
+        let codec = self.codec.clone();
+        self.read(move |c| resources::count_unsealed_endpoints(c, &codec))
             .await
     }
 
@@ -577,6 +604,23 @@ impl Store for SqliteStore {
     async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
         let hash = hash.to_owned();
         self.read(move |c| admin::find_token(c, &hash)).await
+    }
+
+    async fn reseal_idempotent_responses(&self) -> Result<u64> {
+        let codec = self.codec.clone();
+        self.write(move |c| admin::reseal_idempotent(c, &codec))
+            .await
+    }
+
+    async fn had_tokens(&self) -> Result<bool> {
+        self.read(admin::had_tokens).await
+    }
+
+    async fn scrub(&self) -> Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || files::checkpoint_and_truncate(&path))
+            .await
+            .map_err(|error| StoreError::Internal(format!("a checkpoint task failed: {error}")))?
     }
 
     async fn count_tokens(&self) -> Result<u64> {

@@ -122,7 +122,11 @@ fn endpoint_params(
             .throttle_rate
             .map_or(Value::Null, |rate| Value::Integer(i64::from(rate))),
         Value::Text(json(&endpoint.metadata)?),
-        Value::Text(json(&endpoint.headers)?),
+        Value::Text(
+            codec
+                .seal_headers(&endpoint.headers)
+                .map_err(StoreError::Internal)?,
+        ),
         Value::Text(codec.seal(&endpoint.secret)),
         Value::Text(
             codec
@@ -207,6 +211,37 @@ pub(crate) fn list_endpoints(
     ListQuery::new(&select, "id")
         .filter("app_id = ?", [text(app.as_str())])
         .run(c, page, |row| rows::endpoint(row, codec))
+}
+
+pub(crate) fn list_all_endpoints(
+    c: &Connection,
+    codec: &SecretCodec,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>> {
+    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
+    let operational = webhookd_core::operational::operational_app();
+    ListQuery::new(&select, "id")
+        .filter("app_id <> ?", [text(operational.as_str())])
+        .run(c, page, |row| rows::endpoint(row, codec))
+}
+
+pub(crate) fn count_unsealed_endpoints(c: &Connection, codec: &SecretCodec) -> Result<u64> {
+    let mut select = c
+        .prepare("SELECT secret, retired_secrets, headers FROM endpoints")
+        .map_err(map_error)?;
+    let mut rows = select.query([]).map_err(map_error)?;
+    let mut count = 0;
+    while let Some(row) = rows.next().map_err(map_error)? {
+        let (secret, retired, headers): (String, String, String) = (
+            row.get(0).map_err(map_error)?,
+            row.get(1).map_err(map_error)?,
+            row.get(2).map_err(map_error)?,
+        );
+        if codec.endpoint_needs_reseal(&secret, &retired, &headers) {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 pub(crate) fn update_endpoint(

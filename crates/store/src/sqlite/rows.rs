@@ -1,8 +1,6 @@
 //! Conversions between rows and the domain model: the column lists and the mapping functions,
 //! kept side by side so that a SELECT and its reader cannot drift apart.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -82,6 +80,7 @@ fn codec_error(index: usize, message: String) -> rusqlite::Error {
 pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<Endpoint> {
     let secret: String = row.get(12)?;
     let retired: String = row.get(13)?;
+    let headers: String = row.get(11)?;
     Ok(Endpoint {
         id: EndpointId::from_trusted(row.get(0)?),
         app_id: AppId::from_trusted(row.get(1)?),
@@ -94,7 +93,9 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
         channels: from_json(row, 8)?,
         throttle_rate: row.get(9)?,
         metadata: from_json(row, 10)?,
-        headers: from_json::<BTreeMap<String, String>>(row, 11)?,
+        headers: codec
+            .open_headers(&headers)
+            .map_err(|error| codec_error(11, error))?,
         secret: codec
             .open(&secret)
             .map_err(|error| codec_error(12, error))?,

@@ -9,6 +9,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(RESEND_REQUESTS),
         M::up(RETENTION_INDEX),
         M::up(EVENT_TYPE_GROUPS),
+        M::up(SETTINGS),
     ])
 }
 
@@ -151,6 +152,16 @@ CREATE INDEX messages_retain_until ON messages (retain_payload_until)
 const EVENT_TYPE_GROUPS: &str = r#"
 ALTER TABLE event_types ADD COLUMN feature_flags TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE event_types ADD COLUMN group_name TEXT;
+"#;
+
+/// Facts about the store itself, kept for good: `had_tokens` once a token was ever created
+/// (a store that already holds tokens gets it now).
+const SETTINGS: &str = r#"
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO settings (key, value) SELECT 'had_tokens', '1' WHERE EXISTS (SELECT 1 FROM api_tokens);
 "#;
 
 #[cfg(test)]

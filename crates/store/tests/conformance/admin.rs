@@ -167,6 +167,10 @@ fn token(name: &str, hash: &str) -> ApiTokenRecord {
 
 pub(crate) async fn tokens(store: &dyn Store) {
     assert_eq!(store.count_tokens().await.unwrap(), 0);
+    assert!(
+        !store.had_tokens().await.unwrap(),
+        "a new store never had a token"
+    );
     let (ci, deploy) = (token("ci", "hash-ci"), token("deploy", "hash-deploy"));
     store.create_token(&ci).await.unwrap();
     store.create_token(&deploy).await.unwrap();
@@ -190,6 +194,8 @@ pub(crate) async fn tokens(store: &dyn Store) {
     assert!(!store.revoke_token("ci").await.unwrap());
     assert_eq!(store.count_tokens().await.unwrap(), 0);
     assert_eq!(store.find_token("hash-ci").await.unwrap(), None);
+    // Revoking every token does not make the store one that never had any.
+    assert!(store.had_tokens().await.unwrap());
 }
 
 pub(crate) async fn background_tasks(store: &dyn Store) {

@@ -46,6 +46,8 @@ conformance! {
     resources::endpoints_crud_and_uid_conflicts,
     resources::event_types_archive_and_conflict,
     resources::pages_go_forward_backward_and_descending,
+    resources::endpoints_are_listed_across_applications,
+    resources::sensitive_headers_round_trip_sealed,
     messages::fan_out_follows_event_types_channels_and_disabled,
     messages::event_id_is_unique_per_application,
     messages::message_list_filters,

@@ -369,3 +369,79 @@ pub(crate) async fn pages_go_forward_backward_and_descending(store: &dyn Store) 
         (strings(&["a.one", "B.upper"]), true)
     );
 }
+
+pub(crate) async fn endpoints_are_listed_across_applications(store: &dyn Store) {
+    let (acme, globex) = (application(Some("acme")), application(Some("globex")));
+    store.create_application(&acme, None).await.unwrap();
+    store.create_application(&globex, None).await.unwrap();
+    let mut created = Vec::new();
+    for app in [&acme, &globex, &acme] {
+        let endpoint = endpoint(&app.id, None);
+        store.create_endpoint(&endpoint, None).await.unwrap();
+        created.push(endpoint.id);
+    }
+    let first = PageRequest {
+        limit: 2,
+        cursor: None,
+        order: Order::Ascending,
+    };
+    let page = store.list_all_endpoints(&first).await.unwrap();
+    let ids: Vec<_> = page
+        .items
+        .iter()
+        .map(|endpoint| endpoint.id.clone())
+        .collect();
+    assert_eq!(ids, created[..2]);
+    assert!(!page.done);
+    let next = PageRequest {
+        cursor: Some(Cursor {
+            key: ids[1].to_string(),
+            backward: false,
+        }),
+        ..first.clone()
+    };
+    let page = store.list_all_endpoints(&next).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].id, created[2]);
+    assert_eq!(page.items[0].app_id, acme.id);
+    assert!(page.done);
+    let newest_first = PageRequest {
+        order: Order::Descending,
+        ..first
+    };
+    let page = store.list_all_endpoints(&newest_first).await.unwrap();
+    assert_eq!(page.items[0].id, created[2]);
+}
+
+/// The suite's stores seal at rest: a sensitive header reads back as written, and nothing is
+/// left unsealed.
+pub(crate) async fn sensitive_headers_round_trip_sealed(store: &dyn Store) {
+    let app = application(Some("acme"));
+    store.create_application(&app, None).await.unwrap();
+    let mut endpoint = endpoint(&app.id, None);
+    endpoint.headers = [
+        (
+            "authorization".to_owned(),
+            "Bearer sk-live-credential".to_owned(),
+        ),
+        ("x-team".to_owned(), "blue".to_owned()),
+    ]
+    .into();
+    store.create_endpoint(&endpoint, None).await.unwrap();
+    let read = store
+        .get_endpoint(&app.id, endpoint.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.headers, endpoint.headers);
+    let all = store
+        .list_all_endpoints(&PageRequest {
+            limit: 10,
+            cursor: None,
+            order: Order::Ascending,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items[0].headers, endpoint.headers);
+    assert_eq!(store.count_unsealed_endpoints().await.unwrap(), 0);
+}

@@ -22,7 +22,7 @@
 //! Traffic goes only to the sink, the local server, or the addresses the user gave.
 
 mod args;
-mod client;
+pub(crate) mod client;
 mod load;
 mod measure;
 mod progress;

@@ -220,6 +220,13 @@ settings! {
         secret: false,
         help: "Lease on a delivery in flight, renewed while it runs; at least twice the request timeout",
     }
+    local_mode {
+        value_name: "auto|on",
+        default: Some("auto"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Local mode (no auth on loopback): `auto` unless the store ever had a token; `on` also then",
+    }
     role {
         value_name: "api|worker|all",
         default: Some("all"),

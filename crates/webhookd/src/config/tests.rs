@@ -27,6 +27,7 @@ const CONTRACT_ENV_NAMES: &[&str] = &[
     "WEBHOOKD_ENDPOINT_CONCURRENCY",
     "WEBHOOKD_MAX_IN_FLIGHT",
     "WEBHOOKD_LEASE",
+    "WEBHOOKD_LOCAL_MODE",
     "WEBHOOKD_ROLE",
     "WEBHOOKD_PROXY",
     "WEBHOOKD_MAX_PAYLOAD_BYTES",
@@ -55,6 +56,7 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("endpoint_concurrency", "0"),
     ("max_in_flight", "many"),
     ("lease", "0s"),
+    ("local_mode", "off"),
     ("role", "leader"),
     ("proxy", "ftp://proxy.internal"),
     ("max_payload_bytes", "1MB"),
@@ -549,4 +551,20 @@ fn the_environment_is_read_under_the_setting_names_only() {
     for name in CONTRACT_ENV_NAMES.iter().chain(&["WEBHOOKD_CONFIG"]) {
         assert!(asked.iter().any(|asked| asked == name), "{name} never read");
     }
+}
+
+#[test]
+fn weak_tokens_are_refused_off_loopback_only() {
+    let weak = [("WEBHOOKD_API_TOKENS", "hunter2")];
+    assert!(
+        load_with(&[], &weak, None).is_ok(),
+        "on loopback any token will do"
+    );
+    let error = load_with(&["--listen", "0.0.0.0:8090"], &weak, None).unwrap_err();
+    assert!(error.to_string().contains("`api_tokens`"), "{error}");
+    assert!(error.to_string().contains("24 characters"), "{error}");
+    let repetitive = [("WEBHOOKD_API_TOKENS", "abababababababababababababab")];
+    assert!(load_with(&["--listen", "0.0.0.0:8090"], &repetitive, None).is_err());
+    let strong = [("WEBHOOKD_API_TOKENS", "q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2f")];
+    assert!(load_with(&["--listen", "0.0.0.0:8090"], &strong, None).is_ok());
 }

@@ -107,9 +107,21 @@ impl fmt::Debug for Database {
 #[derive(Clone)]
 pub struct ApiToken(String);
 
+/// The shortest token accepted off loopback.
+pub(super) const MIN_TOKEN_LENGTH: usize = 24;
+/// The fewest different characters a token accepted off loopback holds.
+pub(super) const MIN_TOKEN_VARIETY: usize = 8;
+
 impl ApiToken {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the token is long and varied enough to face a network: at least 24 characters,
+    /// of at least 8 different ones.
+    pub fn is_strong(&self) -> bool {
+        let distinct: std::collections::HashSet<char> = self.0.chars().collect();
+        self.0.chars().count() >= MIN_TOKEN_LENGTH && distinct.len() >= MIN_TOKEN_VARIETY
     }
 
     /// Reads a comma-separated list; empty items are skipped, so `""` means no token.
@@ -227,6 +239,26 @@ impl fmt::Debug for ProxyUrl {
         f.debug_tuple("ProxyUrl")
             .field(&format_args!("{self}"))
             .finish()
+    }
+}
+
+/// When a loopback node with no token may run without authentication (local mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalMode {
+    /// When no token exists and none ever did: a store that had tokens refuses to start
+    /// unauthenticated once the last one is revoked.
+    Auto,
+    /// Whenever no token exists, even if tokens existed before.
+    On,
+}
+
+impl LocalMode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "on" => Ok(Self::On),
+            _ => Err(format!("`{text}` is not `auto` or `on`")),
+        }
     }
 }
 

@@ -23,6 +23,8 @@
 //! - `operational`: operational webhooks, every event at a verifying operational endpoint.
 //! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `data_at_rest`: the start-up warning about plain secrets under a key.
+//! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
 //! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
 //!   hostile request stream over one keep-alive connection.
 
@@ -31,6 +33,7 @@ mod harness;
 mod cli;
 mod connections;
 mod crash;
+mod data_at_rest;
 mod delivery;
 mod endpoint_controls;
 mod isolation;
@@ -38,3 +41,4 @@ mod metrics;
 mod multinode;
 mod operational;
 mod retries;
+mod token_lifecycle;
