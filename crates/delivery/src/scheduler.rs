@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::EndpointId;
 use webhookd_core::time::now;
-use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, Store};
+use webhookd_store::{AccessStore, IDEMPOTENCY_WINDOW, Lease, Store};
 
 use crate::EngineConfig;
 use crate::engine::Event;
@@ -210,5 +210,8 @@ async fn maintain(store: &dyn Store, config: &EngineConfig) {
     }
     if let Err(error) = store.prune_idempotency(now() - IDEMPOTENCY_WINDOW).await {
         tracing::warn!(%error, "pruning idempotency keys failed");
+    }
+    if let Err(error) = store.prune_access(now()).await {
+        tracing::warn!(%error, "pruning expired sessions and app tokens failed");
     }
 }

@@ -4,6 +4,7 @@
 //! SQLite is the single-node store: the data directory is locked for the life of the process,
 //! so no other node can share it, and every lease left in it at start belongs to a dead process.
 
+mod access;
 mod admin;
 mod engine;
 mod list;

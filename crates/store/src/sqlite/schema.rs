@@ -4,7 +4,11 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS)])
+    Migrations::new(vec![
+        M::up(INITIAL),
+        M::up(RESEND_REQUESTS),
+        M::up(APP_ACCESS),
+    ])
 }
 
 const INITIAL: &str = r#"
@@ -134,6 +138,30 @@ CREATE TABLE resend_requests (
     requested_at INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
+"#;
+
+/// App-scoped tokens (`appsk_…`) and browser sessions, both stored as hashes.
+const APP_ACCESS: &str = r#"
+CREATE TABLE app_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    app_id TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    session_label TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX app_tokens_app ON app_tokens (app_id);
+CREATE INDEX app_tokens_expires ON app_tokens (expires_at);
+
+CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    operator_token_hash TEXT,
+    app_token_id TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_expires ON sessions (expires_at);
 "#;
 
 #[cfg(test)]

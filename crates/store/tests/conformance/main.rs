@@ -7,6 +7,7 @@
 //! What only one backend has (PostgreSQL's start-up from blocking code, its LISTEN
 //! connection) is tested in `postgres_only`.
 
+mod access;
 mod admin;
 mod claims;
 mod messages;
@@ -67,4 +68,6 @@ conformance! {
     admin::background_tasks,
     admin::resend_requests_are_queued_once_and_taken_once,
     admin::a_live_idempotency_key_refuses_a_second_effect,
+    access::app_tokens_are_found_by_hash_and_expire_forward,
+    access::sessions_are_kept_by_hash_and_pruned_when_expired,
 }
