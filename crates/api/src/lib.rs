@@ -15,7 +15,9 @@ pub mod wire;
 
 mod application;
 mod attempt;
+mod authentication;
 mod background_task;
+mod cors;
 mod endpoint;
 mod event_type;
 mod health;
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::Method;
+use axum::http::{HeaderValue, Method};
 use axum::middleware;
 use axum::response::IntoResponse;
 use tower::Layer;
@@ -52,6 +54,34 @@ pub struct ApiConfig {
     /// The largest message payload accepted, in bytes.
     pub max_payload_bytes: usize,
     pub metrics: Option<MetricsRender>,
+    /// Where users reach this service (`WEBHOOKD_PUBLIC_URL`), without a trailing slash: the
+    /// base of portal links.
+    pub public_url: String,
+    /// Browser origins allowed to call the API (`WEBHOOKD_CORS_ORIGINS`); none by default.
+    pub cors_origins: Vec<HeaderValue>,
+    /// How long a browser session lasts at most (`WEBHOOKD_SESSION_TTL`).
+    pub session_ttl: Duration,
+    /// Whether session cookies are `Secure` (the API serves TLS).
+    pub secure_cookies: bool,
+    /// Who may frame the portal (`WEBHOOKD_PORTAL_FRAME_ANCESTORS`), as a CSP
+    /// `frame-ancestors` source list.
+    pub portal_frame_ancestors: String,
+}
+
+impl Default for ApiConfig {
+    /// Local mode with every other setting at its default.
+    fn default() -> Self {
+        Self {
+            auth: AuthMode::Local,
+            max_payload_bytes: 1024 * 1024,
+            metrics: None,
+            public_url: "http://127.0.0.1:8090".into(),
+            cors_origins: Vec::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            portal_frame_ancestors: "'self'".into(),
+        }
+    }
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -171,7 +201,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(event_type::router())
                 .merge(message::router())
                 .merge(attempt::router())
-                .merge(background_task::router()),
+                .merge(background_task::router())
+                .merge(authentication::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(
@@ -182,15 +213,19 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
             state.clone(),
             auth::middleware,
         ));
-    let router = Router::new()
+    let cors_origins = state.config().cors_origins.clone();
+    let mut router = Router::new()
         .merge(health::router())
         .merge(openapi::router())
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(panicked))
-        .with_state(state);
+        .layer(CatchPanicLayer::custom(panicked));
+    if !cors_origins.is_empty() {
+        router = router.layer(cors::CorsGateLayer::new(&cors_origins));
+    }
+    let router = router.with_state(state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 

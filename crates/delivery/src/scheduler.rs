@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::EndpointId;
 use webhookd_core::time::now;
-use webhookd_store::{AccessStore, IDEMPOTENCY_WINDOW, Lease, Store};
+use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, Store};
 
 use crate::EngineConfig;
 use crate::engine::Event;

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
@@ -135,6 +136,15 @@ pub async fn run(
         auth,
         max_payload_bytes: config.max_payload_bytes,
         metrics: Some(metrics),
+        public_url: public_url(&config, listen),
+        cors_origins: config
+            .cors_origins
+            .iter()
+            .filter_map(|origin| HeaderValue::from_str(origin).ok())
+            .collect(),
+        session_ttl: config.session_ttl,
+        secure_cookies: tls.is_some(),
+        portal_frame_ancestors: config.portal_frame_ancestors.clone(),
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let heartbeat = config.heartbeat.map(|every| {
@@ -171,6 +181,15 @@ pub async fn run(
     }
     tracing::info!("webhookd stopped");
     served.context("the HTTP server failed")
+}
+
+/// `WEBHOOKD_PUBLIC_URL`, or the scheme and address this node listens on.
+fn public_url(config: &Config, listen: SocketAddr) -> String {
+    match &config.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None if config.tls.is_some() => format!("https://{listen}"),
+        None => format!("http://{listen}"),
+    }
 }
 
 fn engine_config(config: &Config) -> EngineConfig {

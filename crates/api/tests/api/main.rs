@@ -5,6 +5,7 @@
 
 mod common;
 
+mod app_access;
 mod application;
 mod attempt;
 mod endpoint;

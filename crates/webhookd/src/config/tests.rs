@@ -39,6 +39,10 @@ const CONTRACT_ENV_NAMES: &[&str] = &[
     "WEBHOOKD_TLS_CERT",
     "WEBHOOKD_TLS_KEY",
     "WEBHOOKD_CA_CERTS",
+    "WEBHOOKD_PUBLIC_URL",
+    "WEBHOOKD_CORS_ORIGINS",
+    "WEBHOOKD_SESSION_TTL",
+    "WEBHOOKD_PORTAL_FRAME_ANCESTORS",
 ];
 
 /// A value that each setting refuses. `ca_certs` is missing: any list of paths is one (the
@@ -65,6 +69,10 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("log_format", "xml"),
     ("tls_cert", ""),
     ("tls_key", " "),
+    ("public_url", "ftp://hooks.example.com"),
+    ("cors_origins", "https://app.example.com/path"),
+    ("session_ttl", "0s"),
+    ("portal_frame_ancestors", "'self'; script-src *"),
 ];
 
 /// The configuration flags as a binary would flatten them.

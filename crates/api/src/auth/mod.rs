@@ -1,0 +1,223 @@
+//! Authentication and authorization: who is calling, and whether they may make this request.
+//!
+//! One middleware does both, for every authenticated route:
+//! 1. **Authenticate** ([`authenticate`]): a bearer token always wins over a cookie. An
+//!    `appsk_…` token is looked up among app-scoped tokens (and must not have expired); any
+//!    other token must be configured (`WEBHOOKD_API_TOKENS`, compared in constant time) or
+//!    stored (`webhookd token create`, looked up by hash). Without a bearer token, the
+//!    session cookie ([`sessions`]) stands for the token it was opened with. In local mode (a
+//!    loopback listener and no token anywhere) a request with neither is let in, whatever
+//!    `Authorization` says, because the official SDKs always send one; an `appsk_` token or a
+//!    live session still limits the request to its scope.
+//! 2. **Check CSRF**: a request authenticated by the cookie that changes something must carry
+//!    `x-webhookd-csrf: 1`.
+//! 3. **Authorize** ([`scopes`]): the one table of which routes app-scoped callers may use.
+//!
+//! The [`Caller`] (and [`ViaSession`] for cookie requests) goes into the request's extensions.
+
+mod caller;
+pub(crate) mod scopes;
+pub mod sessions;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use webhookd_core::time::now;
+use webhookd_store::AppTokenRecord;
+
+pub use caller::{Caller, ViaSession};
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+
+/// The prefix of app-scoped tokens.
+pub const APP_TOKEN_PREFIX: &str = "appsk_";
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No token exists and the listener is loopback-only: everyone is let in.
+    Local,
+    /// A token is required: one of these (SHA-256 digests), or one in the store.
+    Tokens { configured: Vec<[u8; 32]> },
+}
+
+/// The SHA-256 of a token, as stored.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The hex SHA-256 of a token or session id: how the store keys them.
+pub(crate) fn hash_hex(secret: &str) -> String {
+    hex::encode(hash_token(secret))
+}
+
+pub(crate) async fn middleware(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned());
+    if template
+        .as_deref()
+        .is_some_and(|template| scopes::is_public(request.method(), template))
+    {
+        return next.run(request).await;
+    }
+    let (caller, via_session) = match authenticate(&state, request.headers()).await {
+        Ok(found) => found,
+        Err(error) => return error.into_response(),
+    };
+    if via_session.is_some()
+        && let Err(error) = sessions::check_csrf(request.method(), request.headers())
+    {
+        return error.into_response();
+    }
+    if let Err(error) = scopes::authorize(
+        &state,
+        &caller,
+        request.method(),
+        template.as_deref(),
+        request.uri().path(),
+    )
+    .await
+    {
+        return error.into_response();
+    }
+    request.extensions_mut().insert(caller);
+    if let Some(via_session) = via_session {
+        request.extensions_mut().insert(via_session);
+    }
+    next.run(request).await
+}
+
+/// The bearer token of the request, if it has a non-empty one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// Who the request comes from, and the session when the cookie said so; 401 when no one.
+pub(crate) async fn authenticate(
+    state: &ApiState,
+    headers: &HeaderMap,
+) -> ApiResult<(Caller, Option<ViaSession>)> {
+    let local = state.config().auth == AuthMode::Local;
+    if let Some(token) = bearer(headers) {
+        if token.starts_with(APP_TOKEN_PREFIX) {
+            return Ok((app_token_caller(state, token).await?, None));
+        }
+        if !local {
+            return Ok((operator_caller(state, token).await?, None));
+        }
+    }
+    if let Some(session_id) = sessions::cookie_value(headers) {
+        match sessions::resolve(state, session_id).await? {
+            Some((caller, via)) => return Ok((caller, Some(via))),
+            // In local mode a stale cookie is no reason to refuse what needs no login.
+            None if local => {}
+            None => {
+                return Err(ApiError::Unauthorized(
+                    "the session has ended; log in again".into(),
+                ));
+            }
+        }
+    }
+    if local {
+        Ok((Caller::Local, None))
+    } else {
+        Err(ApiError::Unauthorized(
+            "missing `Authorization: Bearer <token>` header".into(),
+        ))
+    }
+}
+
+/// The caller of a bearer token, for routes outside the middleware (login, metrics).
+pub(crate) async fn token_caller(state: &ApiState, token: &str) -> ApiResult<Caller> {
+    if token.starts_with(APP_TOKEN_PREFIX) {
+        app_token_caller(state, token).await
+    } else {
+        operator_caller(state, token).await
+    }
+}
+
+async fn operator_caller(state: &ApiState, token: &str) -> ApiResult<Caller> {
+    operator_by_hash(state, &hash_hex(token))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("invalid token".into()))
+}
+
+async fn app_token_caller(state: &ApiState, token: &str) -> ApiResult<Caller> {
+    let found = state.store().find_app_token(&hash_hex(token)).await?;
+    found
+        .and_then(|token| live_app_caller(token, now()))
+        .ok_or_else(|| ApiError::Unauthorized("invalid or expired application token".into()))
+}
+
+/// The operator whose token hashes to `token_hash`, if that token is configured or stored.
+pub(crate) async fn operator_by_hash(
+    state: &ApiState,
+    token_hash: &str,
+) -> ApiResult<Option<Caller>> {
+    let AuthMode::Tokens { configured } = &state.config().auth else {
+        return Ok(None);
+    };
+    let mut digest = [0u8; 32];
+    if hex::decode_to_slice(token_hash, &mut digest).is_err() {
+        return Ok(None);
+    }
+    let configured_match = configured
+        .iter()
+        .fold(subtle::Choice::from(0), |found, known| {
+            found | known.ct_eq(&digest)
+        });
+    if bool::from(configured_match) || state.store().find_token(token_hash).await?.is_some() {
+        Ok(Some(Caller::Operator {
+            token_hash: token_hash.to_owned(),
+        }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The caller of an app-scoped token, unless it has expired by `at`.
+pub(crate) fn live_app_caller(token: AppTokenRecord, at: OffsetDateTime) -> Option<Caller> {
+    (token.expires_at > at).then(|| Caller::App {
+        app_id: token.app_id,
+        capabilities: token.capabilities,
+        token_id: token.id,
+        expires_at: token.expires_at,
+    })
+}
+
+/// Checks the request's bearer token for a route that only operators use outside the API
+/// (metrics); the caller, 401 without a valid token, 403 for an application token.
+pub(crate) async fn check(state: &ApiState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if state.config().auth == AuthMode::Local {
+        return Ok(Caller::Local);
+    }
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into())
+    })?;
+    match token_caller(state, token).await? {
+        Caller::App { .. } => Err(ApiError::Forbidden(
+            "an application token cannot read metrics".into(),
+        )),
+        caller => Ok(caller),
+    }
+}
