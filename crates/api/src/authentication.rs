@@ -374,9 +374,9 @@ pub(crate) async fn login(
         return Ok(JsonBytes::new(StatusCode::OK, &out)?.into_response());
     }
     let caller = token_caller(&state, token).await?;
-    let (id, expires_at) = sessions::open(&state, &caller).await?;
-    let out = SessionOut::new(&caller, Some(expires_at));
-    let cookie = sessions::set_cookie(&state, &id, expires_at);
+    let opened = sessions::open(&state, &caller).await?;
+    let out = SessionOut::new(&caller, Some(opened.expires_at));
+    let cookie = sessions::set_cookie(&state, &opened);
     Ok((
         [(header::SET_COOKIE, cookie)],
         JsonBytes::new(StatusCode::OK, &out)?,

@@ -62,9 +62,15 @@ pub(crate) fn check_csrf(method: &Method, headers: &HeaderMap) -> ApiResult<()> 
     }
 }
 
-/// Opens a session for a caller that presented a token. Returns the cookie's value (the
-/// session id) and when the session ends.
-pub(crate) async fn open(state: &ApiState, caller: &Caller) -> ApiResult<(String, OffsetDateTime)> {
+/// A session just opened: the cookie's value (the session id) and when it ends.
+pub(crate) struct Opened {
+    pub(crate) id: String,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
+}
+
+/// Opens a session for a caller that presented a token.
+pub(crate) async fn open(state: &ApiState, caller: &Caller) -> ApiResult<Opened> {
     let at = now();
     let mut expires_at = at + state.config().session_ttl;
     let subject = match caller {
@@ -96,7 +102,11 @@ pub(crate) async fn open(state: &ApiState, caller: &Caller) -> ApiResult<(String
         expires_at,
     };
     state.store().create_session(&record).await?;
-    Ok((id, expires_at))
+    Ok(Opened {
+        id,
+        created_at: at,
+        expires_at,
+    })
 }
 
 /// The caller a session cookie stands for, or `None` when the session does not exist, has
@@ -136,9 +146,11 @@ pub(crate) async fn resolve(
 }
 
 /// `Set-Cookie` for a new session.
-pub(crate) fn set_cookie(state: &ApiState, id: &str, expires_at: OffsetDateTime) -> HeaderValue {
-    let max_age = (expires_at - now()).whole_seconds().max(0);
-    cookie_header(state, id, max_age)
+pub(crate) fn set_cookie(state: &ApiState, session: &Opened) -> HeaderValue {
+    let max_age = (session.expires_at - session.created_at)
+        .whole_seconds()
+        .max(0);
+    cookie_header(state, &session.id, max_age)
 }
 
 /// `Set-Cookie` that makes the browser forget the session.

@@ -14,3 +14,4 @@ mod event_type;
 mod message;
 mod openapi;
 mod seed;
+mod sessions;
