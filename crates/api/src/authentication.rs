@@ -31,7 +31,7 @@ use crate::ApiState;
 use crate::application::ApplicationIn;
 use crate::auth::sessions::{self, random_secret};
 use crate::auth::{APP_TOKEN_PREFIX, AuthMode, Caller, ViaSession, hash_hex, token_caller};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::wire::JsonBytes;
 
@@ -358,7 +358,11 @@ pub(crate) async fn logout(
     security(()),
     responses(
         (status = 200, description = "Logged in; the `webhookd_session` cookie is set (none in local mode, which needs no login)", body = SessionOut),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "An unknown, revoked or expired token", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "No token given", body = ValidationErrorBody),
+        (status = 503, description = "The store is unavailable; retry shortly", body = ErrorBody),
     )
 )]
 pub(crate) async fn login(

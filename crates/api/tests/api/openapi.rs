@@ -101,6 +101,11 @@ fn the_document_describes_the_whole_api() {
             "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
         ),
         (Method::GET, "/api/v1/background-task/{id}"),
+        (Method::POST, "/api/v1/auth/app-portal-access/{app_id}"),
+        (Method::POST, "/api/v1/auth/app/{app_id}/expire-all"),
+        (Method::POST, "/api/v1/auth/logout"),
+        (Method::GET, "/api/v1/auth/session"),
+        (Method::POST, "/api/v1/auth/session"),
         (Method::POST, "/webhooks"),
         (Method::GET, "/api/v1/health"),
         (Method::GET, "/api/v1/openapi.json"),
@@ -115,7 +120,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        40,
+        45,
         "the document's operations: {operations:?}"
     );
 }
