@@ -197,7 +197,7 @@ pub(crate) async fn operator_by_hash(
 
 /// The caller of an app-scoped token, unless it has expired by `at`.
 pub(crate) fn live_app_caller(token: AppTokenRecord, at: OffsetDateTime) -> Option<Caller> {
-    (token.expires_at > at).then(|| Caller::App {
+    (token.expires_at > at).then_some(Caller::App {
         app_id: token.app_id,
         capabilities: token.capabilities,
         token_id: token.id,
