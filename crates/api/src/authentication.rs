@@ -33,6 +33,7 @@ use crate::auth::sessions::{self, random_secret};
 use crate::auth::{APP_TOKEN_PREFIX, AuthMode, Caller, ViaSession, hash_hex, token_caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
+use crate::idempotency::NotStored;
 use crate::wire::JsonBytes;
 
 /// The shortest and longest life of an app token, and the default.
@@ -238,7 +239,7 @@ pub(crate) async fn app_portal_access(
     State(state): State<ApiState>,
     Path(key): Path<String>,
     Json(input): Json<AppPortalAccessIn>,
-) -> ApiResult<JsonBytes> {
+) -> ApiResult<Response> {
     input.validate()?;
     let capabilities = granted(&input);
     let app_id = match state.store().get_application(&key).await? {
@@ -266,7 +267,11 @@ pub(crate) async fn app_portal_access(
     };
     state.store().create_app_token(&record).await?;
     let url = format!("{}/portal#key={token}", state.config().public_url);
-    JsonBytes::new(StatusCode::OK, &AppPortalAccessOut { url, token })
+    // Only the token's hash is kept, so its answer is not stored for idempotent replay.
+    let mut response =
+        JsonBytes::new(StatusCode::OK, &AppPortalAccessOut { url, token })?.into_response();
+    response.extensions_mut().insert(NotStored);
+    Ok(response)
 }
 
 /// Expires the application's tokens, and so the sessions opened with them.

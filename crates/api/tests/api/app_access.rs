@@ -79,6 +79,22 @@ async fn portal_access_answers_a_token_and_its_link() {
     // Two links are two tokens.
     let again = portal_token(&api, "joe", json!({})).await;
     assert_ne!(again, token);
+    // The answer holds a secret shown once: it is not stored for idempotent replay, so a
+    // retry with the same key makes a new token.
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let answer = api
+            .raw(
+                Method::POST,
+                "/api/v1/auth/app-portal-access/joe",
+                b"{}".to_vec(),
+                &[("idempotency-key", "portal-retry")],
+            )
+            .await
+            .expect(StatusCode::OK);
+        tokens.push(answer["token"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(tokens[0], tokens[1]);
 }
 
 #[tokio::test]
