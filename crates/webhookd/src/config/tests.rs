@@ -556,3 +556,49 @@ fn the_environment_is_read_under_the_setting_names_only() {
         assert!(asked.iter().any(|asked| asked == name), "{name} never read");
     }
 }
+
+#[test]
+fn portal_and_browser_settings_are_read_and_normalized() {
+    let config = load_with(&[], &[], None).unwrap();
+    assert_eq!(config.public_url, None);
+    assert!(config.cors_origins.is_empty());
+    assert_eq!(config.session_ttl, Duration::from_secs(12 * 3600));
+    assert_eq!(config.portal_frame_ancestors, "'self'");
+
+    let env = [
+        ("WEBHOOKD_PUBLIC_URL", "https://hooks.example.com/webhookd/"),
+        (
+            "WEBHOOKD_CORS_ORIGINS",
+            "https://App.Example.com, http://localhost:3000,",
+        ),
+        ("WEBHOOKD_SESSION_TTL", "30m"),
+        (
+            "WEBHOOKD_PORTAL_FRAME_ANCESTORS",
+            "'self'   https://app.example.com",
+        ),
+    ];
+    let config = load_with(&[], &env, None).unwrap();
+    assert_eq!(
+        config.public_url.unwrap().as_str(),
+        "https://hooks.example.com/webhookd"
+    );
+    assert_eq!(
+        config.cors_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    assert_eq!(config.session_ttl, Duration::from_secs(30 * 60));
+    assert_eq!(
+        config.portal_frame_ancestors,
+        "'self' https://app.example.com"
+    );
+
+    for origin in [
+        "*",
+        "https://app.example.com/",
+        "app.example.com",
+        "ftp://x.example.com",
+    ] {
+        let error = load_with(&[], &[("WEBHOOKD_CORS_ORIGINS", origin)], None).unwrap_err();
+        assert_eq!(error.setting(), Some("cors_origins"), "{origin}");
+    }
+}
