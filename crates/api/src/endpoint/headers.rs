@@ -150,7 +150,7 @@ pub(super) fn check_all(headers: BTreeMap<String, String>) -> ApiResult<BTreeMap
 
 /// The stored headers with the sensitive ones redacted; with `all`, every one (for an
 /// application token that may not read secrets).
-fn redact(headers: BTreeMap<String, String>, all: bool) -> HeadersOut {
+pub(super) fn redact(headers: BTreeMap<String, String>, all: bool) -> HeadersOut {
     let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) = headers
         .into_iter()
         .partition(|(name, _)| all || is_sensitive(&name.to_ascii_lowercase()));

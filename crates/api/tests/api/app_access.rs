@@ -219,6 +219,11 @@ async fn an_app_token_is_refused_elsewhere() {
             "/api/v1/background-task/qtask_01JD0000000000000000000000".into(),
             None,
         ),
+        (
+            Method::GET,
+            "/api/v1/operational-webhook/endpoint".into(),
+            None,
+        ),
         (Method::GET, "/webhooks".into(), None),
         (
             Method::POST,

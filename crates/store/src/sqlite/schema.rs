@@ -7,6 +7,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(INITIAL),
         M::up(RESEND_REQUESTS),
+        M::up(RETENTION_INDEX),
         M::up(APP_ACCESS),
     ])
 }
@@ -138,6 +139,12 @@ CREATE TABLE resend_requests (
     requested_at INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
+"#;
+
+/// Messages with a retention of their own (`payloadRetentionPeriod`), for the purge.
+const RETENTION_INDEX: &str = r#"
+CREATE INDEX messages_retain_until ON messages (retain_payload_until)
+    WHERE expunged = 0 AND retain_payload_until IS NOT NULL;
 "#;
 
 /// App-scoped tokens (`appsk_…`) and browser sessions, both stored as hashes.

@@ -11,6 +11,7 @@ mod access;
 mod admin;
 mod claims;
 mod messages;
+mod operational;
 mod outcomes;
 mod postgres_only;
 mod resources;
@@ -68,6 +69,7 @@ conformance! {
     admin::background_tasks,
     admin::resend_requests_are_queued_once_and_taken_once,
     admin::a_live_idempotency_key_refuses_a_second_effect,
+    operational::operational_events_are_stored_with_their_cause,
     access::app_tokens_are_found_by_hash_and_expire_forward,
     access::sessions_are_kept_by_hash_and_pruned_when_expired,
 }
