@@ -17,10 +17,12 @@ mod application;
 mod attempt;
 mod authentication;
 mod background_task;
+mod body_guard;
 mod cors;
 mod endpoint;
 mod event_type;
 mod health;
+mod local_guard;
 mod message;
 mod seed;
 
@@ -54,6 +56,9 @@ pub struct ApiConfig {
     /// The largest message payload accepted, in bytes.
     pub max_payload_bytes: usize,
     pub metrics: Option<MetricsRender>,
+    /// Browser origins let in besides the node's own, in local mode (see `local_guard`).
+    /// Empty by default.
+    pub allowed_origins: Vec<String>,
     /// Where users reach this service (`WEBHOOKD_PUBLIC_URL`), without a trailing slash: the
     /// base of portal links.
     pub public_url: String,
@@ -80,6 +85,7 @@ impl Default for ApiConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             portal_frame_ancestors: "'self'".into(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -124,6 +130,11 @@ impl ApiState {
 
     pub fn config(&self) -> &ApiConfig {
         &self.0.config
+    }
+
+    /// The largest request body accepted: the payload limit plus 64 KiB for the envelope.
+    pub fn body_limit(&self) -> usize {
+        self.config().max_payload_bytes.saturating_add(64 * 1024)
     }
 
     pub(crate) fn in_flight(&self) -> &InFlight {
@@ -188,10 +199,10 @@ impl ApiState {
 }
 
 /// The whole HTTP service: routes, auth, idempotency, JSON fallbacks, and paths served with
-/// or without a trailing slash.
+/// or without a trailing slash; every route behind the local-mode guard and the body guard.
 pub fn service(state: ApiState) -> NormalizePath<Router> {
     // The request body may be a little larger than the payload, for the envelope around it.
-    let body_limit = state.config().max_payload_bytes.saturating_add(64 * 1024);
+    let body_limit = state.body_limit();
     let authenticated = Router::new()
         .nest(
             "/api/v1",
@@ -214,7 +225,7 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
             auth::middleware,
         ));
     let cors_origins = state.config().cors_origins.clone();
-    let mut router = Router::new()
+    let router = Router::new()
         .merge(health::router())
         .merge(openapi::router())
         .merge(authenticated)
@@ -222,11 +233,25 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panicked));
+    let mut router = guarded(router, state);
     if !cors_origins.is_empty() {
         router = router.layer(cors::CorsGateLayer::new(&cors_origins));
     }
-    let router = router.with_state(state);
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// Every route behind the local-mode guard, and that behind the body guard.
+fn guarded(router: Router<ApiState>, state: ApiState) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            local_guard::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_guard::middleware,
+        ))
+        .with_state(state)
 }
 
 /// A handler that panicked answers our 500 (the panic is logged); the server goes on.
@@ -244,9 +269,8 @@ pub fn ops_service(state: ApiState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(health::router())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
-    NormalizePathLayer::trim_trailing_slash().layer(router)
+        .method_not_allowed_fallback(method_not_allowed);
+    NormalizePathLayer::trim_trailing_slash().layer(guarded(router, state))
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {

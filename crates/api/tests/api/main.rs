@@ -8,6 +8,7 @@ mod common;
 mod app_access;
 mod application;
 mod attempt;
+mod browser;
 mod endpoint;
 mod endpoint_controls;
 mod event_type;
