@@ -31,6 +31,11 @@ const MAX_KEY_LENGTH: usize = 256;
 #[derive(Debug, Clone, Copy)]
 pub struct Recorded;
 
+/// Marks a response that is never stored for replay, because it shows a secret once (a new
+/// app-scoped token): a retry with the same key makes a new one instead.
+#[derive(Debug, Clone, Copy)]
+pub struct NotStored;
+
 /// The hashed key of the request being served, when it has one.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(Option<String>);
@@ -207,7 +212,10 @@ pub(crate) async fn middleware(
             return replay(stored);
         }
     }
-    if response.status().is_server_error() || response.extensions().get::<Recorded>().is_some() {
+    if response.status().is_server_error()
+        || response.extensions().get::<Recorded>().is_some()
+        || response.extensions().get::<NotStored>().is_some()
+    {
         return response;
     }
     // The handler's effect was not a single store write: save its response now.

@@ -15,8 +15,10 @@ pub mod wire;
 
 mod application;
 mod attempt;
+mod authentication;
 mod background_task;
 mod body_guard;
+mod cors;
 mod endpoint;
 mod event_type;
 mod event_type_import;
@@ -35,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::Method;
+use axum::http::{HeaderValue, Method};
 use axum::middleware;
 use axum::response::IntoResponse;
 use tower::Layer;
@@ -65,6 +67,36 @@ pub struct ApiConfig {
     pub allowed_origins: Vec<String>,
     /// The signature scheme of new endpoints created without a secret.
     pub signature_type: SignatureType,
+    /// Where users reach this service (`WEBHOOKD_PUBLIC_URL`), without a trailing slash: the
+    /// base of portal links.
+    pub public_url: String,
+    /// Browser origins allowed to call the API (`WEBHOOKD_CORS_ORIGINS`); none by default.
+    pub cors_origins: Vec<HeaderValue>,
+    /// How long a browser session lasts at most (`WEBHOOKD_SESSION_TTL`).
+    pub session_ttl: Duration,
+    /// Whether session cookies are `Secure` (the API serves TLS).
+    pub secure_cookies: bool,
+    /// Who may frame the portal (`WEBHOOKD_PORTAL_FRAME_ANCESTORS`), as a CSP
+    /// `frame-ancestors` source list.
+    pub portal_frame_ancestors: String,
+}
+
+impl Default for ApiConfig {
+    /// Local mode with every other setting at its default.
+    fn default() -> Self {
+        Self {
+            auth: AuthMode::Local,
+            max_payload_bytes: 1024 * 1024,
+            metrics: None,
+            public_url: "http://127.0.0.1:8090".into(),
+            cors_origins: Vec::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            portal_frame_ancestors: "'self'".into(),
+            allowed_origins: Vec::new(),
+            signature_type: SignatureType::Hmac,
+        }
+    }
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -211,7 +243,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(attempt::router())
                 .merge(background_task::router())
                 .merge(statistics::router())
-                .merge(token::router()),
+                .merge(token::router())
+                .merge(authentication::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(
@@ -222,6 +255,7 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
             state.clone(),
             auth::middleware,
         ));
+    let cors_origins = state.config().cors_origins.clone();
     let router = Router::new()
         .merge(health::router())
         .merge(openapi::router())
@@ -230,7 +264,11 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panicked));
-    NormalizePathLayer::trim_trailing_slash().layer(guarded(router, state))
+    let mut router = guarded(router, state);
+    if !cors_origins.is_empty() {
+        router = router.layer(cors::CorsGateLayer::new(&cors_origins));
+    }
+    NormalizePathLayer::trim_trailing_slash().layer(router)
 }
 
 /// Every route behind the local-mode guard, and that behind the body guard.

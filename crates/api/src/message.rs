@@ -245,7 +245,7 @@ impl MessageIn {
 
 /// Moves a validation error of a nested object under its field: `["body", "name"]` becomes
 /// `["body", "application", "name"]`.
-fn within(field: &str, error: ApiError) -> ApiError {
+pub(crate) fn within(field: &str, error: ApiError) -> ApiError {
     match error {
         ApiError::Validation(mut errors) => {
             for error in &mut errors {
@@ -434,7 +434,7 @@ pub(crate) async fn create(
 
 /// Creates the application named by the path from the body's `application`, the path's key
 /// becoming its uid. Another request may create it at the same moment: then that one is used.
-async fn create_application(
+pub(crate) async fn create_application(
     state: &ApiState,
     key: String,
     input: ApplicationIn,

@@ -5,6 +5,7 @@
 //! databases. Everything here is a pure function of its inputs, so it is tested by unit and
 //! property tests alone.
 
+pub mod access;
 pub mod cipher;
 pub mod id;
 pub mod model;

@@ -236,4 +236,7 @@ async fn maintain(store: &dyn Store, config: &EngineConfig, shutdown: &Cancellat
     if let Err(error) = store.prune_idempotency(now() - IDEMPOTENCY_WINDOW).await {
         tracing::warn!(%error, "pruning idempotency keys failed");
     }
+    if let Err(error) = store.prune_access(now()).await {
+        tracing::warn!(%error, "pruning expired sessions and app tokens failed");
+    }
 }

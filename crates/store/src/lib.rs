@@ -6,6 +6,7 @@
 //! or dialects. Errors are mapped once, here, to the few kinds callers act on (conflict, not
 //! found, unavailable), so that a 409 means the same on every backend.
 
+mod access;
 mod bulk;
 mod operational;
 mod page;
@@ -21,6 +22,7 @@ use webhookd_core::model::{
 };
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 
+pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use secrets::SecretCodec;
@@ -194,7 +196,7 @@ pub struct ApiTokenRecord {
 /// The storage interface. Every method is one transaction; writes from concurrent callers may
 /// share a commit (group commit) but each succeeds or fails on its own.
 #[async_trait]
-pub trait Store: BulkStore + Send + Sync + 'static {
+pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
     // --- applications -------------------------------------------------------------------
     /// Conflict when the uid is taken.
     async fn create_application(

@@ -47,8 +47,9 @@ pub use values::{
 
 use settings::{CONFIG_FILE_ENV, setting};
 use values::{
-    not_a_duration, parse_bool, parse_count, parse_optional_duration, parse_path, parse_path_list,
-    parse_positive_duration, parse_socket_addr,
+    not_a_duration, parse_bool, parse_count, parse_frame_ancestors, parse_optional_duration,
+    parse_origins, parse_path, parse_path_list, parse_positive_duration, parse_public_url,
+    parse_socket_addr,
 };
 
 /// The resolved configuration of a node. Secrets in it (API tokens, the encryption key, a
@@ -85,6 +86,14 @@ pub struct Config {
     /// PEM files of extra roots for outbound TLS. The paths are not opened here: the client
     /// that loads them at start says which file it could not read.
     pub ca_certs: Vec<PathBuf>,
+    /// Where users reach the service, without a trailing slash; `None`: `http://` (or
+    /// `https://` under TLS) and the listen address.
+    pub public_url: Option<url::Url>,
+    /// Browser origins allowed to call the API, as `scheme://host[:port]`.
+    pub cors_origins: Vec<String>,
+    pub session_ttl: Duration,
+    /// A CSP `frame-ancestors` source list.
+    pub portal_frame_ancestors: String,
 }
 
 impl Default for Config {
@@ -165,6 +174,13 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         ca_certs: sources
             .optional("ca_certs", |text| Ok(parse_path_list(text)))?
             .unwrap_or_default(),
+        public_url: sources.optional("public_url", parse_public_url)?,
+        cors_origins: sources
+            .optional("cors_origins", parse_origins)?
+            .unwrap_or_default(),
+        session_ttl: sources.required("session_ttl", parse_positive_duration)?,
+        portal_frame_ancestors: sources
+            .required("portal_frame_ancestors", parse_frame_ancestors)?,
     };
     debug_assert!(
         SETTINGS

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
@@ -190,7 +191,17 @@ pub async fn run(
         auth,
         max_payload_bytes: config.max_payload_bytes,
         metrics: Some(metrics),
-        allowed_origins: Vec::new(),
+        public_url: public_url(&config, listen),
+        cors_origins: config
+            .cors_origins
+            .iter()
+            .filter_map(|origin| HeaderValue::from_str(origin).ok())
+            .collect(),
+        session_ttl: config.session_ttl,
+        secure_cookies: tls.is_some(),
+        portal_frame_ancestors: config.portal_frame_ancestors.clone(),
+        // The origins allowed to call the API from a browser are let in in local mode too.
+        allowed_origins: config.cors_origins.clone(),
         signature_type: config.signature_type,
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
@@ -244,6 +255,15 @@ pub async fn run(
     }
     tracing::info!("webhookd stopped");
     served.context("the HTTP server failed")
+}
+
+/// `WEBHOOKD_PUBLIC_URL`, or the scheme and address this node listens on.
+fn public_url(config: &Config, listen: SocketAddr) -> String {
+    match &config.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None if config.tls.is_some() => format!("https://{listen}"),
+        None => format!("http://{listen}"),
+    }
 }
 
 fn engine_config(config: &Config) -> EngineConfig {

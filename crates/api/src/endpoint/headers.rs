@@ -23,15 +23,17 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use webhookd_core::access::Capability::ViewEndpointSecret;
 use webhookd_core::time::now;
 
 use super::{locate, save};
 use crate::ApiState;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path};
 use crate::wire::JsonBytes;
@@ -143,11 +145,12 @@ pub(super) fn check_all(headers: BTreeMap<String, String>) -> ApiResult<BTreeMap
     Ok(checked)
 }
 
-/// The stored headers with the sensitive ones redacted.
-pub(super) fn redact(headers: BTreeMap<String, String>) -> HeadersOut {
+/// The stored headers with the sensitive ones redacted; with `all`, every one (for an
+/// application token that may not read secrets).
+pub(super) fn redact(headers: BTreeMap<String, String>, all: bool) -> HeadersOut {
     let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) = headers
         .into_iter()
-        .partition(|(name, _)| is_sensitive(&name.to_ascii_lowercase()));
+        .partition(|(name, _)| all || is_sensitive(&name.to_ascii_lowercase()));
     HeadersOut {
         headers: shown,
         sensitive: sensitive.into_keys().collect(),
@@ -167,10 +170,14 @@ pub(super) fn redact(headers: BTreeMap<String, String>) -> HeadersOut {
 )]
 pub(crate) async fn read(
     State(state): State<ApiState>,
+    caller: Option<Extension<Caller>>,
     Path((app, ep)): Path<(String, String)>,
 ) -> ApiResult<JsonBytes> {
     let (_, endpoint) = locate(&state, &app, &ep).await?;
-    JsonBytes::new(StatusCode::OK, &redact(endpoint.headers))
+    // Header values often hold credentials: an application token sees them only when it may
+    // see the endpoint's secret.
+    let hide_all = caller.is_some_and(|Extension(caller)| !caller.can(ViewEndpointSecret));
+    JsonBytes::new(StatusCode::OK, &redact(endpoint.headers, hide_all))
 }
 
 #[utoipa::path(
@@ -273,7 +280,7 @@ mod tests {
             ("x-client-secret".to_owned(), "s".to_owned()),
             ("x-tenant".to_owned(), "acme".to_owned()),
         ]);
-        let out = redact(headers);
+        let out = redact(headers.clone(), false);
         assert_eq!(
             out.headers,
             BTreeMap::from([("x-tenant".to_owned(), "acme".to_owned())])
@@ -282,6 +289,9 @@ mod tests {
             out.sensitive,
             ["authorization", "x-api-key", "x-client-secret"]
         );
+        let hidden = redact(headers, true);
+        assert!(hidden.headers.is_empty());
+        assert_eq!(hidden.sensitive.len(), 4);
     }
 
     #[test]

@@ -343,7 +343,7 @@ pub(crate) async fn read_headers(
     Path(key): Path<String>,
 ) -> ApiResult<JsonBytes> {
     let endpoint = locate(&state, &key).await?;
-    JsonBytes::new(StatusCode::OK, &redact(endpoint.headers))
+    JsonBytes::new(StatusCode::OK, &redact(endpoint.headers, false))
 }
 
 #[utoipa::path(

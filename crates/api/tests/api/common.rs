@@ -8,7 +8,6 @@ use serde_json::Value;
 use tower::ServiceExt;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
-use webhookd_core::signing::SignatureType;
 use webhookd_delivery::Dispatcher;
 use webhookd_store::sqlite::SqliteStore;
 
@@ -43,15 +42,18 @@ impl TestApi {
     }
 
     pub fn with_auth(auth: AuthMode) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = SqliteStore::open(&dir.path().join("webhookd.db")).expect("the store opens");
-        let config = ApiConfig {
+        Self::with_config(ApiConfig {
             auth,
             max_payload_bytes: 64 * 1024,
             metrics: None,
-            allowed_origins: Vec::new(),
-            signature_type: SignatureType::Hmac,
-        };
+            ..ApiConfig::default()
+        })
+    }
+
+    /// Any configuration.
+    pub fn with_config(config: ApiConfig) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = SqliteStore::open(&dir.path().join("webhookd.db")).expect("the store opens");
         let state = ApiState::new(Arc::new(store), Dispatcher::disabled(), config);
         Self {
             state,
@@ -72,8 +74,21 @@ impl TestApi {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Answer {
+        self.send(self.token.as_deref(), method, path, body, headers)
+            .await
+    }
+
+    /// Sends a request with `token` (or none) as its bearer token instead of the usual one.
+    pub async fn send(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = &self.token {
+        if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         if !body.is_empty() {

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod app_access;
 mod application;
 mod attempt;
 mod browser;
@@ -15,4 +16,5 @@ mod limits;
 mod message;
 mod openapi;
 mod seed;
+mod sessions;
 mod token;

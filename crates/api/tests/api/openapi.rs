@@ -114,6 +114,11 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/api/v1/auth/token"),
         (Method::POST, "/api/v1/auth/token"),
         (Method::DELETE, "/api/v1/auth/token/{id}"),
+        (Method::POST, "/api/v1/auth/app-portal-access/{app_id}"),
+        (Method::POST, "/api/v1/auth/app/{app_id}/expire-all"),
+        (Method::POST, "/api/v1/auth/logout"),
+        (Method::GET, "/api/v1/auth/session"),
+        (Method::POST, "/api/v1/auth/session"),
         (Method::POST, "/webhooks"),
         (Method::GET, "/api/v1/health"),
         (Method::GET, "/api/v1/openapi.json"),
@@ -133,7 +138,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        64,
+        69,
         "the document's operations: {operations:?}"
     );
 }

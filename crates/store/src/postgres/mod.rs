@@ -16,6 +16,7 @@
 //! response body is stored as U+FFFD, and one in an API string is refused as a storage failure.
 //! Connections are made without TLS.
 
+mod access;
 mod admin;
 mod bulk;
 mod engine;

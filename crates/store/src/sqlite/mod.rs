@@ -7,6 +7,7 @@
 //! Data at rest (see `files`): private files, `secure_delete`, and a scrub of the write-ahead
 //! log after secrets are rewritten.
 
+mod access;
 mod admin;
 mod bulk;
 mod engine;

@@ -10,6 +10,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(RETENTION_INDEX),
         M::up(EVENT_TYPE_GROUPS),
         M::up(SETTINGS),
+        M::up(APP_ACCESS),
     ])
 }
 
@@ -162,6 +163,30 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 INSERT INTO settings (key, value) SELECT 'had_tokens', '1' WHERE EXISTS (SELECT 1 FROM api_tokens);
+"#;
+
+/// App-scoped tokens (`appsk_…`) and browser sessions, both stored as hashes.
+const APP_ACCESS: &str = r#"
+CREATE TABLE app_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    app_id TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    session_label TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX app_tokens_app ON app_tokens (app_id);
+CREATE INDEX app_tokens_expires ON app_tokens (expires_at);
+
+CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    operator_token_hash TEXT,
+    app_token_id TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_expires ON sessions (expires_at);
 "#;
 
 #[cfg(test)]

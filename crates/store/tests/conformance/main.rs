@@ -7,6 +7,7 @@
 //! What only one backend has (PostgreSQL's start-up from blocking code, its LISTEN
 //! connection) is tested in `postgres_only`.
 
+mod access;
 mod admin;
 mod bulk;
 mod claims;
@@ -77,4 +78,6 @@ conformance! {
     bulk::usage_counts_deliveries_per_application,
     bulk::a_message_to_one_endpoint_goes_there_alone,
     operational::operational_events_are_stored_with_their_cause,
+    access::app_tokens_are_found_by_hash_and_expire_forward,
+    access::sessions_are_kept_by_hash_and_pruned_when_expired,
 }

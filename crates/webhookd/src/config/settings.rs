@@ -318,4 +318,32 @@ settings! {
         secret: false,
         help: "Extra root certificates that deliveries trust, besides the system's and Mozilla's",
     }
+    public_url {
+        value_name: "URL",
+        default: None,
+        kind: Kind::Text,
+        secret: false,
+        help: "Address users reach this service at, for portal links (unset: http:// or https:// and the listen address)",
+    }
+    cors_origins {
+        value_name: "ORIGIN,…",
+        default: None,
+        kind: Kind::List,
+        secret: false,
+        help: "Browser origins allowed to call the API (CORS), e.g. https://app.example.com; none when unset",
+    }
+    session_ttl {
+        value_name: "DURATION",
+        default: Some("12h"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Longest life of a console or portal session",
+    }
+    portal_frame_ancestors {
+        value_name: "SOURCES",
+        default: Some("'self'"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Who may frame the portal: a Content-Security-Policy frame-ancestors source list",
+    }
 }

@@ -41,6 +41,10 @@ const CONTRACT_ENV_NAMES: &[&str] = &[
     "WEBHOOKD_TLS_CERT",
     "WEBHOOKD_TLS_KEY",
     "WEBHOOKD_CA_CERTS",
+    "WEBHOOKD_PUBLIC_URL",
+    "WEBHOOKD_CORS_ORIGINS",
+    "WEBHOOKD_SESSION_TTL",
+    "WEBHOOKD_PORTAL_FRAME_ANCESTORS",
 ];
 
 /// A value that each setting refuses. `ca_certs` is missing: any list of paths is one (the
@@ -69,6 +73,10 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("log_format", "xml"),
     ("tls_cert", ""),
     ("tls_key", " "),
+    ("public_url", "ftp://hooks.example.com"),
+    ("cors_origins", "https://app.example.com/path"),
+    ("session_ttl", "0s"),
+    ("portal_frame_ancestors", "'self'; script-src *"),
 ];
 
 /// The configuration flags as a binary would flatten them.
@@ -567,4 +575,50 @@ fn weak_tokens_are_refused_off_loopback_only() {
     assert!(load_with(&["--listen", "0.0.0.0:8090"], &repetitive, None).is_err());
     let strong = [("WEBHOOKD_API_TOKENS", "q6Hx7nVYJ1c0mJpM4Jg5bJ8Gz0s3kQ2f")];
     assert!(load_with(&["--listen", "0.0.0.0:8090"], &strong, None).is_ok());
+}
+
+#[test]
+fn portal_and_browser_settings_are_read_and_normalized() {
+    let config = load_with(&[], &[], None).unwrap();
+    assert_eq!(config.public_url, None);
+    assert!(config.cors_origins.is_empty());
+    assert_eq!(config.session_ttl, Duration::from_secs(12 * 3600));
+    assert_eq!(config.portal_frame_ancestors, "'self'");
+
+    let env = [
+        ("WEBHOOKD_PUBLIC_URL", "https://hooks.example.com/webhookd/"),
+        (
+            "WEBHOOKD_CORS_ORIGINS",
+            "https://App.Example.com, http://localhost:3000,",
+        ),
+        ("WEBHOOKD_SESSION_TTL", "30m"),
+        (
+            "WEBHOOKD_PORTAL_FRAME_ANCESTORS",
+            "'self'   https://app.example.com",
+        ),
+    ];
+    let config = load_with(&[], &env, None).unwrap();
+    assert_eq!(
+        config.public_url.unwrap().as_str(),
+        "https://hooks.example.com/webhookd"
+    );
+    assert_eq!(
+        config.cors_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    assert_eq!(config.session_ttl, Duration::from_secs(30 * 60));
+    assert_eq!(
+        config.portal_frame_ancestors,
+        "'self' https://app.example.com"
+    );
+
+    for origin in [
+        "*",
+        "https://app.example.com/",
+        "app.example.com",
+        "ftp://x.example.com",
+    ] {
+        let error = load_with(&[], &[("WEBHOOKD_CORS_ORIGINS", origin)], None).unwrap_err();
+        assert_eq!(error.setting(), Some("cors_origins"), "{origin}");
+    }
 }

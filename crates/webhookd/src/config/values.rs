@@ -389,6 +389,73 @@ pub(super) fn parse_path_list(text: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where users reach the service (`public_url`): an `http`/`https` URL with a host, perhaps
+/// a path prefix, no query or fragment. Kept without a trailing slash.
+pub(super) fn parse_public_url(text: &str) -> Result<Url, String> {
+    let text = text.trim();
+    let url = Url::parse(text).map_err(|error| format!("`{text}` is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "`{text}` must be an http:// or https:// URL with a host (e.g. https://hooks.example.com)"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "`{text}` must not carry a query, a fragment or credentials"
+        ));
+    }
+    let trimmed = url.as_str().trim_end_matches('/').to_owned();
+    Url::parse(&trimmed).map_err(|error| format!("`{text}` is not a URL: {error}"))
+}
+
+/// A comma-separated list of browser origins (`cors_origins`), each `scheme://host[:port]`
+/// as a browser sends it in `Origin`; empty items are skipped, so `""` means none.
+pub(super) fn parse_origins(text: &str) -> Result<Vec<String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let refuse = || {
+                format!(
+                    "`{origin}` is not an origin: write scheme://host[:port], e.g. \
+                     https://app.example.com, with no path and no `*`"
+                )
+            };
+            let url = Url::parse(origin).map_err(|_| refuse())?;
+            let bare = url.path() == "/" && !origin.ends_with('/');
+            if !matches!(url.scheme(), "http" | "https")
+                || url.host().is_none()
+                || !bare
+                || url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+            {
+                return Err(refuse());
+            }
+            Ok(url.origin().ascii_serialization())
+        })
+        .collect()
+}
+
+/// A CSP `frame-ancestors` source list (`portal_frame_ancestors`), e.g. `'self'
+/// https://app.example.com`: not empty, and nothing that would end the directive.
+pub(super) fn parse_frame_ancestors(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("is empty (write 'self', 'none' or a list of sources)".into());
+    }
+    if text
+        .chars()
+        .any(|c| matches!(c, ';' | ',') || c.is_control() || !c.is_ascii())
+    {
+        return Err(format!(
+            "`{text}` is not a frame-ancestors source list: space-separated sources such as \
+             'self' https://app.example.com, without `;` or `,`"
+        ));
+    }
+    Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
 /// The URL with its password, if any, replaced by `***`.
 fn redact_url(url: &Url) -> Url {
     let mut url = url.clone();
