@@ -78,6 +78,8 @@ pub struct Config {
     /// PEM files of extra roots for outbound TLS. The paths are not opened here: the client
     /// that loads them at start says which file it could not read.
     pub ca_certs: Vec<PathBuf>,
+    /// The `frame-ancestors` sources of the portal page, as the header writes them.
+    pub portal_frame_ancestors: String,
 }
 
 impl Default for Config {
@@ -153,6 +155,10 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         ca_certs: sources
             .optional("ca_certs", |text| Ok(parse_path_list(text)))?
             .unwrap_or_default(),
+        portal_frame_ancestors: sources.required(
+            "portal_frame_ancestors",
+            webhookd_api::console::parse_frame_ancestors,
+        )?,
     };
     debug_assert!(
         SETTINGS

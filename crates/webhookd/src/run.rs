@@ -135,6 +135,7 @@ pub async fn run(
         auth,
         max_payload_bytes: config.max_payload_bytes,
         metrics: Some(metrics),
+        portal_frame_ancestors: config.portal_frame_ancestors.clone(),
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let heartbeat = config.heartbeat.map(|every| {

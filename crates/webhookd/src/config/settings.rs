@@ -304,4 +304,11 @@ settings! {
         secret: false,
         help: "Extra root certificates that deliveries trust, besides the system's and Mozilla's",
     }
+    portal_frame_ancestors {
+        value_name: "SOURCES",
+        default: Some("'self'"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Who may frame the portal page: 'self', 'none' or origins like https://app.example.com",
+    }
 }

@@ -39,6 +39,7 @@ const CONTRACT_ENV_NAMES: &[&str] = &[
     "WEBHOOKD_TLS_CERT",
     "WEBHOOKD_TLS_KEY",
     "WEBHOOKD_CA_CERTS",
+    "WEBHOOKD_PORTAL_FRAME_ANCESTORS",
 ];
 
 /// A value that each setting refuses. `ca_certs` is missing: any list of paths is one (the
@@ -65,6 +66,7 @@ const BAD_VALUES: &[(&str, &str)] = &[
     ("log_format", "xml"),
     ("tls_cert", ""),
     ("tls_key", " "),
+    ("portal_frame_ancestors", "*; script-src *"),
 ];
 
 /// The configuration flags as a binary would flatten them.
