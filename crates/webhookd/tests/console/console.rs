@@ -1,0 +1,286 @@
+//! The operator's console in local mode: applications, endpoints, messages arriving, a failed
+//! delivery resent from the page, payloads shown as text, the catalog, and the headers every
+//! page and asset carries.
+
+use anyhow::Result;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Receiver, Server, eventually};
+use crate::webdriver::Browser;
+use crate::{browser, screenshots};
+
+/// Waits until `script` (a function body returning a boolean) is true on the page.
+pub(crate) async fn until(browser: &Browser, what: &str, script: &str) -> Result<()> {
+    eventually(what, || async {
+        Ok(browser.script(script, vec![]).await?.as_bool() == Some(true))
+    })
+    .await
+}
+
+async fn field(browser: &Browser, css: &str, text: &str) -> Result<()> {
+    let element = browser.wait_for(css, "").await?;
+    browser.fill(&element, text).await
+}
+
+async fn click(browser: &Browser, css: &str, text: &str) -> Result<()> {
+    let element = browser.wait_for(css, text).await?;
+    browser.click(&element).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
+    let Some(browser) = browser().await? else {
+        return Ok(());
+    };
+    let server = Server::start(&[]).await?;
+    let receiver = Receiver::start().await?;
+    let base = server.base.clone();
+
+    // The overview, before anything exists.
+    browser.goto(&format!("{base}/")).await?;
+    browser.wait_for("h1", "Overview").await?;
+    browser.wait_for(".stat-label", "Messages received").await?;
+    screenshots(&browser, "overview-empty").await?;
+
+    // Create an application; a bad uid is refused inline with the API's message.
+    browser.goto(&format!("{base}/#/apps")).await?;
+    browser.wait_for("h1", "Applications").await?;
+    click(&browser, "details.create summary", "New application").await?;
+    field(&browser, "details.create input[name=name]", "Acme <b>Inc</b>").await?;
+    field(&browser, "details.create input[name=uid]", "not valid!").await?;
+    click(&browser, "details.create button[type=submit]", "Create application").await?;
+    browser.wait_for("[data-field=uid] .field-error", "may only contain").await?;
+    until(&browser, "the uid field is marked invalid", "return document.querySelector('details.create input[name=uid]').getAttribute('aria-invalid') === 'true'").await?;
+    screenshots(&browser, "application-invalid").await?;
+    field(&browser, "details.create input[name=uid]", "acme").await?;
+    click(&browser, "details.create button[type=submit]", "Create application").await?;
+    browser.wait_for("h1", "Acme <b>Inc</b>: endpoints").await?;
+    let apps = server.ok(Method::GET, "/api/v1/app", None).await?;
+    let app_id = apps["data"][0]["id"].as_str().expect("an application").to_owned();
+    assert_eq!(apps["data"][0]["uid"], "acme");
+    screenshots(&browser, "endpoints-empty").await?;
+
+    // Create an endpoint: a bad URL is refused inline, the receiver's URL is taken.
+    click(&browser, "a.button", "Add endpoint").await?;
+    browser.wait_for("h1", "Add an endpoint").await?;
+    field(&browser, "input[name=url]", "ftp://example.com/hook").await?;
+    click(&browser, "form.endpoint-form button[type=submit]", "Create endpoint").await?;
+    until(&browser, "an error under the URL", "const box = document.querySelector('[data-field=url] .field-error'); return !box.hidden && box.textContent.length > 0").await?;
+    screenshots(&browser, "endpoint-form-invalid").await?;
+    field(&browser, "input[name=url]", &receiver.url).await?;
+    field(&browser, "input[name=description]", "Acme's order system").await?;
+    click(&browser, "form.endpoint-form button[type=submit]", "Create endpoint").await?;
+    browser.wait_for("article.endpoint h2", &receiver.url).await?;
+    let endpoints = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint"), None).await?;
+    let endpoint_id = endpoints["data"][0]["id"].as_str().expect("an endpoint").to_owned();
+
+    // Messages sent through the API arrive, and the console lists them.
+    let hostile = "<script>window.__pwned = true</script><img src=x onerror=\"window.__pwned = true\">";
+    let mut message_ids = Vec::new();
+    for (index, payload) in [json!({"order": 1}), json!({"order": 2, "note": hostile}), json!({"order": 3})].into_iter().enumerate() {
+        let sent = server
+            .ok(Method::POST, &format!("/api/v1/app/{app_id}/msg"), Some(json!({
+                "eventType": "order.created",
+                "eventId": format!("evt-{index}"),
+                "channels": ["orders"],
+                "payload": payload,
+            })))
+            .await?;
+        message_ids.push(sent["id"].as_str().expect("a message id").to_owned());
+    }
+    receiver.wait_for(3).await?;
+    assert!(receiver.bodies().iter().any(|body| body.contains("__pwned")));
+    browser.goto(&format!("{base}/#/app/{app_id}/msgs")).await?;
+    browser.wait_for("table.messages", "evt-2").await?;
+    assert_eq!(browser.find_all("table.messages tbody tr").await?.len(), 3);
+    screenshots(&browser, "messages").await?;
+
+    // Find by eventId opens the message; its hostile payload is shown as text, never run.
+    field(&browser, "input[name=find]", "evt-1").await?;
+    click(&browser, "form[role=search] button[type=submit]", "Open").await?;
+    browser.wait_for("h1", "Message evt-1").await?;
+    browser.wait_for("pre.payload", "<script>window.__pwned = true</script>").await?;
+    browser.wait_for(".delivery .badge", "Succeeded").await?;
+    let safe = browser
+        .script("return window.__pwned === undefined && document.querySelectorAll('main script, main img').length === 0", vec![])
+        .await?;
+    assert_eq!(safe, Value::Bool(true), "the payload's markup must stay text");
+    screenshots(&browser, "message").await?;
+
+    // The endpoint fails; the console shows it, and a resend from the page delivers it.
+    receiver.answer(500);
+    let failed = server
+        .ok(Method::POST, &format!("/api/v1/app/{app_id}/msg"), Some(json!({"eventType": "order.failed", "eventId": "evt-fail", "payload": {"order": 4}})))
+        .await?;
+    let failed_id = failed["id"].as_str().expect("a message id").to_owned();
+    receiver.wait_for(4).await?;
+    let status_path = format!("/api/v1/app/{app_id}/msg/{failed_id}/endpoint");
+    eventually("the delivery is recorded as failed", || async {
+        Ok(server.ok(Method::GET, &status_path, None).await?["data"][0]["status"] == 2)
+    })
+    .await?;
+    browser.goto(&format!("{base}/#/app/{app_id}/msg/{failed_id}")).await?;
+    browser.wait_for(".delivery header .badge", "Failed").await?;
+    browser.wait_for("table.attempts", "500").await?;
+    screenshots(&browser, "message-failed").await?;
+    receiver.answer(200);
+    click(&browser, ".delivery button", "Resend").await?;
+    receiver.wait_for(5).await?;
+    eventually("the resend is recorded", || async {
+        Ok(server.ok(Method::GET, &status_path, None).await?["data"][0]["status"] == 0)
+    })
+    .await?;
+    browser.script("location.reload(); return true", vec![]).await?;
+    browser.wait_for(".delivery header .badge", "Succeeded").await?;
+    assert_eq!(browser.find_all("table.attempts tbody tr").await?.len(), 2);
+    browser.wait_for("table.attempts", "Manual").await?;
+
+    // Endpoint actions: reveal the secret, disable and enable.
+    browser.goto(&format!("{base}/#/app/{app_id}")).await?;
+    browser.wait_for(".health", "Last attempt").await?;
+    click(&browser, "article.endpoint button", "Reveal secret").await?;
+    let before = browser.wait_for("code.secret-value", "whsec_").await?;
+    let old_secret = browser.text(&before).await?;
+    click(&browser, "article.endpoint button", "Rotate secret").await?;
+    browser.accept_dialog().await?;
+    browser.wait_for(".toast", "Secret rotated").await?;
+    let secret = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret"), None).await?;
+    assert_ne!(secret["key"].as_str(), Some(old_secret.as_str()), "the secret was rotated");
+    click(&browser, "article.endpoint button", "Disable").await?;
+    browser.wait_for(".endpoint-head .badge", "Disabled").await?;
+    let endpoint = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
+    assert_eq!(endpoint["disabled"], true);
+    screenshots(&browser, "endpoints").await?;
+    click(&browser, "article.endpoint button", "Enable").await?;
+    browser.wait_for(".endpoint-head .badge", "Enabled").await?;
+
+    // Recover since an hour ago starts a background task.
+    click(&browser, "article.endpoint button", "Recover").await?;
+    click(&browser, ".inline-form button[type=submit]", "Recover").await?;
+    browser.wait_for(".toast", "Recovery started").await?;
+
+    // The catalog: an event type with a schema and an example, then offered to endpoints.
+    browser.goto(&format!("{base}/#/event-types/new")).await?;
+    browser.wait_for("h1", "New event type").await?;
+    field(&browser, "input[name=name]", "invoice.paid").await?;
+    field(&browser, "textarea[name=description]", "An invoice was paid in full.").await?;
+    field(&browser, "textarea[name=schemas]", r#"{"1": {"type": "object", "examples": [{"invoice": "inv_1", "amount": 4200}]}}"#).await?;
+    click(&browser, "form button[type=submit]", "Create event type").await?;
+    browser.wait_for("article.event-type h2", "invoice.paid").await?;
+    screenshots(&browser, "event-types").await?;
+    browser.goto(&format!("{base}/#/app/{app_id}/endpoint/{endpoint_id}/edit")).await?;
+    browser.wait_for(".type-list", "invoice.paid").await?;
+    click(&browser, ".type-list label", "invoice.paid").await?;
+    screenshots(&browser, "endpoint-form").await?;
+    click(&browser, "form.endpoint-form button[type=submit]", "Save changes").await?;
+    browser.wait_for("article.endpoint", "invoice.paid").await?;
+    let endpoint = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
+    assert_eq!(endpoint["filterTypes"], json!(["invoice.paid"]));
+
+    // Search by name finds the application.
+    browser.goto(&format!("{base}/#/apps?q=acme%20%3Cb")).await?;
+    browser.wait_for("table", "Acme <b>Inc</b>").await?;
+    screenshots(&browser, "applications").await?;
+
+    // The overview after traffic; the pages the server has for tokens and operational webhooks.
+    browser.goto(&format!("{base}/")).await?;
+    browser.wait_for("h1", "Overview").await?;
+    screenshots(&browser, "overview").await?;
+    if server.has_route("/api/v1/auth/token").await? {
+        browser.goto(&format!("{base}/#/tokens")).await?;
+        browser.wait_for("h1", "API tokens").await?;
+        screenshots(&browser, "tokens").await?;
+    }
+    if server.has_route("/api/v1/operational-webhook/endpoint").await? {
+        browser.goto(&format!("{base}/#/operational")).await?;
+        browser.wait_for("h1", "Operational webhooks").await?;
+        screenshots(&browser, "operational").await?;
+    }
+
+    // The portal as an operator previews it, branded.
+    browser.goto(&format!("{base}/portal?app={app_id}&title=Acme%20webhooks&accent=%23ff5a00")).await?;
+    browser.wait_for("h1", "Endpoints").await?;
+    browser.wait_for("#site-title", "Acme webhooks").await?;
+    browser.wait_for("article.endpoint h2", &receiver.url).await?;
+    screenshots(&browser, "portal").await?;
+    browser.goto(&format!("{base}/portal?app={app_id}#/msgs")).await?;
+    browser.wait_for("table.messages", "evt-fail").await?;
+    screenshots(&browser, "portal-messages").await?;
+
+    browser.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_and_assets_carry_a_strict_policy() -> Result<()> {
+    let server = Server::start(&[("WEBHOOKD_PORTAL_FRAME_ANCESTORS", "'self' https://app.example.com")]).await?;
+    for (path, frame_ancestors, content_type) in [
+        ("/", "frame-ancestors 'none'", "text/html"),
+        ("/portal", "frame-ancestors 'self' https://app.example.com", "text/html"),
+        ("/console/style.css", "frame-ancestors 'none'", "text/css"),
+        ("/console/js/console.js", "frame-ancestors 'none'", "text/javascript"),
+    ] {
+        let response = server.get(path).await?;
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let policy = header("content-security-policy");
+        assert!(policy.contains("default-src 'self'"), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(policy.contains("style-src 'self'"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert!(policy.contains(frame_ancestors), "{path}: {policy}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        assert!(header("content-type").starts_with(content_type), "{path}");
+    }
+    let missing = server.get("/console/js/missing.js").await?;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await?["code"], "not_found");
+
+    // Nothing loads from elsewhere, and no script builds markup from strings.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/console");
+    let mut files = vec![dir.join("index.html"), dir.join("portal.html"), dir.join("style.css")];
+    let mut folders = vec![dir.join("js")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "src=\"http", "href=\"http", "url(http", "@import"] {
+            assert!(!text.contains(banned), "{} contains {banned}", file.display());
+        }
+        if file.extension().is_some_and(|extension| extension == "html") {
+            assert!(!text.contains(" style="), "{} has an inline style", file.display());
+            assert!(!text.contains("<script>"), "{} has an inline script", file.display());
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_frame_ancestors_setting_is_refused() -> Result<()> {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhookd"))
+        .args(["serve", "--portal-frame-ancestors", "*; script-src *"])
+        .env("WEBHOOKD_LISTEN", "127.0.0.1:0")
+        .output()
+        .await?;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("portal_frame_ancestors"), "{stderr}");
+    Ok(())
+}
