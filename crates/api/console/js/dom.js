@@ -73,7 +73,8 @@ export function toast(message, kind = 'info') {
   if (!box) return;
   const item = h('p', { class: `toast toast-${kind}` }, message);
   box.append(item);
-  setTimeout(() => item.remove(), 6000);
+  while (box.children.length > 3) box.firstElementChild.remove();
+  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
 }
 
 /** A section heading with optional actions on its right. */
@@ -129,4 +130,19 @@ export function actionButton(label, action, { tone = '', confirmText = null, tit
     }
   });
   return button;
+}
+
+/**
+ * Makes a table readable on a narrow screen: each cell is labelled with its column's
+ * heading, and the style sheet shows one card per row below 640 px.
+ */
+export function responsive(table) {
+  const headings = [...table.querySelectorAll('thead th')].map((cell) => cell.textContent);
+  for (const row of table.querySelectorAll('tbody tr')) {
+    [...row.children].forEach((cell, index) => {
+      if (headings[index]) cell.dataset.label = headings[index];
+    });
+  }
+  table.classList.add('responsive');
+  return table;
 }

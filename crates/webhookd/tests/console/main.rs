@@ -46,6 +46,10 @@ fn screenshot_dir() -> PathBuf {
 /// wide and light.
 pub(crate) async fn screenshots(browser: &Browser, name: &str) -> Result<()> {
     let dir = screenshot_dir();
+    // Passing notices would cover the page in every capture.
+    browser
+        .script("document.getElementById('toast')?.replaceChildren(); return true", vec![])
+        .await?;
     for (width, height) in [(1440, 1000), (375, 812)] {
         browser.resize(width, height).await?;
         for dark in [false, true] {

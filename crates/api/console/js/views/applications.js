@@ -2,7 +2,7 @@
 // id or uid, search by name, and creation.
 
 import { api, ApiError, seg } from '../api.js';
-import { h, heading, empty, toast } from '../dom.js';
+import { h, heading, empty, toast, responsive } from '../dom.js';
 import { field, formError, onSubmit } from '../forms.js';
 import { timeElement } from '../format.js';
 import { withQuery } from '../router.js';
@@ -57,7 +57,7 @@ async function searchResults(ctx, search) {
 
 function table(ctx, apps) {
   if (!apps.length) return empty('No applications here yet.');
-  return h('div', { class: 'table-wrap' }, h('table', {},
+  return h('div', { class: 'table-wrap' }, responsive(h('table', {},
     h('caption', { class: 'visually-hidden' }, 'Applications'),
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'uid'), h('th', { scope: 'col' }, 'id'), h('th', { scope: 'col' }, 'Created'))),
     h('tbody', {}, apps.map((app) => h('tr', {},
@@ -66,7 +66,7 @@ function table(ctx, apps) {
       h('td', {}, h('code', {}, app.id)),
       h('td', {}, timeElement(app.createdAt)),
     ))),
-  ));
+  )));
 }
 
 export function pager(list, query, path = null) {

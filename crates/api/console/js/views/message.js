@@ -2,7 +2,7 @@
 // every attempt with status, duration and response body; resend to an endpoint.
 
 import { api, seg } from '../api.js';
-import { h, heading, badge, facts, empty, toast, actionButton } from '../dom.js';
+import { h, heading, badge, facts, empty, toast, actionButton, responsive } from '../dom.js';
 import { timeElement, statusName, statusTone, prettyJson, number } from '../format.js';
 import { appHeader } from './endpoints.js';
 
@@ -56,7 +56,7 @@ function delivery(ctx, base, msg, endpoint, attempts) {
 }
 
 function attemptTable(attempts) {
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'attempts' },
+  return h('div', { class: 'table-wrap' }, responsive(h('table', { class: 'attempts' },
     h('caption', { class: 'visually-hidden' }, 'Attempts, newest first'),
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, 'Time'),
@@ -73,5 +73,5 @@ function attemptTable(attempts) {
       h('td', {}, TRIGGERS[attempt.triggerType] || '—'),
       h('td', { class: 'response' }, attempt.response
         ? h('details', {}, h('summary', {}, `${attempt.response.length > 60 ? `${attempt.response.slice(0, 60)}…` : attempt.response}`), h('pre', {}, prettyJson(attempt.response)))
-        : h('span', { class: 'muted' }, 'empty')))))));
+        : h('span', { class: 'muted' }, 'empty'))))))));
 }

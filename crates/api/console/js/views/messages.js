@@ -2,7 +2,7 @@
 // for one endpoint), lookup by message id or eventId, keyset paging with the API's iterator.
 
 import { api, ApiError, seg } from '../api.js';
-import { h, heading, empty, badge, uid, errorBox } from '../dom.js';
+import { h, heading, empty, badge, uid, errorBox, responsive } from '../dom.js';
 import { timeElement, statusName, statusTone, localInputToIso, isoToLocalInput } from '../format.js';
 import { withQuery } from '../router.js';
 import { appHeader } from './endpoints.js';
@@ -120,7 +120,7 @@ function filterForm(ctx, app, query, catalog, endpointList) {
 
 function table(ctx, app, items, withStatus) {
   if (!items.length) return empty('No messages match.');
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'messages' },
+  return h('div', { class: 'table-wrap' }, responsive(h('table', { class: 'messages' },
     h('caption', { class: 'visually-hidden' }, 'Messages, newest first'),
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, 'Event type'),
@@ -133,5 +133,5 @@ function table(ctx, app, items, withStatus) {
       h('td', {}, h('a', { href: ctx.appLink(app.id, `/msg/${seg(item.id)}`) }, item.eventId || item.id), item.eventId ? h('div', { class: 'muted small' }, item.id) : null),
       withStatus ? h('td', {}, badge(statusName(item.status), statusTone(item.status))) : null,
       h('td', {}, [...(item.channels || []).map((channel) => badge(channel, 'neutral')), ...(item.tags || []).map((tag) => badge(`#${tag}`, 'neutral'))]),
-      h('td', {}, timeElement(item.timestamp)))))));
+      h('td', {}, timeElement(item.timestamp))))))));
 }

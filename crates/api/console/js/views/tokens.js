@@ -1,7 +1,7 @@
 // API tokens: create (the token is shown once), list, revoke.
 
 import { api, seg } from '../api.js';
-import { h, heading, empty, toast, actionButton } from '../dom.js';
+import { h, heading, empty, toast, actionButton, responsive } from '../dom.js';
 import { field, formError, onSubmit } from '../forms.js';
 import { timeElement } from '../format.js';
 
@@ -40,7 +40,7 @@ export async function tokens(ctx) {
       listBox.replaceChildren(empty('No tokens made here yet. Tokens from WEBHOOKD_API_TOKENS are not listed.'));
       return;
     }
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
+    listBox.replaceChildren(h('div', { class: 'table-wrap' }, responsive(h('table', {},
       h('caption', {}, 'Tokens'),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'id'), h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
       h('tbody', {}, items.map((token) => h('tr', {},
@@ -51,7 +51,7 @@ export async function tokens(ctx) {
           await api('DELETE', `/auth/token/${seg(token.id)}`);
           toast('Token revoked.', 'good');
           await refresh();
-        }, { tone: 'danger', confirmText: `Revoke the token “${token.name}”? Whatever uses it stops working at once.` }))))))));
+        }, { tone: 'danger', confirmText: `Revoke the token “${token.name}”? Whatever uses it stops working at once.` })))))))));
   }
   await refresh();
   page.append(reveal, form, h('h2', {}, 'Tokens'), listBox);
