@@ -33,7 +33,7 @@ export function lineChart({ title, times, series, format = (value) => number(val
     const last = [...line.values].reverse().find((value) => value !== null && Number.isFinite(value));
     return `${line.name}: ${last === undefined ? 'no data' : format(last)}`;
   }).join(', ');
-  const chart = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'chart', role: 'img', 'aria-label': `${title}. Latest ${latest}.`, preserveAspectRatio: 'none' });
+  const chart = svg('svg', { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: 'chart', role: 'img', 'aria-label': `${title}. Latest ${latest}.` });
 
   for (let tick = 0; tick <= 4; tick += 1) {
     const value = (top / 4) * tick;
@@ -46,7 +46,8 @@ export function lineChart({ title, times, series, format = (value) => number(val
   const labelEvery = Math.max(1, Math.ceil(times.length / 6));
   times.forEach((time, index) => {
     if (index % labelEvery === 0 || index === times.length - 1) {
-      chart.append(svg('text', { x: x(index), y: HEIGHT - 8, class: 'tick', 'text-anchor': 'middle' }, clock(time)));
+      const anchor = index === 0 ? 'start' : index === times.length - 1 ? 'end' : 'middle';
+      chart.append(svg('text', { x: x(index), y: HEIGHT - 8, class: 'tick', 'text-anchor': anchor }, clock(time)));
     }
   });
 

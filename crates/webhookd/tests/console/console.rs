@@ -124,6 +124,19 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.wait_for(".delivery header .badge", "Failed").await?;
     browser.wait_for("table.attempts", "500").await?;
     screenshots(&browser, "message-failed").await?;
+
+    // Filtering by endpoint and delivery status finds the failed one alone.
+    browser.goto(&format!("{base}/#/app/{app_id}/msgs")).await?;
+    click(&browser, "details.card summary", "Filters").await?;
+    click(&browser, &format!("select[name=endpoint] option[value='{endpoint_id}']"), "").await?;
+    click(&browser, "select[name=status] option[value='2']", "Failed").await?;
+    click(&browser, "form.filters button[type=submit]", "Apply").await?;
+    browser.wait_for("table.messages", "evt-fail").await?;
+    assert_eq!(browser.find_all("table.messages tbody tr").await?.len(), 1);
+    screenshots(&browser, "messages-filtered").await?;
+
+    browser.goto(&format!("{base}/#/app/{app_id}/msg/{failed_id}")).await?;
+    browser.wait_for(".delivery header .badge", "Failed").await?;
     receiver.answer(200);
     click(&browser, ".delivery button", "Resend").await?;
     receiver.wait_for(5).await?;

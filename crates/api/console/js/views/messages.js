@@ -130,7 +130,7 @@ function table(ctx, app, items, withStatus) {
       h('th', { scope: 'col' }, 'Time'))),
     h('tbody', {}, items.map((item) => h('tr', {},
       h('td', {}, h('code', {}, item.eventType)),
-      h('td', {}, h('a', { href: ctx.appLink(app.id, `/msg/${seg(item.id)}`) }, item.eventId || item.id), item.eventId ? h('div', { class: 'muted small' }, item.id) : null),
+      h('td', {}, h('div', {}, h('a', { href: ctx.appLink(app.id, `/msg/${seg(item.id)}`) }, item.eventId || item.id), item.eventId ? h('div', { class: 'muted small' }, item.id) : null)),
       withStatus ? h('td', {}, badge(statusName(item.status), statusTone(item.status))) : null,
       h('td', {}, [...(item.channels || []).map((channel) => badge(channel, 'neutral')), ...(item.tags || []).map((tag) => badge(`#${tag}`, 'neutral'))]),
       h('td', {}, timeElement(item.timestamp))))))));
