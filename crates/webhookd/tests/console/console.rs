@@ -182,6 +182,13 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     click(&browser, "form button[type=submit]", "Create event type").await?;
     browser.wait_for("article.event-type h2", "invoice.paid").await?;
     screenshots(&browser, "event-types").await?;
+    click(&browser, "article.event-type h2 a", "invoice.paid").await?;
+    browser.wait_for("h1", "Event type invoice.paid").await?;
+    field(&browser, "textarea[name=description]", "An invoice was paid.").await?;
+    click(&browser, "form button[type=submit]", "Save changes").await?;
+    browser.wait_for("article.event-type", "An invoice was paid.").await?;
+    let event_type = server.ok(Method::GET, "/api/v1/event-type/invoice.paid", None).await?;
+    assert_eq!(event_type["description"], "An invoice was paid.");
     browser.goto(&format!("{base}/#/app/{app_id}/endpoint/{endpoint_id}/edit")).await?;
     browser.wait_for(".type-list", "invoice.paid").await?;
     click(&browser, ".type-list label", "invoice.paid").await?;
@@ -190,6 +197,30 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.wait_for("article.endpoint", "invoice.paid").await?;
     let endpoint = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
     assert_eq!(endpoint["filterTypes"], json!(["invoice.paid"]));
+
+    // Send an example of a catalog event, where the server can.
+    if server.has_route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example").await? {
+        let before = receiver.count();
+        click(&browser, "article.endpoint button", "Send example").await?;
+        click(&browser, ".inline-form button[type=submit]", "Send example").await?;
+        receiver.wait_for(before + 1).await?;
+        assert!(receiver.bodies().last().is_some_and(|body| body.contains("inv_1")));
+    }
+
+    // Keyset paging through more messages than a page holds.
+    for index in 0..50 {
+        server
+            .ok(Method::POST, &format!("/api/v1/app/{app_id}/msg"), Some(json!({"eventType": "bulk.item", "eventId": format!("bulk-{index}"), "payload": {"index": index}})))
+            .await?;
+    }
+    browser.goto(&format!("{base}/#/app/{app_id}/msgs")).await?;
+    browser.wait_for("table.messages", "bulk-49").await?;
+    assert_eq!(browser.find_all("table.messages tbody tr").await?.len(), 50);
+    click(&browser, "nav.pager a", "Older").await?;
+    browser.wait_for("table.messages", "evt-0").await?;
+    assert_eq!(browser.find_all("table.messages tbody tr").await?.len(), 4);
+    click(&browser, "nav.pager a", "Newer").await?;
+    browser.wait_for("table.messages", "bulk-49").await?;
 
     // Search by name finds the application.
     browser.goto(&format!("{base}/#/apps?q=acme%20%3Cb")).await?;
@@ -203,12 +234,26 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     if server.has_route("/api/v1/auth/token").await? {
         browser.goto(&format!("{base}/#/tokens")).await?;
         browser.wait_for("h1", "API tokens").await?;
+        field(&browser, "input[name=name]", "billing service").await?;
+        click(&browser, "form button[type=submit]", "Create token").await?;
+        let shown = browser.wait_for("#new-token", "").await?;
+        assert!(!browser.text(&shown).await?.is_empty(), "the new token is shown once");
+        browser.wait_for("table", "billing service").await?;
         screenshots(&browser, "tokens").await?;
+        click(&browser, "table button", "Revoke").await?;
+        browser.accept_dialog().await?;
+        browser.wait_for(".toast", "Token revoked").await?;
     }
     if server.has_route("/api/v1/operational-webhook/endpoint").await? {
         browser.goto(&format!("{base}/#/operational")).await?;
         browser.wait_for("h1", "Operational webhooks").await?;
+        field(&browser, "input[name=url]", "http://127.0.0.1:9/operational").await?;
+        click(&browser, "form button[type=submit]", "Add endpoint").await?;
+        browser.wait_for("article.endpoint h2", "http://127.0.0.1:9/operational").await?;
         screenshots(&browser, "operational").await?;
+        click(&browser, "article.endpoint button", "Delete").await?;
+        browser.accept_dialog().await?;
+        browser.wait_for(".empty", "No operational-webhook endpoint").await?;
     }
 
     // The portal as an operator previews it, branded.
@@ -218,8 +263,16 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.wait_for("article.endpoint h2", &receiver.url).await?;
     screenshots(&browser, "portal").await?;
     browser.goto(&format!("{base}/portal?app={app_id}#/msgs")).await?;
-    browser.wait_for("table.messages", "evt-fail").await?;
+    browser.wait_for("table.messages", "bulk-49").await?;
     screenshots(&browser, "portal-messages").await?;
+
+    // Deleting the endpoint, after a confirmation.
+    browser.goto(&format!("{base}/#/app/{app_id}")).await?;
+    click(&browser, "article.endpoint button", "Delete").await?;
+    browser.accept_dialog().await?;
+    browser.wait_for(".empty", "No endpoints yet").await?;
+    let (status, _) = server.call(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
+    assert_eq!(status, 404);
 
     browser.quit().await?;
     Ok(())
