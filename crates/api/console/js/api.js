@@ -14,6 +14,15 @@ export class ApiError extends Error {
   }
 }
 
+let bearer = null;
+/**
+ * Sends this token as `Authorization: Bearer` on every call, for a page whose session cookie
+ * the browser will not keep (a portal framed by another site). It lives in memory only.
+ */
+export function useBearer(token) {
+  bearer = token;
+}
+
 let unauthorizedHandler = null;
 /** Called once with the error when any call answers 401 (the session ended). */
 export function onUnauthorized(handler) {
@@ -30,6 +39,7 @@ export async function api(method, path, { body, query, quiet401 = false } = {}) 
   }
   const headers = { accept: 'application/json', 'x-webhookd-csrf': '1' };
   if (body !== undefined) headers['content-type'] = 'application/json';
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
   const response = await fetch(url, {
     method,
     headers,

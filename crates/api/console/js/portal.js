@@ -8,7 +8,7 @@
 // Branding: `?title=Acme%20webhooks&accent=%23ff5a00` on the link sets the page title and the
 // accent colour (a 6-digit hex colour; anything else is ignored).
 
-import { api, ApiError, onUnauthorized, features, ALL_CAPABILITIES } from './api.js';
+import { api, ApiError, onUnauthorized, useBearer, features, ALL_CAPABILITIES } from './api.js';
 import { h, replace, errorBox } from './dom.js';
 import { startRouter } from './router.js';
 import { endpoints } from './views/endpoints.js';
@@ -42,10 +42,11 @@ async function start() {
   const siteTitle = brand();
   const fragment = new URLSearchParams(window.location.hash.slice(1));
   const key = fragment.get('key');
+  let created = null;
   if (key) {
     window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}#/`);
     try {
-      await api('POST', '/auth/session', { body: { token: key }, quiet401: true });
+      created = await api('POST', '/auth/session', { body: { token: key }, quiet401: true });
     } catch (error) {
       if (error instanceof ApiError && [400, 401, 403, 422].includes(error.status)) {
         refuse('This link no longer works', 'It has expired or was revoked. Ask the service that sent it for a new link.');
@@ -59,7 +60,13 @@ async function start() {
   try {
     who = await api('GET', '/auth/session', { quiet401: true });
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
+    if (created && error instanceof ApiError && error.status === 401) {
+      // The browser did not keep the session cookie: a page of another site frames this one
+      // and third-party cookies are blocked. The link's token then goes with each call, from
+      // memory only; reopening the link is needed after a reload.
+      useBearer(key);
+      who = created;
+    } else if (error instanceof ApiError && error.status === 404) {
       who = { kind: 'local', capabilities: ALL_CAPABILITIES };
     } else if (error instanceof ApiError && error.status === 401) {
       refuse('Open your portal link', 'This page needs the link you were given. If it stopped working, ask for a new one.');

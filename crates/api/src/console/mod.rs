@@ -15,7 +15,7 @@ mod assets;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -44,17 +44,17 @@ async fn console_page() -> Response {
 }
 
 async fn portal_page(State(state): State<ApiState>) -> Response {
-    page(
-        assets::PORTAL_HTML,
-        &state.config().portal_frame_ancestors,
-    )
+    page(assets::PORTAL_HTML, &state.config().portal_frame_ancestors)
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|asset| asset.name == name) {
         Some(asset) => with_headers(
             (
-                [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                )],
                 asset.body,
             )
                 .into_response(),
@@ -85,9 +85,8 @@ fn with_headers(mut response: Response, frame_ancestors: &str) -> Response {
     let headers = response.headers_mut();
     // The frame ancestors were validated when the configuration was read; should a value
     // still not fit a header, nobody may frame the page rather than anybody.
-    let policy = HeaderValue::from_str(&policy).unwrap_or_else(|_| {
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'")
-    });
+    let policy = HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
     headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -99,10 +98,7 @@ fn with_headers(mut response: Response, frame_ancestors: &str) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if frame_ancestors.trim() == "'none'" {
-        headers.insert(
-            HeaderName::from_static("x-frame-options"),
-            HeaderValue::from_static("DENY"),
-        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     response
 }
@@ -121,15 +117,13 @@ pub fn parse_frame_ancestors(text: &str) -> Result<String, String> {
     }
     for source in &sources {
         let keyword = matches!(*source, "'self'" | "'none'");
-        let origin = source
-            .split_once("://")
-            .is_some_and(|(scheme, rest)| {
-                matches!(scheme, "http" | "https")
-                    && !rest.is_empty()
-                    && rest.chars().all(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*')
-                    })
-            });
+        let origin = source.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
+        });
         if !keyword && !origin {
             return Err(format!(
                 "`{source}` is not 'self', 'none' or an origin like https://app.example.com"

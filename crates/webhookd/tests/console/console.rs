@@ -47,17 +47,37 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.goto(&format!("{base}/#/apps")).await?;
     browser.wait_for("h1", "Applications").await?;
     click(&browser, "details.create summary", "New application").await?;
-    field(&browser, "details.create input[name=name]", "Acme <b>Inc</b>").await?;
+    field(
+        &browser,
+        "details.create input[name=name]",
+        "Acme <b>Inc</b>",
+    )
+    .await?;
     field(&browser, "details.create input[name=uid]", "not valid!").await?;
-    click(&browser, "details.create button[type=submit]", "Create application").await?;
-    browser.wait_for("[data-field=uid] .field-error", "may only contain").await?;
+    click(
+        &browser,
+        "details.create button[type=submit]",
+        "Create application",
+    )
+    .await?;
+    browser
+        .wait_for("[data-field=uid] .field-error", "may only contain")
+        .await?;
     until(&browser, "the uid field is marked invalid", "return document.querySelector('details.create input[name=uid]').getAttribute('aria-invalid') === 'true'").await?;
     screenshots(&browser, "application-invalid").await?;
     field(&browser, "details.create input[name=uid]", "acme").await?;
-    click(&browser, "details.create button[type=submit]", "Create application").await?;
+    click(
+        &browser,
+        "details.create button[type=submit]",
+        "Create application",
+    )
+    .await?;
     browser.wait_for("h1", "Acme <b>Inc</b>: endpoints").await?;
     let apps = server.ok(Method::GET, "/api/v1/app", None).await?;
-    let app_id = apps["data"][0]["id"].as_str().expect("an application").to_owned();
+    let app_id = apps["data"][0]["id"]
+        .as_str()
+        .expect("an application")
+        .to_owned();
     assert_eq!(apps["data"][0]["uid"], "acme");
     screenshots(&browser, "endpoints-empty").await?;
 
@@ -65,32 +85,66 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     click(&browser, "a.button", "Add endpoint").await?;
     browser.wait_for("h1", "Add an endpoint").await?;
     field(&browser, "input[name=url]", "ftp://example.com/hook").await?;
-    click(&browser, "form.endpoint-form button[type=submit]", "Create endpoint").await?;
+    click(
+        &browser,
+        "form.endpoint-form button[type=submit]",
+        "Create endpoint",
+    )
+    .await?;
     until(&browser, "an error under the URL", "const box = document.querySelector('[data-field=url] .field-error'); return !box.hidden && box.textContent.length > 0").await?;
     screenshots(&browser, "endpoint-form-invalid").await?;
     field(&browser, "input[name=url]", &receiver.url).await?;
     field(&browser, "input[name=description]", "Acme's order system").await?;
-    click(&browser, "form.endpoint-form button[type=submit]", "Create endpoint").await?;
-    browser.wait_for("article.endpoint h2", &receiver.url).await?;
-    let endpoints = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint"), None).await?;
-    let endpoint_id = endpoints["data"][0]["id"].as_str().expect("an endpoint").to_owned();
+    click(
+        &browser,
+        "form.endpoint-form button[type=submit]",
+        "Create endpoint",
+    )
+    .await?;
+    browser
+        .wait_for("article.endpoint h2", &receiver.url)
+        .await?;
+    let endpoints = server
+        .ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint"), None)
+        .await?;
+    let endpoint_id = endpoints["data"][0]["id"]
+        .as_str()
+        .expect("an endpoint")
+        .to_owned();
 
     // Messages sent through the API arrive, and the console lists them.
-    let hostile = "<script>window.__pwned = true</script><img src=x onerror=\"window.__pwned = true\">";
+    let hostile =
+        "<script>window.__pwned = true</script><img src=x onerror=\"window.__pwned = true\">";
     let mut message_ids = Vec::new();
-    for (index, payload) in [json!({"order": 1}), json!({"order": 2, "note": hostile}), json!({"order": 3})].into_iter().enumerate() {
+    for (index, payload) in [
+        json!({"order": 1}),
+        json!({"order": 2, "note": hostile}),
+        json!({"order": 3}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let sent = server
-            .ok(Method::POST, &format!("/api/v1/app/{app_id}/msg"), Some(json!({
-                "eventType": "order.created",
-                "eventId": format!("evt-{index}"),
-                "channels": ["orders"],
-                "payload": payload,
-            })))
+            .ok(
+                Method::POST,
+                &format!("/api/v1/app/{app_id}/msg"),
+                Some(json!({
+                    "eventType": "order.created",
+                    "eventId": format!("evt-{index}"),
+                    "channels": ["orders"],
+                    "payload": payload,
+                })),
+            )
             .await?;
         message_ids.push(sent["id"].as_str().expect("a message id").to_owned());
     }
     receiver.wait_for(3).await?;
-    assert!(receiver.bodies().iter().any(|body| body.contains("__pwned")));
+    assert!(
+        receiver
+            .bodies()
+            .iter()
+            .any(|body| body.contains("__pwned"))
+    );
     browser.goto(&format!("{base}/#/app/{app_id}/msgs")).await?;
     browser.wait_for("table.messages", "evt-2").await?;
     assert_eq!(browser.find_all("table.messages tbody tr").await?.len(), 3);
@@ -100,12 +154,18 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     field(&browser, "input[name=find]", "evt-1").await?;
     click(&browser, "form[role=search] button[type=submit]", "Open").await?;
     browser.wait_for("h1", "Message evt-1").await?;
-    browser.wait_for("pre.payload", "<script>window.__pwned = true</script>").await?;
+    browser
+        .wait_for("pre.payload", "<script>window.__pwned = true</script>")
+        .await?;
     browser.wait_for(".delivery .badge", "Succeeded").await?;
     let safe = browser
         .script("return window.__pwned === undefined && document.querySelectorAll('main script, main img').length === 0", vec![])
         .await?;
-    assert_eq!(safe, Value::Bool(true), "the payload's markup must stay text");
+    assert_eq!(
+        safe,
+        Value::Bool(true),
+        "the payload's markup must stay text"
+    );
     screenshots(&browser, "message").await?;
 
     // The endpoint fails; the console shows it, and a resend from the page delivers it.
@@ -120,23 +180,36 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         Ok(server.ok(Method::GET, &status_path, None).await?["data"][0]["status"] == 2)
     })
     .await?;
-    browser.goto(&format!("{base}/#/app/{app_id}/msg/{failed_id}")).await?;
-    browser.wait_for(".delivery header .badge", "Failed").await?;
+    browser
+        .goto(&format!("{base}/#/app/{app_id}/msg/{failed_id}"))
+        .await?;
+    browser
+        .wait_for(".delivery header .badge", "Failed")
+        .await?;
     browser.wait_for("table.attempts", "500").await?;
     screenshots(&browser, "message-failed").await?;
 
     // Filtering by endpoint and delivery status finds the failed one alone.
     browser.goto(&format!("{base}/#/app/{app_id}/msgs")).await?;
     click(&browser, "details.card summary", "Filters").await?;
-    click(&browser, &format!("select[name=endpoint] option[value='{endpoint_id}']"), "").await?;
+    click(
+        &browser,
+        &format!("select[name=endpoint] option[value='{endpoint_id}']"),
+        "",
+    )
+    .await?;
     click(&browser, "select[name=status] option[value='2']", "Failed").await?;
     click(&browser, "form.filters button[type=submit]", "Apply").await?;
     browser.wait_for("table.messages", "evt-fail").await?;
     assert_eq!(browser.find_all("table.messages tbody tr").await?.len(), 1);
     screenshots(&browser, "messages-filtered").await?;
 
-    browser.goto(&format!("{base}/#/app/{app_id}/msg/{failed_id}")).await?;
-    browser.wait_for(".delivery header .badge", "Failed").await?;
+    browser
+        .goto(&format!("{base}/#/app/{app_id}/msg/{failed_id}"))
+        .await?;
+    browser
+        .wait_for(".delivery header .badge", "Failed")
+        .await?;
     receiver.answer(200);
     click(&browser, ".delivery button", "Resend").await?;
     receiver.wait_for(5).await?;
@@ -144,8 +217,12 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         Ok(server.ok(Method::GET, &status_path, None).await?["data"][0]["status"] == 0)
     })
     .await?;
-    browser.script("location.reload(); return true", vec![]).await?;
-    browser.wait_for(".delivery header .badge", "Succeeded").await?;
+    browser
+        .script("location.reload(); return true", vec![])
+        .await?;
+    browser
+        .wait_for(".delivery header .badge", "Succeeded")
+        .await?;
     assert_eq!(browser.find_all("table.attempts tbody tr").await?.len(), 2);
     browser.wait_for("table.attempts", "Manual").await?;
 
@@ -158,11 +235,29 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     click(&browser, "article.endpoint button", "Rotate secret").await?;
     browser.accept_dialog().await?;
     browser.wait_for(".toast", "Secret rotated").await?;
-    let secret = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret"), None).await?;
-    assert_ne!(secret["key"].as_str(), Some(old_secret.as_str()), "the secret was rotated");
+    let secret = server
+        .ok(
+            Method::GET,
+            &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret"),
+            None,
+        )
+        .await?;
+    assert_ne!(
+        secret["key"].as_str(),
+        Some(old_secret.as_str()),
+        "the secret was rotated"
+    );
     click(&browser, "article.endpoint button", "Disable").await?;
-    browser.wait_for(".endpoint-head .badge", "Disabled").await?;
-    let endpoint = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
+    browser
+        .wait_for(".endpoint-head .badge", "Disabled")
+        .await?;
+    let endpoint = server
+        .ok(
+            Method::GET,
+            &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"),
+            None,
+        )
+        .await?;
     assert_eq!(endpoint["disabled"], true);
     screenshots(&browser, "endpoints").await?;
     click(&browser, "article.endpoint button", "Enable").await?;
@@ -177,34 +272,78 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.goto(&format!("{base}/#/event-types/new")).await?;
     browser.wait_for("h1", "New event type").await?;
     field(&browser, "input[name=name]", "invoice.paid").await?;
-    field(&browser, "textarea[name=description]", "An invoice was paid in full.").await?;
-    field(&browser, "textarea[name=schemas]", r#"{"1": {"type": "object", "examples": [{"invoice": "inv_1", "amount": 4200}]}}"#).await?;
+    field(
+        &browser,
+        "textarea[name=description]",
+        "An invoice was paid in full.",
+    )
+    .await?;
+    field(
+        &browser,
+        "textarea[name=schemas]",
+        r#"{"1": {"type": "object", "examples": [{"invoice": "inv_1", "amount": 4200}]}}"#,
+    )
+    .await?;
     click(&browser, "form button[type=submit]", "Create event type").await?;
-    browser.wait_for("article.event-type h2", "invoice.paid").await?;
+    browser
+        .wait_for("article.event-type h2", "invoice.paid")
+        .await?;
     screenshots(&browser, "event-types").await?;
     click(&browser, "article.event-type h2 a", "invoice.paid").await?;
     browser.wait_for("h1", "Event type invoice.paid").await?;
-    field(&browser, "textarea[name=description]", "An invoice was paid.").await?;
+    field(
+        &browser,
+        "textarea[name=description]",
+        "An invoice was paid.",
+    )
+    .await?;
     click(&browser, "form button[type=submit]", "Save changes").await?;
-    browser.wait_for("article.event-type", "An invoice was paid.").await?;
-    let event_type = server.ok(Method::GET, "/api/v1/event-type/invoice.paid", None).await?;
+    browser
+        .wait_for("article.event-type", "An invoice was paid.")
+        .await?;
+    let event_type = server
+        .ok(Method::GET, "/api/v1/event-type/invoice.paid", None)
+        .await?;
     assert_eq!(event_type["description"], "An invoice was paid.");
-    browser.goto(&format!("{base}/#/app/{app_id}/endpoint/{endpoint_id}/edit")).await?;
+    browser
+        .goto(&format!(
+            "{base}/#/app/{app_id}/endpoint/{endpoint_id}/edit"
+        ))
+        .await?;
     browser.wait_for(".type-list", "invoice.paid").await?;
     click(&browser, ".type-list label", "invoice.paid").await?;
     screenshots(&browser, "endpoint-form").await?;
-    click(&browser, "form.endpoint-form button[type=submit]", "Save changes").await?;
+    click(
+        &browser,
+        "form.endpoint-form button[type=submit]",
+        "Save changes",
+    )
+    .await?;
     browser.wait_for("article.endpoint", "invoice.paid").await?;
-    let endpoint = server.ok(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
+    let endpoint = server
+        .ok(
+            Method::GET,
+            &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"),
+            None,
+        )
+        .await?;
     assert_eq!(endpoint["filterTypes"], json!(["invoice.paid"]));
 
     // Send an example of a catalog event, where the server can.
-    if server.has_route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example").await? {
+    if server
+        .has_route("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example")
+        .await?
+    {
         let before = receiver.count();
         click(&browser, "article.endpoint button", "Send example").await?;
         click(&browser, ".inline-form button[type=submit]", "Send example").await?;
         receiver.wait_for(before + 1).await?;
-        assert!(receiver.bodies().last().is_some_and(|body| body.contains("inv_1")));
+        assert!(
+            receiver
+                .bodies()
+                .last()
+                .is_some_and(|body| body.contains("inv_1"))
+        );
     }
 
     // Keyset paging through more messages than a page holds.
@@ -223,7 +362,9 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.wait_for("table.messages", "bulk-49").await?;
 
     // Search by name finds the application.
-    browser.goto(&format!("{base}/#/apps?q=acme%20%3Cb")).await?;
+    browser
+        .goto(&format!("{base}/#/apps?q=acme%20%3Cb"))
+        .await?;
     browser.wait_for("table", "Acme <b>Inc</b>").await?;
     screenshots(&browser, "applications").await?;
 
@@ -237,32 +378,55 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         field(&browser, "input[name=name]", "billing service").await?;
         click(&browser, "form button[type=submit]", "Create token").await?;
         let shown = browser.wait_for("#new-token", "").await?;
-        assert!(!browser.text(&shown).await?.is_empty(), "the new token is shown once");
+        assert!(
+            !browser.text(&shown).await?.is_empty(),
+            "the new token is shown once"
+        );
         browser.wait_for("table", "billing service").await?;
         screenshots(&browser, "tokens").await?;
         click(&browser, "table button", "Revoke").await?;
         browser.accept_dialog().await?;
         browser.wait_for(".toast", "Token revoked").await?;
     }
-    if server.has_route("/api/v1/operational-webhook/endpoint").await? {
+    if server
+        .has_route("/api/v1/operational-webhook/endpoint")
+        .await?
+    {
         browser.goto(&format!("{base}/#/operational")).await?;
         browser.wait_for("h1", "Operational webhooks").await?;
-        field(&browser, "input[name=url]", "http://127.0.0.1:9/operational").await?;
+        field(
+            &browser,
+            "input[name=url]",
+            "http://127.0.0.1:9/operational",
+        )
+        .await?;
         click(&browser, "form button[type=submit]", "Add endpoint").await?;
-        browser.wait_for("article.endpoint h2", "http://127.0.0.1:9/operational").await?;
+        browser
+            .wait_for("article.endpoint h2", "http://127.0.0.1:9/operational")
+            .await?;
         screenshots(&browser, "operational").await?;
         click(&browser, "article.endpoint button", "Delete").await?;
         browser.accept_dialog().await?;
-        browser.wait_for(".empty", "No operational-webhook endpoint").await?;
+        browser
+            .wait_for(".empty", "No operational-webhook endpoint")
+            .await?;
     }
 
     // The portal as an operator previews it, branded.
-    browser.goto(&format!("{base}/portal?app={app_id}&title=Acme%20webhooks&accent=%23ff5a00")).await?;
+    browser
+        .goto(&format!(
+            "{base}/portal?app={app_id}&title=Acme%20webhooks&accent=%23ff5a00"
+        ))
+        .await?;
     browser.wait_for("h1", "Endpoints").await?;
     browser.wait_for("#site-title", "Acme webhooks").await?;
-    browser.wait_for("article.endpoint h2", &receiver.url).await?;
+    browser
+        .wait_for("article.endpoint h2", &receiver.url)
+        .await?;
     screenshots(&browser, "portal").await?;
-    browser.goto(&format!("{base}/portal?app={app_id}#/msgs")).await?;
+    browser
+        .goto(&format!("{base}/portal?app={app_id}#/msgs"))
+        .await?;
     browser.wait_for("table.messages", "bulk-49").await?;
     screenshots(&browser, "portal-messages").await?;
 
@@ -271,7 +435,13 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     click(&browser, "article.endpoint button", "Delete").await?;
     browser.accept_dialog().await?;
     browser.wait_for(".empty", "No endpoints yet").await?;
-    let (status, _) = server.call(Method::GET, &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"), None).await?;
+    let (status, _) = server
+        .call(
+            Method::GET,
+            &format!("/api/v1/app/{app_id}/endpoint/{endpoint_id}"),
+            None,
+        )
+        .await?;
     assert_eq!(status, 404);
 
     browser.quit().await?;
@@ -280,12 +450,24 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_and_assets_carry_a_strict_policy() -> Result<()> {
-    let server = Server::start(&[("WEBHOOKD_PORTAL_FRAME_ANCESTORS", "'self' https://app.example.com")]).await?;
+    let server = Server::start(&[(
+        "WEBHOOKD_PORTAL_FRAME_ANCESTORS",
+        "'self' https://app.example.com",
+    )])
+    .await?;
     for (path, frame_ancestors, content_type) in [
         ("/", "frame-ancestors 'none'", "text/html"),
-        ("/portal", "frame-ancestors 'self' https://app.example.com", "text/html"),
+        (
+            "/portal",
+            "frame-ancestors 'self' https://app.example.com",
+            "text/html",
+        ),
         ("/console/style.css", "frame-ancestors 'none'", "text/css"),
-        ("/console/js/console.js", "frame-ancestors 'none'", "text/javascript"),
+        (
+            "/console/js/console.js",
+            "frame-ancestors 'none'",
+            "text/javascript",
+        ),
     ] {
         let response = server.get(path).await?;
         assert_eq!(response.status(), 200, "{path}");
@@ -313,7 +495,11 @@ async fn pages_and_assets_carry_a_strict_policy() -> Result<()> {
 
     // Nothing loads from elsewhere, and no script builds markup from strings.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/console");
-    let mut files = vec![dir.join("index.html"), dir.join("portal.html"), dir.join("style.css")];
+    let mut files = vec![
+        dir.join("index.html"),
+        dir.join("portal.html"),
+        dir.join("style.css"),
+    ];
     let mut folders = vec![dir.join("js")];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(folder)? {
@@ -327,12 +513,38 @@ async fn pages_and_assets_carry_a_strict_policy() -> Result<()> {
     }
     for file in files {
         let text = std::fs::read_to_string(&file)?;
-        for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "src=\"http", "href=\"http", "url(http", "@import"] {
-            assert!(!text.contains(banned), "{} contains {banned}", file.display());
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "src=\"http",
+            "href=\"http",
+            "url(http",
+            "@import",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{} contains {banned}",
+                file.display()
+            );
         }
-        if file.extension().is_some_and(|extension| extension == "html") {
-            assert!(!text.contains(" style="), "{} has an inline style", file.display());
-            assert!(!text.contains("<script>"), "{} has an inline script", file.display());
+        if file
+            .extension()
+            .is_some_and(|extension| extension == "html")
+        {
+            assert!(
+                !text.contains(" style="),
+                "{} has an inline style",
+                file.display()
+            );
+            assert!(
+                !text.contains("<script>"),
+                "{} has an inline script",
+                file.display()
+            );
         }
     }
     Ok(())

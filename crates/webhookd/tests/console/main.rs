@@ -22,7 +22,9 @@ pub(crate) async fn browser() -> Result<Option<Browser>> {
     match browser_binaries() {
         Some((chromium, driver)) => Ok(Some(Browser::start(&chromium, &driver).await?)),
         None if std::env::var("CI").is_ok_and(|value| value == "true") => {
-            anyhow::bail!("Chromium and chromedriver are needed in CI (apt-get install chromium chromium-driver)")
+            anyhow::bail!(
+                "Chromium and chromedriver are needed in CI (apt-get install chromium chromium-driver)"
+            )
         }
         None => {
             eprintln!("skipped: install chromium and chromium-driver to run the browser tests");
@@ -48,7 +50,10 @@ pub(crate) async fn screenshots(browser: &Browser, name: &str) -> Result<()> {
     let dir = screenshot_dir();
     // Passing notices would cover the page in every capture.
     browser
-        .script("document.getElementById('toast')?.replaceChildren(); return true", vec![])
+        .script(
+            "document.getElementById('toast')?.replaceChildren(); return true",
+            vec![],
+        )
         .await?;
     for (width, height) in [(1440, 1000), (375, 812)] {
         browser.resize(width, height).await?;

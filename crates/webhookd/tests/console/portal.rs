@@ -16,9 +16,12 @@ const OPERATOR_TOKEN: &str = "operator-token-for-the-console-test-0123456789";
 /// The portal-access route's path in the server's OpenAPI document, if it has one.
 async fn portal_access_route(server: &Server) -> Result<Option<String>> {
     let document = server.ok(Method::GET, "/api/v1/openapi.json", None).await?;
-    Ok(document["paths"]
-        .as_object()
-        .and_then(|paths| paths.keys().find(|path| path.contains("/auth/app-portal-access/")).cloned()))
+    Ok(document["paths"].as_object().and_then(|paths| {
+        paths
+            .keys()
+            .find(|path| path.contains("/auth/app-portal-access/"))
+            .cloned()
+    }))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -36,19 +39,29 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
     // Two customers, one endpoint each, a message for the first.
     let mut apps = Vec::new();
     for name in ["Acme", "Globex"] {
-        let app = server.ok(Method::POST, "/api/v1/app", Some(json!({"name": name}))).await?;
+        let app = server
+            .ok(Method::POST, "/api/v1/app", Some(json!({"name": name})))
+            .await?;
         let app_id = app["id"].as_str().expect("an id").to_owned();
         server
-            .ok(Method::POST, &format!("/api/v1/app/{app_id}/endpoint"), Some(json!({
-                "url": format!("https://{}.example.com/hook", name.to_lowercase()),
-                "description": format!("{name}'s endpoint"),
-            })))
+            .ok(
+                Method::POST,
+                &format!("/api/v1/app/{app_id}/endpoint"),
+                Some(json!({
+                    "url": format!("https://{}.example.com/hook", name.to_lowercase()),
+                    "description": format!("{name}'s endpoint"),
+                })),
+            )
             .await?;
         apps.push(app_id);
     }
     let (acme, globex) = (apps[0].clone(), apps[1].clone());
     server
-        .ok(Method::POST, &format!("/api/v1/app/{acme}/msg"), Some(json!({"eventType": "order.created", "payload": {"order": 1}})))
+        .ok(
+            Method::POST,
+            &format!("/api/v1/app/{acme}/msg"),
+            Some(json!({"eventType": "order.created", "payload": {"order": 1}})),
+        )
         .await?;
 
     // The console asks for a token; a wrong one is refused, the operator's is let in.
@@ -57,37 +70,81 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
     screenshots(&browser, "login").await?;
     let token_field = browser.wait_for("input[name=token]", "").await?;
     browser.fill(&token_field, "not-a-token").await?;
-    browser.click(&browser.wait_for("button[type=submit]", "Sign in").await?).await?;
+    browser
+        .click(&browser.wait_for("button[type=submit]", "Sign in").await?)
+        .await?;
     until(&browser, "the login is refused", "return [...document.querySelectorAll('.field-error, .form-error')].some((box) => !box.hidden && box.textContent)").await?;
     browser.fill(&token_field, OPERATOR_TOKEN).await?;
-    browser.click(&browser.wait_for("button[type=submit]", "Sign in").await?).await?;
+    browser
+        .click(&browser.wait_for("button[type=submit]", "Sign in").await?)
+        .await?;
     browser.wait_for("h1", "Overview").await?;
     browser.goto(&format!("{base}/#/apps")).await?;
     browser.wait_for("table", "Globex").await?;
-    browser.click(&browser.wait_for("button", "Sign out").await?).await?;
+    browser
+        .click(&browser.wait_for("button", "Sign out").await?)
+        .await?;
     browser.wait_for("h1", "Sign in").await?;
 
     // A read-only link: Acme's endpoint and messages, nothing to change, no secret.
-    let link = |access: &Value| format!("{base}/portal#key={}", access["token"].as_str().unwrap_or_default());
+    let link = |access: &Value| {
+        format!(
+            "{base}/portal#key={}",
+            access["token"].as_str().unwrap_or_default()
+        )
+    };
     let access_path = format!("/api/v1/auth/app-portal-access/{acme}");
-    let read_only = server.ok(Method::POST, &access_path, Some(json!({"capabilities": ["ViewBase"]}))).await?;
-    assert!(read_only["url"].as_str().unwrap_or_default().contains("/portal#key="), "{read_only}");
+    let read_only = server
+        .ok(
+            Method::POST,
+            &access_path,
+            Some(json!({"capabilities": ["ViewBase"]})),
+        )
+        .await?;
+    assert!(
+        read_only["url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/portal#key="),
+        "{read_only}"
+    );
     browser.goto(&link(&read_only)).await?;
     browser.wait_for("h1", "Endpoints").await?;
-    browser.wait_for("article.endpoint", "acme.example.com").await?;
+    browser
+        .wait_for("article.endpoint", "acme.example.com")
+        .await?;
     let hash = browser.script("return location.hash", vec![]).await?;
-    assert!(!hash.as_str().unwrap_or_default().contains("key="), "the key stays in the address bar: {hash}");
-    for hidden in ["Add endpoint", "Edit", "Delete", "Reveal secret", "Rotate secret", "Recover…", "Disable"] {
+    assert!(
+        !hash.as_str().unwrap_or_default().contains("key="),
+        "the key stays in the address bar: {hash}"
+    );
+    for hidden in [
+        "Add endpoint",
+        "Edit",
+        "Delete",
+        "Reveal secret",
+        "Rotate secret",
+        "Recover…",
+        "Disable",
+    ] {
         let shown = browser
             .script("return [...document.querySelectorAll('main a, main button')].some((control) => control.textContent.trim() === arguments[0])", vec![json!(hidden)])
             .await?;
-        assert_eq!(shown, Value::Bool(false), "`{hidden}` is shown without its capability");
+        assert_eq!(
+            shown,
+            Value::Bool(false),
+            "`{hidden}` is shown without its capability"
+        );
     }
     assert!(browser.find_all("article.endpoint").await?.len() == 1);
     let other = browser
         .script("return fetch('/api/v1/app/' + arguments[0] + '/endpoint', {headers: {'x-webhookd-csrf': '1'}}).then((response) => response.status)", vec![json!(globex)])
         .await?;
-    assert_eq!(other, json!(403), "another application must be out of reach");
+    assert_eq!(
+        other,
+        json!(403),
+        "another application must be out of reach"
+    );
     screenshots(&browser, "portal-read-only").await?;
     browser.goto(&format!("{base}/portal#/msgs")).await?;
     browser.wait_for("table.messages", "order.created").await?;
@@ -95,23 +152,51 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
     assert_eq!(resend, Value::Bool(false));
 
     // A link with every capability: the secret can be revealed, endpoints managed.
-    let full = server.ok(Method::POST, &access_path, Some(json!({}))).await?;
+    let full = server
+        .ok(Method::POST, &access_path, Some(json!({})))
+        .await?;
     browser.goto(&link(&full)).await?;
     browser.wait_for("a.button", "Add endpoint").await?;
-    browser.click(&browser.wait_for("article.endpoint button", "Reveal secret").await?).await?;
+    browser
+        .click(
+            &browser
+                .wait_for("article.endpoint button", "Reveal secret")
+                .await?,
+        )
+        .await?;
     browser.wait_for("code.secret-value", "whsec_").await?;
     screenshots(&browser, "portal-full").await?;
 
     // Revoked: every link of the application stops working.
-    let revoked = server.ok(Method::POST, &access_path, Some(json!({"capabilities": ["ViewBase"]}))).await?;
-    server.ok(Method::POST, &format!("/api/v1/auth/app/{acme}/expire-all"), Some(json!({}))).await?;
+    let revoked = server
+        .ok(
+            Method::POST,
+            &access_path,
+            Some(json!({"capabilities": ["ViewBase"]})),
+        )
+        .await?;
+    server
+        .ok(
+            Method::POST,
+            &format!("/api/v1/auth/app/{acme}/expire-all"),
+            Some(json!({})),
+        )
+        .await?;
     browser.goto(&link(&revoked)).await?;
     browser.wait_for("h1", "This link no longer works").await?;
     screenshots(&browser, "portal-refused").await?;
 
     // Expired: a link with the shortest expiry is refused once it passes.
-    let short = server.ok(Method::POST, &access_path, Some(json!({"expiry": 60}))).await?;
-    let (status, _) = server.call(Method::POST, "/api/v1/auth/session", Some(json!({"token": short["token"]}))).await?;
+    let short = server
+        .ok(Method::POST, &access_path, Some(json!({"expiry": 60})))
+        .await?;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/session",
+            Some(json!({"token": short["token"]})),
+        )
+        .await?;
     assert_eq!(status, 200, "a fresh link works");
     eventually_refused(&server, &short).await?;
     browser.goto(&link(&short)).await?;
@@ -126,7 +211,11 @@ async fn eventually_refused(server: &Server, access: &Value) -> Result<()> {
     let started = tokio::time::Instant::now();
     loop {
         let (status, _) = server
-            .call(Method::POST, "/api/v1/auth/session", Some(json!({"token": access["token"]})))
+            .call(
+                Method::POST,
+                "/api/v1/auth/session",
+                Some(json!({"token": access["token"]})),
+            )
             .await?;
         if status == 401 || status == 403 {
             return Ok(());

@@ -79,7 +79,10 @@ impl Server {
                 return Ok(server);
             }
             if started.elapsed() > DEADLINE {
-                bail!("webhookd did not start within {DEADLINE:?}: {}", server.log());
+                bail!(
+                    "webhookd did not start within {DEADLINE:?}: {}",
+                    server.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -90,7 +93,12 @@ impl Server {
     }
 
     /// Calls the API (with the bearer token when the server has one); the status and JSON body.
-    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
@@ -106,7 +114,12 @@ impl Server {
     }
 
     /// Calls the API and expects a 2xx.
-    pub(crate) async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    pub(crate) async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let (status, value) = self.call(method, path, body).await?;
         if !(200..300).contains(&status) {
             bail!("{path} answered {status}: {value}");
@@ -116,7 +129,9 @@ impl Server {
 
     /// Whether the server's OpenAPI document has this path.
     pub(crate) async fn has_route(&self, path: &str) -> Result<bool> {
-        let document = self.ok(reqwest::Method::GET, "/api/v1/openapi.json", None).await?;
+        let document = self
+            .ok(reqwest::Method::GET, "/api/v1/openapi.json", None)
+            .await?;
         Ok(document["paths"].get(path).is_some())
     }
 
@@ -153,7 +168,10 @@ impl Receiver {
     }
 
     pub(crate) fn count(&self) -> usize {
-        self.bodies.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+        self.bodies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 
     /// Waits until the receiver has got `count` requests.
@@ -161,7 +179,10 @@ impl Receiver {
         let started = Instant::now();
         while self.count() < count {
             if started.elapsed() > DEADLINE {
-                bail!("the receiver got {} requests, not {count}, within {DEADLINE:?}", self.count());
+                bail!(
+                    "the receiver got {} requests, not {count}, within {DEADLINE:?}",
+                    self.count()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -184,7 +205,8 @@ async fn receive(State(receiver): State<Receiver>, body: Bytes) -> (StatusCode, 
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .push(body);
-    let status = StatusCode::from_u16(receiver.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK);
+    let status =
+        StatusCode::from_u16(receiver.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK);
     (status, "{\"received\": true, \"note\": \"<b>bold?</b>\"}")
 }
 

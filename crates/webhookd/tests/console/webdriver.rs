@@ -22,13 +22,12 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The Chromium and chromedriver binaries, when both are installed.
 pub(crate) fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
-    let find = |names: &[&str]| {
-        names
-            .iter()
-            .map(PathBuf::from)
-            .find(|path| path.exists())
-    };
-    let chromium = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"])?;
+    let find = |names: &[&str]| names.iter().map(PathBuf::from).find(|path| path.exists());
+    let chromium = find(&[
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ])?;
     let driver = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"])?;
     Some((chromium, driver))
 }
@@ -121,7 +120,12 @@ impl Browser {
         })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let url = format!("{}/session/{}{path}", self.driver_url, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
@@ -131,7 +135,10 @@ impl Browser {
         let status = response.status();
         let value: Value = response.json().await?;
         if !status.is_success() {
-            bail!("WebDriver {path} failed ({status}): {}", value["value"]["message"]);
+            bail!(
+                "WebDriver {path} failed ({status}): {}",
+                value["value"]["message"]
+            );
         }
         Ok(value["value"].clone())
     }
@@ -173,8 +180,13 @@ impl Browser {
                 }
             }
             if started.elapsed() > DEADLINE {
-                let body = self.script("return document.body.innerText", vec![]).await?;
-                bail!("no `{css}` containing {text:?} within {DEADLINE:?}; the page shows:\n{}", body.as_str().unwrap_or_default());
+                let body = self
+                    .script("return document.body.innerText", vec![])
+                    .await?;
+                bail!(
+                    "no `{css}` containing {text:?} within {DEADLINE:?}; the page shows:\n{}",
+                    body.as_str().unwrap_or_default()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -182,7 +194,11 @@ impl Browser {
 
     pub(crate) async fn text(&self, element: &Element) -> Result<String> {
         let value = self
-            .command(reqwest::Method::GET, &format!("/element/{}/text", element.id), None)
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{}/text", element.id),
+                None,
+            )
             .await?;
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
@@ -197,9 +213,12 @@ impl Browser {
     pub(crate) async fn fill(&self, element: &Element, text: &str) -> Result<()> {
         self.post(&format!("/element/{}/clear", element.id), json!({}))
             .await?;
-        self.post(&format!("/element/{}/value", element.id), json!({"text": text}))
-            .await
-            .map(drop)
+        self.post(
+            &format!("/element/{}/value", element.id),
+            json!({"text": text}),
+        )
+        .await
+        .map(drop)
     }
 
     /// Accepts the page's `confirm()` dialog, waiting for it to open.
@@ -245,7 +264,10 @@ impl Browser {
                 vec![],
             )
             .await?;
-        let (width, height) = (size[0].as_f64().unwrap_or(1440.0), size[1].as_f64().unwrap_or(900.0));
+        let (width, height) = (
+            size[0].as_f64().unwrap_or(1440.0),
+            size[1].as_f64().unwrap_or(900.0),
+        );
         let value = self
             .post(
                 "/goog/cdp/execute",

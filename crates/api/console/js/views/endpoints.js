@@ -2,13 +2,20 @@
 // and the actions the viewer may take on each: edit, enable or disable, reveal and rotate the
 // secret, recover failed messages since a moment, send an example event, delete.
 
-import { api, seg } from '../api.js';
+import { api, ApiError, seg } from '../api.js';
 import { h, heading, empty, badge, facts, toast, actionButton, uid, replace, describeError } from '../dom.js';
 import { timeElement, percent, number, statusName, statusTone, localInputToIso, isoToLocalInput } from '../format.js';
 
 /** The application's name and the tabs between its endpoints and its messages. */
 export async function appHeader(ctx, appKey, current) {
-  const app = await api('GET', `/app/${seg(appKey)}`);
+  let app;
+  try {
+    app = await api('GET', `/app/${seg(appKey)}`);
+  } catch (error) {
+    // A portal session may see the application's endpoints and messages without its record.
+    if (!(ctx.portal && error instanceof ApiError && error.status === 403)) throw error;
+    app = { id: appKey, name: '' };
+  }
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Application' },
     h('a', { href: ctx.appLink(app.id), 'aria-current': current === 'endpoints' ? 'page' : null }, 'Endpoints'),
     h('a', { href: ctx.appLink(app.id, '/msgs'), 'aria-current': current === 'messages' ? 'page' : null }, 'Messages'),
