@@ -64,7 +64,7 @@ function endpointCard(ctx, app, endpoint, catalog) {
   loadHealth(app, base, endpoint, health);
 
   const actions = h('div', { class: 'actions wrap' });
-  const panel = h('div', { class: 'panel', hidden: true });
+  const panel = h('div', { class: 'panel', id: uid('panel'), hidden: true });
   if (ctx.can('ManageEndpoint')) {
     actions.append(
       h('a', { class: 'button', href: ctx.appLink(app.id, `/endpoint/${seg(endpoint.id)}/edit`) }, 'Edit'),
@@ -122,10 +122,10 @@ function endpointCard(ctx, app, endpoint, catalog) {
 }
 
 function toggle(label, panel, build) {
-  const button = h('button', { type: 'button', class: 'button', 'aria-expanded': 'false' }, label);
+  const button = h('button', { type: 'button', class: 'button', 'aria-expanded': 'false', 'aria-controls': panel.id }, label);
   button.addEventListener('click', () => {
     const open = button.getAttribute('aria-expanded') === 'true';
-    for (const other of button.parentElement.querySelectorAll('[aria-expanded]')) other.setAttribute('aria-expanded', 'false');
+    for (const other of button.parentElement.querySelectorAll(`[aria-controls="${panel.id}"]`)) other.setAttribute('aria-expanded', 'false');
     if (open) {
       panel.hidden = true;
       replace(panel);
