@@ -25,7 +25,7 @@ pub(crate) struct Server {
     pub(crate) token: Option<String>,
     http: reqwest::Client,
     _child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -65,7 +65,7 @@ impl Server {
             token,
             http: reqwest::Client::builder().no_proxy().build()?,
             _child: child,
-            _dir: dir,
+            dir,
         };
         let started = Instant::now();
         loop {
@@ -89,7 +89,7 @@ impl Server {
     }
 
     pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("webhookd.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("webhookd.log")).unwrap_or_default()
     }
 
     /// Calls the API (with the bearer token when the server has one); the status and JSON body.
@@ -111,6 +111,19 @@ impl Server {
         let text = response.text().await?;
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, value))
+    }
+
+    /// Trades a token for a session as a browser would, without any other credential; the
+    /// status of the answer.
+    pub(crate) async fn open_session(&self, token: &Value) -> Result<u16> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/auth/session", self.base))
+            .header("x-webhookd-csrf", "1")
+            .json(&serde_json::json!({"token": token}))
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
     }
 
     /// Calls the API and expects a 2xx.
