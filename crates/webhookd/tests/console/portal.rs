@@ -190,14 +190,11 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
     let short = server
         .ok(Method::POST, &access_path, Some(json!({"expiry": 60})))
         .await?;
-    let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/session",
-            Some(json!({"token": short["token"]})),
-        )
-        .await?;
-    assert_eq!(status, 200, "a fresh link works");
+    assert_eq!(
+        server.open_session(&short["token"]).await?,
+        200,
+        "a fresh link works"
+    );
     eventually_refused(&server, &short).await?;
     browser.goto(&link(&short)).await?;
     browser.wait_for("h1", "This link no longer works").await?;
@@ -210,13 +207,7 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
 async fn eventually_refused(server: &Server, access: &Value) -> Result<()> {
     let started = tokio::time::Instant::now();
     loop {
-        let (status, _) = server
-            .call(
-                Method::POST,
-                "/api/v1/auth/session",
-                Some(json!({"token": access["token"]})),
-            )
-            .await?;
+        let status = server.open_session(&access["token"]).await?;
         if status == 401 || status == 403 {
             return Ok(());
         }
