@@ -6,7 +6,9 @@
 //! visitor may see or do is decided by the API alone, exactly as for any other client.
 //!
 //! Every response here carries a Content-Security-Policy that allows scripts, styles and
-//! connections to this origin only (no inline script, no inline style attribute), plus
+//! connections to this origin only (no inline script, no inline style attribute) and makes
+//! the browser refuse any string-to-markup or string-to-code sink (Trusted Types with no
+//! policy: the pages build everything with DOM APIs), plus
 //! `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`. The console may not
 //! be framed at all; the portal may be framed by `WEBHOOKD_PORTAL_FRAME_ANCESTORS`, so an
 //! operator can embed it in their own product.
@@ -30,7 +32,7 @@ pub const DEFAULT_PORTAL_FRAME_ANCESTORS: &str = "'self'";
 /// The policy shared by every page and asset; `frame-ancestors` is added per page.
 const BASE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
-     object-src 'none'";
+     object-src 'none'; require-trusted-types-for 'script'; trusted-types 'none'";
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()

@@ -484,6 +484,10 @@ async fn pages_and_assets_carry_a_strict_policy() -> Result<()> {
         assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
         assert!(policy.contains("style-src 'self'"), "{path}: {policy}");
         assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert!(
+            policy.contains("require-trusted-types-for 'script'"),
+            "{path}: {policy}"
+        );
         assert!(policy.contains(frame_ancestors), "{path}: {policy}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");

@@ -70,5 +70,34 @@ pub(crate) async fn screenshots(browser: &Browser, name: &str) -> Result<()> {
     }
     browser.resize(1440, 1000).await?;
     browser.color_scheme(false).await?;
+    page_is_clean(browser, name).await
+}
+
+/// Fails on anything the page logged that points at a bug: an uncaught error, or a script,
+/// style or markup sink refused by the page's policy. (Failed requests are expected: some
+/// steps provoke 4xx answers on purpose.)
+pub(crate) async fn page_is_clean(browser: &Browser, page: &str) -> Result<()> {
+    let problems: Vec<String> = browser
+        .console_log()
+        .await?
+        .into_iter()
+        .filter(|line| {
+            [
+                "Uncaught",
+                "Content Security Policy",
+                "Trusted Type",
+                "TypeError",
+                "ReferenceError",
+                "SyntaxError",
+            ]
+            .iter()
+            .any(|marker| line.contains(marker))
+        })
+        .collect();
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the page {page} logged problems:\n{}",
+        problems.join("\n")
+    );
     Ok(())
 }

@@ -101,6 +101,7 @@ impl Browser {
             .json(&json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
                 "unhandledPromptBehavior": "ignore",
+                "goog:loggingPrefs": {"browser": "ALL"},
                 "goog:chromeOptions": {"binary": chromium, "args": args},
             }}}))
             .send()
@@ -280,6 +281,23 @@ impl Browser {
             .await?;
         let data = value["data"].as_str().context("no screenshot data")?;
         Ok(base64::engine::general_purpose::STANDARD.decode(data)?)
+    }
+
+    /// What the page logged to its console since the last call (errors, policy violations).
+    pub(crate) async fn console_log(&self) -> Result<Vec<String>> {
+        let entries = self.post("/se/log", json!({"type": "browser"})).await?;
+        Ok(entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                format!(
+                    "{} {}",
+                    entry["level"].as_str().unwrap_or_default(),
+                    entry["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect())
     }
 
     pub(crate) async fn quit(self) -> Result<()> {
