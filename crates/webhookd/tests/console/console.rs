@@ -10,6 +10,9 @@ use crate::support::{Receiver, Server, eventually};
 use crate::webdriver::Browser;
 use crate::{browser, screenshots};
 
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
 /// Waits until `script` (a function body returning a boolean) is true on the page.
 pub(crate) async fn until(browser: &Browser, what: &str, script: &str) -> Result<()> {
     eventually(what, || async {
@@ -43,9 +46,33 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.wait_for(".stat-label", "Messages received").await?;
     screenshots(&browser, "overview-empty").await?;
 
+    // The keyboard: the first Tab reaches the skip link, with a visible focus ring; Enter on
+    // it moves the focus to the page's content.
+    browser.press(TAB).await?;
+    until(&browser, "the skip link has the focus", "const focused = document.activeElement; return focused.classList.contains('skip-link') && getComputedStyle(focused).outlineStyle !== 'none'").await?;
+    browser.press(ENTER).await?;
+    until(
+        &browser,
+        "the content has the focus",
+        "return document.activeElement.id === 'main'",
+    )
+    .await?;
+
     // Create an application; a bad uid is refused inline with the API's message.
     browser.goto(&format!("{base}/#/apps")).await?;
     browser.wait_for("h1", "Applications").await?;
+
+    // After navigating, the focus is on the new page's heading, and Tab goes on into the
+    // page's controls with a visible focus ring.
+    until(
+        &browser,
+        "the heading has the focus",
+        "return document.activeElement.tagName === 'H1'",
+    )
+    .await?;
+    browser.press(TAB).await?;
+    until(&browser, "Tab goes on into the page's controls", "return document.activeElement.closest('main') !== null && getComputedStyle(document.activeElement).outlineStyle !== 'none'").await?;
+
     click(&browser, "details.create summary", "New application").await?;
     field(
         &browser,

@@ -63,6 +63,16 @@ pub(crate) async fn screenshots(browser: &Browser, name: &str) -> Result<()> {
             browser
                 .script("return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))", vec![])
                 .await?;
+            let overflow = browser
+                .script(
+                    "return document.documentElement.scrollWidth - window.innerWidth",
+                    vec![],
+                )
+                .await?;
+            anyhow::ensure!(
+                overflow.as_i64().unwrap_or(0) <= 0,
+                "the page {name} is {overflow} px wider than a {width} px window"
+            );
             let png = browser.screenshot().await?;
             let theme = if dark { "dark" } else { "light" };
             std::fs::write(dir.join(format!("{name}-{width}-{theme}.png")), png)?;

@@ -236,6 +236,19 @@ impl Browser {
         }
     }
 
+    /// Presses a key (a WebDriver key code such as `\u{E004}` for Tab) on the focused element.
+    pub(crate) async fn press(&self, key: &str) -> Result<()> {
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": key},
+                {"type": "keyUp", "value": key},
+            ]}]}),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Sets the viewport size, as the window's size.
     pub(crate) async fn resize(&self, width: u32, height: u32) -> Result<()> {
         self.post("/window/rect", json!({"width": width, "height": height}))
