@@ -9,6 +9,7 @@ mod support;
 mod webdriver;
 
 mod console;
+mod policy;
 mod portal;
 
 use std::path::PathBuf;
