@@ -38,6 +38,11 @@ function refuse(heading, text) {
   document.title = heading;
 }
 
+// A new link opened in the same tab changes only the fragment: start over with its key.
+window.addEventListener('hashchange', () => {
+  if (new URLSearchParams(window.location.hash.slice(1)).has('key')) window.location.reload();
+});
+
 async function start() {
   const siteTitle = brand();
   const fragment = new URLSearchParams(window.location.hash.slice(1));
