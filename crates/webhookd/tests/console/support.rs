@@ -140,17 +140,44 @@ impl Server {
         Ok(value)
     }
 
-    /// Whether the server's OpenAPI document has this path.
+    /// Whether the server's OpenAPI document has this path; parameter names do not matter
+    /// (`/app/{app_id}` is `/app/{app}`).
     pub(crate) async fn has_route(&self, path: &str) -> Result<bool> {
         let document = self
             .ok(reqwest::Method::GET, "/api/v1/openapi.json", None)
             .await?;
-        Ok(document["paths"].get(path).is_some())
+        let wanted = without_parameter_names(path);
+        Ok(document["paths"].as_object().is_some_and(|paths| {
+            paths
+                .keys()
+                .any(|known| without_parameter_names(known) == wanted)
+        }))
     }
 
     pub(crate) async fn get(&self, path: &str) -> Result<reqwest::Response> {
         Ok(self.http.get(format!("{}{path}", self.base)).send().await?)
     }
+}
+
+/// `/app/{app_id}/msg` → `/app/{}/msg`.
+fn without_parameter_names(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_parameter = false;
+    for character in path.chars() {
+        match character {
+            '{' => {
+                in_parameter = true;
+                out.push('{');
+            }
+            '}' => {
+                in_parameter = false;
+                out.push('}');
+            }
+            _ if in_parameter => {}
+            _ => out.push(character),
+        }
+    }
+    out
 }
 
 /// A webhook receiver on loopback: records every body and answers with the current status.
