@@ -132,6 +132,6 @@ function table(ctx, app, items, withStatus) {
       h('td', {}, h('code', {}, item.eventType)),
       h('td', {}, h('div', {}, h('a', { href: ctx.appLink(app.id, `/msg/${seg(item.id)}`) }, item.eventId || item.id), item.eventId ? h('div', { class: 'muted small' }, item.id) : null)),
       withStatus ? h('td', {}, badge(statusName(item.status), statusTone(item.status))) : null,
-      h('td', {}, [...(item.channels || []).map((channel) => badge(channel, 'neutral')), ...(item.tags || []).map((tag) => badge(`#${tag}`, 'neutral'))]),
+      h('td', {}, h('span', {}, [...(item.channels || []).map((channel) => badge(channel, 'neutral')), ...(item.tags || []).map((tag) => badge(`#${tag}`, 'neutral'))])),
       h('td', {}, timeElement(item.timestamp))))))));
 }
