@@ -125,3 +125,68 @@ async fn a_bad_frame_ancestors_setting_is_refused() -> Result<()> {
     assert!(stderr.contains("portal_frame_ancestors"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_file_and_module_import_is_served() -> Result<()> {
+    let server = Server::start(&[]).await?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/console");
+    let mut folders = vec![root.clone()];
+    let mut checked = 0;
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(&root)?
+                .to_string_lossy()
+                .replace('\\', "/");
+            if relative.ends_with(".html") {
+                continue;
+            }
+            let served = server.get(&format!("/console/{relative}")).await?;
+            assert_eq!(served.status(), 200, "/console/{relative} is not served");
+            assert_eq!(
+                served.text().await?,
+                std::fs::read_to_string(&path)?,
+                "{relative}"
+            );
+            checked += 1;
+            // Each `from './x.js'` of a module must be served too.
+            let text = std::fs::read_to_string(&path)?;
+            for import in text
+                .split("from '")
+                .skip(1)
+                .filter_map(|rest| rest.split('\'').next())
+            {
+                let base = std::path::Path::new(&relative)
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""));
+                let mut parts: Vec<String> = base
+                    .iter()
+                    .map(|part| part.to_string_lossy().into_owned())
+                    .collect();
+                for part in import.split('/') {
+                    match part {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        other => parts.push(other.to_owned()),
+                    }
+                }
+                let target = parts.join("/");
+                let answer = server.get(&format!("/console/{target}")).await?;
+                assert_eq!(
+                    answer.status(),
+                    200,
+                    "{relative} imports {import}, which is not served"
+                );
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} files checked");
+    Ok(())
+}
