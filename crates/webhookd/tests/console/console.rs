@@ -398,6 +398,20 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     // The overview after traffic; the pages the server has for tokens and operational webhooks.
     browser.goto(&format!("{base}/")).await?;
     browser.wait_for("h1", "Overview").await?;
+    browser.wait_for(".stat-label", "Messages received").await?;
+    if server.has_route("/api/v1/stats/overview").await? {
+        // The rollup answers: charts, or a plain "no deliveries yet", never an error.
+        browser.wait_for(".stat-label", "Due now").await?;
+        assert!(browser.find_all(".callout-error").await?.is_empty());
+        browser.goto(&format!("{base}/#/?period=1d")).await?;
+        browser
+            .wait_for(".segment[aria-current=true]", "Last day")
+            .await?;
+        assert!(browser.find_all(".callout-error").await?.is_empty());
+        screenshots(&browser, "overview-day").await?;
+        browser.goto(&format!("{base}/#/")).await?;
+        browser.wait_for(".stat-label", "Messages received").await?;
+    }
     screenshots(&browser, "overview").await?;
     if server.has_route("/api/v1/auth/token").await? {
         browser.goto(&format!("{base}/#/tokens")).await?;
