@@ -45,4 +45,5 @@ assets! {
     "js/views/event_types.js" => JS,
     "js/views/tokens.js" => JS,
     "js/views/operational.js" => JS,
+    "js/views/portal_link.js" => JS,
 }

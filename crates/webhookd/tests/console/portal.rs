@@ -81,6 +81,48 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
     browser.wait_for("h1", "Overview").await?;
     browser.goto(&format!("{base}/#/apps")).await?;
     browser.wait_for("table", "Globex").await?;
+
+    // The operator makes a read-only portal link from the application's page.
+    browser.goto(&format!("{base}/#/app/{acme}")).await?;
+    browser
+        .click(
+            &browser
+                .wait_for("details.portal-link summary", "Portal link")
+                .await?,
+        )
+        .await?;
+    // Everything but ViewBase off, by the labels' wording.
+    for capability in [
+        "Reveal endpoint secrets",
+        "Rotate endpoint secrets",
+        "Resend, recover",
+        "Create, change and delete",
+    ] {
+        let label = browser
+            .wait_for("details.portal-link label", capability)
+            .await?;
+        browser.click(&label).await?;
+    }
+    browser
+        .click(
+            &browser
+                .wait_for(
+                    "details.portal-link button[type=submit]",
+                    "Make a portal link",
+                )
+                .await?,
+        )
+        .await?;
+    let made = browser.wait_for("code.portal-url", "/portal#key=").await?;
+    let console_link = browser.text(&made).await?;
+    let console_link = format!(
+        "{base}/portal#{}",
+        console_link
+            .split_once('#')
+            .map(|(_, key)| key)
+            .unwrap_or_default()
+    );
+    screenshots(&browser, "portal-link").await?;
     browser
         .click(&browser.wait_for("button", "Sign out").await?)
         .await?;
@@ -108,7 +150,7 @@ async fn login_and_portal_links_respect_scope_and_capabilities() -> Result<()> {
             .contains("/portal#key="),
         "{read_only}"
     );
-    browser.goto(&link(&read_only)).await?;
+    browser.goto(&console_link).await?;
     browser.wait_for("h1", "Endpoints").await?;
     browser
         .wait_for("article.endpoint", "acme.example.com")

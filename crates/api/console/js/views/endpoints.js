@@ -4,6 +4,7 @@
 
 import { api, ApiError, seg } from '../api.js';
 import { h, heading, empty, badge, facts, toast, actionButton, uid, replace, describeError } from '../dom.js';
+import { portalLinkPanel } from './portal_link.js';
 import { timeElement, percent, number, statusName, statusTone, localInputToIso, isoToLocalInput } from '../format.js';
 
 /** The application's name and the tabs between its endpoints and its messages. */
@@ -28,7 +29,7 @@ export async function appHeader(ctx, appKey, current) {
 export async function endpoints(ctx, params) {
   const { app, node } = await appHeader(ctx, params.app, 'endpoints');
   const add = ctx.can('ManageEndpoint') ? h('a', { class: 'button primary', href: ctx.appLink(app.id, '/endpoint/new') }, 'Add endpoint') : null;
-  const page = h('section', {}, node, heading(1, ctx.portal ? 'Endpoints' : `${app.name || app.id}: endpoints`, add));
+  const page = h('section', {}, node, heading(1, ctx.portal ? 'Endpoints' : `${app.name || app.id}: endpoints`, add), portalLinkPanel(ctx, app));
   const list = await api('GET', `/app/${seg(app.id)}/endpoint`, { query: { limit: 250 } });
   if (!list.data.length) {
     page.append(empty(ctx.can('ManageEndpoint') ? 'No endpoints yet. Add one to start receiving webhooks.' : 'No endpoints yet.'));
