@@ -38,6 +38,7 @@ assets! {
     "js/portal.js" => JS,
     "js/views/overview.js" => JS,
     "js/views/applications.js" => JS,
+    "js/views/application_settings.js" => JS,
     "js/views/endpoints.js" => JS,
     "js/views/endpoint_form.js" => JS,
     "js/views/messages.js" => JS,

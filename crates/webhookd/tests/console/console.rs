@@ -485,6 +485,45 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         .await?;
     assert_eq!(status, 404);
 
+    // Rename the application, then delete it with everything it holds.
+    click(
+        &browser,
+        "details.app-settings summary",
+        "Application settings",
+    )
+    .await?;
+    field(
+        &browser,
+        "details.app-settings input[name=name]",
+        "Acme Corp",
+    )
+    .await?;
+    click(
+        &browser,
+        "details.app-settings button[type=submit]",
+        "Save application",
+    )
+    .await?;
+    browser.wait_for("h1", "Acme Corp: endpoints").await?;
+    click(
+        &browser,
+        "details.app-settings summary",
+        "Application settings",
+    )
+    .await?;
+    click(
+        &browser,
+        "details.app-settings button",
+        "Delete application",
+    )
+    .await?;
+    browser.accept_dialog().await?;
+    browser.wait_for("h1", "Applications").await?;
+    let (status, _) = server
+        .call(Method::GET, &format!("/api/v1/app/{app_id}"), None)
+        .await?;
+    assert_eq!(status, 404);
+
     browser.quit().await?;
     Ok(())
 }

@@ -3,8 +3,9 @@
 // secret, recover failed messages since a moment, send an example event, delete.
 
 import { api, ApiError, seg } from '../api.js';
-import { h, heading, empty, badge, facts, toast, actionButton, uid, replace, describeError } from '../dom.js';
+import { h, append, heading, empty, badge, facts, toast, actionButton, uid, replace, describeError } from '../dom.js';
 import { portalLinkPanel } from './portal_link.js';
+import { applicationSettings } from './application_settings.js';
 import { timeElement, percent, number, statusName, statusTone, localInputToIso, isoToLocalInput } from '../format.js';
 
 /** The application's name and the tabs between its endpoints and its messages. */
@@ -32,7 +33,7 @@ export async function endpoints(ctx, params) {
   const page = h('section', {}, node, heading(1, ctx.portal ? 'Endpoints' : `${app.name || app.id}: endpoints`, add), portalLinkPanel(ctx, app));
   const list = await api('GET', `/app/${seg(app.id)}/endpoint`, { query: { limit: 250 } });
   if (!list.data.length) {
-    page.append(empty(ctx.can('ManageEndpoint') ? 'No endpoints yet. Add one to start receiving webhooks.' : 'No endpoints yet.'));
+    append(page, [empty(ctx.can('ManageEndpoint') ? 'No endpoints yet. Add one to start receiving webhooks.' : 'No endpoints yet.'), applicationSettings(ctx, app)]);
     return page;
   }
   const catalog = ctx.features.has('/api/v1/app/{}/endpoint/{}/send-example') && ctx.can('CreateAttempts')
@@ -41,6 +42,7 @@ export async function endpoints(ctx, params) {
   const cards = h('div', { class: 'cards' });
   page.append(cards);
   for (const endpoint of list.data) cards.append(endpointCard(ctx, app, endpoint, catalog));
+  append(page, [applicationSettings(ctx, app)]);
   return page;
 }
 
