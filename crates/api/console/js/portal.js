@@ -34,6 +34,7 @@ function brand() {
 }
 
 function refuse(heading, text) {
+  replace(document.getElementById('who'));
   replace(main, h('section', { class: 'card refusal' }, h('h1', { tabindex: '-1' }, heading), h('p', {}, text)));
   document.title = heading;
 }
