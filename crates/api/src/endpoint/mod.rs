@@ -9,9 +9,11 @@
 //!
 //! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
-//! delivery counts).
+//! delivery counts), `operational_webhook` (the operational endpoints: endpoints of the reserved
+//! operational application, under their own routes).
 
 pub(crate) mod headers;
+pub(crate) mod operational_webhook;
 pub(crate) mod recover;
 pub(crate) mod secret;
 
@@ -52,6 +54,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(secret::router())
         .merge(headers::router())
         .merge(recover::router())
+        .merge(operational_webhook::router())
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.

@@ -20,6 +20,8 @@
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
+//! - `operational`: operational webhooks, every event at a verifying operational endpoint.
+//! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 
 mod harness;
@@ -29,5 +31,7 @@ mod crash;
 mod delivery;
 mod endpoint_controls;
 mod isolation;
+mod metrics;
 mod multinode;
+mod operational;
 mod retries;
