@@ -441,10 +441,23 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
             "http://127.0.0.1:9/operational",
         )
         .await?;
+        click(&browser, ".type-list label", "endpoint.disabled").await?;
         click(&browser, "form button[type=submit]", "Add endpoint").await?;
         browser
             .wait_for("article.endpoint h2", "http://127.0.0.1:9/operational")
             .await?;
+        browser
+            .wait_for("article.endpoint", "endpoint.disabled")
+            .await?;
+        let listed = server
+            .ok(Method::GET, "/api/v1/operational-webhook/endpoint", None)
+            .await?;
+        assert_eq!(
+            listed["data"][0]["eventTypes"],
+            json!(["endpoint.disabled"])
+        );
+        click(&browser, "article.endpoint button", "Reveal secret").await?;
+        browser.wait_for("code.secret-value", "whsec_").await?;
         screenshots(&browser, "operational").await?;
         click(&browser, "article.endpoint button", "Delete").await?;
         browser.accept_dialog().await?;

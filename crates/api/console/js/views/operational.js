@@ -27,7 +27,7 @@ export async function operational(ctx) {
     return h('article', { class: 'card endpoint' },
       h('header', { class: 'endpoint-head' }, h('h2', { class: 'url' }, endpoint.url), endpoint.disabled ? badge('Disabled', 'bad') : badge('Enabled', 'good')),
       endpoint.description ? h('p', {}, endpoint.description) : null,
-      h('p', { class: 'muted' }, 'Events: ', endpoint.filterTypes && endpoint.filterTypes.length ? endpoint.filterTypes.join(', ') : 'all'),
+      h('p', { class: 'muted' }, 'Events: ', endpoint.eventTypes && endpoint.eventTypes.length ? endpoint.eventTypes.join(', ') : 'all'),
       secret,
       h('div', { class: 'actions wrap' },
         canReveal ? actionButton('Reveal secret', async () => {
@@ -49,7 +49,7 @@ function createForm(ctx) {
   const url = field('URL', 'url', { type: 'url', required: true, placeholder: 'https://ops.example.com/webhookd' });
   const description = field('Description', 'description');
   const group = h('fieldset', { class: 'field' }, h('legend', {}, 'Events (none chosen: all)'));
-  group.dataset.field = 'filterTypes';
+  group.dataset.field = 'eventTypes';
   group.append(h('ul', { class: 'type-list' }, EVENTS.map((name) => {
     const id = uid('op');
     return h('li', {}, h('input', { type: 'checkbox', id, value: name }), h('label', { for: id }, h('code', {}, name)));
@@ -58,7 +58,7 @@ function createForm(ctx) {
   onSubmit(form, async () => {
     const chosen = [...group.querySelectorAll('input:checked')].map((box) => box.value);
     const body = { url: url.control.value.trim(), description: description.control.value };
-    if (chosen.length) body.filterTypes = chosen;
+    if (chosen.length) body.eventTypes = chosen;
     await api('POST', BASE, { body });
     toast('Operational-webhook endpoint added.', 'good');
     ctx.reload();
