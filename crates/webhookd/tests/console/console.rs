@@ -412,6 +412,13 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         browser.goto(&format!("{base}/#/")).await?;
         browser.wait_for(".stat-label", "Messages received").await?;
     }
+    // This node's latency quantiles, from the /metrics histogram.
+    let p99 = browser.wait_for(".stat", "Latency p99").await?;
+    assert!(
+        browser.text(&p99).await?.contains("≤"),
+        "{}",
+        browser.text(&p99).await?
+    );
     screenshots(&browser, "overview").await?;
     if server.has_route("/api/v1/auth/token").await? {
         browser.goto(&format!("{base}/#/tokens")).await?;

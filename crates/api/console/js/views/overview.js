@@ -104,17 +104,43 @@ async function nodeFigures() {
   const value = (name, labels = {}) => samples
     .filter((sample) => sample.name === name && Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted))
     .reduce((sum, sample) => sum + sample.value, 0);
+  const latency = (quantile) => {
+    const bound = histogramQuantile(samples, 'webhookd_delivery_latency_seconds', quantile);
+    if (bound === null) return '—';
+    if (bound === Infinity) return '> 60 s';
+    return bound >= 1 ? `≤ ${number(bound, 1)} s` : `≤ ${number(bound * 1000, bound < 0.01 ? 1 : 0)} ms`;
+  };
   return h('section', { class: 'node', 'aria-labelledby': 'node-title' },
     h('h2', { id: 'node-title' }, 'This node, since it started'),
     h('div', { class: 'stats' },
       stat('Messages received', number(value('webhookd_messages_ingested_total'))),
       stat('Attempts made', number(value('webhookd_attempts_total'))),
+      stat('Latency p50, send to delivery', latency(0.5)),
+      stat('Latency p99', latency(0.99)),
       stat('Due now', number(value('webhookd_queue_depth', { state: 'due' }))),
       stat('Scheduled', number(value('webhookd_queue_depth', { state: 'scheduled' }))),
       stat('In flight', number(value('webhookd_queue_depth', { state: 'leased' }))),
       stat('Failing endpoints', number(value('webhookd_endpoints', { health: 'failing' })), value('webhookd_endpoints', { health: 'failing' }) ? 'bad' : 'neutral'),
       stat('Disabled endpoints', number(value('webhookd_endpoints', { health: 'disabled' })), value('webhookd_endpoints', { health: 'disabled' }) ? 'warn' : 'neutral'),
     ));
+}
+
+/**
+ * The upper bound of the histogram bucket holding the `quantile` (0–1) of all observations,
+ * summed over label sets; null without observations.
+ */
+function histogramQuantile(samples, name, quantile) {
+  const counts = new Map();
+  for (const sample of samples) {
+    if (sample.name !== `${name}_bucket`) continue;
+    const bound = sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le);
+    if (!Number.isNaN(bound)) counts.set(bound, (counts.get(bound) || 0) + sample.value);
+  }
+  const buckets = [...counts.entries()].sort((a, b) => a[0] - b[0]);
+  const total = buckets.length ? buckets[buckets.length - 1][1] : 0;
+  if (!total) return null;
+  const found = buckets.find(([, count]) => count >= quantile * total);
+  return found ? found[0] : null;
 }
 
 function parseMetrics(text) {
