@@ -48,6 +48,7 @@ impl TestApi {
             auth,
             max_payload_bytes: 64 * 1024,
             metrics: None,
+            allowed_origins: Vec::new(),
             portal_frame_ancestors: webhookd_api::console::DEFAULT_PORTAL_FRAME_ANCESTORS.into(),
         };
         let state = ApiState::new(Arc::new(store), Dispatcher::disabled(), config);

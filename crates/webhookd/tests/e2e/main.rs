@@ -23,10 +23,13 @@
 //! - `operational`: operational webhooks, every event at a verifying operational endpoint.
 //! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
+//!   hostile request stream over one keep-alive connection.
 
 mod harness;
 
 mod cli;
+mod connections;
 mod crash;
 mod delivery;
 mod endpoint_controls;
