@@ -21,10 +21,13 @@ mod background_task;
 mod body_guard;
 mod endpoint;
 mod event_type;
+mod event_type_import;
 mod health;
 mod local_guard;
 mod message;
+mod message_content;
 mod seed;
+mod statistics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +42,7 @@ use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::signing::SignatureType;
 use webhookd_delivery::Dispatcher;
 use webhookd_store::Store;
 
@@ -59,6 +63,8 @@ pub struct ApiConfig {
     /// Browser origins let in besides the node's own, in local mode (see `local_guard`).
     /// Empty by default.
     pub allowed_origins: Vec<String>,
+    /// The signature scheme of new endpoints created without a secret.
+    pub signature_type: SignatureType,
     /// The `frame-ancestors` sources of the portal page (`WEBHOOKD_PORTAL_FRAME_ANCESTORS`),
     /// checked by `console::parse_frame_ancestors`.
     pub portal_frame_ancestors: String,
@@ -184,9 +190,12 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(application::router())
                 .merge(endpoint::router())
                 .merge(event_type::router())
+                .merge(event_type_import::router())
                 .merge(message::router())
+                .merge(message_content::router())
                 .merge(attempt::router())
-                .merge(background_task::router()),
+                .merge(background_task::router())
+                .merge(statistics::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(
