@@ -1,12 +1,14 @@
 //! The HTTP API: the Svix v1-compatible subset under `/api/v1`, the tutorial's `/webhooks`
-//! routes, health and metrics, and the OpenAPI document of them all (`openapi`). One file per
-//! resource, each with its `router()`.
+//! routes, health and metrics, the OpenAPI document of them all (`openapi`), and the web
+//! console and portal pages (`console`). One file per resource, each with its `router()`.
 //!
 //! Architecture invariant: the API reaches storage only through `webhookd_store::Store` and
 //! the delivery engine only through `webhookd_delivery::Dispatcher`; it sends no outbound HTTP.
-//! Every response is JSON, errors included, in the shapes of `error`.
+//! Every API response is JSON, errors included, in the shapes of `error`; the console's pages
+//! and assets are the only other content, and they carry no data.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -259,6 +261,7 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(health::router())
         .merge(openapi::router())
+        .merge(console::router())
         .merge(authenticated)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -47,9 +47,8 @@ pub use values::{
 
 use settings::{CONFIG_FILE_ENV, setting};
 use values::{
-    not_a_duration, parse_bool, parse_count, parse_frame_ancestors, parse_optional_duration,
-    parse_origins, parse_path, parse_path_list, parse_positive_duration, parse_public_url,
-    parse_socket_addr,
+    not_a_duration, parse_bool, parse_count, parse_optional_duration, parse_origins, parse_path,
+    parse_path_list, parse_positive_duration, parse_public_url, parse_socket_addr,
 };
 
 /// The resolved configuration of a node. Secrets in it (API tokens, the encryption key, a
@@ -179,8 +178,10 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
             .optional("cors_origins", parse_origins)?
             .unwrap_or_default(),
         session_ttl: sources.required("session_ttl", parse_positive_duration)?,
-        portal_frame_ancestors: sources
-            .required("portal_frame_ancestors", parse_frame_ancestors)?,
+        portal_frame_ancestors: sources.required(
+            "portal_frame_ancestors",
+            webhookd_api::console::parse_frame_ancestors,
+        )?,
     };
     debug_assert!(
         SETTINGS

@@ -437,25 +437,6 @@ pub(super) fn parse_origins(text: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// A CSP `frame-ancestors` source list (`portal_frame_ancestors`), e.g. `'self'
-/// https://app.example.com`: not empty, and nothing that would end the directive.
-pub(super) fn parse_frame_ancestors(text: &str) -> Result<String, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("is empty (write 'self', 'none' or a list of sources)".into());
-    }
-    if text
-        .chars()
-        .any(|c| matches!(c, ';' | ',') || c.is_control() || !c.is_ascii())
-    {
-        return Err(format!(
-            "`{text}` is not a frame-ancestors source list: space-separated sources such as \
-             'self' https://app.example.com, without `;` or `,`"
-        ));
-    }
-    Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
 /// The URL with its password, if any, replaced by `***`.
 fn redact_url(url: &Url) -> Url {
     let mut url = url.clone();
