@@ -3,11 +3,14 @@
 //!
 //! Shutdown protocol:
 //! 1. The cancellation token stops the scheduler and the loop's intake.
-//! 2. Queued deliveries are not started; their leases are released in one write.
+//! 2. Queued deliveries are not started; their leases are released in one write, which
+//!    shutdown awaits (with the releases of overflow still running), so that other nodes can
+//!    take that work at once rather than when the leases expire.
 //! 3. Attempts in flight may finish until `shutdown_grace`; their results are recorded.
 //! 4. The recorder drains and stops. What is still unrecorded keeps its lease, which expires
 //!    (or, with SQLite, is released at the next start).
 
+mod admission;
 mod lane;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -17,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::model::{Endpoint, Message};
@@ -25,6 +28,7 @@ use webhookd_core::outcome::Outcome;
 use webhookd_core::{EndpointId, MessageId};
 use webhookd_store::{Due, EndpointHealth, Store};
 
+use self::admission::{Admit, Budget};
 use self::lane::Lane;
 use crate::EngineConfig;
 use crate::attempt::{self, Job};
@@ -57,6 +61,10 @@ pub(crate) enum Event {
         manual: bool,
         outcome: Outcome,
         health: Option<EndpointHealth>,
+        /// Whether the endpoint sent an HTTP answer.
+        answered: bool,
+        /// Whether it was started in the budget's unproven share.
+        unproven: bool,
     },
 }
 
@@ -81,13 +89,14 @@ pub(crate) fn start(
     config: EngineConfig,
     http: HttpClient,
 ) -> (Dispatcher, Engine) {
+    let config_max_in_flight = config.max_in_flight;
     let config = Arc::new(config);
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared::default());
     let dispatcher = Dispatcher::new(commands_tx, config.node_id.clone(), config.lease);
-    let (recorder, recorder_task) = Recorder::start(Arc::clone(&store));
+    let (recorder, recorder_task) = Recorder::start(Arc::clone(&store), Arc::clone(&shared));
     let scheduler = tokio::spawn(scheduler::run(
         Arc::clone(&store),
         Arc::clone(&config),
@@ -105,8 +114,10 @@ pub(crate) fn start(
         lanes: HashMap::new(),
         ready: VecDeque::new(),
         timers: BTreeMap::new(),
-        in_flight: 0,
+        parked: VecDeque::new(),
+        budget: Budget::new(config_max_in_flight),
         to_release: Vec::new(),
+        releases: JoinSet::new(),
     };
     let task = tokio::spawn(run(
         state,
@@ -131,9 +142,14 @@ struct State {
     ready: VecDeque<EndpointId>,
     /// Throttled lanes, by when they may send again.
     timers: BTreeMap<Instant, Vec<EndpointId>>,
-    in_flight: usize,
+    /// Lanes of endpoints not known to answer, waiting for the unproven share of the budget.
+    parked: VecDeque<EndpointId>,
+    /// Requests in flight against `max_in_flight` and its reserved share.
+    budget: Budget,
     /// Leases to give back (deliveries that did not fit in memory).
     to_release: Vec<(MessageId, EndpointId)>,
+    /// Releases being written; shutdown waits for them.
+    releases: JoinSet<()>,
 }
 
 async fn run(
@@ -158,28 +174,19 @@ async fn run(
     }
     // Shutdown, steps 2 to 4.
     let _ = scheduler.await;
-    let queued: Vec<(MessageId, EndpointId)> = state
-        .lanes
-        .iter_mut()
-        .flat_map(|(id, lane)| {
-            lane.queue
-                .drain(..)
-                .filter(|job| !job.manual)
-                .map(move |job| (job.message.id.clone(), id.clone()))
-        })
-        .collect();
-    state.to_release.extend(queued);
+    state.release_queued(&mut commands, &mut events);
     state.release_overflow();
+    while state.releases.join_next().await.is_some() {}
     let deadline = Instant::now() + state.config.shutdown_grace;
-    while state.in_flight > 0 {
+    while state.budget.in_flight() > 0 {
         tokio::select! {
             Some(event) = events.recv() => {
-                if let Event::Done { .. } = event {
-                    state.in_flight -= 1;
+                if let Event::Done { unproven, .. } = event {
+                    state.budget.finish(unproven);
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
-                tracing::warn!(in_flight = state.in_flight, "attempts still in flight at the shutdown deadline");
+                tracing::warn!(in_flight = state.budget.in_flight(), "attempts still in flight at the shutdown deadline");
                 break;
             }
         }
@@ -243,8 +250,10 @@ impl State {
                 manual,
                 outcome,
                 health,
+                answered,
+                unproven,
             } => {
-                self.in_flight -= 1;
+                self.budget.finish(unproven);
                 if !manual {
                     self.shared.held.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -252,6 +261,13 @@ impl State {
                     return;
                 };
                 lane.in_flight -= 1;
+                lane.allowance
+                    .finished(answered, self.config.endpoint_concurrency);
+                if lane.parked && !lane.allowance.standing().unproven() {
+                    // It answered while parked: it no longer waits for the unproven share.
+                    lane.parked = false;
+                    lane.scheduled = false;
+                }
                 if let (Some(health), Some(config)) = (health, lane.endpoint.as_mut()) {
                     let config = Arc::make_mut(config);
                     match health {
@@ -431,10 +447,29 @@ impl State {
         self.mark_ready(id);
     }
 
-    /// Starts requests while the node has room: lanes take turns, one request per turn.
+    /// Slots of the unproven share are free: as many parked lanes take their turn, longest
+    /// parked first. Entries of lanes that left the parking since are skipped.
+    fn unpark(&mut self) {
+        let mut room = self.budget.unproven_room();
+        while room > 0 {
+            let Some(id) = self.parked.pop_front() else {
+                return;
+            };
+            if let Some(lane) = self.lanes.get_mut(&id).filter(|lane| lane.parked) {
+                lane.parked = false;
+                lane.scheduled = false;
+                self.mark_ready(&id);
+                room -= 1;
+            }
+        }
+    }
+
+    /// Starts requests while the node has room: lanes take turns, one request per turn. A lane
+    /// whose endpoint is not known to answer waits (parked) while the unproven share is taken.
     fn pump(&mut self) {
         let now = Instant::now();
-        while self.in_flight < self.config.max_in_flight {
+        self.unpark();
+        while self.budget.has_room() {
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
@@ -443,6 +478,13 @@ impl State {
             };
             lane.scheduled = false;
             if !lane.can_start(self.config.endpoint_concurrency) {
+                continue;
+            }
+            let standing = lane.allowance.standing();
+            if self.budget.admit(standing) == Admit::UnprovenFull {
+                lane.scheduled = true;
+                lane.parked = true;
+                self.parked.push_back(id);
                 continue;
             }
             if let Err(at) = lane.take_token(now) {
@@ -455,13 +497,13 @@ impl State {
                 continue;
             };
             lane.in_flight += 1;
-            self.in_flight += 1;
-            self.spawn_attempt(endpoint, job);
+            self.budget.start(standing.unproven());
+            self.spawn_attempt(endpoint, job, standing.unproven());
             self.after_change(&id);
         }
     }
 
-    fn spawn_attempt(&self, endpoint: Arc<Endpoint>, job: Job) {
+    fn spawn_attempt(&self, endpoint: Arc<Endpoint>, job: Job, unproven: bool) {
         let config = Arc::clone(&self.config);
         let http = self.http.clone();
         let recorder = self.recorder.clone();
@@ -469,12 +511,13 @@ impl State {
         tokio::spawn(async move {
             let attempt =
                 AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
-            let (outcome, health) = match attempt.await {
+            let (outcome, health, answered) = match attempt.await {
                 Ok(finished) => {
                     observe(&finished.outcome, &job.message);
                     let health = finished.record.endpoint_health;
+                    let answered = finished.record.attempt.response_status_code != 0;
                     recorder.record(finished.record).await;
-                    (finished.outcome, health)
+                    (finished.outcome, health, answered)
                 }
                 Err(_) => {
                     // The delivery keeps its lease and is retried after it expires.
@@ -484,6 +527,7 @@ impl State {
                             disable_endpoint: false,
                         },
                         None,
+                        false,
                     )
                 }
             };
@@ -492,8 +536,40 @@ impl State {
                 manual: job.manual,
                 outcome,
                 health,
+                answered,
+                unproven,
             });
         });
+    }
+
+    /// Shutdown, step 2: collects the leases of everything queued and not started, including
+    /// work handed over (fresh messages, claims) that the loop had not taken in yet.
+    fn release_queued(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+    ) {
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Fresh { message, endpoints } = command {
+                let keys = endpoints.into_iter().map(|id| (message.id.clone(), id));
+                self.to_release.extend(keys);
+            }
+        }
+        while let Ok(event) = events.try_recv() {
+            match event {
+                Event::Claimed(due) => self.to_release.extend(
+                    due.into_iter()
+                        .map(|Due { delivery, message }| (message.id, delivery.endpoint_id)),
+                ),
+                Event::Done { unproven, .. } => self.budget.finish(unproven),
+                Event::Loaded { .. } | Event::Resend { .. } => {}
+            }
+        }
+        for (id, lane) in &mut self.lanes {
+            let queued = lane.queue.drain(..).filter(|job| !job.manual);
+            self.to_release
+                .extend(queued.map(|job| (job.message.id.clone(), id.clone())));
+        }
     }
 
     /// Gives back, in one write, the leases of deliveries that did not fit in memory.
@@ -501,9 +577,10 @@ impl State {
         if self.to_release.is_empty() {
             return;
         }
+        while self.releases.try_join_next().is_some() {}
         let keys = std::mem::take(&mut self.to_release);
         let (store, owner) = (Arc::clone(&self.store), self.config.node_id.clone());
-        tokio::spawn(async move {
+        self.releases.spawn(async move {
             if let Err(error) = store.release_leases(&owner, &keys).await {
                 tracing::warn!(%error, count = keys.len(), "releasing leases failed; they will expire");
             }

@@ -16,6 +16,8 @@
 //!   records, Svix headers.
 //! - `retries`: the outcome classes and the retry schedule (issue 3).
 //! - `isolation`: a slow endpoint does not delay another.
+//! - `shutdown`: SIGTERM gives back the leases of queued work before the process exits.
+//! - `starvation`: endpoints that never answer do not starve the ones that do.
 //! - `endpoint_controls`: secret rotation, throttling, resend, recover.
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
@@ -31,3 +33,5 @@ mod endpoint_controls;
 mod isolation;
 mod multinode;
 mod retries;
+mod shutdown;
+mod starvation;
