@@ -298,8 +298,10 @@ pub trait Store: Send + Sync + 'static {
     async fn release_all_leases(&self) -> Result<u64>;
     /// Writes attempts and their consequences, in one transaction.
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()>;
-    /// The earliest next attempt among unleased pending deliveries.
-    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
+    /// The earliest next attempt strictly after `after` among unleased pending deliveries.
+    /// Work already due is left out: what is due and not claimed waits on something else
+    /// (memory, a full queue), not on the clock.
+    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
     /// Makes every failed or canceled delivery of the endpoint created within the window
     /// pending again, due at `now`. Returns how many.
     async fn recover(

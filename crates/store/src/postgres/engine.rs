@@ -244,12 +244,15 @@ fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: Endpoin
     }
 }
 
-pub(crate) async fn next_due_at(c: &impl GenericClient) -> Result<Option<OffsetDateTime>> {
+pub(crate) async fn next_due_at(
+    c: &impl GenericClient,
+    after: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>> {
     let sql = format!(
         "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
-         AND lease_owner IS NULL ORDER BY next_attempt_at LIMIT 1"
+         AND lease_owner IS NULL AND next_attempt_at > $1 ORDER BY next_attempt_at LIMIT 1"
     );
-    let rows = query(c, &sql, &[]).await?;
+    let rows = query(c, &sql, &[&ms(after)]).await?;
     let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
     Ok(next.map(from_unix_ms))
 }

@@ -446,8 +446,8 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| engine::record_attempts(&tx, records).await?)
     }
 
-    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
-        engine::next_due_at(&self.client().await?).await
+    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        engine::next_due_at(&self.client().await?, after).await
     }
 
     async fn recover(

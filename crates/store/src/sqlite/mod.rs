@@ -473,8 +473,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
-        self.read(engine::next_due_at).await
+    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        self.read(move |c| engine::next_due_at(c, after)).await
     }
 
     async fn recover(
