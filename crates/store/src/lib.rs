@@ -6,6 +6,7 @@
 //! or dialects. Errors are mapped once, here, to the few kinds callers act on (conflict, not
 //! found, unavailable), so that a 409 means the same on every backend.
 
+mod deadline;
 mod page;
 pub mod postgres;
 mod secrets;
@@ -19,6 +20,7 @@ use webhookd_core::model::{
 };
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 
+pub use deadline::DeadlineStore;
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use secrets::SecretCodec;
 
@@ -352,6 +354,11 @@ pub trait Store: Send + Sync + 'static {
     /// For effects that are not a single store write (resend, recover, /webhooks).
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()>;
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64>;
+
+    // --- readiness ------------------------------------------------------------------------
+    /// Answers once the database has answered a trivial query: whether this node can serve
+    /// requests that need the store now.
+    async fn ping(&self) -> Result<()>;
 
     // --- waking other nodes ---------------------------------------------------------------
     /// Notified when another node signals work due now (released leases, recovered

@@ -65,6 +65,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// At least twice `request_timeout`.
     pub lease: Duration,
+    /// Time limit of one store call.
+    pub store_timeout: Duration,
     pub role: Role,
     pub proxy: Option<ProxyUrl>,
     pub max_payload_bytes: usize,
@@ -133,6 +135,7 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         endpoint_concurrency: sources.required("endpoint_concurrency", at_least_one)?,
         max_in_flight: sources.required("max_in_flight", at_least_one)?,
         lease: sources.required("lease", parse_positive_duration)?,
+        store_timeout: sources.required("store_timeout", parse_positive_duration)?,
         role: sources.required("role", Role::parse)?,
         proxy: sources
             .optional("proxy", |text| match text.trim() {

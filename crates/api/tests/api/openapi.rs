@@ -103,6 +103,7 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/api/v1/background-task/{id}"),
         (Method::POST, "/webhooks"),
         (Method::GET, "/api/v1/health"),
+        (Method::GET, "/api/v1/health/ready"),
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/metrics"),
     ] {
@@ -115,7 +116,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        40,
+        41,
         "the document's operations: {operations:?}"
     );
 }

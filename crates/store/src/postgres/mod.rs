@@ -504,6 +504,10 @@ impl Store for PostgresStore {
         admin::count_tokens(&self.client().await?).await
     }
 
+    async fn ping(&self) -> Result<()> {
+        admin::ping(&self.client().await?).await
+    }
+
     async fn get_idempotent_response(
         &self,
         key_hash: &str,

@@ -559,6 +559,10 @@ impl Store for SqliteStore {
         self.read(admin::count_tokens).await
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.read(admin::ping).await
+    }
+
     async fn get_idempotent_response(
         &self,
         key_hash: &str,

@@ -220,6 +220,13 @@ settings! {
         secret: false,
         help: "Lease on a delivery in flight, renewed while it runs; at least twice the request timeout",
     }
+    store_timeout {
+        value_name: "DURATION",
+        default: Some("5s"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Time limit of one database call; past it the request is answered 503 with Retry-After",
+    }
     role {
         value_name: "api|worker|all",
         default: Some("all"),

@@ -22,6 +22,8 @@
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
+//! - `frozen_database`: a database that stops answering gets 503 with `Retry-After` within the
+//!   store deadline; readiness follows it, liveness does not.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 
 mod harness;
@@ -30,6 +32,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod endpoint_controls;
+mod frozen_database;
 mod isolation;
 mod multinode;
 mod retries;

@@ -40,6 +40,11 @@ impl Api {
         }
     }
 
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The same API, called with this bearer token (or none).
     pub(crate) fn with_token(&self, token: Option<&str>) -> Self {
         Self {
