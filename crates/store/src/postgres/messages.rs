@@ -7,7 +7,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 use super::list::{ListQuery, int, text};
 use super::rows::{
     self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, MESSAGE_WIDTH, get,
-    ms, opt_ms, status_code,
+    DB_NOW_MS, lease_ms, ms, opt_ms, status_code,
 };
 use super::sql::{query, query_opt};
 use crate::{
@@ -37,7 +37,7 @@ pub(crate) async fn insert_message(
     let created = ms(message.created_at);
     let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
     let (owner, until) = claim
-        .map(|lease| (lease.owner.as_str(), ms(lease.until)))
+        .map(|lease| (lease.owner.as_str(), lease_ms(lease)))
         .unzip();
     let sql = format!(
         "WITH message AS ( \
@@ -46,13 +46,13 @@ pub(crate) async fn insert_message(
          INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
-           $14::bigint, $8::bigint, $8::bigint \
+           {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
          FROM message JOIN endpoints e ON e.app_id = message.app_id \
          WHERE NOT e.disabled \
          AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
          AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
          RETURNING endpoint_id",
-        MESSAGE_COLUMNS.replace("m.", "")
+        MESSAGE_COLUMNS.replace("m.", ""),
     );
     let fanned_out = query(
         c,

@@ -24,11 +24,13 @@
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
 //! - `frozen_database`: a database that stops answering gets 503 with `Retry-After` within the
 //!   store deadline; readiness follows it, liveness does not.
+//! - `clock_skew`: two nodes with clocks 60 s apart (libfaketime) share leases correctly.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 
 mod harness;
 
 mod cli;
+mod clock_skew;
 mod crash;
 mod delivery;
 mod endpoint_controls;

@@ -22,7 +22,20 @@ use super::wait::{DEADLINE, eventually};
 
 /// `webhookd` with a clean environment.
 pub(crate) fn webhookd() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webhookd"));
+    clean(Command::new(env!("CARGO_BIN_EXE_webhookd")))
+}
+
+/// `webhookd` under libfaketime (Debian's `faketime`), its wall clock shifted by `offset`
+/// (`"+60s"`); its monotonic clock, which timers use, is left alone.
+pub(crate) fn webhookd_with_clock(offset: &str) -> Command {
+    let mut command = Command::new("faketime");
+    command
+        .args(["-f", offset, env!("CARGO_BIN_EXE_webhookd")])
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    clean(command)
+}
+
+fn clean(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("WEBHOOKD_") {
             command.env_remove(name);
@@ -94,6 +107,25 @@ impl ServerProcess {
         port: u16,
         overrides: &[(&str, &str)],
     ) -> Self {
+        Self::start_command(webhookd(), database, port, overrides).await
+    }
+
+    /// [`ServerProcess::start`] with the node's wall clock shifted by `offset` (`"+60s"`).
+    pub(crate) async fn start_with_clock(
+        offset: &str,
+        database: &TestDatabase,
+        port: u16,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        Self::start_command(webhookd_with_clock(offset), database, port, overrides).await
+    }
+
+    async fn start_command(
+        mut command: Command,
+        database: &TestDatabase,
+        port: u16,
+        overrides: &[(&str, &str)],
+    ) -> Self {
         let listen = format!("127.0.0.1:{port}");
         let mut env = settings(database.url(), overrides);
         env.insert("WEBHOOKD_LISTEN".to_owned(), listen.clone());
@@ -105,7 +137,7 @@ impl ServerProcess {
                 .open(&log)
                 .expect("the log file")
         };
-        let child = webhookd()
+        let child = command
             .arg("serve")
             .envs(&env)
             .stdout(open_log())
