@@ -78,11 +78,13 @@ pub(crate) async fn run(
                 .claim_due(&lease(&config), now(), limit, &shared.full_endpoints())
                 .await
             {
-                Ok(due) if due.is_empty() => {}
                 Ok(due) => {
                     more_waiting = due.len() == limit;
                     shared.held.fetch_add(due.len(), Ordering::Relaxed);
-                    if events.send(Event::Claimed(due)).is_err() {
+                    // Fewer than asked: nothing else due waits in the store, but for the
+                    // endpoints skipped as full.
+                    let drained = !more_waiting;
+                    if events.send(Event::Claimed { due, drained }).is_err() {
                         return;
                     }
                 }

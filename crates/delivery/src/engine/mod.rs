@@ -12,13 +12,12 @@
 
 mod admission;
 mod lane;
+mod spawn;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
@@ -31,7 +30,7 @@ use webhookd_store::{Due, EndpointHealth, Store};
 use self::admission::{Admit, Budget};
 use self::lane::Lane;
 use crate::EngineConfig;
-use crate::attempt::{self, Job};
+use crate::attempt::Job;
 use crate::handle::{Command, Dispatcher};
 use crate::http::HttpClient;
 use crate::recorder::Recorder;
@@ -43,8 +42,9 @@ const MAX_IDLE_LANES: usize = 10_000;
 /// Everything that makes the loop act, besides commands from the API.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// Due deliveries claimed by the scheduler (already counted in `held`).
-    Claimed(Vec<Due>),
+    /// Due deliveries claimed by the scheduler (already counted in `held`). `drained`: the
+    /// store had no more due work but for the endpoints skipped as full.
+    Claimed { due: Vec<Due>, drained: bool },
     /// An endpoint's configuration was read (`None`: it no longer exists).
     Loaded {
         endpoint: EndpointId,
@@ -115,6 +115,7 @@ pub(crate) fn start(
         ready: VecDeque::new(),
         timers: BTreeMap::new(),
         parked: VecDeque::new(),
+        spilled: HashSet::new(),
         budget: Budget::new(config_max_in_flight),
         to_release: Vec::new(),
         releases: JoinSet::new(),
@@ -142,6 +143,11 @@ struct State {
     ready: VecDeque<EndpointId>,
     /// Throttled lanes, by when they may send again.
     timers: BTreeMap<Instant, Vec<EndpointId>>,
+    /// Endpoints with deliveries that did not fit in memory and wait in the store. Their fresh
+    /// deliveries go to the store behind them, and the scheduler claims them back oldest first,
+    /// so that under overload delivery order stays close to arrival order instead of the
+    /// newest arrivals taking every slot that frees while the oldest wait for intake to stop.
+    spilled: HashSet<EndpointId>,
     /// Lanes of endpoints not known to answer, waiting for the unproven share of the budget.
     parked: VecDeque<EndpointId>,
     /// Requests in flight against `max_in_flight` and its reserved share.
@@ -233,7 +239,7 @@ impl State {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Claimed(due) => {
+            Event::Claimed { due, drained } => {
                 for Due { delivery, message } in due {
                     let job = Job {
                         message: Arc::new(message),
@@ -241,6 +247,15 @@ impl State {
                         manual: false,
                     };
                     self.enqueue(delivery.endpoint_id, job, false);
+                }
+                if drained {
+                    // What spilled has come back, but for endpoints still full.
+                    let full = self
+                        .shared
+                        .full
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    self.spilled.retain(|id| full.contains(id));
                 }
             }
             Event::Loaded { endpoint, found } => self.on_loaded(endpoint, found),
@@ -321,15 +336,20 @@ impl State {
     }
 
     /// Queues a delivery on its endpoint's lane. `fresh` deliveries are not yet counted in
-    /// `held`; one that does not fit gives its lease back.
+    /// `held`; one that does not fit gives its lease back, and so does every fresh one to the
+    /// same endpoint after it until the store has given back what spilled (see `spilled`).
     fn enqueue(&mut self, endpoint: EndpointId, job: Job, fresh: bool) {
         let config = &self.config;
         let lane = self.lanes.entry(endpoint.clone()).or_default();
         let over_window = fresh && self.shared.held.load(Ordering::Relaxed) >= config.window;
         let lane_full = lane.queue.len() >= config.endpoint_queue;
-        if !job.manual && (over_window || lane_full) {
+        let behind_spilled = fresh && self.spilled.contains(&endpoint);
+        if !job.manual && (over_window || lane_full || behind_spilled) {
             if !fresh {
                 self.shared.held.fetch_sub(1, Ordering::Relaxed);
+            }
+            if !behind_spilled {
+                self.spilled.insert(endpoint.clone());
             }
             self.to_release
                 .push((job.message.id.clone(), endpoint.clone()));
@@ -503,45 +523,6 @@ impl State {
         }
     }
 
-    fn spawn_attempt(&self, endpoint: Arc<Endpoint>, job: Job, unproven: bool) {
-        let config = Arc::clone(&self.config);
-        let http = self.http.clone();
-        let recorder = self.recorder.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let attempt =
-                AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
-            let (outcome, health, answered) = match attempt.await {
-                Ok(finished) => {
-                    observe(&finished.outcome, &job.message);
-                    let health = finished.record.endpoint_health;
-                    let answered = finished.record.attempt.response_status_code != 0;
-                    recorder.record(finished.record).await;
-                    (finished.outcome, health, answered)
-                }
-                Err(_) => {
-                    // The delivery keeps its lease and is retried after it expires.
-                    tracing::error!(endpoint = %endpoint.id, msg = %job.message.id, "an attempt panicked");
-                    (
-                        Outcome::Failed {
-                            disable_endpoint: false,
-                        },
-                        None,
-                        false,
-                    )
-                }
-            };
-            let _ = events.send(Event::Done {
-                endpoint: endpoint.id.clone(),
-                manual: job.manual,
-                outcome,
-                health,
-                answered,
-                unproven,
-            });
-        });
-    }
-
     /// Shutdown, step 2: collects the leases of everything queued and not started, including
     /// work handed over (fresh messages, claims) that the loop had not taken in yet.
     fn release_queued(
@@ -557,7 +538,7 @@ impl State {
         }
         while let Ok(event) = events.try_recv() {
             match event {
-                Event::Claimed(due) => self.to_release.extend(
+                Event::Claimed { due, .. } => self.to_release.extend(
                     due.into_iter()
                         .map(|Due { delivery, message }| (message.id, delivery.endpoint_id)),
                 ),
@@ -585,19 +566,5 @@ impl State {
                 tracing::warn!(%error, count = keys.len(), "releasing leases failed; they will expire");
             }
         });
-    }
-}
-
-/// Metrics of one finished attempt.
-fn observe(outcome: &Outcome, message: &Message) {
-    let label = match outcome {
-        Outcome::Delivered => "delivered",
-        Outcome::Retry { .. } => "retry",
-        Outcome::Failed { .. } => "failed",
-    };
-    metrics::counter!("webhookd_attempts_total", "outcome" => label).increment(1);
-    if *outcome == Outcome::Delivered {
-        let latency = webhookd_core::time::now() - message.created_at;
-        metrics::histogram!("webhookd_delivery_latency_seconds").record(latency.as_seconds_f64());
     }
 }
