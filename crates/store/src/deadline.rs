@@ -37,7 +37,11 @@ impl DeadlineStore {
         Self { inner, limit }
     }
 
-    async fn bounded<T>(&self, call: &'static str, work: impl Future<Output = Result<T>>) -> Result<T> {
+    async fn bounded<T>(
+        &self,
+        call: &'static str,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout(self.limit, work).await {
             Ok(result) => result,
             Err(_) => {

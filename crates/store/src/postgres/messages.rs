@@ -6,8 +6,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::list::{ListQuery, int, text};
 use super::rows::{
-    self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, MESSAGE_WIDTH, get,
-    DB_NOW_MS, lease_ms, ms, opt_ms, status_code,
+    self, ATTEMPT_COLUMNS, DB_NOW_MS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
+    MESSAGE_WIDTH, get, lease_ms, ms, opt_ms, status_code,
 };
 use super::sql::{query, query_opt};
 use crate::{

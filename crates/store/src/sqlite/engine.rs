@@ -240,11 +240,7 @@ pub(crate) fn next_due_at(c: &Connection, after: OffsetDateTime) -> Result<Optio
              AND lease_owner IS NULL AND next_attempt_at > ?1 \
              ORDER BY next_attempt_at LIMIT 1"
         ))
-        .and_then(|mut select| {
-            select
-                .query_row([ms(after)], |row| row.get(0))
-                .optional()
-        })
+        .and_then(|mut select| select.query_row([ms(after)], |row| row.get(0)).optional())
         .map_err(map_error)?
         .flatten();
     Ok(next.map(from_unix_ms))

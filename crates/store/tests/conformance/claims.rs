@@ -157,9 +157,21 @@ pub(crate) async fn leases_renew_and_release(store: &dyn Store) {
         store.create_message(&msg, None, None).await.unwrap();
         keys.push((msg.id, hook.clone()));
     }
-    assert_eq!(store.next_due_at(t - Duration::milliseconds(1)).await.unwrap(), Some(t));
+    assert_eq!(
+        store
+            .next_due_at(t - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Some(t)
+    );
     assert_eq!(claim(store, "node-a", t, 10, &[]).await.len(), 3);
-    assert_eq!(store.next_due_at(t - Duration::milliseconds(1)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .next_due_at(t - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        None
+    );
 
     assert_eq!(
         store
@@ -186,7 +198,13 @@ pub(crate) async fn leases_renew_and_release(store: &dyn Store) {
     store.release_leases("node-b", &keys[..1]).await.unwrap();
     assert!(claim(store, "node-b", t, 10, &[]).await.is_empty());
     store.release_leases("node-a", &keys[..1]).await.unwrap();
-    assert_eq!(store.next_due_at(t - Duration::milliseconds(1)).await.unwrap(), Some(t));
+    assert_eq!(
+        store
+            .next_due_at(t - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Some(t)
+    );
     assert_eq!(claim(store, "node-b", t, 10, &[]).await, keys[..1].to_vec());
     store.release_leases("node-a", &[]).await.unwrap();
 

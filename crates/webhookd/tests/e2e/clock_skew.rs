@@ -48,7 +48,10 @@ async fn a_node_whose_clock_is_ahead_does_not_take_live_leases() {
     };
     let receiver = Receiver::start().await;
     // Slow answers keep the first node's deliveries queued, leased and renewed for seconds.
-    receiver.fallback("/hook", Reply::status(200).after(Duration::from_millis(500)));
+    receiver.fallback(
+        "/hook",
+        Reply::status(200).after(Duration::from_millis(500)),
+    );
     let behind = ServerProcess::start(&database, free_port(), &SETTINGS).await;
     let ahead = ServerProcess::start_with_clock("+60s", &database, free_port(), &SETTINGS).await;
     let app = behind.create_app().await;

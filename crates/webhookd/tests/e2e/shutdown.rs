@@ -18,8 +18,11 @@ async fn sigterm_releases_the_leases_of_queued_work_before_exiting() {
     let receiver = Receiver::start().await;
     let node = ServerProcess::start(&database, free_port(), &[("WEBHOOKD_LEASE", "60s")]).await;
     let app = node.create_app().await;
-    node.create_endpoint(&app, json!({"url": receiver.url("/slow"), "throttleRate": 1}))
-        .await;
+    node.create_endpoint(
+        &app,
+        json!({"url": receiver.url("/slow"), "throttleRate": 1}),
+    )
+    .await;
     for n in 0..QUEUED {
         node.send_event(&app, json!({"n": n})).await;
     }

@@ -59,7 +59,9 @@ async fn live_p99(server: &TestServer, receiver: &Receiver, app: &str, phase: &s
     for n in 0..LIVE_MESSAGES {
         pace.tick().await;
         let at = Instant::now();
-        let id = server.send_event(app, json!({"phase": phase, "n": n})).await;
+        let id = server
+            .send_event(app, json!({"phase": phase, "n": n}))
+            .await;
         sent_at.insert(id, at);
     }
     let expected = LIVE_MESSAGES * LIVE_ENDPOINTS;
@@ -97,7 +99,10 @@ async fn black_hole_endpoints_do_not_starve_answering_ones() {
     }
     for n in 0..LIVE_ENDPOINTS {
         server
-            .create_endpoint(&live_app, json!({"url": receiver.url(&format!("/live/{n}"))}))
+            .create_endpoint(
+                &live_app,
+                json!({"url": receiver.url(&format!("/live/{n}"))}),
+            )
             .await;
     }
 
