@@ -8,6 +8,7 @@
 pub mod cipher;
 pub mod id;
 pub mod model;
+pub mod operational;
 pub mod outcome;
 pub mod retry;
 pub mod signing;

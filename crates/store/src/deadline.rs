@@ -22,8 +22,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
     ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
-    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result, Store,
-    StoreError,
+    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
+    RetentionPurge, Store, StoreError,
 };
 
 /// A store whose every call (but one, see the module docs) ends within `limit`.
@@ -114,7 +114,7 @@ bounded_store! {
     fn endpoint_health_counts() -> Result<EndpointHealthCounts>;
     fn request_resend(app: &AppId, msg: &MessageId, endpoint: &EndpointId, now: OffsetDateTime) -> Result<()>;
     fn take_resends(limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>>;
-    fn apply_retention(cutoff: OffsetDateTime) -> Result<u64>;
+    fn apply_retention(cutoff: OffsetDateTime) -> Result<RetentionPurge>;
     fn put_task(task: &BackgroundTask, idempotency: Option<&IdempotentResponse>) -> Result<()>;
     fn get_task(id: &TaskId) -> Result<Option<BackgroundTask>>;
     fn create_token(token: &ApiTokenRecord) -> Result<()>;

@@ -106,6 +106,11 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/api/v1/health/ready"),
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/metrics"),
+        (Method::POST, "/api/v1/operational-webhook/endpoint"),
+        (
+            Method::POST,
+            "/api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
+        ),
     ] {
         assert!(
             operations.contains(&(method.clone(), path.to_owned())),
@@ -116,7 +121,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        41,
+        50,
         "the document's operations: {operations:?}"
     );
 }

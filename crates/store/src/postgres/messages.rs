@@ -34,6 +34,25 @@ pub(crate) async fn insert_message(
     message: &Message,
     claim: Option<&Lease>,
 ) -> Result<Vec<EndpointId>> {
+    insert_message_with(c, message, claim, "").await
+}
+
+/// [`insert_message`], except that a message whose `eventId` is taken is skipped (nothing is
+/// stored, no error): for events emitted with an idempotency key inside a larger transaction,
+/// which a conflict would abort.
+pub(crate) async fn insert_message_once(
+    c: &impl GenericClient,
+    message: &Message,
+) -> Result<Vec<EndpointId>> {
+    insert_message_with(c, message, None, "ON CONFLICT DO NOTHING").await
+}
+
+async fn insert_message_with(
+    c: &impl GenericClient,
+    message: &Message,
+    claim: Option<&Lease>,
+    on_conflict: &str,
+) -> Result<Vec<EndpointId>> {
     let created = ms(message.created_at);
     let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
     let (owner, until) = claim
@@ -41,7 +60,7 @@ pub(crate) async fn insert_message(
         .unzip();
     let sql = format!(
         "WITH message AS ( \
-           INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+           INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict} \
            RETURNING id, app_id) \
          INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \

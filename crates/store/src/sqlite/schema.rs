@@ -4,7 +4,11 @@
 use rusqlite_migration::{M, Migrations};
 
 pub(crate) fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(INITIAL), M::up(RESEND_REQUESTS)])
+    Migrations::new(vec![
+        M::up(INITIAL),
+        M::up(RESEND_REQUESTS),
+        M::up(RETENTION_INDEX),
+    ])
 }
 
 const INITIAL: &str = r#"
@@ -134,6 +138,12 @@ CREATE TABLE resend_requests (
     requested_at INTEGER NOT NULL,
     PRIMARY KEY (msg_id, endpoint_id)
 );
+"#;
+
+/// Messages with a retention of their own (`payloadRetentionPeriod`), for the purge.
+const RETENTION_INDEX: &str = r#"
+CREATE INDEX messages_retain_until ON messages (retain_payload_until)
+    WHERE expunged = 0 AND retain_payload_until IS NOT NULL;
 "#;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod admin;
 mod claims;
 mod messages;
+mod operational;
 mod outcomes;
 mod postgres_only;
 mod resources;
@@ -67,4 +68,5 @@ conformance! {
     admin::background_tasks,
     admin::resend_requests_are_queued_once_and_taken_once,
     admin::a_live_idempotency_key_refuses_a_second_effect,
+    operational::operational_events_are_stored_with_their_cause,
 }

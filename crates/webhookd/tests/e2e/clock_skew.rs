@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Receiver, Reply, ServerProcess, TestDatabase, free_port};
+use crate::harness::{
+    Receiver, Reply, ServerProcess, TestDatabase, free_port, webhookd_with_clock,
+};
 
 const MESSAGES: usize = 24;
 /// Lease and timeout of both nodes: the node behind renews its leases every 2.5 s, each for
@@ -53,7 +55,13 @@ async fn a_node_whose_clock_is_ahead_does_not_take_live_leases() {
         Reply::status(200).after(Duration::from_millis(500)),
     );
     let behind = ServerProcess::start(&database, free_port(), &SETTINGS).await;
-    let ahead = ServerProcess::start_with_clock("+60s", &database, free_port(), &SETTINGS).await;
+    let ahead = ServerProcess::start_with(
+        webhookd_with_clock("+60s"),
+        &database,
+        free_port(),
+        &SETTINGS,
+    )
+    .await;
     let app = behind.create_app().await;
     let endpoint = behind
         .create_endpoint(&app, json!({"url": receiver.url("/hook")}))

@@ -25,18 +25,25 @@
 //! - `frozen_database`: a database that stops answering gets 503 with `Retry-After` within the
 //!   store deadline; readiness follows it, liveness does not.
 //! - `clock_skew`: two nodes with clocks 60 s apart (libfaketime) share leases correctly.
+//! - `operational`: operational webhooks, every event at a verifying operational endpoint.
+//! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
+//!   hostile request stream over one keep-alive connection.
 
 mod harness;
 
 mod cli;
 mod clock_skew;
+mod connections;
 mod crash;
 mod delivery;
 mod endpoint_controls;
 mod frozen_database;
 mod isolation;
+mod metrics;
 mod multinode;
+mod operational;
 mod retries;
 mod shutdown;
 mod starvation;

@@ -40,7 +40,7 @@ impl Api {
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://host:port`, the node's address.
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -51,6 +51,18 @@ impl Api {
             token: token.map(str::to_owned),
             ..self.clone()
         }
+    }
+
+    /// The Prometheus exposition text of `GET /metrics`.
+    pub(crate) async fn metrics_text(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("GET /metrics answers");
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        response.text().await.expect("the metrics text")
     }
 
     /// Sends a request; `Err` only when no answer came (the server is down).

@@ -35,6 +35,18 @@ pub(crate) fn webhookd_with_clock(offset: &str) -> Command {
     clean(command)
 }
 
+/// `webhookd` started by `sh` after `ulimit -n open_files` (soft and hard limit), as on a host
+/// that allows a process few open files.
+pub(crate) fn webhookd_with_open_files(open_files: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_webhookd"));
+    clean(command)
+}
+
+/// `command` with no `WEBHOOKD_*` variable from the test's environment, killed on drop.
 fn clean(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("WEBHOOKD_") {
@@ -107,20 +119,11 @@ impl ServerProcess {
         port: u16,
         overrides: &[(&str, &str)],
     ) -> Self {
-        Self::start_command(webhookd(), database, port, overrides).await
+        Self::start_with(webhookd(), database, port, overrides).await
     }
 
-    /// [`ServerProcess::start`] with the node's wall clock shifted by `offset` (`"+60s"`).
-    pub(crate) async fn start_with_clock(
-        offset: &str,
-        database: &TestDatabase,
-        port: u16,
-        overrides: &[(&str, &str)],
-    ) -> Self {
-        Self::start_command(webhookd_with_clock(offset), database, port, overrides).await
-    }
-
-    async fn start_command(
+    /// [`ServerProcess::start`] with this command (e.g. [`webhookd_with_open_files`]).
+    pub(crate) async fn start_with(
         mut command: Command,
         database: &TestDatabase,
         port: u16,
