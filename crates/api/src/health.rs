@@ -1,4 +1,11 @@
 //! Health and metrics, open without a token (metrics only from loopback when tokens exist).
+//!
+//! Two health answers, for two questions. *Liveness* (`GET /api/v1/health`, as Svix's SDKs
+//! call it) says the process serves HTTP and never looks at the database, so an orchestrator
+//! does not restart a node because its database is down. *Readiness*
+//! (`GET /api/v1/health/ready`) says the node can serve requests now: its store answered a
+//! trivial query within the store deadline; otherwise 503 with `Retry-After`, so a load
+//! balancer sends traffic elsewhere until the database is back.
 
 use std::net::SocketAddr;
 
@@ -14,6 +21,7 @@ use crate::error::{ApiError, ErrorBody};
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/health", get(health))
+        .route("/api/v1/health/ready", get(ready))
         .route("/metrics", get(metrics))
 }
 
@@ -27,6 +35,31 @@ pub(crate) fn router() -> Router<ApiState> {
 )]
 pub(crate) async fn health() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/ready",
+    operation_id = "health.ready",
+    tag = "Health",
+    security(()),
+    responses(
+        (status = 204, description = "The node can serve requests: its database answers"),
+        (status = 503, description = "The database does not answer (in time); retry after `Retry-After` seconds", body = ErrorBody,
+         headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
+    )
+)]
+pub(crate) async fn ready(State(state): State<ApiState>) -> Result<StatusCode, ApiError> {
+    match state.store().ping().await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: the store does not answer");
+            Err(ApiError::Unavailable {
+                detail: "the database does not answer; retry shortly".into(),
+                retry_after_seconds: 1,
+            })
+        }
+    }
 }
 
 /// Open from loopback; from elsewhere it needs a token when tokens exist.

@@ -5,6 +5,11 @@
 //! Only a hash of the key is stored. Handlers whose effect is one store write pass the record
 //! into that write ([`IdempotencyKey::record`]), so the key and the effect commit together;
 //! for the others this middleware saves the response after the handler.
+//!
+//! A message's answer repeats its payload, which is already stored once with the message: its
+//! record holds a reference to the message instead ([`IdempotencyKey::record_message`]), and a
+//! replay renders the answer again from the stored message. A payload is therefore stored once,
+//! not twice, per message sent with a key.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -17,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use webhookd_core::time::now;
+use webhookd_core::{AppId, MessageId};
 use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
 
 use crate::ApiState;
@@ -26,6 +32,10 @@ use crate::wire::JsonBytes;
 
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 256;
+
+/// How a stored answer that refers to a message begins. Stored answers are otherwise JSON, which
+/// never begins with `@`.
+const MESSAGE_REFERENCE: &str = "@message ";
 
 /// Marks a response whose idempotency record was written with its effect.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +58,26 @@ impl IdempotencyKey {
             key_hash,
             status: response.status.as_u16(),
             body: response.body.clone(),
+            created_at: now(),
+        })
+    }
+}
+
+impl IdempotencyKey {
+    /// The record of a message's `202`: a reference to the message (rendered again from the
+    /// store on replay, `with_content` as asked), not a second copy of its payload.
+    pub fn record_message(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        with_content: bool,
+    ) -> Option<IdempotentResponse> {
+        let key_hash = self.0.clone()?;
+        let body = format!("{MESSAGE_REFERENCE}{app} {msg} {}", u8::from(with_content));
+        Some(IdempotentResponse {
+            key_hash,
+            status: StatusCode::ACCEPTED.as_u16(),
+            body: body.into_bytes(),
             created_at: now(),
         })
     }
@@ -85,7 +115,8 @@ impl Drop for InFlightGuard<'_> {
     }
 }
 
-fn key_hash(caller: &Caller, method: &Method, path: &str, key: &str) -> String {
+/// The stored form of a key: a hash of who sent it, where, and the key.
+pub fn key_hash(caller: &Caller, method: &Method, path: &str, key: &str) -> String {
     let mut hash = Sha256::new();
     for part in [caller.identity(), method.as_str(), path, key] {
         hash.update(part.as_bytes());
@@ -126,14 +157,37 @@ async fn scoped_path(state: &ApiState, path: &str) -> Result<String, ApiError> {
     })
 }
 
-fn replay(stored: IdempotentResponse) -> Response {
+async fn replay(state: &ApiState, stored: IdempotentResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    if let Some(reference) = std::str::from_utf8(&stored.body)
+        .ok()
+        .and_then(|body| body.strip_prefix(MESSAGE_REFERENCE))
+    {
+        return replay_message(state, status, reference).await;
+    }
     let mut response = (status, stored.body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// Renders a message's answer again from the stored message.
+async fn replay_message(state: &ApiState, status: StatusCode, reference: &str) -> Response {
+    let mut parts = reference.split(' ');
+    let (Some(app), Some(msg), Some(with_content)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return ApiError::Internal(format!("a malformed stored answer: {reference}"))
+            .into_response();
+    };
+    let app = AppId::from_trusted(app.to_owned());
+    match state.store().get_message(&app, msg).await {
+        Ok(Some(message)) => crate::message::answer(status, &message, with_content == "1")
+            .map_or_else(IntoResponse::into_response, IntoResponse::into_response),
+        Ok(None) => ApiError::not_found("message").into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
 }
 
 pub(crate) async fn middleware(
@@ -177,7 +231,7 @@ pub(crate) async fn middleware(
             .get_idempotent_response(&hash, not_before)
             .await
         {
-            Ok(Some(stored)) => return replay(stored),
+            Ok(Some(stored)) => return replay(&state, stored).await,
             Ok(None) => {}
             Err(error) => return ApiError::from(error).into_response(),
         }
@@ -209,7 +263,7 @@ pub(crate) async fn middleware(
             .get_idempotent_response(&hash, not_before)
             .await
         {
-            return replay(stored);
+            return replay(&state, stored).await;
         }
     }
     if response.status().is_server_error()

@@ -322,6 +322,16 @@ pub(crate) struct MessageOut<'a> {
     deliver_at: Option<OffsetDateTime>,
 }
 
+/// A message's answer, as its create answered it (a replayed `idempotency-key` renders it
+/// again from the stored message).
+pub(crate) fn answer(
+    status: StatusCode,
+    message: &Message,
+    with_content: bool,
+) -> ApiResult<JsonBytes> {
+    JsonBytes::new(status, &MessageOut::of(message, with_content))
+}
+
 impl<'a> MessageOut<'a> {
     pub(crate) fn of(message: &'a Message, with_content: bool) -> Self {
         Self {
@@ -406,6 +416,7 @@ pub(crate) async fn create(
         (None, Some(payload)) => Bytes::from(String::from(Box::<str>::from(payload))),
         (None, None) => Bytes::new(),
     };
+    let record = idempotency.record_message(&app, &id, with_content);
     let message = Message {
         id,
         app_id: app,
@@ -421,11 +432,7 @@ pub(crate) async fn create(
     let dispatcher = state.dispatcher();
     let endpoints = state
         .store()
-        .create_message(
-            &message,
-            dispatcher.lease().as_ref(),
-            idempotency.record(&response).as_ref(),
-        )
+        .create_message(&message, dispatcher.lease().as_ref(), record.as_ref())
         .await?;
     dispatcher.submit(message, endpoints);
     metrics::counter!("webhookd_messages_ingested_total").increment(1);

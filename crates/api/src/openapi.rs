@@ -112,6 +112,7 @@ const UNAVAILABLE: &str = "Unavailable";
         crate::seed::list,
         crate::seed::register,
         crate::health::health,
+        crate::health::ready,
         crate::health::metrics,
         openapi_json,
     ),

@@ -33,7 +33,9 @@
 //!
 //! At most `window` deliveries are held in memory. Fresh deliveries beyond it, or beyond an
 //! endpoint's queue bound, have their lease released and wait in the store; the scheduler
-//! claims no more than what fits.
+//! claims no more than what fits. Once an endpoint has spilled, its later fresh deliveries wait in the
+//! store behind the earlier ones and come back oldest first, so under overload delivery order
+//! stays close to arrival order.
 
 mod attempt;
 mod engine;

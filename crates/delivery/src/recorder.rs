@@ -3,14 +3,17 @@
 //! Attempt tasks hand their records to one writer task through a bounded channel, so a slow
 //! store slows the attempts (back-pressure) instead of growing memory. A failed write is retried
 //! with backoff: until it succeeds the deliveries stay leased, and if the process dies first
-//! they are sent again after recovery (at least once).
+//! they are sent again after recovery (at least once). A batch that schedules retries wakes
+//! the scheduler, which then sleeps until the earliest of them instead of its next poll.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use webhookd_store::{AttemptRecord, Store, StoreError};
+use webhookd_store::{AttemptRecord, DeliveryUpdate, Store, StoreError};
+
+use crate::scheduler::Shared;
 
 /// Records waiting to be written before attempt tasks wait.
 const QUEUE: usize = 4096;
@@ -23,9 +26,9 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn start(store: Arc<dyn Store>) -> (Self, JoinHandle<()>) {
+    pub(crate) fn start(store: Arc<dyn Store>, shared: Arc<Shared>) -> (Self, JoinHandle<()>) {
         let (records, receiver) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, receiver));
+        let task = tokio::spawn(run(store, shared, receiver));
         (Self { records }, task)
     }
 
@@ -37,10 +40,20 @@ impl Recorder {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<AttemptRecord>) {
+async fn run(
+    store: Arc<dyn Store>,
+    shared: Arc<Shared>,
+    mut receiver: mpsc::Receiver<AttemptRecord>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         write(store.as_ref(), &batch).await;
+        let retries = batch
+            .iter()
+            .any(|record| matches!(record.delivery, DeliveryUpdate::RetryAt(_)));
+        if retries {
+            shared.wake.notify_one();
+        }
         metrics::counter!("webhookd_attempts_recorded_total").increment(batch.len() as u64);
         batch.clear();
     }

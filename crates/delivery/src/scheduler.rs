@@ -37,7 +37,7 @@ pub(crate) struct Shared {
     pub(crate) held: AtomicUsize,
     /// Endpoints whose queue is full: the scheduler claims nothing for them.
     pub(crate) full: Mutex<HashSet<EndpointId>>,
-    /// Wakes the scheduler (a `recover`, a retry due soon).
+    /// Wakes the scheduler (a `recover`, a retry just recorded).
     pub(crate) wake: Notify,
 }
 
@@ -85,11 +85,13 @@ pub(crate) async fn run(
                 .claim_due(&lease(&config), now(), limit, &shared.full_endpoints())
                 .await
             {
-                Ok(due) if due.is_empty() => {}
                 Ok(due) => {
                     more_waiting = due.len() == limit;
                     shared.held.fetch_add(due.len(), Ordering::Relaxed);
-                    if events.send(Event::Claimed(due)).is_err() {
+                    // Fewer than asked: nothing else due waits in the store, but for the
+                    // endpoints skipped as full.
+                    let drained = !more_waiting;
+                    if events.send(Event::Claimed { due, drained }).is_err() {
                         return;
                     }
                 }
@@ -163,9 +165,11 @@ async fn take_resends(store: &dyn Store, events: &mpsc::UnboundedSender<Event>) 
 
 /// Sleeps until the next due time still to come, at most one poll interval. Work already due
 /// but not claimed (its endpoint's queue is full, or memory is) waits for the next poll or a
-/// wake-up, so a backlog does not turn into a busy loop.
+/// wake-up, so a backlog does not turn into a busy loop, and does not hide the next time to
+/// come: a retry due in 300 ms is claimed in 300 ms however much work is waiting. A retry
+/// recorded while the scheduler sleeps wakes it (see the recorder), so it is seen too.
 async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
-    match store.next_due_at().await {
+    match store.next_due_at(now()).await {
         Ok(Some(at)) => match Duration::try_from(at - now()) {
             Ok(until) if !until.is_zero() => {
                 until.clamp(Duration::from_millis(5), config.poll_interval)

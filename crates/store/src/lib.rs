@@ -8,6 +8,7 @@
 
 mod access;
 mod bulk;
+mod deadline;
 mod operational;
 mod page;
 pub mod postgres;
@@ -24,6 +25,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 
 pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
+pub use deadline::DeadlineStore;
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use secrets::SecretCodec;
 
@@ -328,8 +330,10 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
     async fn release_all_leases(&self) -> Result<u64>;
     /// Writes attempts and their consequences, in one transaction.
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()>;
-    /// The earliest next attempt among unleased pending deliveries.
-    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
+    /// The earliest next attempt strictly after `after` among unleased pending deliveries.
+    /// Work already due is left out: what is due and not claimed waits on something else
+    /// (memory, a full queue), not on the clock.
+    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
     /// Makes every failed or canceled delivery of the endpoint created within the window
     /// pending again, due at `now`. Returns how many.
     async fn recover(
@@ -396,6 +400,11 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
     async fn scrub(&self) -> Result<()> {
         Ok(())
     }
+
+    // --- readiness ------------------------------------------------------------------------
+    /// Answers once the database has answered a trivial query: whether this node can serve
+    /// requests that need the store now.
+    async fn ping(&self) -> Result<()>;
 
     // --- waking other nodes ---------------------------------------------------------------
     /// Notified when another node signals work due now (released leases, recovered

@@ -70,6 +70,8 @@ pub struct Config {
     pub lease: Duration,
     /// Whether a loopback node may run without authentication after tokens existed.
     pub local_mode: LocalMode,
+    /// Time limit of one store call.
+    pub store_timeout: Duration,
     pub role: Role,
     pub proxy: Option<ProxyUrl>,
     pub max_payload_bytes: usize,
@@ -149,6 +151,7 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
         max_in_flight: sources.required("max_in_flight", at_least_one)?,
         lease: sources.required("lease", parse_positive_duration)?,
         local_mode: sources.required("local_mode", LocalMode::parse)?,
+        store_timeout: sources.required("store_timeout", parse_positive_duration)?,
         role: sources.required("role", Role::parse)?,
         proxy: sources
             .optional("proxy", |text| match text.trim() {

@@ -26,14 +26,19 @@ use webhookd_delivery::http::{HttpClient, HttpConfig};
 use webhookd_delivery::{Dispatcher, EngineConfig};
 use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
-use webhookd_store::{SecretCodec, Store};
+use webhookd_store::{DeadlineStore, SecretCodec, Store};
 
 use crate::config::{Config, Database, LocalMode};
 use crate::{heartbeat, telemetry};
 
 /// Opens the configured store, applying pending migrations, with endpoint secrets sealed by
-/// `WEBHOOKD_ENCRYPTION_KEY` when it is set.
+/// `WEBHOOKD_ENCRYPTION_KEY` when it is set, and every call bounded by `store_timeout`.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_unbounded_store(config)?;
+    Ok(Arc::new(DeadlineStore::new(store, config.store_timeout)))
+}
+
+fn open_unbounded_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let codec = match &config.encryption_key {
         Some(key) => SecretCodec::sealed(SecretCipher::parse(key.expose()).map_err(|error| {
             anyhow::anyhow!("invalid encryption_key (WEBHOOKD_ENCRYPTION_KEY): {error}")

@@ -218,6 +218,11 @@ async fn tokens_are_required_when_configured() {
         api.get("/api/v1/health").await.status,
         StatusCode::NO_CONTENT
     );
+    // Readiness is open too, and the store answers.
+    assert_eq!(
+        api.get("/api/v1/health/ready").await.status,
+        StatusCode::NO_CONTENT
+    );
 }
 
 /// RFC 7235: the auth scheme is case-insensitive.

@@ -233,6 +233,50 @@ async fn the_idempotency_key_is_the_same_by_uid_and_by_id() {
     assert_eq!(ids(&list).len(), 1);
 }
 
+/// The key's record of a message does not store the payload a second time (it is stored with
+/// the message): it refers to the message, and a replay renders the same answer from it.
+#[tokio::test]
+async fn a_message_key_record_refers_to_the_message_instead_of_copying_its_payload() {
+    let api = with_app().await;
+    let pad = "x".repeat(8 * 1024);
+    let body = serde_json::to_vec(&json!({"eventType": "a", "payload": {"pad": pad}})).unwrap();
+    for (key, path) in [
+        ("auto_big", MSG),
+        ("auto_small", &*format!("{MSG}?with_content=false")),
+    ] {
+        let headers = [("idempotency-key", key)];
+        let first = api
+            .raw(Method::POST, path, body.clone(), &headers)
+            .await
+            .expect(StatusCode::ACCEPTED);
+        let hash = webhookd_api::idempotency::key_hash(
+            &webhookd_api::auth::Caller::Local,
+            &Method::POST,
+            MSG,
+            key,
+        );
+        let since = webhookd_core::time::now() - time::Duration::hours(1);
+        let stored = api
+            .state()
+            .store()
+            .get_idempotent_response(&hash, since)
+            .await
+            .unwrap()
+            .expect("the key's record");
+        assert!(
+            stored.body.len() < 256,
+            "the record holds {} bytes for a {}-byte payload",
+            stored.body.len(),
+            pad.len()
+        );
+        let again = api
+            .raw(Method::POST, path, body.clone(), &headers)
+            .await
+            .expect(StatusCode::ACCEPTED);
+        assert_eq!(again, first, "the replay answers as the first did ({path})");
+    }
+}
+
 #[tokio::test]
 async fn an_inline_application_is_created_when_missing() {
     let api = TestApi::new();

@@ -121,6 +121,7 @@ fn the_document_describes_the_whole_api() {
         (Method::POST, "/api/v1/auth/session"),
         (Method::POST, "/webhooks"),
         (Method::GET, "/api/v1/health"),
+        (Method::GET, "/api/v1/health/ready"),
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/metrics"),
         (Method::POST, "/api/v1/operational-webhook/endpoint"),
@@ -138,7 +139,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        69,
+        70,
         "the document's operations: {operations:?}"
     );
 }

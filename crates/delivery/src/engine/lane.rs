@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use webhookd_core::model::Endpoint;
 
+use super::admission::Allowance;
 use crate::attempt::Job;
 
 /// How long a cached endpoint configuration is trusted before it is read again (changes made
@@ -23,16 +24,22 @@ pub(super) struct Lane {
     pub(super) loading: bool,
     pub(super) queue: VecDeque<Job>,
     pub(super) in_flight: usize,
+    /// How many requests it may have in flight, as it answers or not.
+    pub(super) allowance: Allowance,
     /// When the throttle allows the next request.
     pub(super) next_send: Option<Instant>,
-    /// Whether the lane is in the ready list or waiting on a throttle timer.
+    /// Whether the lane is in the ready list, waiting on a throttle timer, or parked.
     pub(super) scheduled: bool,
+    /// Whether it waits for the budget's unproven share (see `admission`).
+    pub(super) parked: bool,
 }
 
 impl Lane {
-    /// Whether the lane could start a request now, throttle aside.
+    /// Whether the lane could start a request now, throttle and the node's budget aside.
     pub(super) fn can_start(&self, concurrency: usize) -> bool {
-        self.endpoint.is_some() && !self.queue.is_empty() && self.in_flight < concurrency
+        self.endpoint.is_some()
+            && !self.queue.is_empty()
+            && self.in_flight < self.allowance.limit(concurrency)
     }
 
     pub(super) fn is_idle(&self) -> bool {

@@ -3,31 +3,34 @@
 //!
 //! Shutdown protocol:
 //! 1. The cancellation token stops the scheduler and the loop's intake.
-//! 2. Queued deliveries are not started; their leases are released in one write.
+//! 2. Queued deliveries are not started; their leases are released in one write, which
+//!    shutdown awaits (with the releases of overflow still running), so that other nodes can
+//!    take that work at once rather than when the leases expire.
 //! 3. Attempts in flight may finish until `shutdown_grace`; their results are recorded.
 //! 4. The recorder drains and stops. What is still unrecorded keeps its lease, which expires
 //!    (or, with SQLite, is released at the next start).
 
+mod admission;
 mod lane;
+mod spawn;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use futures_util::FutureExt;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use webhookd_core::model::{Attempt, Endpoint, Message};
+use webhookd_core::model::{Endpoint, Message};
 use webhookd_core::outcome::Outcome;
 use webhookd_core::{EndpointId, MessageId};
 use webhookd_store::{Due, EndpointHealth, Store};
 
+use self::admission::{Admit, Budget};
 use self::lane::Lane;
 use crate::EngineConfig;
-use crate::attempt::{self, Job};
+use crate::attempt::Job;
 use crate::handle::{Command, Dispatcher};
 use crate::http::HttpClient;
 use crate::recorder::Recorder;
@@ -39,8 +42,9 @@ const MAX_IDLE_LANES: usize = 10_000;
 /// Everything that makes the loop act, besides commands from the API.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// Due deliveries claimed by the scheduler (already counted in `held`).
-    Claimed(Vec<Due>),
+    /// Due deliveries claimed by the scheduler (already counted in `held`). `drained`: the
+    /// store had no more due work but for the endpoints skipped as full.
+    Claimed { due: Vec<Due>, drained: bool },
     /// An endpoint's configuration was read (`None`: it no longer exists).
     Loaded {
         endpoint: EndpointId,
@@ -57,6 +61,10 @@ pub(crate) enum Event {
         manual: bool,
         outcome: Outcome,
         health: Option<EndpointHealth>,
+        /// Whether the endpoint sent an HTTP answer.
+        answered: bool,
+        /// Whether it was started in the budget's unproven share.
+        unproven: bool,
     },
 }
 
@@ -81,13 +89,14 @@ pub(crate) fn start(
     config: EngineConfig,
     http: HttpClient,
 ) -> (Dispatcher, Engine) {
+    let config_max_in_flight = config.max_in_flight;
     let config = Arc::new(config);
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared::default());
     let dispatcher = Dispatcher::new(commands_tx, config.node_id.clone(), config.lease);
-    let (recorder, recorder_task) = Recorder::start(Arc::clone(&store));
+    let (recorder, recorder_task) = Recorder::start(Arc::clone(&store), Arc::clone(&shared));
     let scheduler = tokio::spawn(scheduler::run(
         Arc::clone(&store),
         Arc::clone(&config),
@@ -105,8 +114,11 @@ pub(crate) fn start(
         lanes: HashMap::new(),
         ready: VecDeque::new(),
         timers: BTreeMap::new(),
-        in_flight: 0,
+        parked: VecDeque::new(),
+        spilled: HashSet::new(),
+        budget: Budget::new(config_max_in_flight),
         to_release: Vec::new(),
+        releases: JoinSet::new(),
     };
     let task = tokio::spawn(run(
         state,
@@ -131,9 +143,19 @@ struct State {
     ready: VecDeque<EndpointId>,
     /// Throttled lanes, by when they may send again.
     timers: BTreeMap<Instant, Vec<EndpointId>>,
-    in_flight: usize,
+    /// Endpoints with deliveries that did not fit in memory and wait in the store. Their fresh
+    /// deliveries go to the store behind them, and the scheduler claims them back oldest first,
+    /// so that under overload delivery order stays close to arrival order instead of the
+    /// newest arrivals taking every slot that frees while the oldest wait for intake to stop.
+    spilled: HashSet<EndpointId>,
+    /// Lanes of endpoints not known to answer, waiting for the unproven share of the budget.
+    parked: VecDeque<EndpointId>,
+    /// Requests in flight against `max_in_flight` and its reserved share.
+    budget: Budget,
     /// Leases to give back (deliveries that did not fit in memory).
     to_release: Vec<(MessageId, EndpointId)>,
+    /// Releases being written; shutdown waits for them.
+    releases: JoinSet<()>,
 }
 
 async fn run(
@@ -158,28 +180,19 @@ async fn run(
     }
     // Shutdown, steps 2 to 4.
     let _ = scheduler.await;
-    let queued: Vec<(MessageId, EndpointId)> = state
-        .lanes
-        .iter_mut()
-        .flat_map(|(id, lane)| {
-            lane.queue
-                .drain(..)
-                .filter(|job| !job.manual)
-                .map(move |job| (job.message.id.clone(), id.clone()))
-        })
-        .collect();
-    state.to_release.extend(queued);
+    state.release_queued(&mut commands, &mut events);
     state.release_overflow();
+    while state.releases.join_next().await.is_some() {}
     let deadline = Instant::now() + state.config.shutdown_grace;
-    while state.in_flight > 0 {
+    while state.budget.in_flight() > 0 {
         tokio::select! {
             Some(event) = events.recv() => {
-                if let Event::Done { .. } = event {
-                    state.in_flight -= 1;
+                if let Event::Done { unproven, .. } = event {
+                    state.budget.finish(unproven);
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
-                tracing::warn!(in_flight = state.in_flight, "attempts still in flight at the shutdown deadline");
+                tracing::warn!(in_flight = state.budget.in_flight(), "attempts still in flight at the shutdown deadline");
                 break;
             }
         }
@@ -226,7 +239,7 @@ impl State {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Claimed(due) => {
+            Event::Claimed { due, drained } => {
                 for Due { delivery, message } in due {
                     let job = Job {
                         message: Arc::new(message),
@@ -234,6 +247,15 @@ impl State {
                         manual: false,
                     };
                     self.enqueue(delivery.endpoint_id, job, false);
+                }
+                if drained {
+                    // What spilled has come back, but for endpoints still full.
+                    let full = self
+                        .shared
+                        .full
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    self.spilled.retain(|id| full.contains(id));
                 }
             }
             Event::Loaded { endpoint, found } => self.on_loaded(endpoint, found),
@@ -243,8 +265,10 @@ impl State {
                 manual,
                 outcome,
                 health,
+                answered,
+                unproven,
             } => {
-                self.in_flight -= 1;
+                self.budget.finish(unproven);
                 if !manual {
                     self.shared.held.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -252,6 +276,13 @@ impl State {
                     return;
                 };
                 lane.in_flight -= 1;
+                lane.allowance
+                    .finished(answered, self.config.endpoint_concurrency);
+                if lane.parked && !lane.allowance.standing().unproven() {
+                    // It answered while parked: it no longer waits for the unproven share.
+                    lane.parked = false;
+                    lane.scheduled = false;
+                }
                 if let (Some(health), Some(config)) = (health, lane.endpoint.as_mut()) {
                     let config = Arc::make_mut(config);
                     match health {
@@ -305,15 +336,20 @@ impl State {
     }
 
     /// Queues a delivery on its endpoint's lane. `fresh` deliveries are not yet counted in
-    /// `held`; one that does not fit gives its lease back.
+    /// `held`; one that does not fit gives its lease back, and so does every fresh one to the
+    /// same endpoint after it until the store has given back what spilled (see `spilled`).
     fn enqueue(&mut self, endpoint: EndpointId, job: Job, fresh: bool) {
         let config = &self.config;
         let lane = self.lanes.entry(endpoint.clone()).or_default();
         let over_window = fresh && self.shared.held.load(Ordering::Relaxed) >= config.window;
         let lane_full = lane.queue.len() >= config.endpoint_queue;
-        if !job.manual && (over_window || lane_full) {
+        let behind_spilled = fresh && self.spilled.contains(&endpoint);
+        if !job.manual && (over_window || lane_full || behind_spilled) {
             if !fresh {
                 self.shared.held.fetch_sub(1, Ordering::Relaxed);
+            }
+            if !behind_spilled {
+                self.spilled.insert(endpoint.clone());
             }
             self.to_release
                 .push((job.message.id.clone(), endpoint.clone()));
@@ -431,10 +467,29 @@ impl State {
         self.mark_ready(id);
     }
 
-    /// Starts requests while the node has room: lanes take turns, one request per turn.
+    /// Slots of the unproven share are free: as many parked lanes take their turn, longest
+    /// parked first. Entries of lanes that left the parking since are skipped.
+    fn unpark(&mut self) {
+        let mut room = self.budget.unproven_room();
+        while room > 0 {
+            let Some(id) = self.parked.pop_front() else {
+                return;
+            };
+            if let Some(lane) = self.lanes.get_mut(&id).filter(|lane| lane.parked) {
+                lane.parked = false;
+                lane.scheduled = false;
+                self.mark_ready(&id);
+                room -= 1;
+            }
+        }
+    }
+
+    /// Starts requests while the node has room: lanes take turns, one request per turn. A lane
+    /// whose endpoint is not known to answer waits (parked) while the unproven share is taken.
     fn pump(&mut self) {
         let now = Instant::now();
-        while self.in_flight < self.config.max_in_flight {
+        self.unpark();
+        while self.budget.has_room() {
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
@@ -443,6 +498,13 @@ impl State {
             };
             lane.scheduled = false;
             if !lane.can_start(self.config.endpoint_concurrency) {
+                continue;
+            }
+            let standing = lane.allowance.standing();
+            if self.budget.admit(standing) == Admit::UnprovenFull {
+                lane.scheduled = true;
+                lane.parked = true;
+                self.parked.push_back(id);
                 continue;
             }
             if let Err(at) = lane.take_token(now) {
@@ -455,45 +517,40 @@ impl State {
                 continue;
             };
             lane.in_flight += 1;
-            self.in_flight += 1;
-            self.spawn_attempt(endpoint, job);
+            self.budget.start(standing.unproven());
+            self.spawn_attempt(endpoint, job, standing.unproven());
             self.after_change(&id);
         }
     }
 
-    fn spawn_attempt(&self, endpoint: Arc<Endpoint>, job: Job) {
-        let config = Arc::clone(&self.config);
-        let http = self.http.clone();
-        let recorder = self.recorder.clone();
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let attempt =
-                AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
-            let (outcome, health) = match attempt.await {
-                Ok(finished) => {
-                    observe(&finished.outcome, &finished.record.attempt, &job.message);
-                    let health = finished.record.endpoint_health;
-                    recorder.record(finished.record).await;
-                    (finished.outcome, health)
-                }
-                Err(_) => {
-                    // The delivery keeps its lease and is retried after it expires.
-                    tracing::error!(endpoint = %endpoint.id, msg = %job.message.id, "an attempt panicked");
-                    (
-                        Outcome::Failed {
-                            disable_endpoint: false,
-                        },
-                        None,
-                    )
-                }
-            };
-            let _ = events.send(Event::Done {
-                endpoint: endpoint.id.clone(),
-                manual: job.manual,
-                outcome,
-                health,
-            });
-        });
+    /// Shutdown, step 2: collects the leases of everything queued and not started, including
+    /// work handed over (fresh messages, claims) that the loop had not taken in yet.
+    fn release_queued(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+    ) {
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Fresh { message, endpoints } = command {
+                let keys = endpoints.into_iter().map(|id| (message.id.clone(), id));
+                self.to_release.extend(keys);
+            }
+        }
+        while let Ok(event) = events.try_recv() {
+            match event {
+                Event::Claimed { due, .. } => self.to_release.extend(
+                    due.into_iter()
+                        .map(|Due { delivery, message }| (message.id, delivery.endpoint_id)),
+                ),
+                Event::Done { unproven, .. } => self.budget.finish(unproven),
+                Event::Loaded { .. } | Event::Resend { .. } => {}
+            }
+        }
+        for (id, lane) in &mut self.lanes {
+            let queued = lane.queue.drain(..).filter(|job| !job.manual);
+            self.to_release
+                .extend(queued.map(|job| (job.message.id.clone(), id.clone())));
+        }
     }
 
     /// Gives back, in one write, the leases of deliveries that did not fit in memory.
@@ -501,39 +558,13 @@ impl State {
         if self.to_release.is_empty() {
             return;
         }
+        while self.releases.try_join_next().is_some() {}
         let keys = std::mem::take(&mut self.to_release);
         let (store, owner) = (Arc::clone(&self.store), self.config.node_id.clone());
-        tokio::spawn(async move {
+        self.releases.spawn(async move {
             if let Err(error) = store.release_leases(&owner, &keys).await {
                 tracing::warn!(%error, count = keys.len(), "releasing leases failed; they will expire");
             }
         });
-    }
-}
-
-/// Metrics of one finished attempt.
-fn observe(outcome: &Outcome, attempt: &Attempt, message: &Message) {
-    let label = match outcome {
-        Outcome::Delivered => "delivered",
-        Outcome::Retry { .. } => "retry",
-        Outcome::Failed { .. } => "failed",
-    };
-    let status_class = match attempt.response_status_code {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "none",
-    };
-    metrics::counter!("webhookd_attempts_total", "outcome" => label, "status_class" => status_class)
-        .increment(1);
-    if webhookd_core::operational::is_operational(&message.app_id) {
-        metrics::counter!("webhookd_operational_webhooks_total", "event_type" => message.event_type.clone())
-            .increment(1);
-    }
-    if *outcome == Outcome::Delivered {
-        let latency = webhookd_core::time::now() - message.created_at;
-        metrics::histogram!("webhookd_delivery_latency_seconds").record(latency.as_seconds_f64());
     }
 }

@@ -220,3 +220,7 @@ pub(crate) async fn count_tokens(c: &impl GenericClient) -> Result<u64> {
     let row = query_one(c, "SELECT COUNT(*) FROM api_tokens", &[]).await?;
     Ok(u64::try_from(get::<i64>(&row, 0)?).unwrap_or_default())
 }
+
+pub(crate) async fn ping(c: &impl GenericClient) -> Result<()> {
+    query_one(c, "SELECT 1", &[]).await.map(drop)
+}

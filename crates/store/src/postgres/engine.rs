@@ -1,5 +1,10 @@
 //! The engine's side of storage: claims and leases, attempt results, recovery and retention.
 //!
+//! Leases are measured by the database's clock (`now()` in SQL): a lease is written as the
+//! database's now plus the lease's length, and a claim takes a delivery whose lease ended by
+//! the database's now. Nodes whose clocks disagree therefore agree on which leases are live.
+//! Due times (`next_attempt_at`: retries, `deliverAt`) are still the nodes' clocks.
+//!
 //! Claims are what several nodes contend for. A claim locks the due rows it picks with
 //! `FOR UPDATE SKIP LOCKED`, so two nodes claiming at once take disjoint sets without waiting
 //! on each other, and re-checks the lease on the row it locked, so a claim committed a moment
@@ -15,7 +20,10 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 use super::list::{int, param, text};
 use super::listen::notify_due;
 use super::operational;
-use super::rows::{self, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS, get, ms, status_code};
+use super::rows::{
+    self, DB_NOW_MS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS, get, lease_ms, ms,
+    status_code,
+};
 use super::sql::{Pipeline, execute, query, query_one};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
@@ -24,6 +32,9 @@ use crate::{
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
+/// Claims due deliveries. `now` decides what is due; whether a lease has ended is decided on
+/// the database's clock, at `now` translated to it (the scheduler passes its own now, so that
+/// is the database's now; a caller may pass a later `now` to look ahead in time).
 pub(crate) async fn claim_due(
     c: &impl GenericClient,
     lease: &Lease,
@@ -35,11 +46,11 @@ pub(crate) async fn claim_due(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let sql = format!(
         "WITH claimed AS ( \
-           UPDATE deliveries SET lease_owner = $1, lease_until = $2 \
+           UPDATE deliveries SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2 \
            WHERE (msg_id, endpoint_id) IN ( \
              SELECT msg_id, endpoint_id FROM deliveries \
              WHERE status = {PENDING} AND next_attempt_at <= $3 \
-             AND (lease_until IS NULL OR lease_until < $3) \
+             AND (lease_until IS NULL OR lease_until < {DB_NOW_MS} + $6) \
              AND endpoint_id <> ALL($4::text[]) \
              ORDER BY next_attempt_at LIMIT $5 \
              FOR UPDATE SKIP LOCKED) \
@@ -50,7 +61,14 @@ pub(crate) async fn claim_due(
     let claimed = query(
         c,
         &sql,
-        &[&lease.owner, &ms(lease.until), &ms(now), &skip, &limit],
+        &[
+            &lease.owner,
+            &lease_ms(lease),
+            &ms(now),
+            &skip,
+            &limit,
+            &(ms(now) - ms(webhookd_core::time::now())),
+        ],
     )
     .await?;
     rows::all(&claimed, |row| {
@@ -65,9 +83,10 @@ pub(crate) async fn renew_leases(c: &impl GenericClient, lease: &Lease) -> Resul
     execute(
         c,
         &format!(
-            "UPDATE deliveries SET lease_until = $1 WHERE lease_owner = $2 AND status = {PENDING}"
+            "UPDATE deliveries SET lease_until = {DB_NOW_MS} + $1 \
+             WHERE lease_owner = $2 AND status = {PENDING}"
         ),
-        &[&ms(lease.until), &lease.owner],
+        &[&lease_ms(lease), &lease.owner],
     )
     .await
 }
@@ -241,12 +260,15 @@ fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: Endpoin
     }
 }
 
-pub(crate) async fn next_due_at(c: &impl GenericClient) -> Result<Option<OffsetDateTime>> {
+pub(crate) async fn next_due_at(
+    c: &impl GenericClient,
+    after: OffsetDateTime,
+) -> Result<Option<OffsetDateTime>> {
     let sql = format!(
         "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
-         AND lease_owner IS NULL ORDER BY next_attempt_at LIMIT 1"
+         AND lease_owner IS NULL AND next_attempt_at > $1 ORDER BY next_attempt_at LIMIT 1"
     );
-    let rows = query(c, &sql, &[]).await?;
+    let rows = query(c, &sql, &[&ms(after)]).await?;
     let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
     Ok(next.map(from_unix_ms))
 }

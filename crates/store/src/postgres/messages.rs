@@ -6,8 +6,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::list::{ListQuery, int, text};
 use super::rows::{
-    self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, MESSAGE_WIDTH, get,
-    ms, opt_ms, status_code,
+    self, ATTEMPT_COLUMNS, DB_NOW_MS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
+    MESSAGE_WIDTH, get, lease_ms, ms, opt_ms, status_code,
 };
 use super::sql::{query, query_opt};
 use crate::{
@@ -56,7 +56,7 @@ async fn insert_message_with(
     let created = ms(message.created_at);
     let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
     let (owner, until) = claim
-        .map(|lease| (lease.owner.as_str(), ms(lease.until)))
+        .map(|lease| (lease.owner.as_str(), lease_ms(lease)))
         .unzip();
     let sql = format!(
         "WITH message AS ( \
@@ -65,7 +65,7 @@ async fn insert_message_with(
          INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
-           $14::bigint, $8::bigint, $8::bigint \
+           {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
          FROM message JOIN endpoints e ON e.app_id = message.app_id \
          WHERE NOT e.disabled \
          AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \

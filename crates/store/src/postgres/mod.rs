@@ -469,8 +469,8 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| engine::record_attempts(&tx, records).await?)
     }
 
-    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
-        engine::next_due_at(&self.client().await?).await
+    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        engine::next_due_at(&self.client().await?, after).await
     }
 
     async fn recover(
@@ -535,6 +535,10 @@ impl Store for PostgresStore {
 
     async fn count_tokens(&self) -> Result<u64> {
         admin::count_tokens(&self.client().await?).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        admin::ping(&self.client().await?).await
     }
 
     async fn get_idempotent_response(

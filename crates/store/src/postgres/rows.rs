@@ -18,10 +18,22 @@ use webhookd_core::time::{from_unix_ms, to_unix_ms};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use super::error::map_error;
-use crate::{Result, SecretCodec, StoreError};
+use crate::{Lease, Result, SecretCodec, StoreError};
 
 pub(crate) fn ms(at: OffsetDateTime) -> i64 {
     to_unix_ms(at)
+}
+
+/// The database's clock in Unix milliseconds, as SQL: the one clock every node's leases are
+/// measured by, however far the nodes' own clocks drift apart.
+pub(crate) const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM now()) * 1000)::bigint";
+
+/// How long a lease runs, in milliseconds: its end as the node computed it, less the node's
+/// own now. Added to [`DB_NOW_MS`] in SQL, it gives the lease's end on the database's clock.
+pub(crate) fn lease_ms(lease: &Lease) -> i64 {
+    to_unix_ms(lease.until)
+        .saturating_sub(to_unix_ms(webhookd_core::time::now()))
+        .max(0)
 }
 
 pub(crate) fn opt_ms(at: Option<OffsetDateTime>) -> Option<i64> {

@@ -194,3 +194,9 @@ pub(crate) fn count_tokens(c: &Connection) -> Result<u64> {
     c.query_row("SELECT COUNT(*) FROM api_tokens", [], |row| row.get(0))
         .map_err(map_error)
 }
+
+pub(crate) fn ping(c: &Connection) -> Result<()> {
+    c.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+        .map(drop)
+        .map_err(map_error)
+}

@@ -223,13 +223,14 @@ fn update_health(
     .map_err(map_error)
 }
 
-pub(crate) fn next_due_at(c: &Connection) -> Result<Option<OffsetDateTime>> {
+pub(crate) fn next_due_at(c: &Connection, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
     let next: Option<i64> = c
         .prepare_cached(&format!(
             "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
-             AND lease_owner IS NULL ORDER BY next_attempt_at LIMIT 1"
+             AND lease_owner IS NULL AND next_attempt_at > ?1 \
+             ORDER BY next_attempt_at LIMIT 1"
         ))
-        .and_then(|mut select| select.query_row([], |row| row.get(0)).optional())
+        .and_then(|mut select| select.query_row([ms(after)], |row| row.get(0)).optional())
         .map_err(map_error)?
         .flatten();
     Ok(next.map(from_unix_ms))

@@ -524,8 +524,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
-        self.read(engine::next_due_at).await
+    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        self.read(move |c| engine::next_due_at(c, after)).await
     }
 
     async fn recover(
@@ -626,6 +626,10 @@ impl Store for SqliteStore {
 
     async fn count_tokens(&self) -> Result<u64> {
         self.read(admin::count_tokens).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(admin::ping).await
     }
 
     async fn get_idempotent_response(

@@ -24,7 +24,7 @@ pub(crate) async fn fresh_deliveries_are_leased_to_the_ingesting_node(store: &dy
         .unwrap();
     assert_eq!(fanned.len(), 2);
     assert_eq!(store.queue_depth(t).await.unwrap(), depth(0, 0, 2));
-    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert_eq!(store.next_due_at(t).await.unwrap(), None);
     // Nobody else claims them while the lease holds.
     assert!(
         claim(store, "node-b", t + Duration::seconds(30), 10, &[])
@@ -58,7 +58,9 @@ pub(crate) async fn deliver_at_holds_until_due(store: &dyn Store) {
         (DeliveryStatus::Pending, 0, held.deliver_at)
     );
     assert_eq!(store.queue_depth(t).await.unwrap(), depth(0, 1, 0));
-    assert_eq!(store.next_due_at().await.unwrap(), held.deliver_at);
+    assert_eq!(store.next_due_at(t).await.unwrap(), held.deliver_at);
+    // What is already due is not a time to wait for.
+    assert_eq!(store.next_due_at(t + minutes(60)).await.unwrap(), None);
     assert!(
         claim(store, "node-b", t + minutes(59), 10, &[])
             .await
@@ -155,9 +157,21 @@ pub(crate) async fn leases_renew_and_release(store: &dyn Store) {
         store.create_message(&msg, None, None).await.unwrap();
         keys.push((msg.id, hook.clone()));
     }
-    assert_eq!(store.next_due_at().await.unwrap(), Some(t));
+    assert_eq!(
+        store
+            .next_due_at(t - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Some(t)
+    );
     assert_eq!(claim(store, "node-a", t, 10, &[]).await.len(), 3);
-    assert_eq!(store.next_due_at().await.unwrap(), None);
+    assert_eq!(
+        store
+            .next_due_at(t - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        None
+    );
 
     assert_eq!(
         store
@@ -184,7 +198,13 @@ pub(crate) async fn leases_renew_and_release(store: &dyn Store) {
     store.release_leases("node-b", &keys[..1]).await.unwrap();
     assert!(claim(store, "node-b", t, 10, &[]).await.is_empty());
     store.release_leases("node-a", &keys[..1]).await.unwrap();
-    assert_eq!(store.next_due_at().await.unwrap(), Some(t));
+    assert_eq!(
+        store
+            .next_due_at(t - Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Some(t)
+    );
     assert_eq!(claim(store, "node-b", t, 10, &[]).await, keys[..1].to_vec());
     store.release_leases("node-a", &[]).await.unwrap();
 

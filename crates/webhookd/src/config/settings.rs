@@ -227,6 +227,13 @@ settings! {
         secret: false,
         help: "Local mode (no auth on loopback): `auto` unless the store ever had a token; `on` also then",
     }
+    store_timeout {
+        value_name: "DURATION",
+        default: Some("5s"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Time limit of one database call; past it the request is answered 503 with Retry-After",
+    }
     role {
         value_name: "api|worker|all",
         default: Some("all"),

@@ -16,10 +16,15 @@
 //!   records, Svix headers.
 //! - `retries`: the outcome classes and the retry schedule (issue 3).
 //! - `isolation`: a slow endpoint does not delay another.
+//! - `shutdown`: SIGTERM gives back the leases of queued work before the process exits.
+//! - `starvation`: endpoints that never answer do not starve the ones that do.
 //! - `endpoint_controls`: secret rotation, throttling, resend, recover.
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
+//! - `frozen_database`: a database that stops answering gets 503 with `Retry-After` within the
+//!   store deadline; readiness follows it, liveness does not.
+//! - `clock_skew`: two nodes with clocks 60 s apart (libfaketime) share leases correctly.
 //! - `operational`: operational webhooks, every event at a verifying operational endpoint.
 //! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
@@ -31,14 +36,18 @@
 mod harness;
 
 mod cli;
+mod clock_skew;
 mod connections;
 mod crash;
 mod data_at_rest;
 mod delivery;
 mod endpoint_controls;
+mod frozen_database;
 mod isolation;
 mod metrics;
 mod multinode;
 mod operational;
 mod retries;
+mod shutdown;
+mod starvation;
 mod token_lifecycle;

@@ -194,3 +194,50 @@ on_both_backends! {
     an_exhausted_schedule_fails_after_one_attempt_per_delay_plus_one,
     gone_disables_the_endpoint_and_nothing_more_is_sent_to_it,
 }
+
+/// Retries shorter than the scheduler's one-second poll are sent when they fall due, not at
+/// the next poll: the scheduler sleeping when a retry is recorded is woken to wait for it.
+/// Messages are spaced out so that no retry finds the scheduler already waiting for another.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_shorter_than_the_poll_is_sent_when_due() {
+    const MESSAGES: usize = 10;
+    const DELAY: Duration = Duration::from_millis(200);
+    // Jitter (10 %) plus generous room for a loaded machine; a retry caught by the poll
+    // instead comes up to 800 ms late.
+    const LIMIT: Duration = Duration::from_millis(220 + 350);
+    let setup = OneEndpoint::start(
+        Backend::Sqlite,
+        &[("WEBHOOKD_RETRY_SCHEDULE", "200ms,200ms")],
+        json!({}),
+    )
+    .await;
+    setup.receiver.first_sight(HOOK, Reply::status(500));
+    let mut sent = Vec::new();
+    for n in 0..MESSAGES {
+        sent.push(setup.send(json!({"n": n})).await);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let requests = setup.receiver.wait_for_count(HOOK, 2 * MESSAGES).await;
+    let gaps: Vec<Duration> = sent
+        .iter()
+        .map(|msg| {
+            let arrivals: Vec<_> = requests
+                .iter()
+                .filter(|request| request.webhook_id() == msg)
+                .map(|request| request.arrived)
+                .collect();
+            assert_eq!(arrivals.len(), 2, "one failure and one retry of {msg}");
+            arrivals[1] - arrivals[0]
+        })
+        .collect();
+    assert!(
+        gaps.iter().all(|gap| *gap >= DELAY.mul_f64(0.9)),
+        "no retry before its delay: {gaps:?}"
+    );
+    let late = gaps.iter().filter(|gap| **gap > LIMIT).count();
+    assert!(
+        late <= 1,
+        "{late} of {MESSAGES} retries came over {LIMIT:?} after the failure (delay {DELAY:?}): \
+         {gaps:?}"
+    );
+}

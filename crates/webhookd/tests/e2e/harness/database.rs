@@ -139,6 +139,23 @@ impl TestDatabase {
         &self.url
     }
 
+    /// Pending deliveries that some node holds a lease on (PostgreSQL only), read directly
+    /// from the database.
+    pub(crate) async fn leased_deliveries(&self) -> i64 {
+        assert!(self.postgres.is_some(), "leases are read from PostgreSQL");
+        let client = connect(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach the test database: {error}"));
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 1 AND lease_owner IS NOT NULL",
+                &[],
+            )
+            .await
+            .expect("the deliveries table");
+        row.get(0)
+    }
+
     /// The directory for the nodes' files.
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()

@@ -25,6 +25,16 @@ pub(crate) fn webhookd() -> Command {
     clean(Command::new(env!("CARGO_BIN_EXE_webhookd")))
 }
 
+/// `webhookd` under libfaketime (Debian's `faketime`), its wall clock shifted by `offset`
+/// (`"+60s"`); its monotonic clock, which timers use, is left alone.
+pub(crate) fn webhookd_with_clock(offset: &str) -> Command {
+    let mut command = Command::new("faketime");
+    command
+        .args(["-f", offset, env!("CARGO_BIN_EXE_webhookd")])
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    clean(command)
+}
+
 /// `webhookd` started by `sh` after `ulimit -n open_files` (soft and hard limit), as on a host
 /// that allows a process few open files.
 pub(crate) fn webhookd_with_open_files(open_files: u64) -> Command {
