@@ -7,6 +7,7 @@
 
 pub mod cipher;
 pub mod id;
+pub mod latency;
 pub mod model;
 pub mod outcome;
 pub mod retry;

@@ -1,5 +1,6 @@
 //! The scheduler (step 7 of the loop): claims due deliveries from the store and hands them to
-//! the engine, renews this node's leases, and runs retention.
+//! the engine, renews this node's leases, and runs retention (payloads, idempotency keys, the
+//! delivery rollup).
 //!
 //! It never claims more than fits in the engine's memory window, and skips endpoints whose
 //! queues are full, so a huge backlog stays in the store.
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::EndpointId;
 use webhookd_core::time::now;
-use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, Store};
+use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, Store};
 
 use crate::EngineConfig;
 use crate::engine::Event;
@@ -23,7 +24,7 @@ use crate::engine::Event;
 const RESEND_BATCH: usize = 100;
 /// Claims per store call at most.
 const CLAIM_BATCH: usize = 1000;
-/// How often retention and idempotency pruning run.
+/// How often retention, idempotency and rollup pruning run.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// How often the queue-depth gauges are refreshed.
 const GAUGES_EVERY: Duration = Duration::from_secs(10);
@@ -210,5 +211,8 @@ async fn maintain(store: &dyn Store, config: &EngineConfig) {
     }
     if let Err(error) = store.prune_idempotency(now() - IDEMPOTENCY_WINDOW).await {
         tracing::warn!(%error, "pruning idempotency keys failed");
+    }
+    if let Err(error) = store.prune_rollup(now() - ROLLUP_RETENTION).await {
+        tracing::warn!(%error, "pruning the delivery rollup failed");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
@@ -35,7 +35,15 @@ static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// The render function of the process-wide recorder, installed on first use.
 pub fn metrics_render() -> webhookd_api::MetricsRender {
     let handle = METRICS.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        // Latency is a histogram with the rollup's buckets, so that it adds up across nodes
+        // and agrees with the console's overview.
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("webhookd_delivery_latency_seconds".into()),
+                &webhookd_core::latency::bounds_seconds(),
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         match metrics::set_global_recorder(recorder) {
             Ok(()) => {

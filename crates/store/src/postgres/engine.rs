@@ -151,6 +151,7 @@ pub(crate) async fn record_attempts(
             );
         }
     }
+    super::rollup::add(&mut pipeline, records);
     pipeline.run(c).await
 }
 

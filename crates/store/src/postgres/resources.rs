@@ -111,7 +111,14 @@ pub(crate) async fn update_application(c: &impl GenericClient, app: &Application
 /// Deletes the application and everything under it. Call inside a transaction.
 pub(crate) async fn delete_application(c: &impl GenericClient, id: &AppId) -> Result<bool> {
     let deleted = execute(c, "DELETE FROM applications WHERE id = $1", &[&id.as_str()]).await?;
-    for table in ["endpoints", "deliveries", "attempts", "messages"] {
+    for table in [
+        "endpoints",
+        "deliveries",
+        "attempts",
+        "messages",
+        "message_tags",
+        "message_channels",
+    ] {
         execute(
             c,
             &format!("DELETE FROM {table} WHERE app_id = $1"),

@@ -145,7 +145,7 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
             update_health(c, &attempt.endpoint_id, health, ms(attempt.created_at))?;
         }
     }
-    Ok(())
+    super::rollup::add(c, records)
 }
 
 fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {

@@ -92,7 +92,14 @@ pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
     let deleted = c
         .execute("DELETE FROM applications WHERE id = ?", [id.as_str()])
         .map_err(map_error)?;
-    for table in ["endpoints", "deliveries", "attempts", "messages"] {
+    for table in [
+        "endpoints",
+        "deliveries",
+        "attempts",
+        "messages",
+        "message_tags",
+        "message_channels",
+    ] {
         c.execute(
             &format!("DELETE FROM {table} WHERE app_id = ?"),
             [id.as_str()],

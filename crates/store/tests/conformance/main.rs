@@ -9,10 +9,12 @@
 
 mod admin;
 mod claims;
+mod message_filters;
 mod messages;
 mod outcomes;
 mod postgres_only;
 mod resources;
+mod rollup;
 mod support;
 
 /// Declares each listed test once per backend.
@@ -67,4 +69,8 @@ conformance! {
     admin::background_tasks,
     admin::resend_requests_are_queued_once_and_taken_once,
     admin::a_live_idempotency_key_refuses_a_second_effect,
+    rollup::batches_add_into_their_minutes,
+    rollup::a_refused_batch_adds_nothing,
+    rollup::old_minutes_are_pruned,
+    message_filters::every_filter_pages_in_id_order,
 }
