@@ -21,6 +21,7 @@ mod event_type;
 mod health;
 mod message;
 mod seed;
+mod stats;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -171,7 +172,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(event_type::router())
                 .merge(message::router())
                 .merge(attempt::router())
-                .merge(background_task::router()),
+                .merge(background_task::router())
+                .merge(stats::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(

@@ -9,9 +9,10 @@
 //!
 //! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
-//! delivery counts).
+//! delivery counts), `health` (webhookd's own: last attempt, failing since, success rate).
 
 pub(crate) mod headers;
+pub(crate) mod health;
 pub(crate) mod recover;
 pub(crate) mod secret;
 
@@ -52,6 +53,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(secret::router())
         .merge(headers::router())
         .merge(recover::router())
+        .merge(health::router())
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.

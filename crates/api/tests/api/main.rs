@@ -13,3 +13,4 @@ mod event_type;
 mod message;
 mod openapi;
 mod seed;
+mod stats;

@@ -105,6 +105,8 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/api/v1/health"),
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/metrics"),
+        (Method::GET, "/api/v1/stats/overview"),
+        (Method::GET, "/api/v1/app/{app}/endpoint/{ep}/health"),
     ] {
         assert!(
             operations.contains(&(method.clone(), path.to_owned())),
@@ -115,7 +117,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        40,
+        42,
         "the document's operations: {operations:?}"
     );
 }
