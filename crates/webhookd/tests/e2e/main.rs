@@ -20,6 +20,7 @@
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
+//! - `overview`: the console's overview and endpoint health after real deliveries.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 
 mod harness;
@@ -30,4 +31,5 @@ mod delivery;
 mod endpoint_controls;
 mod isolation;
 mod multinode;
+mod overview;
 mod retries;
