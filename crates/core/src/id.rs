@@ -189,7 +189,10 @@ mod tests {
         assert!(bound <= id);
         assert!(MessageId::lowest_at(made + time::Duration::milliseconds(1)) > id);
         assert_eq!(bound.created_at(), Some(made));
-        assert_eq!(MessageId::from_trusted("msg_nope".into()).created_at(), None);
+        assert_eq!(
+            MessageId::from_trusted("msg_nope".into()).created_at(),
+            None
+        );
         let past = made - time::Duration::days(3);
         assert_eq!(MessageId::made_at(past).created_at(), Some(past));
     }

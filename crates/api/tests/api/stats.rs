@@ -72,13 +72,20 @@ async fn endpoint_and_messages(api: &TestApi, count: usize) -> (String, Vec<Stri
 }
 
 fn sum(buckets: &[Value], field: &str) -> u64 {
-    buckets.iter().map(|bucket| bucket[field].as_u64().unwrap()).sum()
+    buckets
+        .iter()
+        .map(|bucket| bucket[field].as_u64().unwrap())
+        .sum()
 }
 
 #[tokio::test]
 async fn an_empty_overview_has_every_bucket_with_zeros() {
     let api = TestApi::new();
-    for (query, count, width) in [("", 60, 60), ("?period=1h", 60, 60), ("?period=1d", 96, 900)] {
+    for (query, count, width) in [
+        ("", 60, 60),
+        ("?period=1h", 60, 60),
+        ("?period=1d", 96, 900),
+    ] {
         let overview = api
             .get(&format!("{OVERVIEW}{query}"))
             .await
@@ -87,7 +94,9 @@ async fn an_empty_overview_has_every_bucket_with_zeros() {
         assert_eq!(buckets.len(), count, "{overview}");
         let starts: Vec<time::OffsetDateTime> = buckets
             .iter()
-            .map(|bucket| webhookd_core::time::parse_timestamp(bucket["start"].as_str().unwrap()).unwrap())
+            .map(|bucket| {
+                webhookd_core::time::parse_timestamp(bucket["start"].as_str().unwrap()).unwrap()
+            })
             .collect();
         for pair in starts.windows(2) {
             assert_eq!((pair[1] - pair[0]).whole_seconds(), width);
@@ -100,12 +109,20 @@ async fn an_empty_overview_has_every_bucket_with_zeros() {
             json!({"start": buckets[0]["start"], "attempts": 0, "delivered": 0, "failed": 0,
                    "retried": 0, "p50Ms": null, "p99Ms": null})
         );
-        assert_eq!(overview["queue"], json!({"due": 0, "scheduled": 0, "leased": 0}));
+        assert_eq!(
+            overview["queue"],
+            json!({"due": 0, "scheduled": 0, "leased": 0})
+        );
         assert_eq!(overview["endpoints"], json!({"failing": 0, "disabled": 0}));
     }
-    assert_eq!(api.get(OVERVIEW).await.expect(StatusCode::OK)["period"], "1h");
     assert_eq!(
-        api.get(&format!("{OVERVIEW}/?period=1d")).await.expect(StatusCode::OK)["period"],
+        api.get(OVERVIEW).await.expect(StatusCode::OK)["period"],
+        "1h"
+    );
+    assert_eq!(
+        api.get(&format!("{OVERVIEW}/?period=1d"))
+            .await
+            .expect(StatusCode::OK)["period"],
         "1d"
     );
 }
@@ -125,11 +142,43 @@ async fn recorded_attempts_show_in_the_overview_with_the_queue_and_endpoints() {
     let api = with_app().await;
     let (endpoint, messages) = endpoint_and_messages(&api, 4).await;
     let retry = now() + time::Duration::hours(1);
-    record(&api, &messages[0], &endpoint, DeliveryUpdate::Delivered, 200, None).await;
-    record(&api, &messages[1], &endpoint, DeliveryUpdate::Delivered, 204, None).await;
+    record(
+        &api,
+        &messages[0],
+        &endpoint,
+        DeliveryUpdate::Delivered,
+        200,
+        None,
+    )
+    .await;
+    record(
+        &api,
+        &messages[1],
+        &endpoint,
+        DeliveryUpdate::Delivered,
+        204,
+        None,
+    )
+    .await;
     let failing = Some(EndpointHealth::FailingSince(now()));
-    record(&api, &messages[2], &endpoint, DeliveryUpdate::RetryAt(retry), 503, failing).await;
-    record(&api, &messages[3], &endpoint, DeliveryUpdate::Failed, 400, None).await;
+    record(
+        &api,
+        &messages[2],
+        &endpoint,
+        DeliveryUpdate::RetryAt(retry),
+        503,
+        failing,
+    )
+    .await;
+    record(
+        &api,
+        &messages[3],
+        &endpoint,
+        DeliveryUpdate::Failed,
+        400,
+        None,
+    )
+    .await;
 
     for period in ["1h", "1d"] {
         let overview = api
@@ -179,11 +228,35 @@ async fn endpoint_health_shows_the_last_attempt_and_the_recent_success_rate() {
                "lastAttempt": null,
                "recent": {"attempts": 0, "succeeded": 0, "successRate": null}})
     );
-    record(&api, &messages[0], &endpoint, DeliveryUpdate::Delivered, 200, None).await;
+    record(
+        &api,
+        &messages[0],
+        &endpoint,
+        DeliveryUpdate::Delivered,
+        200,
+        None,
+    )
+    .await;
     let since = now();
     let failing = Some(EndpointHealth::FailingSince(since));
-    record(&api, &messages[1], &endpoint, DeliveryUpdate::Failed, 500, failing).await;
-    record(&api, &messages[2], &endpoint, DeliveryUpdate::Failed, 410, Some(EndpointHealth::Disable)).await;
+    record(
+        &api,
+        &messages[1],
+        &endpoint,
+        DeliveryUpdate::Failed,
+        500,
+        failing,
+    )
+    .await;
+    record(
+        &api,
+        &messages[2],
+        &endpoint,
+        DeliveryUpdate::Failed,
+        410,
+        Some(EndpointHealth::Disable),
+    )
+    .await;
 
     let health = api.get(path).await.expect(StatusCode::OK);
     assert_eq!(health["disabled"], true, "{health}");

@@ -199,8 +199,7 @@ pub(crate) fn list_messages(
         ),
         None => ListQuery::new(&select, key).filter("m.app_id = ?", [text(app.as_str())]),
     };
-    message_filters(query, filter, key)
-        .run(c, page, |row| rows::message_at(row, 0))
+    message_filters(query, filter, key).run(c, page, |row| rows::message_at(row, 0))
 }
 
 fn attempt_filters<'a>(

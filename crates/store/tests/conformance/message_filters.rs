@@ -87,11 +87,7 @@ pub(crate) async fn every_filter_pages_in_id_order(store: &dyn Store) {
     };
     let in_window = |at: OffsetDateTime| at > start + minutes(22) && at < start + minutes(71);
 
-    check(
-        MessageFilter::default(),
-        expect(&|_| true),
-    )
-    .await;
+    check(MessageFilter::default(), expect(&|_| true)).await;
     check(
         MessageFilter {
             tag: Some("even".into()),
@@ -157,7 +153,11 @@ pub(crate) async fn every_filter_pages_in_id_order(store: &dyn Store) {
         tag: Some("even".into()),
         ..Default::default()
     };
-    assert!(all_pages(store, &app.id, &tagged, Order::Ascending).await.is_empty());
+    assert!(
+        all_pages(store, &app.id, &tagged, Order::Ascending)
+            .await
+            .is_empty()
+    );
     assert_eq!(
         all_pages(store, &other.id, &tagged, Order::Ascending).await,
         vec![elsewhere.id.clone()]

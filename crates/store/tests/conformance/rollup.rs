@@ -14,11 +14,7 @@ fn minute_of(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// A record of `update` made at `at`, taking `duration_ms`.
-fn record_at(
-    base: AttemptRecord,
-    at: OffsetDateTime,
-    duration_ms: u64,
-) -> AttemptRecord {
+fn record_at(base: AttemptRecord, at: OffsetDateTime, duration_ms: u64) -> AttemptRecord {
     let mut record = base;
     record.attempt.created_at = at;
     record.attempt.duration_ms = duration_ms;
@@ -83,7 +79,13 @@ pub(crate) async fn batches_add_into_their_minutes(store: &dyn Store) {
 
     // Another node's batch adds into the same minute.
     let success = record_at(
-        attempt_record(&app.id, &other.id, &hooks[0].id, DeliveryUpdate::Delivered, "node-b"),
+        attempt_record(
+            &app.id,
+            &other.id,
+            &hooks[0].id,
+            DeliveryUpdate::Delivered,
+            "node-b",
+        ),
         ingested + time::Duration::milliseconds(40),
         2,
     );
@@ -115,7 +117,10 @@ pub(crate) async fn a_refused_batch_adds_nothing(store: &dyn Store) {
         "n",
     );
     let refused = store.record_attempts(&[first.clone(), first]).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
     let read = store.rollup_minutes(now() - minutes(10)).await.unwrap();
     assert!(read.is_empty(), "{read:?}");
 }
@@ -131,11 +136,23 @@ pub(crate) async fn old_minutes_are_pruned(store: &dyn Store) {
     }
     let batch = [
         record_at(
-            attempt_record(&app.id, &old.id, &hooks[0].id, DeliveryUpdate::Delivered, "n"),
+            attempt_record(
+                &app.id,
+                &old.id,
+                &hooks[0].id,
+                DeliveryUpdate::Delivered,
+                "n",
+            ),
             old_time,
             1,
         ),
-        attempt_record(&app.id, &recent.id, &hooks[0].id, DeliveryUpdate::Delivered, "n"),
+        attempt_record(
+            &app.id,
+            &recent.id,
+            &hooks[0].id,
+            DeliveryUpdate::Delivered,
+            "n",
+        ),
     ];
     store.record_attempts(&batch).await.unwrap();
     let all = store.rollup_minutes(old_time - minutes(1)).await.unwrap();

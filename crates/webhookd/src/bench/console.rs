@@ -27,9 +27,7 @@ use bytes::Bytes;
 use hyper::Method;
 use serde::Serialize;
 use time::OffsetDateTime;
-use webhookd_core::model::{
-    Application, Attempt, DeliveryStatus, Endpoint, Message, TriggerType,
-};
+use webhookd_core::model::{Application, Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
 use webhookd_core::signing::Secret;
 use webhookd_core::time::{format_timestamp, now};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
@@ -196,7 +194,8 @@ async fn seed(store: Arc<dyn Store>, messages: u64) -> anyhow::Result<Seeded> {
                 }
                 let mut records = Vec::with_capacity(CHUNK as usize);
                 for index in start..(start + CHUNK).min(messages) {
-                    let created = first + time::Duration::nanoseconds((step_ns * i128::from(index)) as i64);
+                    let created =
+                        first + time::Duration::nanoseconds((step_ns * i128::from(index)) as i64);
                     let message = message(&app, index, created);
                     store.create_message(&message, None, None).await?;
                     if index == messages / 2 {
@@ -332,32 +331,93 @@ async fn time_calls(server: &LocalServer, seeded: &Seeded) -> anyhow::Result<Vec
     let day_ago_plus_hour = stamp(seeded.newest - time::Duration::hours(23));
     let base = "/api/v1/app/console";
     let calls: Vec<(&'static str, String)> = vec![
-        ("overview, last hour", "/api/v1/stats/overview?period=1h".into()),
-        ("overview, last day", "/api/v1/stats/overview?period=1d".into()),
+        (
+            "overview, last hour",
+            "/api/v1/stats/overview?period=1h".into(),
+        ),
+        (
+            "overview, last day",
+            "/api/v1/stats/overview?period=1d".into(),
+        ),
         ("applications", "/api/v1/app?limit=50".into()),
         ("endpoints", format!("{base}/endpoint")),
         ("endpoint health", format!("{base}/endpoint/{ep}/health")),
         ("endpoint stats", format!("{base}/endpoint/{ep}/stats")),
         ("messages, newest", format!("{base}/msg?limit=50")),
-        ("messages, deep page", format!("{base}/msg?limit=50&iterator={msg}")),
-        ("messages by one event type", format!("{base}/msg?limit=50&event_types=invoice.paid")),
-        ("messages by two event types", format!("{base}/msg?limit=50&event_types=invoice.paid,user.created")),
-        ("messages by channel", format!("{base}/msg?limit=50&channel=eu")),
-        ("messages by a rare channel", format!("{base}/msg?limit=50&channel=audit")),
-        ("messages by tag (1 %)", format!("{base}/msg?limit=50&tag=vip")),
-        ("messages by tag (0.1 %)", format!("{base}/msg?limit=50&tag=customer-42")),
-        ("messages after (last hour)", format!("{base}/msg?limit=50&after={hour_ago}")),
-        ("messages before (a day ago)", format!("{base}/msg?limit=50&before={day_ago}")),
-        ("messages in a window, oldest first", format!("{base}/msg?limit=50&order=ascending&after={day_ago}&before={day_ago_plus_hour}")),
-        ("messages, every filter", format!("{base}/msg?limit=50&event_types=invoice.paid&channel=eu&tag=vip&after={day_ago}")),
+        (
+            "messages, deep page",
+            format!("{base}/msg?limit=50&iterator={msg}"),
+        ),
+        (
+            "messages by one event type",
+            format!("{base}/msg?limit=50&event_types=invoice.paid"),
+        ),
+        (
+            "messages by two event types",
+            format!("{base}/msg?limit=50&event_types=invoice.paid,user.created"),
+        ),
+        (
+            "messages by channel",
+            format!("{base}/msg?limit=50&channel=eu"),
+        ),
+        (
+            "messages by a rare channel",
+            format!("{base}/msg?limit=50&channel=audit"),
+        ),
+        (
+            "messages by tag (1 %)",
+            format!("{base}/msg?limit=50&tag=vip"),
+        ),
+        (
+            "messages by tag (0.1 %)",
+            format!("{base}/msg?limit=50&tag=customer-42"),
+        ),
+        (
+            "messages after (last hour)",
+            format!("{base}/msg?limit=50&after={hour_ago}"),
+        ),
+        (
+            "messages before (a day ago)",
+            format!("{base}/msg?limit=50&before={day_ago}"),
+        ),
+        (
+            "messages in a window, oldest first",
+            format!(
+                "{base}/msg?limit=50&order=ascending&after={day_ago}&before={day_ago_plus_hour}"
+            ),
+        ),
+        (
+            "messages, every filter",
+            format!(
+                "{base}/msg?limit=50&event_types=invoice.paid&channel=eu&tag=vip&after={day_ago}"
+            ),
+        ),
         ("message by id", format!("{base}/msg/{msg}")),
-        ("message by eventId", format!("{base}/msg/{}", seeded.middle_event_id)),
+        (
+            "message by eventId",
+            format!("{base}/msg/{}", seeded.middle_event_id),
+        ),
         ("a message's attempts", format!("{base}/attempt/msg/{msg}")),
-        ("a message's deliveries", format!("{base}/msg/{msg}/endpoint")),
-        ("an endpoint's attempts", format!("{base}/attempt/endpoint/{ep}?limit=50")),
-        ("an endpoint's failed attempts", format!("{base}/attempt/endpoint/{ep}?limit=50&status=2")),
-        ("an endpoint's messages", format!("{base}/endpoint/{ep}/msg?limit=50")),
-        ("an endpoint's failed messages", format!("{base}/endpoint/{ep}/msg?limit=50&status=2")),
+        (
+            "a message's deliveries",
+            format!("{base}/msg/{msg}/endpoint"),
+        ),
+        (
+            "an endpoint's attempts",
+            format!("{base}/attempt/endpoint/{ep}?limit=50"),
+        ),
+        (
+            "an endpoint's failed attempts",
+            format!("{base}/attempt/endpoint/{ep}?limit=50&status=2"),
+        ),
+        (
+            "an endpoint's messages",
+            format!("{base}/endpoint/{ep}/msg?limit=50"),
+        ),
+        (
+            "an endpoint's failed messages",
+            format!("{base}/endpoint/{ep}/msg?limit=50&status=2"),
+        ),
     ];
     let mut timed = Vec::with_capacity(calls.len());
     for (name, path) in calls {
