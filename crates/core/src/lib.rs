@@ -9,6 +9,7 @@ pub mod cipher;
 pub mod id;
 pub mod latency;
 pub mod model;
+pub mod operational;
 pub mod outcome;
 pub mod retry;
 pub mod signing;

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use time::OffsetDateTime;
-use webhookd_core::AttemptId;
 use webhookd_core::model::{Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
+use webhookd_core::operational::{self, LastAttempt, OperationalEvent};
 use webhookd_core::outcome::{AttemptResult, Outcome, decide};
 use webhookd_core::signing::signature_header;
 use webhookd_core::time::now;
+use webhookd_core::{AttemptId, EndpointId};
 use webhookd_store::{AttemptRecord, DeliveryUpdate, EndpointHealth};
 
 use crate::EngineConfig;
@@ -140,9 +141,16 @@ pub(crate) async fn run(
         (Outcome::Failed { .. }, false) => DeliveryUpdate::Failed,
     };
     let endpoint_health = health(config, endpoint, &outcome, finished_at);
+    let attempt_id = AttemptId::new();
+    let last_attempt = LastAttempt {
+        id: attempt_id.clone(),
+        response_status_code: status_code,
+        timestamp: started_at,
+    };
+    let events = operational_events(job, &endpoint.id, &delivery, attempts_made, &last_attempt);
     let record = AttemptRecord {
         attempt: Attempt {
-            id: AttemptId::new(),
+            id: attempt_id,
             msg_id: message.id.clone(),
             endpoint_id: endpoint.id.clone(),
             app_id: message.app_id.clone(),
@@ -165,8 +173,37 @@ pub(crate) async fn run(
         delivery,
         endpoint_health,
         owner: config.node_id.clone(),
+        events,
     };
     Finished { record, outcome }
+}
+
+/// The operational events of a scheduled attempt (`failing`, `exhausted`, `recovered`). Manual
+/// attempts and deliveries of operational events themselves raise none.
+fn operational_events(
+    job: &Job,
+    endpoint: &EndpointId,
+    delivery: &DeliveryUpdate,
+    attempts_made: u32,
+    last_attempt: &LastAttempt,
+) -> Vec<OperationalEvent> {
+    let message = &job.message;
+    if job.manual || operational::is_operational(&message.app_id) {
+        return Vec::new();
+    }
+    let delivered = *delivery == DeliveryUpdate::Delivered;
+    let last = *delivery == DeliveryUpdate::Failed;
+    operational::attempt_events(attempts_made, delivered, last)
+        .into_iter()
+        .map(|event| OperationalEvent::Attempt {
+            event,
+            app_id: message.app_id.clone(),
+            msg_id: message.id.clone(),
+            msg_event_id: message.event_id.clone(),
+            endpoint_id: endpoint.clone(),
+            last_attempt: last_attempt.clone(),
+        })
+        .collect()
 }
 
 /// How the endpoint's health changes: a success ends a run of failures; a failure starts one,
@@ -189,5 +226,70 @@ fn health(
         (_, None) => Some(EndpointHealth::FailingSince(at)),
         (_, Some(since)) if at - since >= config.disable_after => Some(EndpointHealth::Disable),
         (_, Some(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use webhookd_core::{AppId, MessageId};
+
+    use super::*;
+
+    fn job(app: AppId, manual: bool) -> Job {
+        Job {
+            message: Arc::new(Message {
+                id: MessageId::new(),
+                app_id: app,
+                event_type: "user.created".into(),
+                event_id: Some("evt-1".into()),
+                payload: Bytes::from_static(b"{}"),
+                channels: Vec::new(),
+                tags: Vec::new(),
+                created_at: now(),
+                deliver_at: None,
+                retain_payload_until: None,
+            }),
+            attempts_made: 3,
+            manual,
+        }
+    }
+
+    fn last() -> LastAttempt {
+        LastAttempt {
+            id: AttemptId::new(),
+            response_status_code: 500,
+            timestamp: now(),
+        }
+    }
+
+    #[test]
+    fn the_fourth_failure_of_a_scheduled_delivery_is_failing() {
+        let endpoint = EndpointId::new();
+        let update = DeliveryUpdate::RetryAt(now());
+        let events = operational_events(&job(AppId::new(), false), &endpoint, &update, 4, &last());
+        assert_eq!(events.len(), 1);
+        let OperationalEvent::Attempt {
+            event,
+            msg_event_id,
+            endpoint_id,
+            ..
+        } = &events[0]
+        else {
+            panic!("an attempt event: {events:?}");
+        };
+        assert_eq!(*event, operational::AttemptEvent::Failing);
+        assert_eq!(msg_event_id.as_deref(), Some("evt-1"));
+        assert_eq!(*endpoint_id, endpoint);
+    }
+
+    #[test]
+    fn manual_attempts_and_operational_deliveries_raise_nothing() {
+        let endpoint = EndpointId::new();
+        let failed = DeliveryUpdate::Failed;
+        let manual = job(AppId::new(), true);
+        assert!(operational_events(&manual, &endpoint, &failed, 4, &last()).is_empty());
+        let own = job(operational::operational_app(), false);
+        assert!(operational_events(&own, &endpoint, &failed, 4, &last()).is_empty());
     }
 }

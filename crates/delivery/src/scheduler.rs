@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::EndpointId;
 use webhookd_core::time::now;
-use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, Store};
+use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, RetentionPurge, Store};
 
 use crate::EngineConfig;
 use crate::engine::Event;
@@ -26,7 +26,9 @@ const RESEND_BATCH: usize = 100;
 const CLAIM_BATCH: usize = 1000;
 /// How often retention, idempotency and rollup pruning run.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
-/// How often the queue-depth gauges are refreshed.
+/// The pause between two batches of retention.
+const RETENTION_PAUSE: Duration = Duration::from_millis(20);
+/// How often the in-memory gauge is refreshed.
 const GAUGES_EVERY: Duration = Duration::from_secs(10);
 
 /// What the engine and the scheduler share.
@@ -64,8 +66,13 @@ pub(crate) async fn run(
     };
     let renew_every = config.lease / 4;
     let mut next_renewal = Instant::now() + renew_every;
-    let mut next_maintenance = Instant::now() + Duration::from_secs(30);
     let mut next_gauges = Instant::now();
+    // Retention runs beside the claims, so that a long purge never delays them.
+    tokio::spawn(maintenance(
+        Arc::clone(&store),
+        Arc::clone(&config),
+        shutdown.clone(),
+    ));
     // Other nodes' signals of due work (PostgreSQL's LISTEN/NOTIFY), when the store has them.
     let due_elsewhere = store.due_notifications();
     loop {
@@ -103,12 +110,8 @@ pub(crate) async fn run(
             next_renewal = Instant::now() + renew_every;
         }
         if Instant::now() >= next_gauges {
-            gauges(store.as_ref(), &shared).await;
+            gauges(&shared);
             next_gauges = Instant::now() + GAUGES_EVERY;
-        }
-        if Instant::now() >= next_maintenance {
-            maintain(store.as_ref(), &config).await;
-            next_maintenance = Instant::now() + MAINTENANCE_EVERY;
         }
         let pause = if more_waiting && capacity > CLAIM_BATCH {
             Duration::ZERO
@@ -174,40 +177,62 @@ async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
     }
 }
 
-/// Queue depth for `/metrics`: work due, scheduled for later, leased, and held in memory.
-async fn gauges(store: &dyn Store, shared: &Shared) {
+/// This node's share of the queue for `/metrics` (the store's queue depth is global and is
+/// read by the binary, on every node).
+fn gauges(shared: &Shared) {
     metrics::gauge!("webhookd_deliveries_in_memory")
         .set(shared.held.load(Ordering::Relaxed) as f64);
-    match store.queue_depth(now()).await {
-        Ok(depth) => {
-            metrics::gauge!("webhookd_queue_depth", "state" => "due").set(depth.due as f64);
-            metrics::gauge!("webhookd_queue_depth", "state" => "scheduled")
-                .set(depth.scheduled as f64);
-            metrics::gauge!("webhookd_queue_depth", "state" => "leased").set(depth.leased as f64);
+}
+
+/// Retention and idempotency pruning, 30 s after start and then every `MAINTENANCE_EVERY`,
+/// until shutdown.
+async fn maintenance(
+    store: Arc<dyn Store>,
+    config: Arc<EngineConfig>,
+    shutdown: CancellationToken,
+) {
+    let mut next = Instant::now() + Duration::from_secs(30);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
         }
-        Err(error) => tracing::debug!(%error, "reading the queue depth failed"),
-    }
-    match store.endpoint_health_counts().await {
-        Ok(counts) => {
-            metrics::gauge!("webhookd_endpoints", "health" => "failing").set(counts.failing as f64);
-            metrics::gauge!("webhookd_endpoints", "health" => "disabled")
-                .set(counts.disabled as f64);
-        }
-        Err(error) => tracing::debug!(%error, "reading endpoint health failed"),
+        maintain(store.as_ref(), &config, &shutdown).await;
+        next = Instant::now() + MAINTENANCE_EVERY;
     }
 }
 
-async fn maintain(store: &dyn Store, config: &EngineConfig) {
+async fn maintain(store: &dyn Store, config: &EngineConfig, shutdown: &CancellationToken) {
     let cutoff = now() - config.retention;
+    let mut purged = RetentionPurge::default();
     loop {
         match store.apply_retention(cutoff).await {
-            Ok(0) => break,
-            Ok(expunged) => tracing::info!(expunged, "retention expunged message payloads"),
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                metrics::counter!("webhookd_retention_purged_total", "what" => "payloads")
+                    .increment(batch.payloads);
+                metrics::counter!("webhookd_retention_purged_total", "what" => "attempts")
+                    .increment(batch.attempts);
+                purged.payloads += batch.payloads;
+                purged.attempts += batch.attempts;
+            }
             Err(error) => {
                 tracing::warn!(%error, "retention failed");
                 break;
             }
         }
+        // A breath between batches, so that the purge never crowds out the ingest path.
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(RETENTION_PAUSE) => {}
+        }
+    }
+    if !purged.is_empty() {
+        tracing::info!(
+            payloads = purged.payloads,
+            attempts = purged.attempts,
+            "retention purged"
+        );
     }
     if let Err(error) = store.prune_idempotency(now() - IDEMPOTENCY_WINDOW).await {
         tracing::warn!(%error, "pruning idempotency keys failed");

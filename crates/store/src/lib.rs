@@ -6,6 +6,7 @@
 //! or dialects. Errors are mapped once, here, to the few kinds callers act on (conflict, not
 //! found, unavailable), so that a 409 means the same on every backend.
 
+mod operational;
 mod page;
 pub mod postgres;
 pub mod rollup;
@@ -167,6 +168,24 @@ pub struct AttemptRecord {
     pub endpoint_health: Option<EndpointHealth>,
     /// The lease holder, released by this write.
     pub owner: String,
+    /// Operational events the attempt raises (`message.attempt.*`), stored with it.
+    pub events: Vec<webhookd_core::operational::OperationalEvent>,
+}
+
+/// What one batch of retention removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionPurge {
+    /// Message payloads erased.
+    pub payloads: u64,
+    /// Attempt records deleted.
+    pub attempts: u64,
+}
+
+impl RetentionPurge {
+    /// Whether the batch found nothing left to purge.
+    pub fn is_empty(&self) -> bool {
+        self.payloads == 0 && self.attempts == 0
+    }
 }
 
 /// Work waiting in the store, for metrics.
@@ -358,9 +377,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Takes up to `limit` queued manual attempts, oldest first; each is handed out once.
     async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>>;
-    /// Deletes attempts and the payloads of messages created before `cutoff`, except the
-    /// payloads of messages with a delivery still pending. Returns the messages expunged.
-    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64>;
+    /// One small batch of retention: deletes attempts made before `cutoff` and erases the
+    /// payloads of messages created before `cutoff` or past their own retention
+    /// (`payloadRetentionPeriod`), except the payloads of messages with a delivery still
+    /// pending. Call again until it purges nothing; each call is a short transaction.
+    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<RetentionPurge>;
 
     // --- background tasks ---------------------------------------------------------------
     async fn put_task(

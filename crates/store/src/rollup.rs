@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn the_upsert_adds_every_column() {
         let sql = upsert_sql(|n| format!("${n}"));
-        assert!(sql.contains("latency_15 = rollup_minutes.latency_15 + excluded.latency_15"));
+        assert!(sql.contains("latency_16 = rollup_minutes.latency_16 + excluded.latency_16"));
         assert!(sql.contains(&format!("${}", COLUMNS.len() + 1)));
     }
 }

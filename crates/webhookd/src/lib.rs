@@ -10,6 +10,7 @@ pub mod bin_cmd;
 pub mod cli;
 pub mod config;
 pub mod heartbeat;
+pub mod metrics;
 pub mod run;
 pub mod secrets_cmd;
 pub mod telemetry;

@@ -131,6 +131,7 @@ pub async fn run(
     };
 
     let metrics = telemetry::metrics_render();
+    let global_gauges = tokio::spawn(crate::metrics::global_gauges(Arc::clone(&store)));
     let api_config = ApiConfig {
         auth,
         max_payload_bytes: config.max_payload_bytes,
@@ -166,6 +167,7 @@ pub async fn run(
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }
+    global_gauges.abort();
     if let Some(engine) = engine {
         engine.shutdown().await;
     }

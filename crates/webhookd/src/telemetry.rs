@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
@@ -32,22 +32,15 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
 
 static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// The render function of the process-wide recorder, installed on first use.
+/// The render function of the process-wide recorder, installed on first use with every series
+/// of the catalog registered at zero (see [`crate::metrics`]).
 pub fn metrics_render() -> webhookd_api::MetricsRender {
     let handle = METRICS.get_or_init(|| {
-        // Latency is a histogram with the rollup's buckets, so that it adds up across nodes
-        // and agrees with the console's overview.
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("webhookd_delivery_latency_seconds".into()),
-                &webhookd_core::latency::bounds_seconds(),
-            )
-            .unwrap_or_else(|_| PrometheusBuilder::new());
-        let recorder = builder.build_recorder();
+        let recorder = crate::metrics::recorder();
         let handle = recorder.handle();
         match metrics::set_global_recorder(recorder) {
             Ok(()) => {
-                describe();
+                crate::metrics::register_all();
                 Some(handle)
             }
             Err(_) => None,
@@ -60,20 +53,4 @@ pub fn metrics_render() -> webhookd_api::MetricsRender {
             .map(PrometheusHandle::render)
             .unwrap_or_default()
     })
-}
-
-fn describe() {
-    metrics::describe_counter!(
-        "webhookd_messages_ingested_total",
-        "Messages accepted (202)."
-    );
-    metrics::describe_counter!("webhookd_attempts_total", "Delivery attempts by outcome.");
-    metrics::describe_counter!(
-        "webhookd_attempts_recorded_total",
-        "Attempt records written."
-    );
-    metrics::describe_histogram!(
-        "webhookd_delivery_latency_seconds",
-        "Time from ingest to a successful delivery."
-    );
 }

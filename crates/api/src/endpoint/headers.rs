@@ -147,7 +147,7 @@ pub(super) fn check_all(headers: BTreeMap<String, String>) -> ApiResult<BTreeMap
 }
 
 /// The stored headers with the sensitive ones redacted.
-fn redact(headers: BTreeMap<String, String>) -> HeadersOut {
+pub(super) fn redact(headers: BTreeMap<String, String>) -> HeadersOut {
     let (sensitive, shown): (BTreeMap<_, _>, BTreeMap<_, _>) = headers
         .into_iter()
         .partition(|(name, _)| is_sensitive(&name.to_ascii_lowercase()));

@@ -9,10 +9,13 @@
 //!
 //! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
-//! delivery counts), `health` (webhookd's own: last attempt, failing since, success rate).
+//! delivery counts), `operational_webhook` (the operational endpoints: endpoints of the reserved
+//! operational application, under their own routes), `health` (webhookd's own: last attempt,
+//! failing since, success rate).
 
 pub(crate) mod headers;
 pub(crate) mod health;
+pub(crate) mod operational_webhook;
 pub(crate) mod recover;
 pub(crate) mod secret;
 
@@ -53,6 +56,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(secret::router())
         .merge(headers::router())
         .merge(recover::router())
+        .merge(operational_webhook::router())
         .merge(health::router())
 }
 

@@ -43,6 +43,15 @@ pub(crate) struct SecretOut {
     key: String,
 }
 
+impl SecretOut {
+    /// The endpoint's current secret.
+    pub(super) fn of(endpoint: &Endpoint) -> Self {
+        Self {
+            key: endpoint.secret.expose(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RotateIn {
@@ -131,6 +140,20 @@ pub(crate) async fn rotate(
     Path((app, ep)): Path<(String, String)>,
     Json(input): Json<RotateIn>,
 ) -> ApiResult<JsonBytes> {
+    let (_, mut endpoint) = locate(&state, &app, &ep).await?;
+    rotate_to(&mut endpoint, input)?;
+    save(&state, &endpoint).await?;
+    JsonBytes::new(
+        StatusCode::OK,
+        &SecretOut {
+            key: endpoint.secret.expose(),
+        },
+    )
+}
+
+/// Validates a rotation request and applies it to the endpoint (not saved). Shared by the
+/// endpoint routes and the operational endpoints' routes.
+pub(super) fn rotate_to(endpoint: &mut Endpoint, input: RotateIn) -> ApiResult<()> {
     let grace = match input.grace_period_seconds {
         None => DEFAULT_GRACE,
         Some(seconds) if (0..=MAX_GRACE.whole_seconds()).contains(&seconds) => {
@@ -151,7 +174,6 @@ pub(crate) async fn rotate(
         .as_deref()
         .map(|text| parse_secret("key", text))
         .transpose()?;
-    let (_, mut endpoint) = locate(&state, &app, &ep).await?;
     if new.as_ref().is_some_and(|new| *new == endpoint.secret) {
         return Err(ApiError::invalid(
             &["body", "key"],
@@ -159,20 +181,9 @@ pub(crate) async fn rotate(
         ));
     }
     let at = now();
-    retire_current(
-        &mut endpoint,
-        new.unwrap_or_else(Secret::generate),
-        grace,
-        at,
-    );
+    retire_current(endpoint, new.unwrap_or_else(Secret::generate), grace, at);
     endpoint.updated_at = at;
-    save(&state, &endpoint).await?;
-    JsonBytes::new(
-        StatusCode::OK,
-        &SecretOut {
-            key: endpoint.secret.expose(),
-        },
-    )
+    Ok(())
 }
 
 #[cfg(test)]

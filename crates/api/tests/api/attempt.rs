@@ -64,6 +64,7 @@ async fn fail_delivery(api: &TestApi, endpoint: &Endpoint, msg: &str) -> Attempt
         delivery: DeliveryUpdate::Failed,
         endpoint_health: None,
         owner: "test".into(),
+        events: Vec::new(),
     };
     api.state()
         .store()

@@ -107,6 +107,11 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/metrics"),
         (Method::GET, "/api/v1/stats/overview"),
         (Method::GET, "/api/v1/app/{app}/endpoint/{ep}/health"),
+        (Method::POST, "/api/v1/operational-webhook/endpoint"),
+        (
+            Method::POST,
+            "/api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
+        ),
     ] {
         assert!(
             operations.contains(&(method.clone(), path.to_owned())),
@@ -117,7 +122,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        42,
+        51,
         "the document's operations: {operations:?}"
     );
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use webhookd_core::model::{Endpoint, Message};
+use webhookd_core::model::{Attempt, Endpoint, Message};
 use webhookd_core::outcome::Outcome;
 use webhookd_core::{EndpointId, MessageId};
 use webhookd_store::{Due, EndpointHealth, Store};
@@ -471,7 +471,7 @@ impl State {
                 AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
             let (outcome, health) = match attempt.await {
                 Ok(finished) => {
-                    observe(&finished.outcome, &job.message);
+                    observe(&finished.outcome, &finished.record.attempt, &job.message);
                     let health = finished.record.endpoint_health;
                     recorder.record(finished.record).await;
                     (finished.outcome, health)
@@ -512,13 +512,26 @@ impl State {
 }
 
 /// Metrics of one finished attempt.
-fn observe(outcome: &Outcome, message: &Message) {
+fn observe(outcome: &Outcome, attempt: &Attempt, message: &Message) {
     let label = match outcome {
         Outcome::Delivered => "delivered",
         Outcome::Retry { .. } => "retry",
         Outcome::Failed { .. } => "failed",
     };
-    metrics::counter!("webhookd_attempts_total", "outcome" => label).increment(1);
+    let status_class = match attempt.response_status_code {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "none",
+    };
+    metrics::counter!("webhookd_attempts_total", "outcome" => label, "status_class" => status_class)
+        .increment(1);
+    if webhookd_core::operational::is_operational(&message.app_id) {
+        metrics::counter!("webhookd_operational_webhooks_total", "event_type" => message.event_type.clone())
+            .increment(1);
+    }
     if *outcome == Outcome::Delivered {
         let latency = webhookd_core::time::now() - message.created_at;
         metrics::histogram!("webhookd_delivery_latency_seconds").record(latency.as_seconds_f64());

@@ -9,12 +9,12 @@
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
-use webhookd_core::time::{from_unix_ms, now};
+use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::list::{int, param, text};
 use super::listen::notify_due;
-use super::resources::{CANCEL_PENDING, cancel_pending_params};
+use super::operational;
 use super::rows::{self, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS, get, ms, status_code};
 use super::sql::{Pipeline, execute, query, query_one};
 use crate::{
@@ -23,9 +23,6 @@ use crate::{
 };
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
-
-/// Rows removed by retention per call, so that one call never holds locks for long.
-const RETENTION_BATCH: i64 = 5000;
 
 pub(crate) async fn claim_due(
     c: &impl GenericClient,
@@ -143,16 +140,21 @@ pub(crate) async fn record_attempts(
         );
         update_delivery(&mut pipeline, record);
         if let Some(health) = record.endpoint_health {
-            update_health(
-                &mut pipeline,
-                &attempt.endpoint_id,
-                health,
-                ms(attempt.created_at),
-            );
+            update_health(&mut pipeline, &attempt.endpoint_id, health);
         }
     }
     super::rollup::add(&mut pipeline, records);
-    pipeline.run(c).await
+    pipeline.run(c).await?;
+    // Disabling and operational events are rare: written after the batch, in its
+    // transaction, one statement at a time (a disable emits only if it changed something).
+    for record in records {
+        let attempt = &record.attempt;
+        if record.endpoint_health == Some(EndpointHealth::Disable) {
+            operational::disable(c, &attempt.endpoint_id, ms(attempt.created_at)).await?;
+        }
+        operational::emit(c, record.events.iter().cloned()).await?;
+    }
+    Ok(())
 }
 
 fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
@@ -223,7 +225,7 @@ fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
     }
 }
 
-fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: EndpointHealth, at: i64) {
+fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: EndpointHealth) {
     let id = endpoint.as_str();
     match health {
         EndpointHealth::FailingSince(since) => pipeline.push(
@@ -235,13 +237,8 @@ fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: Endpoin
              WHERE id = $1 AND failing_since IS NOT NULL",
             vec![text(id)],
         ),
-        EndpointHealth::Disable => {
-            pipeline.push(
-                "UPDATE endpoints SET disabled = TRUE, updated_at = $1 WHERE id = $2",
-                vec![int(at), text(id)],
-            );
-            pipeline.push(CANCEL_PENDING, cancel_pending_params(endpoint, at));
-        }
+        // Written after the pipeline (see `record_attempts`).
+        EndpointHealth::Disable => {}
     }
 }
 
@@ -296,28 +293,6 @@ pub(crate) async fn queue_depth(c: &impl GenericClient, now: OffsetDateTime) -> 
         scheduled: count(1)?,
         leased: count(2)?,
     })
-}
-
-/// One batch of retention. Rows another node is expunging at the same moment are skipped,
-/// not waited for.
-pub(crate) async fn apply_retention(c: &impl GenericClient, cutoff: OffsetDateTime) -> Result<u64> {
-    let cutoff = ms(cutoff);
-    execute(
-        c,
-        "DELETE FROM attempts WHERE id IN \
-         (SELECT id FROM attempts WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        &[&cutoff, &RETENTION_BATCH],
-    )
-    .await?;
-    let sql = format!(
-        "UPDATE messages SET payload = ''::bytea, expunged = TRUE WHERE NOT expunged AND id IN \
-         (SELECT m.id FROM messages m WHERE NOT m.expunged \
-          AND (m.created_at < $1 OR m.retain_payload_until < $2) \
-          AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                          WHERE d.msg_id = m.id AND d.status = {PENDING}) \
-          LIMIT $3 FOR UPDATE SKIP LOCKED)"
-    );
-    execute(c, &sql, &[&cutoff, &ms(now()), &RETENTION_BATCH]).await
 }
 
 pub(crate) async fn request_resend(

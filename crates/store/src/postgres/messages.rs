@@ -34,6 +34,25 @@ pub(crate) async fn insert_message(
     message: &Message,
     claim: Option<&Lease>,
 ) -> Result<Vec<EndpointId>> {
+    insert_message_with(c, message, claim, "").await
+}
+
+/// [`insert_message`], except that a message whose `eventId` is taken is skipped (nothing is
+/// stored, no error): for events emitted with an idempotency key inside a larger transaction,
+/// which a conflict would abort.
+pub(crate) async fn insert_message_once(
+    c: &impl GenericClient,
+    message: &Message,
+) -> Result<Vec<EndpointId>> {
+    insert_message_with(c, message, None, "ON CONFLICT DO NOTHING").await
+}
+
+async fn insert_message_with(
+    c: &impl GenericClient,
+    message: &Message,
+    claim: Option<&Lease>,
+    on_conflict: &str,
+) -> Result<Vec<EndpointId>> {
     let created = ms(message.created_at);
     let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
     let (owner, until) = claim
@@ -41,12 +60,14 @@ pub(crate) async fn insert_message(
         .unzip();
     let sql = format!(
         "WITH message AS ( \
-           INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+           INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict} \
            RETURNING id, app_id), \
          tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
-           SELECT DISTINCT $2, tag, $1 FROM unnest($7::text[]) AS t(tag)), \
+           SELECT DISTINCT message.app_id, tag, message.id \
+           FROM message, unnest($7::text[]) AS t(tag)), \
          channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
-           SELECT DISTINCT $2, channel, $1 FROM unnest($6::text[]) AS c(channel)) \
+           SELECT DISTINCT message.app_id, channel, message.id \
+           FROM message, unnest($6::text[]) AS c(channel)) \
          INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
@@ -56,7 +77,7 @@ pub(crate) async fn insert_message(
          AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
          AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
          RETURNING endpoint_id",
-        MESSAGE_COLUMNS.replace("m.", "")
+        MESSAGE_COLUMNS.replace("m.", ""),
     );
     let fanned_out = query(
         c,

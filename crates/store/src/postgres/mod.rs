@@ -22,7 +22,9 @@ mod error;
 mod list;
 mod listen;
 mod messages;
+mod operational;
 mod resources;
+mod retention;
 mod rollup;
 mod rows;
 mod schema;
@@ -44,8 +46,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
     ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
-    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec,
-    Store, StoreError,
+    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
+    RetentionPurge, SecretCodec, Store, StoreError,
 };
 use error::{map_error, map_pool_error};
 
@@ -250,6 +252,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             resources::create_endpoint(&tx, &self.codec, endpoint).await?;
+            operational::emit(&tx, crate::operational::created_event(endpoint)).await?;
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
         })
     }
@@ -267,16 +270,26 @@ impl Store for PostgresStore {
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        in_transaction!(self, |tx| resources::update_endpoint(
-            &tx,
-            &self.codec,
-            endpoint
-        )
-        .await?)
+        in_transaction!(self, |tx| {
+            let before = operational::endpoint_before(&tx, &endpoint.app_id, &endpoint.id).await?;
+            resources::update_endpoint(&tx, &self.codec, endpoint).await?;
+            let was_disabled = before.is_some_and(|(disabled, _)| disabled);
+            let events = crate::operational::update_events(was_disabled, endpoint);
+            operational::emit(&tx, events).await?
+        })
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
-        in_transaction!(self, |tx| resources::delete_endpoint(&tx, app, id).await?)
+        in_transaction!(self, |tx| {
+            let before = operational::endpoint_before(&tx, app, id).await?;
+            let deleted = resources::delete_endpoint(&tx, app, id).await?;
+            if let (true, Some((_, uid))) = (deleted, before) {
+                let change = webhookd_core::operational::EndpointChange::Deleted;
+                let event = crate::operational::endpoint_event(change, app, id, uid);
+                operational::emit(&tx, event).await?;
+            }
+            deleted
+        })
     }
 
     async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
@@ -474,8 +487,8 @@ impl Store for PostgresStore {
         engine::queue_depth(&self.client().await?, now).await
     }
 
-    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64> {
-        in_transaction!(self, |tx| engine::apply_retention(&tx, cutoff).await?)
+    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<RetentionPurge> {
+        in_transaction!(self, |tx| retention::apply_retention(&tx, cutoff).await?)
     }
 
     async fn put_task(
@@ -485,6 +498,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             admin::put_task(&tx, task).await?;
+            operational::emit(&tx, crate::operational::task_event(task)).await?;
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
         })
     }

@@ -4,11 +4,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
-use webhookd_core::time::{from_unix_ms, now};
+use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::map_error;
-use super::resources::cancel_pending;
+use super::operational;
 use super::rows::{self, DELIVERY_COLUMNS, MESSAGE_COLUMNS, ms};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
@@ -16,9 +16,6 @@ use crate::{
 };
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
-
-/// Rows removed by retention per call, so that one call never holds the writer for long.
-const RETENTION_BATCH: i64 = 5000;
 
 pub(crate) fn claim_due(
     c: &Connection,
@@ -144,6 +141,7 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
         if let Some(health) = record.endpoint_health {
             update_health(c, &attempt.endpoint_id, health, ms(attempt.created_at))?;
         }
+        operational::emit(c, record.events.iter().cloned())?;
     }
     super::rollup::add(c, records)
 }
@@ -219,15 +217,7 @@ fn update_health(
             "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
             [id],
         ),
-        EndpointHealth::Disable => {
-            c.execute(
-                "UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?",
-                params![at, id],
-            )
-            .map_err(map_error)?;
-            cancel_pending(c, endpoint, at)?;
-            return Ok(());
-        }
+        EndpointHealth::Disable => return operational::disable(c, endpoint, at),
     }
     .map(drop)
     .map_err(map_error)
@@ -290,30 +280,6 @@ pub(crate) fn queue_depth(c: &Connection, now: OffsetDateTime) -> Result<QueueDe
         },
     )
     .map_err(map_error)
-}
-
-pub(crate) fn apply_retention(c: &Connection, cutoff: OffsetDateTime) -> Result<u64> {
-    let cutoff = ms(cutoff);
-    c.execute(
-        "DELETE FROM attempts WHERE rowid IN \
-         (SELECT rowid FROM attempts WHERE created_at < ? LIMIT ?)",
-        params![cutoff, RETENTION_BATCH],
-    )
-    .map_err(map_error)?;
-    let expunged = c
-        .execute(
-            &format!(
-                "UPDATE messages SET payload = X'', expunged = 1 WHERE rowid IN \
-                 (SELECT m.rowid FROM messages m WHERE m.expunged = 0 \
-                  AND (m.created_at < ?1 OR m.retain_payload_until < ?2) \
-                  AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                                  WHERE d.msg_id = m.id AND d.status = {PENDING}) \
-                  LIMIT ?3)"
-            ),
-            params![cutoff, ms(now()), RETENTION_BATCH],
-        )
-        .map_err(map_error)?;
-    Ok(expunged as u64)
 }
 
 pub(crate) fn request_resend(

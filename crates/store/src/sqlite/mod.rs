@@ -8,7 +8,9 @@ mod admin;
 mod engine;
 mod list;
 mod messages;
+mod operational;
 mod resources;
+mod retention;
 mod rollup;
 mod rows;
 mod schema;
@@ -29,8 +31,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
     ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
-    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result, SecretCodec,
-    Store, StoreError,
+    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
+    RetentionPurge, SecretCodec, Store, StoreError,
 };
 use writer::Writer;
 
@@ -260,6 +262,7 @@ impl Store for SqliteStore {
         );
         self.write(move |c| {
             resources::create_endpoint(c, &codec, &endpoint)?;
+            operational::emit(c, crate::operational::created_event(&endpoint))?;
             admin::save_idempotent(c, idempotency.as_ref())
         })
         .await
@@ -285,14 +288,33 @@ impl Store for SqliteStore {
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let (endpoint, codec) = (endpoint.clone(), self.codec.clone());
-        self.write(move |c| resources::update_endpoint(c, &codec, &endpoint))
-            .await
+        self.write(move |c| {
+            let before = operational::endpoint_before(c, &endpoint.app_id, &endpoint.id)?;
+            resources::update_endpoint(c, &codec, &endpoint)?;
+            let was_disabled = before.is_some_and(|(disabled, _)| disabled);
+            operational::emit(
+                c,
+                crate::operational::update_events(was_disabled, &endpoint),
+            )
+        })
+        .await
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
         let (app, id) = (app.clone(), id.clone());
-        self.write(move |c| resources::delete_endpoint(c, &app, &id))
-            .await
+        self.write(move |c| {
+            let before = operational::endpoint_before(c, &app, &id)?;
+            let deleted = resources::delete_endpoint(c, &app, &id)?;
+            if let (true, Some((_, uid))) = (deleted, before) {
+                let change = webhookd_core::operational::EndpointChange::Deleted;
+                operational::emit(
+                    c,
+                    crate::operational::endpoint_event(change, &app, &id, uid),
+                )?;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
@@ -522,8 +544,8 @@ impl Store for SqliteStore {
         self.write(move |c| engine::take_resends(c, limit)).await
     }
 
-    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<u64> {
-        self.write(move |c| engine::apply_retention(c, cutoff))
+    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<RetentionPurge> {
+        self.write(move |c| retention::apply_retention(c, cutoff))
             .await
     }
 
@@ -535,6 +557,7 @@ impl Store for SqliteStore {
         let (task, idempotency) = (task.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
             admin::put_task(c, &task)?;
+            operational::emit(c, crate::operational::task_event(&task))?;
             admin::save_idempotent(c, idempotency.as_ref())
         })
         .await

@@ -7,6 +7,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(INITIAL),
         M::up(RESEND_REQUESTS),
+        M::up(RETENTION_INDEX),
         M::up(ROLLUP_MINUTES),
         M::up(MESSAGE_FILTERS),
     ])
@@ -141,6 +142,12 @@ CREATE TABLE resend_requests (
 );
 "#;
 
+/// Messages with a retention of their own (`payloadRetentionPeriod`), for the purge.
+const RETENTION_INDEX: &str = r#"
+CREATE INDEX messages_retain_until ON messages (retain_payload_until)
+    WHERE expunged = 0 AND retain_payload_until IS NOT NULL;
+"#;
+
 /// Deliveries per minute on every node together (see `crate::rollup`), kept two days.
 const ROLLUP_MINUTES: &str = r#"
 CREATE TABLE rollup_minutes (
@@ -164,7 +171,8 @@ CREATE TABLE rollup_minutes (
     latency_12 INTEGER NOT NULL DEFAULT 0,
     latency_13 INTEGER NOT NULL DEFAULT 0,
     latency_14 INTEGER NOT NULL DEFAULT 0,
-    latency_15 INTEGER NOT NULL DEFAULT 0
+    latency_15 INTEGER NOT NULL DEFAULT 0,
+    latency_16 INTEGER NOT NULL DEFAULT 0
 );
 "#;
 

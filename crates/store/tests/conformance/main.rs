@@ -11,6 +11,7 @@ mod admin;
 mod claims;
 mod message_filters;
 mod messages;
+mod operational;
 mod outcomes;
 mod postgres_only;
 mod resources;
@@ -69,6 +70,7 @@ conformance! {
     admin::background_tasks,
     admin::resend_requests_are_queued_once_and_taken_once,
     admin::a_live_idempotency_key_refuses_a_second_effect,
+    operational::operational_events_are_stored_with_their_cause,
     rollup::batches_add_into_their_minutes,
     rollup::a_refused_batch_adds_nothing,
     rollup::old_minutes_are_pruned,

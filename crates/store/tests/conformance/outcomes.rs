@@ -419,10 +419,8 @@ pub(crate) async fn retention_keeps_pending_payloads(store: &dyn Store) {
     let done_recent = attempt_record(&app.id, &recent.id, hook, DeliveryUpdate::Delivered, "n");
     store.record_attempts(&[done_recent]).await.unwrap();
 
-    assert_eq!(
-        store.apply_retention(t - Duration::days(1)).await.unwrap(),
-        2
-    );
+    let purged = store.apply_retention(t - Duration::days(1)).await.unwrap();
+    assert_eq!((purged.payloads, purged.attempts), (2, 1));
     let payload = |msg: &MessageId| {
         let msg = msg.clone();
         let app = app.id.clone();
@@ -454,9 +452,12 @@ pub(crate) async fn retention_keeps_pending_payloads(store: &dyn Store) {
     };
     assert_eq!(attempts(&old_done.id).await, 0);
     assert_eq!(attempts(&short_lived.id).await, 1);
-    assert_eq!(
-        store.apply_retention(t - Duration::days(1)).await.unwrap(),
-        0
+    assert!(
+        store
+            .apply_retention(t - Duration::days(1))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -315,6 +315,7 @@ pub(crate) fn attempt_record(
         delivery: update,
         endpoint_health: None,
         owner: owner.into(),
+        events: Vec::new(),
     }
 }
 

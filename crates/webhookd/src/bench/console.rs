@@ -318,6 +318,7 @@ fn record(message: &Message, endpoint: &EndpointId, index: u64) -> AttemptRecord
         },
         endpoint_health: None,
         owner: "seed".into(),
+        events: Vec::new(),
     }
 }
 

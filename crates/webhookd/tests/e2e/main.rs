@@ -20,6 +20,8 @@
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
+//! - `operational`: operational webhooks, every event at a verifying operational endpoint.
+//! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `overview`: the console's overview and endpoint health after real deliveries.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 
@@ -30,6 +32,8 @@ mod crash;
 mod delivery;
 mod endpoint_controls;
 mod isolation;
+mod metrics;
 mod multinode;
+mod operational;
 mod overview;
 mod retries;

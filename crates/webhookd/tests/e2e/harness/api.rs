@@ -48,6 +48,18 @@ impl Api {
         }
     }
 
+    /// The Prometheus exposition text of `GET /metrics`.
+    pub(crate) async fn metrics_text(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("GET /metrics answers");
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        response.text().await.expect("the metrics text")
+    }
+
     /// Sends a request; `Err` only when no answer came (the server is down).
     pub(crate) async fn try_request(
         &self,
