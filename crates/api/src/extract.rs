@@ -1,12 +1,20 @@
 //! Our own extractors, so that every rejection answers in the API's error shape: a JSON body
-//! (400 when malformed, 413 when too large, 422 when a field is wrong, with its location) and
+//! (400 when malformed, 413 when too large, 415 when it is declared as something other than
+//! JSON, 408 when it arrives too slowly, 422 when a field is wrong, with its location) and
 //! query parameters (422 naming the parameter). Unknown fields and parameters are ignored.
+//!
+//! A body must say it is JSON (`application/json` or any `…+json` type) or say nothing: a web
+//! page can send `text/plain` or a form to another origin without asking first, but never a
+//! JSON content type, so refusing the others keeps cross-site pages from posting to the API. A
+//! request without `Content-Type` is read as JSON; browsers always send one with a body.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -48,10 +56,48 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
+        check_json_content_type(request.headers())?;
+        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, state))
             .await
+            .map_err(|_| {
+                ApiError::RequestTimeout(format!(
+                    "the request body did not arrive within {} seconds",
+                    BODY_READ_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
+    }
+}
+
+/// How long a whole request body may take to arrive; a body trickling in slower than that
+/// (a slow-body attack holding a connection) is answered 408.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// 415 unless the body is declared as JSON or not declared at all.
+fn check_json_content_type(headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || essence
+            .split_once('/')
+            .is_some_and(|(kind, subtype)| !kind.is_empty() && subtype.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "the request body must be JSON (`content-type: application/json`), not `{}`",
+            String::from_utf8_lossy(value.as_bytes()).escape_debug()
+        )))
     }
 }
 
@@ -287,6 +333,38 @@ mod tests {
             panic!("a missing field is a validation error");
         };
         assert!(errors[0].msg.contains("name"));
+    }
+
+    #[test]
+    fn only_json_content_types_are_read() {
+        let headers = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            headers
+        };
+        assert!(check_json_content_type(&axum::http::HeaderMap::new()).is_ok());
+        for good in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/vnd.api+json",
+        ] {
+            assert!(check_json_content_type(&headers(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    check_json_content_type(&headers(bad)),
+                    Err(ApiError::UnsupportedMediaType(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -16,9 +16,11 @@ pub mod wire;
 mod application;
 mod attempt;
 mod background_task;
+mod body_guard;
 mod endpoint;
 mod event_type;
 mod health;
+mod local_guard;
 mod message;
 mod seed;
 mod stats;
@@ -53,6 +55,9 @@ pub struct ApiConfig {
     /// The largest message payload accepted, in bytes.
     pub max_payload_bytes: usize,
     pub metrics: Option<MetricsRender>,
+    /// Browser origins let in besides the node's own, in local mode (see `local_guard`).
+    /// Empty by default.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -95,6 +100,11 @@ impl ApiState {
 
     pub fn config(&self) -> &ApiConfig {
         &self.0.config
+    }
+
+    /// The largest request body accepted: the payload limit plus 64 KiB for the envelope.
+    pub fn body_limit(&self) -> usize {
+        self.config().max_payload_bytes.saturating_add(64 * 1024)
     }
 
     pub(crate) fn in_flight(&self) -> &InFlight {
@@ -159,10 +169,10 @@ impl ApiState {
 }
 
 /// The whole HTTP service: routes, auth, idempotency, JSON fallbacks, and paths served with
-/// or without a trailing slash.
+/// or without a trailing slash; every route behind the local-mode guard and the body guard.
 pub fn service(state: ApiState) -> NormalizePath<Router> {
     // The request body may be a little larger than the payload, for the envelope around it.
-    let body_limit = state.config().max_payload_bytes.saturating_add(64 * 1024);
+    let body_limit = state.body_limit();
     let authenticated = Router::new()
         .nest(
             "/api/v1",
@@ -191,9 +201,22 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(CatchPanicLayer::custom(panicked))
-        .with_state(state);
-    NormalizePathLayer::trim_trailing_slash().layer(router)
+        .layer(CatchPanicLayer::custom(panicked));
+    NormalizePathLayer::trim_trailing_slash().layer(guarded(router, state))
+}
+
+/// Every route behind the local-mode guard, and that behind the body guard.
+fn guarded(router: Router<ApiState>, state: ApiState) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            local_guard::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_guard::middleware,
+        ))
+        .with_state(state)
 }
 
 /// A handler that panicked answers our 500 (the panic is logged); the server goes on.
@@ -211,9 +234,8 @@ pub fn ops_service(state: ApiState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(health::router())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
-    NormalizePathLayer::trim_trailing_slash().layer(router)
+        .method_not_allowed_fallback(method_not_allowed);
+    NormalizePathLayer::trim_trailing_slash().layer(guarded(router, state))
 }
 
 async fn not_found(request: Request) -> impl IntoResponse {

@@ -59,6 +59,25 @@ pub fn destination(value: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Checks a destination URL (as [`destination`]) and answers the text to store: the URL as
+/// typed when it is plain printable ASCII (so `https://a.example` keeps its form, as the SDKs
+/// expect), else the parsed URL's serialisation. Parsing drops tabs, CR and LF and encodes
+/// spaces and non-ASCII, so what is stored, shown and logged is then what is delivered to, and
+/// no line break typed into a URL ever reaches a log.
+pub fn stored_destination(value: &str) -> Result<String, String> {
+    let url = destination(value)?;
+    if value.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Ok(value.to_owned());
+    }
+    let normalised: String = url.into();
+    if normalised.len() > MAX_URL_LENGTH {
+        return Err(format!(
+            "must be at most {MAX_URL_LENGTH} characters long once encoded"
+        ));
+    }
+    Ok(normalised)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +102,18 @@ mod tests {
                 .contains("http or https")
         );
         assert!(destination("not a url").is_err());
+        assert_eq!(
+            stored_destination("https://a.example").unwrap(),
+            "https://a.example"
+        );
+        assert_eq!(
+            stored_destination("https://a.example/x\r\nINFO forged line").unwrap(),
+            "https://a.example/xINFO%20forged%20line"
+        );
+        assert_eq!(
+            stored_destination(" https://a.example/\tb ").unwrap(),
+            "https://a.example/b"
+        );
         assert!(destination("https://user:pw@example.com").is_err());
         assert!(destination(&format!("https://example.com/{}", "a".repeat(3000))).is_err());
     }

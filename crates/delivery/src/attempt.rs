@@ -74,11 +74,14 @@ fn headers(
         }
     }
     for (name, value) in &endpoint.headers {
-        // Names and values were validated when they were set; a bad one is skipped.
+        // Names and values were validated when they were set; a bad one is skipped, and so is
+        // a `proxy-authorization` stored before the API reserved it: the proxy's credentials
+        // are the operator's (`WEBHOOKD_PROXY`), never a tenant's.
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
-        ) {
+        ) && name != reqwest::header::PROXY_AUTHORIZATION
+        {
             headers.insert(name, value);
         }
     }
@@ -131,7 +134,8 @@ pub(crate) async fn run(
         status = status_code,
         duration_ms,
         "webhook to '{}' dispatched, response code: {status_code}",
-        endpoint.url
+        // Escaped: a URL stored before URLs were normalised may hold a line break.
+        endpoint.url.escape_debug()
     );
     let finished_at = now();
     let delivery = match (&outcome, job.manual) {
@@ -232,6 +236,7 @@ fn health(
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use webhookd_core::signing::Secret;
     use webhookd_core::{AppId, MessageId};
 
     use super::*;
@@ -291,5 +296,51 @@ mod tests {
         assert!(operational_events(&manual, &endpoint, &failed, 4, &last()).is_empty());
         let own = job(operational::operational_app(), false);
         assert!(operational_events(&own, &endpoint, &failed, 4, &last()).is_empty());
+    }
+
+    #[test]
+    fn custom_headers_never_carry_proxy_credentials() {
+        let at = now();
+        let endpoint = Endpoint {
+            id: EndpointId::new(),
+            app_id: AppId::new(),
+            uid: None,
+            url: "http://127.0.0.1:9/".into(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: vec![],
+            channels: vec![],
+            throttle_rate: None,
+            metadata: Default::default(),
+            // Stored before the API reserved the name.
+            headers: [
+                ("proxy-authorization", "Basic dGVuYW50OnBhc3M="),
+                ("x-tenant", "acme"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect(),
+            secret: Secret::generate(),
+            retired_secrets: vec![],
+            failing_since: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let message = Message {
+            id: MessageId::new(),
+            app_id: endpoint.app_id.clone(),
+            event_type: "a".into(),
+            event_id: None,
+            payload: Bytes::from_static(b"{}"),
+            channels: vec![],
+            tags: vec![],
+            created_at: at,
+            deliver_at: None,
+            retain_payload_until: None,
+        };
+        let headers = headers(&endpoint, &message, at.unix_timestamp(), false, at);
+        assert_eq!(headers["x-tenant"], "acme");
+        assert!(headers.get("proxy-authorization").is_none());
     }
 }

@@ -13,7 +13,9 @@
 //! 3. [`run`] serves until `shutdown` completes, writing one report block per request to `out`.
 //!
 //! Each block is formatted in full before it is written, once, under a lock, so the reports of
-//! concurrent requests never interleave.
+//! concurrent requests never interleave. Whatever the request carries (path, header values,
+//! body) is printed with its control characters escaped (`\n`, `\u{1b}`), so a request
+//! cannot forge lines of the report (its own `signature: valid`) or drive the terminal.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -217,12 +219,13 @@ fn format_block(
         .path_and_query()
         .map_or("/", |target| target.as_str());
     block.push_str(&format!(
-        "{} {target} at {}\n",
+        "{} {} at {}\n",
         request.method,
+        escape_controls(target),
         core_time::format_timestamp(now)
     ));
     for (name, value) in sorted_headers(request.headers) {
-        block.push_str(&format!("{name}: {value}\n"));
+        block.push_str(&format!("{name}: {}\n", escape_controls(&value)));
     }
     block.push('\n');
     block.push_str(&format_body(request.body));
@@ -262,10 +265,33 @@ fn format_body(body: &[u8]) -> String {
     if body.is_empty() {
         return "(empty body)".to_owned();
     }
-    serde_json::from_slice::<serde_json::Value>(body)
+    match serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|json| serde_json::to_string_pretty(&json).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+    {
+        // JSON escapes line breaks inside strings, so its own lines are the pretty-printer's;
+        // the other control characters (DEL, C1) it leaves alone are escaped here.
+        Some(pretty) => pretty
+            .split('\n')
+            .map(escape_controls)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => escape_controls(&String::from_utf8_lossy(body)),
+    }
+}
+
+/// `text` with every control character escaped (`\n`, `\r`, `\t`, `\u{1b}`, …), so that it
+/// prints on one line and sends nothing to the terminal but visible characters.
+fn escape_controls(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if character.is_control() {
+            escaped.extend(character.escape_default());
+        } else {
+            escaped.push(character);
+        }
+    }
+    escaped
 }
 
 /// `valid`, `INVALID (<reason>)` or `missing headers`, from the `webhook-` headers or, failing
@@ -455,6 +481,30 @@ mod tests {
             output.contains("signature: INVALID (no v1 signature in the header matches)\n"),
             "{output}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_cannot_forge_lines_of_the_report() {
+        let bin = RunningBin::start(&["--secret", SECRET]).await;
+        let forged = b"hi\nsignature: valid\nanswering 200 OK\n\x1b[2J";
+        post(
+            &bin,
+            "/",
+            &signed_headers("webhook", b"another body"),
+            forged,
+        )
+        .await;
+
+        let output = bin.stop().await;
+        assert!(
+            !output.lines().any(|line| line == "signature: valid"),
+            "{output}"
+        );
+        assert!(
+            output.contains("\nhi\\nsignature: valid\\nanswering 200 OK\\n\\u{1b}[2J\n"),
+            "{output}"
+        );
+        assert!(!output.contains('\x1b'), "{output}");
     }
 
     #[tokio::test]

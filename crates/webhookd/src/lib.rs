@@ -13,6 +13,7 @@ pub mod heartbeat;
 pub mod metrics;
 pub mod run;
 pub mod secrets_cmd;
+pub mod serve;
 pub mod telemetry;
 pub mod tls;
 pub mod token_cmd;

@@ -2,7 +2,8 @@
 //!
 //! Start-up, in order: open the store (running migrations); on SQLite give back the leases a
 //! previous process left; decide the auth mode; build the outbound client; start the engine
-//! when this node delivers; serve the API on the given listener.
+//! when this node delivers; serve the API on the given listener (`serve`: the descriptor limit
+//! raised, connections capped and timed out).
 //!
 //! Shutdown, in order, when `shutdown` completes: stop accepting requests and finish those in
 //! progress; stop the engine by its protocol (in-flight attempts finish up to a deadline, queued
@@ -93,6 +94,8 @@ pub async fn run(
     let listen = listener
         .local_addr()
         .context("the listener has no address")?;
+    let descriptors = crate::serve::raise_descriptor_limit();
+    let limits = crate::serve::ConnectionLimits::for_descriptor_limit(descriptors);
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let store = open_store(&config)?;
     if matches!(config.database, Database::Sqlite { .. }) {
@@ -136,6 +139,7 @@ pub async fn run(
         auth,
         max_payload_bytes: config.max_payload_bytes,
         metrics: Some(metrics),
+        allowed_origins: Vec::new(),
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let heartbeat = config.heartbeat.map(|every| {
@@ -146,24 +150,19 @@ pub async fn run(
         ))
     });
 
-    tracing::info!(%listen, role = ?config.role, "webhookd is serving");
+    tracing::info!(
+        %listen,
+        role = ?config.role,
+        open_files = descriptors,
+        max_connections = limits.max_connections,
+        "webhookd is serving"
+    );
     let service = if config.role.serves_api() {
         webhookd_api::service(state)
     } else {
         webhookd_api::ops_service(state)
     };
-    let served =
-        match tls {
-            Some(acceptor) => crate::tls::serve(listener, acceptor, service, shutdown).await,
-            None => axum::serve(
-                listener,
-                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                    SocketAddr,
-                >(service),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await,
-        };
+    let served = crate::serve::serve(listener, tls, service, limits, shutdown).await;
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }

@@ -10,7 +10,8 @@
 //! - Reserved names are refused: the ones the engine sets itself (`webhook-id`,
 //!   `webhook-timestamp`, `webhook-signature`, any `svix-*`, `content-type`, `user-agent`) and
 //!   the ones that would break the request (`content-length`, `host`, `connection`,
-//!   `transfer-encoding` and the other hop-by-hop headers).
+//!   `transfer-encoding` and the other hop-by-hop headers), and `proxy-authorization`, which
+//!   belongs to the operator's `WEBHOOKD_PROXY` credentials, not to a tenant.
 //! - At most 20 headers, of at most 4096 bytes each.
 //! - **Sensitive** headers are never shown again once set: GET leaves their values out of
 //!   `headers` and lists their names in `sensitive`. A name is sensitive when it is
@@ -51,6 +52,7 @@ const RESERVED: &[&str] = &[
     "transfer-encoding",
     "keep-alive",
     "proxy-connection",
+    "proxy-authorization",
     "te",
     "trailer",
     "upgrade",
@@ -257,6 +259,7 @@ mod tests {
             "Content-Type",
             "host",
             "Transfer-Encoding",
+            "Proxy-Authorization",
         ] {
             assert!(
                 check_one(reserved, "x".into()).is_err(),

@@ -136,7 +136,7 @@ impl EndpointIn {
     }
 
     fn check(self) -> ApiResult<CheckedEndpoint> {
-        check_url(&self.url)?;
+        let url = check_url(&self.url)?;
         let version = self.version.unwrap_or(1);
         check_version(version)?;
         let throttle_rate = rate(self.throttle_rate, self.rate_limit);
@@ -152,7 +152,7 @@ impl EndpointIn {
                 .transpose()?,
             headers: self.headers.map(headers::check_all).transpose()?,
             uid: self.uid,
-            url: self.url,
+            url,
             description: self.description.unwrap_or_default(),
             version,
             disabled: self.disabled.unwrap_or(false),
@@ -280,8 +280,7 @@ impl EndpointPatch {
     /// Applies the patch to a copy of the stored endpoint; nothing is saved on an error.
     fn apply(self, endpoint: &mut Endpoint, at: OffsetDateTime) -> ApiResult<()> {
         if let Some(url) = self.url {
-            check_url(&url)?;
-            endpoint.url = url;
+            endpoint.url = check_url(&url)?;
         }
         if let Some(description) = self.description {
             endpoint.description = description.unwrap_or_default();
@@ -384,10 +383,9 @@ impl From<&Endpoint> for EndpointOut {
     }
 }
 
-fn check_url(url: &str) -> ApiResult<()> {
-    validate::destination(url)
-        .map(drop)
-        .map_err(|msg| ApiError::invalid(&["body", "url"], msg))
+/// The URL to store (see `validate::stored_destination`), or 422.
+fn check_url(url: &str) -> ApiResult<String> {
+    validate::stored_destination(url).map_err(|msg| ApiError::invalid(&["body", "url"], msg))
 }
 
 fn check_version(version: i64) -> ApiResult<()> {

@@ -48,6 +48,7 @@ impl TestApi {
             auth,
             max_payload_bytes: 64 * 1024,
             metrics: None,
+            allowed_origins: Vec::new(),
         };
         let state = ApiState::new(Arc::new(store), Dispatcher::disabled(), config);
         Self {

@@ -192,6 +192,38 @@ async fn patch_clears_with_null() {
 }
 
 #[tokio::test]
+async fn urls_with_line_breaks_are_stored_normalised() {
+    let api = api_with_app().await;
+    let typed = "https://example.com/hook\r\n2026-01-01T00:00:00Z INFO forged\tline";
+    let created = api
+        .post("/api/v1/app/acme/endpoint", json!({"url": typed}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        created["url"],
+        "https://example.com/hook2026-01-01T00:00:00Z%20INFO%20forgedline"
+    );
+    let id = created["id"].as_str().unwrap();
+    let patched = api
+        .patch(
+            &format!("/api/v1/app/acme/endpoint/{id}"),
+            json!({"url": "https://example.com/\nx"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(patched["url"], "https://example.com/x");
+    // A URL typed plainly is kept as typed.
+    let plain = api
+        .post(
+            "/api/v1/app/acme/endpoint",
+            json!({"url": "https://example.com"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(plain["url"], "https://example.com");
+}
+
+#[tokio::test]
 async fn put_creates_or_replaces() {
     let api = api_with_app().await;
     let created = api

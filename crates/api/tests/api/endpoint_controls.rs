@@ -159,6 +159,7 @@ async fn custom_headers_are_set_merged_and_redacted() {
         "content-type",
         "Host",
         "user-agent",
+        "Proxy-Authorization",
     ] {
         api.put(path, json!({"headers": {reserved: "x"}}))
             .await

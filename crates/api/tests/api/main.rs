@@ -7,6 +7,7 @@ mod common;
 
 mod application;
 mod attempt;
+mod browser;
 mod endpoint;
 mod endpoint_controls;
 mod event_type;

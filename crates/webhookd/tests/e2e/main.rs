@@ -24,10 +24,13 @@
 //! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `overview`: the console's overview and endpoint health after real deliveries.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
+//! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
+//!   hostile request stream over one keep-alive connection.
 
 mod harness;
 
 mod cli;
+mod connections;
 mod crash;
 mod delivery;
 mod endpoint_controls;

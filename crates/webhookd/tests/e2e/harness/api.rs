@@ -40,6 +40,11 @@ impl Api {
         }
     }
 
+    /// `http://host:port`, the node's address.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The same API, called with this bearer token (or none).
     pub(crate) fn with_token(&self, token: Option<&str>) -> Self {
         Self {

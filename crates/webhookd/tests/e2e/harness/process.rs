@@ -22,7 +22,22 @@ use super::wait::{DEADLINE, eventually};
 
 /// `webhookd` with a clean environment.
 pub(crate) fn webhookd() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webhookd"));
+    clean(Command::new(env!("CARGO_BIN_EXE_webhookd")))
+}
+
+/// `webhookd` started by `sh` after `ulimit -n open_files` (soft and hard limit), as on a host
+/// that allows a process few open files.
+pub(crate) fn webhookd_with_open_files(open_files: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_webhookd"));
+    clean(command)
+}
+
+/// `command` with no `WEBHOOKD_*` variable from the test's environment, killed on drop.
+fn clean(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("WEBHOOKD_") {
             command.env_remove(name);
@@ -94,6 +109,16 @@ impl ServerProcess {
         port: u16,
         overrides: &[(&str, &str)],
     ) -> Self {
+        Self::start_with(webhookd(), database, port, overrides).await
+    }
+
+    /// [`ServerProcess::start`] with this command (e.g. [`webhookd_with_open_files`]).
+    pub(crate) async fn start_with(
+        mut command: Command,
+        database: &TestDatabase,
+        port: u16,
+        overrides: &[(&str, &str)],
+    ) -> Self {
         let listen = format!("127.0.0.1:{port}");
         let mut env = settings(database.url(), overrides);
         env.insert("WEBHOOKD_LISTEN".to_owned(), listen.clone());
@@ -105,7 +130,7 @@ impl ServerProcess {
                 .open(&log)
                 .expect("the log file")
         };
-        let child = webhookd()
+        let child = command
             .arg("serve")
             .envs(&env)
             .stdout(open_log())
