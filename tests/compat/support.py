@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from standardwebhooks.webhooks import Webhook
+from svix.api import MessageAttemptListByMsgOptions
 from svix.exceptions import HttpError, HTTPValidationError
 
 T = TypeVar("T")
@@ -125,7 +126,7 @@ def wait_for_attempt(svix: Any, app_id: str, msg_id: str, **match: Any) -> Any:
     """Wait until ``list_by_msg`` shows an attempt whose fields equal ``match``; return it."""
 
     def found() -> Any:
-        attempts = svix.message_attempt.list_by_msg(app_id, msg_id).data
+        attempts = svix.message_attempt.list_by_msg(app_id, msg_id, MessageAttemptListByMsgOptions(with_content=True)).data
         return next((a for a in attempts if all(getattr(a, k) == v for k, v in match.items())), None)
 
     return wait_until(found, what=f"an attempt of {msg_id} with {match}")

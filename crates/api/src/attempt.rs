@@ -2,9 +2,10 @@
 //! and the manual resend.
 //!
 //! - `/app/{app}/attempt/msg/{msg}` and `/app/{app}/attempt/endpoint/{ep}`: attempts, newest
-//!   first, filtered by `status`, `status_code_class`, `event_types`, `channel`,
-//!   `endpoint_id`, `before`, `after`. The SDKs also send `with_content`,
-//!   `expanded_statuses`, `with_msg` and `tag`; they are accepted and filter nothing.
+//!   first, filtered by `status`, `status_code_class`, `event_types`, `channel`, `tag`,
+//!   `endpoint_id`, `before`, `after`. With `with_content=false` (the SDKs' default) each
+//!   response body reads `{}`, as Svix's does; `with_msg=true` embeds the message in each
+//!   attempt (`msg`). `expanded_statuses` is accepted and changes nothing.
 //! - `/app/{app}/msg/{msg}/attempt/{id}`: one attempt.
 //! - `/app/{app}/msg/{msg}/endpoint`: the message's delivery to each endpoint it fanned out to.
 //! - `/app/{app}/endpoint/{ep}/msg`: the endpoint's deliveries, newest message first.
@@ -16,6 +17,7 @@
 //!
 //! Every id or key in a path that is malformed or unknown answers 404.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::Router;
@@ -23,6 +25,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -34,7 +37,7 @@ use webhookd_store::{AttemptFilter, AttemptScope, Order};
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{ListParams, Path, QueryParams};
-use crate::message::{PayloadOut, borrowed, non_empty, text_filter};
+use crate::message::{MessageOut, PayloadOut, borrowed, non_empty, text_filter};
 use crate::wire::{Empty, JsonBytes, ListResponse};
 
 /// The values `status_code_class` takes: 0 is "no response".
@@ -81,6 +84,10 @@ pub(crate) struct MessageAttemptOut {
     trigger_type: i64,
     #[serde(with = "serde_rfc3339")]
     timestamp: OffsetDateTime,
+    /// The message, in lists asked `with_msg=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::message::MessageOut>)]
+    msg: Option<Box<RawValue>>,
 }
 
 impl From<Attempt> for MessageAttemptOut {
@@ -97,6 +104,7 @@ impl From<Attempt> for MessageAttemptOut {
             response_duration_ms: attempt.duration_ms,
             trigger_type: attempt.trigger_type.code(),
             timestamp: attempt.created_at,
+            msg: None,
         }
     }
 }
@@ -249,15 +257,14 @@ async fn attempt_filter(
         Some(key) => Some(state.endpoint(app, &key).await?.id),
         None => None,
     };
-    // Accepted because the SDKs send them; they change nothing here.
-    for ignored in ["with_content", "expanded_statuses", "with_msg"] {
-        query.bool(ignored, false)?;
-    }
+    // Accepted because the SDKs send it; it changes nothing here.
+    query.bool("expanded_statuses", false)?;
     Ok(AttemptFilter {
         status,
         status_code_class,
         event_types: query.list("event_types"),
         channel: text_filter(query, "channel"),
+        tag: text_filter(query, "tag"),
         endpoint_id,
         before: query.timestamp("before")?,
         after: query.timestamp("after")?,
@@ -280,16 +287,58 @@ async fn list_attempts(
 ) -> ApiResult<JsonBytes> {
     let page = query.page(Order::Descending)?;
     let filter = attempt_filter(state, app, query).await?;
+    let with_content = query.bool("with_content", true)?;
+    let with_msg = query.bool("with_msg", false)?;
     let attempts = state
         .store()
         .list_attempts(&app.id, &scope, &filter, &page)
         .await?;
+    let messages = if with_msg {
+        embedded_messages(state, app, &attempts.items).await?
+    } else {
+        HashMap::new()
+    };
     let list = ListResponse::from_page(
         attempts,
         |attempt| attempt.id.to_string(),
-        MessageAttemptOut::from,
+        |attempt| {
+            let msg = messages.get(&attempt.msg_id).cloned();
+            let mut out = MessageAttemptOut::from(attempt);
+            if !with_content {
+                out.response = "{}".to_owned();
+            }
+            out.msg = msg;
+            out
+        },
     );
     JsonBytes::new(StatusCode::OK, &list)
+}
+
+/// The messages of these attempts, each as its `MessageOut`, by id.
+async fn embedded_messages(
+    state: &ApiState,
+    app: &Application,
+    attempts: &[Attempt],
+) -> ApiResult<HashMap<MessageId, Box<RawValue>>> {
+    let mut messages = HashMap::new();
+    for attempt in attempts {
+        if messages.contains_key(&attempt.msg_id) {
+            continue;
+        }
+        if let Some(message) = state
+            .store()
+            .get_message(&app.id, attempt.msg_id.as_str())
+            .await?
+        {
+            let shown = serde_json::to_string(&MessageOut::of(&message, true))
+                .and_then(RawValue::from_string)
+                .map_err(|error| {
+                    ApiError::Internal(format!("a message did not serialize: {error}"))
+                })?;
+            messages.insert(attempt.msg_id.clone(), shown);
+        }
+    }
+    Ok(messages)
 }
 
 /// The filters of the attempt and delivery lists, as `attempt_filter` reads them. It describes
@@ -313,13 +362,13 @@ pub(crate) struct AttemptListParams {
     before: Option<OffsetDateTime>,
     /// Only after this time.
     after: Option<OffsetDateTime>,
-    /// Accepted, as the SDKs send it.
+    /// Response bodies read `{}` when false (true by default).
     with_content: Option<bool>,
     /// Accepted, as the SDKs send it.
     expanded_statuses: Option<bool>,
-    /// Accepted, as the SDKs send it.
+    /// Embed each attempt's message as `msg` (false by default).
     with_msg: Option<bool>,
-    /// Accepted, as the SDKs send it; filters nothing.
+    /// Only messages with this tag.
     tag: Option<String>,
 }
 

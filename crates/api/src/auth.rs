@@ -70,9 +70,9 @@ pub(crate) async fn check(state: &ApiState, headers: &HeaderMap) -> Result<Calle
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
+            // The scheme is case-insensitive (RFC 7235).
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
         })
         .map(str::trim)
         .filter(|token| !token.is_empty())

@@ -5,8 +5,8 @@
 //! deletes; creating an archived name un-archives it. Lists page by name and hide archived
 //! types unless `include_archived=true`; `with_content=false` leaves the schemas out.
 //!
-//! Svix's `featureFlag` and `groupName` are accepted and ignored: they only shape Svix's
-//! customer portal, which webhookd does not have, and the model has no place for them.
+//! Svix's `featureFlags` (and the older single `featureFlag`) and `groupName` are stored and
+//! echoed. `POST /event-type/import/openapi` lives in `event_type_import`.
 
 use axum::Router;
 use axum::extract::State;
@@ -57,6 +57,16 @@ pub(crate) struct EventTypeIn {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     schemas: Option<Value>,
+    /// Svix's feature flags of the type.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    feature_flags: Option<Vec<String>>,
+    /// The older, single form of `featureFlags`.
+    #[serde(default)]
+    feature_flag: Option<String>,
+    /// The group the type is listed under.
+    #[serde(default)]
+    group_name: Option<String>,
 }
 
 impl EventTypeIn {
@@ -66,6 +76,9 @@ impl EventTypeIn {
             archived: self.archived,
             deprecated: self.deprecated,
             schemas: self.schemas,
+            feature_flags: self.feature_flags,
+            feature_flag: self.feature_flag,
+            group_name: self.group_name,
         };
         (self.name, fields)
     }
@@ -85,6 +98,16 @@ pub(crate) struct EventTypeFields {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     schemas: Option<Value>,
+    /// Svix's feature flags of the type.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    feature_flags: Option<Vec<String>>,
+    /// The older, single form of `featureFlags`.
+    #[serde(default)]
+    feature_flag: Option<String>,
+    /// The group the type is listed under.
+    #[serde(default)]
+    group_name: Option<String>,
 }
 
 /// The body of a PATCH: absent fields are left alone, `schemas: null` removes the schemas.
@@ -100,6 +123,14 @@ pub(crate) struct EventTypePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
     schemas: Option<Option<Value>>,
+    /// `null` removes them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    feature_flags: Option<Option<Vec<String>>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    group_name: Option<Option<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,6 +143,14 @@ pub(crate) struct EventTypeOut<'a> {
     /// `null` when there are none, or with `with_content=false`.
     #[schema(required, value_type = Option<Object>)]
     schemas: Option<&'a Value>,
+    /// `null` when there are none.
+    #[schema(required, value_type = Option<Vec<String>>)]
+    feature_flags: Option<&'a [String]>,
+    /// The first of `featureFlags`, under Svix's older name.
+    #[schema(required)]
+    feature_flag: Option<&'a str>,
+    #[schema(required)]
+    group_name: Option<&'a str>,
     #[serde(with = "serde_rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "serde_rfc3339")]
@@ -126,10 +165,37 @@ impl<'a> EventTypeOut<'a> {
             archived: event_type.archived,
             deprecated: event_type.deprecated,
             schemas: event_type.schemas.as_ref().filter(|_| with_content),
+            feature_flags: crate::message::non_empty(&event_type.feature_flags),
+            feature_flag: event_type.feature_flags.first().map(String::as_str),
+            group_name: event_type.group_name.as_deref(),
             created_at: event_type.created_at,
             updated_at: event_type.updated_at,
         }
     }
+}
+
+/// Feature flags and a group name: names of the event-type kind; `featureFlags` wins over the
+/// older `featureFlag`. Repeats are dropped.
+pub(crate) fn check_flags(
+    feature_flags: Option<Vec<String>>,
+    feature_flag: Option<String>,
+) -> ApiResult<Vec<String>> {
+    let flags = feature_flags.unwrap_or_else(|| feature_flag.into_iter().collect());
+    let mut unique: Vec<String> = Vec::with_capacity(flags.len());
+    for (index, flag) in flags.into_iter().enumerate() {
+        check_name(&["body", "featureFlags", &index.to_string()], &flag)?;
+        if !unique.contains(&flag) {
+            unique.push(flag);
+        }
+    }
+    Ok(unique)
+}
+
+pub(crate) fn check_group(group_name: Option<String>) -> ApiResult<Option<String>> {
+    if let Some(group) = &group_name {
+        check_name(&["body", "groupName"], group)?;
+    }
+    Ok(group_name)
 }
 
 fn check_name(loc: &[&str], name: &str) -> ApiResult<()> {
@@ -162,6 +228,8 @@ impl EventTypeFields {
             archived: self.archived,
             deprecated: self.deprecated,
             schemas: check_schemas(self.schemas)?,
+            feature_flags: check_flags(self.feature_flags, self.feature_flag)?,
+            group_name: check_group(self.group_name)?,
             created_at: created_at.unwrap_or(at),
             updated_at: at,
         })
@@ -327,6 +395,12 @@ pub(crate) async fn patch(
     }
     if let Some(schemas) = input.schemas {
         event_type.schemas = check_schemas(schemas)?;
+    }
+    if let Some(flags) = input.feature_flags {
+        event_type.feature_flags = check_flags(flags, None)?;
+    }
+    if let Some(group) = input.group_name {
+        event_type.group_name = check_group(group)?;
     }
     event_type.updated_at = now();
     state.store().put_event_type(&event_type).await?;

@@ -101,6 +101,26 @@ fn records_with_effect(path: &str) -> bool {
     )
 }
 
+/// The path with the application it names written one way, so that a key is the same key
+/// whether the path names the application by id or by uid: by its uid when it has one, else by
+/// its id. An unknown key is left as written: a uid the request itself creates the application
+/// under (a message's `application`) is then already the canonical form.
+async fn scoped_path(state: &ApiState, path: &str) -> Result<String, ApiError> {
+    let Some(rest) = path.strip_prefix("/api/v1/app/") else {
+        return Ok(path.to_owned());
+    };
+    let (key, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some(app) = state.application_cached(key).await? else {
+        return Ok(path.to_owned());
+    };
+    let name = app.uid.unwrap_or_else(|| app.id.to_string());
+    Ok(if tail.is_empty() {
+        format!("/api/v1/app/{name}")
+    } else {
+        format!("/api/v1/app/{name}/{tail}")
+    })
+}
+
 fn replay(stored: IdempotentResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();
@@ -138,7 +158,11 @@ pub(crate) async fn middleware(
         .get::<Caller>()
         .cloned()
         .unwrap_or(Caller::Local);
-    let hash = key_hash(&caller, request.method(), request.uri().path(), key);
+    let path = match scoped_path(&state, request.uri().path()).await {
+        Ok(path) => path,
+        Err(error) => return error.into_response(),
+    };
+    let hash = key_hash(&caller, request.method(), &path, key);
     let not_before = now() - IDEMPOTENCY_WINDOW;
     // A create writes the key with its effect, and a repeat's write conflicts and replays the
     // first answer (below): no read ahead is needed on that hot path.

@@ -19,10 +19,13 @@ mod background_task;
 mod body_guard;
 mod endpoint;
 mod event_type;
+mod event_type_import;
 mod health;
 mod local_guard;
 mod message;
+mod message_content;
 mod seed;
+mod statistics;
 mod stats;
 
 use std::collections::HashMap;
@@ -38,6 +41,7 @@ use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::signing::SignatureType;
 use webhookd_delivery::Dispatcher;
 use webhookd_store::Store;
 
@@ -58,6 +62,8 @@ pub struct ApiConfig {
     /// Browser origins let in besides the node's own, in local mode (see `local_guard`).
     /// Empty by default.
     pub allowed_origins: Vec<String>,
+    /// The signature scheme of new endpoints created without a secret.
+    pub signature_type: SignatureType,
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -180,9 +186,12 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(application::router())
                 .merge(endpoint::router())
                 .merge(event_type::router())
+                .merge(event_type_import::router())
                 .merge(message::router())
+                .merge(message_content::router())
                 .merge(attempt::router())
                 .merge(background_task::router())
+                .merge(statistics::router())
                 .merge(stats::router()),
         )
         .merge(seed::router())

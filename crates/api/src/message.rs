@@ -318,7 +318,7 @@ pub(crate) struct MessageOut<'a> {
 }
 
 impl<'a> MessageOut<'a> {
-    fn of(message: &'a Message, with_content: bool) -> Self {
+    pub(crate) fn of(message: &'a Message, with_content: bool) -> Self {
         Self {
             id: &message.id,
             event_type: &message.event_type,

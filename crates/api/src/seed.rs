@@ -83,7 +83,7 @@ impl RegistrationOut {
             destination: endpoint.url.clone(),
             application_id: app.id.clone(),
             endpoint_id: endpoint.id.clone(),
-            secret: endpoint.secret.expose(),
+            secret: endpoint.secret.receiver_key(),
         }
     }
 }
@@ -114,7 +114,11 @@ pub(crate) async fn register(
             &RegistrationOut::new(input.name, &app, &existing),
         );
     }
-    let mut endpoint = new_endpoint(&app.id, EndpointIn::for_url(input.destination))?;
+    let mut endpoint = new_endpoint(
+        &app.id,
+        EndpointIn::for_url(input.destination),
+        state.config().signature_type,
+    )?;
     // A uid derived from the URL makes two first registrations that race end with one
     // endpoint: the loser's create conflicts and reads the winner's back.
     let uid = destination_uid(&url);

@@ -117,8 +117,13 @@ pub struct Endpoint {
 impl Endpoint {
     /// Whether a message of this type on these channels goes to this endpoint.
     pub fn accepts(&self, event_type: &str, channels: &[String]) -> bool {
-        !self.disabled
-            && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+        !self.disabled && self.matches(event_type, channels)
+    }
+
+    /// Whether the endpoint's event types and channels let such a message through, enabled or
+    /// not (replays ask this of messages sent while it was disabled).
+    pub fn matches(&self, event_type: &str, channels: &[String]) -> bool {
+        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
             && (self.channels.is_empty() || self.channels.iter().any(|c| channels.contains(c)))
     }
 
@@ -141,6 +146,10 @@ pub struct EventType {
     pub archived: bool,
     pub deprecated: bool,
     pub schemas: Option<Value>,
+    /// Svix's `featureFlags`: the type is shown only to holders of one of them.
+    pub feature_flags: Vec<String>,
+    /// Svix's `groupName`: the group the type is listed under.
+    pub group_name: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

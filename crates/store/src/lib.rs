@@ -6,6 +6,7 @@
 //! or dialects. Errors are mapped once, here, to the few kinds callers act on (conflict, not
 //! found, unavailable), so that a 409 means the same on every backend.
 
+mod bulk;
 mod operational;
 mod page;
 pub mod postgres;
@@ -21,6 +22,7 @@ use webhookd_core::model::{
 };
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 
+pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use rollup::{ROLLUP_RETENTION, RollupMinute};
 pub use secrets::SecretCodec;
@@ -116,6 +118,8 @@ pub struct AttemptFilter {
     pub status_code_class: Option<u16>,
     pub event_types: Vec<String>,
     pub channel: Option<String>,
+    /// Only attempts of messages with this tag.
+    pub tag: Option<String>,
     pub endpoint_id: Option<EndpointId>,
     pub before: Option<OffsetDateTime>,
     pub after: Option<OffsetDateTime>,
@@ -219,7 +223,7 @@ pub struct ApiTokenRecord {
 /// The storage interface. Every method is one transaction; writes from concurrent callers may
 /// share a commit (group commit) but each succeeds or fails on its own.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: BulkStore + Send + Sync + 'static {
     // --- applications -------------------------------------------------------------------
     /// Conflict when the uid is taken.
     async fn create_application(

@@ -2,7 +2,8 @@
 //!
 //! Point an endpoint at it and it prints every request it gets, on any path and with any method:
 //! the method, path and query, the time, every header, and the body (pretty-printed when it is
-//! JSON). Given the endpoint's secret (`--secret whsec_…`) it also verifies the Standard Webhooks
+//! JSON). Given the endpoint's secret (`--secret whsec_…`, or `--secret whpk_…`, the public key
+//! of an ed25519 endpoint) it also verifies the Standard Webhooks
 //! signature (or the `svix-` variant of the headers) and says whether it is valid. It answers with
 //! the status chosen by `--status`, fails a fraction of requests with a 500 (`--fail-rate`), and
 //! can answer slowly (`--delay`), so that retries and timeouts can be watched from the outside.
@@ -29,7 +30,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use webhookd_core::signing::{self, Secret};
+use webhookd_core::signing::{self, VerifyKey};
 use webhookd_core::time as core_time;
 
 /// The largest body the bin accepts; far above webhookd's own payload limit.
@@ -44,7 +45,8 @@ pub struct BinArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
-    /// The endpoint's signing secret (`whsec_…`); when given, signatures are verified.
+    /// The endpoint's signing secret (`whsec_…`) or ed25519 public key (`whpk_…`); when given,
+    /// signatures are verified.
     #[arg(long)]
     pub secret: Option<String>,
     /// HTTP status to answer with.
@@ -62,7 +64,7 @@ pub struct BinArgs {
 #[derive(Debug, Clone)]
 pub struct ValidatedBin {
     pub listen: SocketAddr,
-    pub secret: Option<Secret>,
+    pub secret: Option<VerifyKey>,
     pub status: StatusCode,
     pub fail_rate: f64,
     pub delay: Option<Duration>,
@@ -74,7 +76,7 @@ pub fn validate(args: &BinArgs) -> anyhow::Result<ValidatedBin> {
     let secret = args
         .secret
         .as_deref()
-        .map(Secret::parse)
+        .map(VerifyKey::parse)
         .transpose()
         .map_err(|error| anyhow!("invalid --secret: {error}"))?;
     let status = Some(args.status)
@@ -296,7 +298,12 @@ fn escape_controls(text: &str) -> String {
 
 /// `valid`, `INVALID (<reason>)` or `missing headers`, from the `webhook-` headers or, failing
 /// those, the `svix-` ones.
-fn signature_verdict(secret: &Secret, headers: &HeaderMap, body: &[u8], now_unix: i64) -> String {
+fn signature_verdict(
+    secret: &VerifyKey,
+    headers: &HeaderMap,
+    body: &[u8],
+    now_unix: i64,
+) -> String {
     let header = |name: &str| {
         headers
             .get(name)
@@ -312,7 +319,7 @@ fn signature_verdict(secret: &Secret, headers: &HeaderMap, body: &[u8], now_unix
     let Some((msg_id, timestamp, signature)) = found else {
         return "missing headers".to_owned();
     };
-    match signing::verify(secret, &msg_id, &timestamp, &signature, body, now_unix) {
+    match signing::verify_with(secret, &msg_id, &timestamp, &signature, body, now_unix) {
         Ok(()) => "valid".to_owned(),
         Err(reason) => format!("INVALID ({reason})"),
     }
@@ -324,6 +331,7 @@ mod tests {
     use tokio::net::TcpListener;
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
+    use webhookd_core::signing::Secret;
 
     use super::*;
 
@@ -469,6 +477,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn verifies_ed25519_signatures_with_the_public_key() {
+        let secret = Secret::generate_ed25519();
+        let public = secret.receiver_key();
+        let bin = RunningBin::start(&["--secret", &public]).await;
+        let body = br#"{"type":"user.created"}"#;
+        let timestamp = core_time::now().unix_timestamp();
+        let headers = vec![
+            ("webhook-id".to_owned(), "msg_test".to_owned()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+            (
+                "webhook-signature".to_owned(),
+                secret.sign("msg_test", timestamp, body),
+            ),
+        ];
+        post(&bin, "/", &headers, body).await;
+        post(&bin, "/", &headers, br#"{"type":"forged"}"#).await;
+        let output = bin.stop().await;
+        assert!(output.contains("signature: valid\n"), "{output}");
+        assert!(output.contains("signature: INVALID"), "{output}");
+    }
+
+    #[tokio::test]
     async fn a_tampered_body_is_reported_invalid() {
         let bin = RunningBin::start(&["--secret", SECRET]).await;
         let headers = signed_headers("webhook", br#"{"amount":10}"#);
@@ -478,7 +508,9 @@ mod tests {
 
         let output = bin.stop().await;
         assert!(
-            output.contains("signature: INVALID (no v1 signature in the header matches)\n"),
+            output.contains(
+                "signature: INVALID (no signature of this key's kind in the header matches)\n"
+            ),
             "{output}"
         );
     }

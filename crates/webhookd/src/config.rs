@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use webhookd_core::retry::RetrySchedule;
+use webhookd_core::signing::SignatureType;
 use webhookd_core::ssrf::AllowPrivate;
 use webhookd_core::time::format_duration;
 
@@ -72,6 +73,8 @@ pub struct Config {
     pub retention: Duration,
     pub heartbeat: Option<Duration>,
     pub svix_headers: bool,
+    /// The signature scheme of new endpoints created without a secret.
+    pub signature_type: SignatureType,
     pub encryption_key: Option<EncryptionKeySetting>,
     pub log_format: LogFormat,
     pub tls: Option<TlsFiles>,
@@ -147,6 +150,10 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
             .optional("heartbeat", parse_optional_duration)?
             .flatten(),
         svix_headers: sources.required("svix_headers", parse_bool)?,
+        signature_type: sources.required("signature_type", |text| {
+            SignatureType::parse(text.trim())
+                .ok_or_else(|| format!("`{text}` is not `hmac` or `ed25519`"))
+        })?,
         encryption_key: sources.optional("encryption_key", EncryptionKeySetting::parse)?,
         log_format: sources.required("log_format", LogFormat::parse)?,
         tls: resolve_tls(sources)?,

@@ -140,6 +140,7 @@ pub async fn run(
         max_payload_bytes: config.max_payload_bytes,
         metrics: Some(metrics),
         allowed_origins: Vec::new(),
+        signature_type: config.signature_type,
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let heartbeat = config.heartbeat.map(|every| {

@@ -9,14 +9,16 @@
 //!
 //! Submodules, one per sub-resource: `secret` (read and rotate the signing secret), `headers`
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
-//! delivery counts), `operational_webhook` (the operational endpoints: endpoints of the reserved
-//! operational application, under their own routes), `health` (webhookd's own: last attempt,
-//! failing since, success rate).
+//! delivery counts), `replay` (replay what it missed or got, send an example),
+//! `operational_webhook` (the operational endpoints: endpoints of the reserved operational
+//! application, under their own routes), `health` (webhookd's own: last attempt, failing
+//! since, success rate).
 
 pub(crate) mod headers;
 pub(crate) mod health;
 pub(crate) mod operational_webhook;
 pub(crate) mod recover;
+pub(crate) mod replay;
 pub(crate) mod secret;
 
 use std::collections::BTreeMap;
@@ -30,7 +32,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use webhookd_core::model::{Application, Endpoint};
-use webhookd_core::signing::Secret;
+use webhookd_core::signing::{Secret, SignatureType};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, EndpointId, validate};
 use webhookd_store::Order;
@@ -56,6 +58,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(secret::router())
         .merge(headers::router())
         .merge(recover::router())
+        .merge(replay::router())
         .merge(operational_webhook::router())
         .merge(health::router())
 }
@@ -103,7 +106,9 @@ pub(crate) struct EndpointIn {
         pattern = r"^[a-zA-Z0-9\-_.]{1,256}$"
     )]
     uid: Option<String>,
-    /// The signing secret, `whsec_` and the base64 of 24 to 64 bytes; generated when absent.
+    /// The signing secret: `whsec_` and the base64 of 24 to 64 bytes (HMAC), or `whsk_` and
+    /// the base64 of an ed25519 secret key (signatures `v1a,`); generated when absent, of the
+    /// kind `WEBHOOKD_SIGNATURE_TYPE` says.
     #[serde(default)]
     secret: Option<String>,
     /// Custom headers sent with every delivery.
@@ -163,7 +168,8 @@ impl EndpointIn {
 }
 
 impl CheckedEndpoint {
-    fn into_endpoint(self, app_id: AppId) -> Endpoint {
+    /// The new endpoint; without a secret given, one of `kind` is generated.
+    fn into_endpoint(self, app_id: AppId, kind: SignatureType) -> Endpoint {
         let at = now();
         Endpoint {
             id: EndpointId::new(),
@@ -178,7 +184,7 @@ impl CheckedEndpoint {
             throttle_rate: self.throttle_rate,
             metadata: self.metadata,
             headers: self.headers.unwrap_or_default(),
-            secret: self.secret.unwrap_or_else(Secret::generate),
+            secret: self.secret.unwrap_or_else(|| Secret::generate_of(kind)),
             retired_secrets: Vec::new(),
             failing_since: None,
             created_at: at,
@@ -228,8 +234,12 @@ pub(crate) async fn ensure_room(state: &ApiState, app: &AppId) -> ApiResult<()> 
     Ok(())
 }
 
-pub(crate) fn new_endpoint(app_id: &AppId, input: EndpointIn) -> ApiResult<Endpoint> {
-    Ok(input.check()?.into_endpoint(app_id.clone()))
+pub(crate) fn new_endpoint(
+    app_id: &AppId,
+    input: EndpointIn,
+    kind: SignatureType,
+) -> ApiResult<Endpoint> {
+    Ok(input.check()?.into_endpoint(app_id.clone(), kind))
 }
 
 /// The body of PATCH: absent fields are kept; `null` clears the fields that can be cleared.
@@ -398,7 +408,7 @@ fn check_version(version: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Parses a `whsec_…` secret given in the body field `field`.
+/// Parses a `whsec_…` or `whsk_…` secret given in the body field `field`.
 fn parse_secret(field: &str, text: &str) -> ApiResult<Secret> {
     Secret::parse(text).map_err(|error| ApiError::invalid(&["body", field], error.to_string()))
 }
@@ -506,7 +516,7 @@ pub(crate) async fn create(
     Json(input): Json<EndpointIn>,
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
-    let endpoint = new_endpoint(&app.id, input)?;
+    let endpoint = new_endpoint(&app.id, input, state.config().signature_type)?;
     ensure_room(&state, &app.id).await?;
     let response = JsonBytes::new(StatusCode::CREATED, &EndpointOut::from(&endpoint))?;
     state
@@ -575,7 +585,7 @@ pub(crate) async fn put(
             check_uid(Some(&key)).map_err(|_| ApiError::not_found("endpoint"))?;
             checked.uid = Some(key);
             ensure_room(&state, &app.id).await?;
-            let endpoint = checked.into_endpoint(app.id);
+            let endpoint = checked.into_endpoint(app.id, state.config().signature_type);
             state.store().create_endpoint(&endpoint, None).await?;
             state.dispatcher().endpoint_changed(&endpoint.id);
             JsonBytes::new(StatusCode::CREATED, &EndpointOut::from(&endpoint))

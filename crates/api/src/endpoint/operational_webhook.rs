@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use webhookd_core::EndpointId;
 use webhookd_core::model::Endpoint;
 use webhookd_core::operational::{EVENT_TYPES, operational_app};
+use webhookd_core::signing::SignatureType;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_store::Order;
 
@@ -220,7 +221,7 @@ pub(crate) async fn create(
     Json(input): Json<OperationalWebhookEndpointIn>,
 ) -> ApiResult<JsonBytes> {
     let app = operational_app();
-    let endpoint = super::new_endpoint(&app, input.into_endpoint_in()?)?;
+    let endpoint = super::new_endpoint(&app, input.into_endpoint_in()?, SignatureType::Hmac)?;
     ensure_room(&state, &app).await?;
     let response = json(StatusCode::CREATED, &endpoint)?;
     state
@@ -291,7 +292,7 @@ pub(crate) async fn upsert(
                 .map_err(|_| ApiError::not_found("operational webhook endpoint"))?;
             checked.uid = Some(key);
             ensure_room(&state, &app).await?;
-            let endpoint = checked.into_endpoint(app);
+            let endpoint = checked.into_endpoint(app, SignatureType::Hmac);
             state.store().create_endpoint(&endpoint, None).await?;
             state.dispatcher().endpoint_changed(&endpoint.id);
             json(StatusCode::CREATED, &endpoint)

@@ -19,12 +19,12 @@ use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use webhookd_core::TaskId;
-use webhookd_core::model::{BackgroundTask, EndpointStats, TaskStatus};
+use webhookd_core::model::{BackgroundTask, EndpointStats};
 use webhookd_core::time::{now, serde_rfc3339};
-use webhookd_store::StoreError;
 
 use super::locate;
 use crate::ApiState;
+use crate::background_task::run_task;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path, QueryParams};
 use crate::idempotency::IdempotencyKey;
@@ -96,14 +96,6 @@ impl From<EndpointStats> for StatsOut {
     }
 }
 
-/// What a failed task says of its error: never the store's internals.
-fn task_error(error: &StoreError) -> &'static str {
-    match error {
-        StoreError::Unavailable(_) => "the store was unavailable; recover again",
-        _ => "internal error; see the server log",
-    }
-}
-
 /// Makes every failed or canceled delivery created in `[since, until]` pending again.
 #[utoipa::path(
     post,
@@ -132,42 +124,22 @@ pub(crate) async fn recover(
             "must be before `until` (or now, when `until` is absent)",
         ));
     }
-    let mut task = BackgroundTask {
-        id: TaskId::new(),
-        kind: RECOVER_TASK.into(),
-        status: TaskStatus::Running,
-        data: json!({}),
-        updated_at: started,
-    };
-    state.store().put_task(&task, None).await?;
-    let outcome = state
-        .store()
-        .recover(&endpoint.id, input.since, until, started)
-        .await;
-    task.updated_at = now();
-    match outcome {
-        Ok(recovered) => {
-            task.status = TaskStatus::Finished;
-            task.data = json!({ "recovered": recovered });
-        }
-        Err(error) => {
-            task.status = TaskStatus::Failed;
-            task.data = json!({ "error": task_error(&error) });
-            // Best effort, so that the task does not read as running forever; the client
-            // learns of the failure from the error answer either way.
-            if let Err(put_error) = state.store().put_task(&task, None).await {
-                tracing::warn!(error = %put_error, task = %task.id, "could not mark a recovery failed");
-            }
-            return Err(error.into());
-        }
-    }
-    let response = JsonBytes::new(StatusCode::ACCEPTED, &RecoverOut::from(&task))?;
-    state
-        .store()
-        .put_task(&task, idempotency.record(&response).as_ref())
-        .await?;
+    let store = state.store();
+    let response = run_task(
+        &state,
+        RECOVER_TASK,
+        &idempotency,
+        async {
+            let recovered = store
+                .recover(&endpoint.id, input.since, until, started)
+                .await?;
+            Ok(json!({ "recovered": recovered }))
+        },
+        |task| JsonBytes::new(StatusCode::ACCEPTED, &RecoverOut::from(task)),
+    )
+    .await?;
     state.dispatcher().wake();
-    Ok(response.recorded())
+    Ok(response)
 }
 
 /// Counts of the endpoint's deliveries by status. `since` and `until` are accepted (and must be

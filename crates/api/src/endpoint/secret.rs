@@ -5,6 +5,11 @@
 //! delivery. `gracePeriodSeconds` defaults to 24 hours and may be 0 (the old secret stops at
 //! once) up to 7 days. At most 10 retired secrets are kept: expired ones are dropped at each
 //! rotation, then the oldest ones beyond 10.
+//!
+//! Both kinds of Standard Webhooks keys rotate alike. An ed25519 endpoint (`whsk_` secret key)
+//! shows its `whpk_` public key, the one thing a receiver needs, wherever an HMAC endpoint
+//! shows its `whsec_` secret. A rotation without a key generates one of the current kind; a
+//! `whsk_` key switches an HMAC endpoint to ed25519, and a `whsec_` one back, as in Svix.
 
 use axum::Router;
 use axum::extract::State;
@@ -36,7 +41,7 @@ pub(super) fn router() -> Router<ApiState> {
         .route("/app/{app}/endpoint/{ep}/secret/rotate", post(rotate))
 }
 
-/// `{"key": "whsec_…"}`.
+/// `{"key": "whsec_…"}`, or `{"key": "whpk_…"}` (the public key) for an ed25519 endpoint.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SecretOut {
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
@@ -44,10 +49,11 @@ pub(crate) struct SecretOut {
 }
 
 impl SecretOut {
-    /// The endpoint's current secret.
+    /// What a receiver of the endpoint verifies with: its `whsec_` secret, or the `whpk_`
+    /// public key of its ed25519 secret key.
     pub(super) fn of(endpoint: &Endpoint) -> Self {
         Self {
-            key: endpoint.secret.expose(),
+            key: endpoint.secret.receiver_key(),
         }
     }
 }
@@ -55,7 +61,8 @@ impl SecretOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RotateIn {
-    /// The new secret (`whsec_` and the base64 of 24 to 64 bytes); generated when absent.
+    /// The new secret (`whsec_…`, or an ed25519 `whsk_…`); one of the current kind is
+    /// generated when absent.
     #[serde(default)]
     key: Option<String>,
     /// How long the old secret keeps signing beside the new one: 0 to 604800 (7 days),
@@ -104,7 +111,7 @@ pub(super) fn adopt(endpoint: &mut Endpoint, secret: Secret, now: OffsetDateTime
     tag = "Endpoint",
     params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
     responses(
-        (status = 200, description = "The current signing secret", body = SecretOut),
+        (status = 200, description = "The current signing secret, or the public key of an ed25519 endpoint", body = SecretOut),
         (status = 404, description = "No such application or endpoint", body = ErrorBody),
     )
 )]
@@ -116,7 +123,7 @@ pub(crate) async fn read(
     JsonBytes::new(
         StatusCode::OK,
         &SecretOut {
-            key: endpoint.secret.expose(),
+            key: endpoint.secret.receiver_key(),
         },
     )
 }
@@ -131,7 +138,7 @@ pub(crate) async fn read(
     params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid")),
     request_body = RotateIn,
     responses(
-        (status = 200, description = "The new secret", body = SecretOut),
+        (status = 200, description = "The new secret, or the new public key of an ed25519 endpoint", body = SecretOut),
         (status = 404, description = "No such application or endpoint", body = ErrorBody),
     )
 )]
@@ -146,7 +153,7 @@ pub(crate) async fn rotate(
     JsonBytes::new(
         StatusCode::OK,
         &SecretOut {
-            key: endpoint.secret.expose(),
+            key: endpoint.secret.receiver_key(),
         },
     )
 }
@@ -181,7 +188,13 @@ pub(super) fn rotate_to(endpoint: &mut Endpoint, input: RotateIn) -> ApiResult<(
         ));
     }
     let at = now();
-    retire_current(endpoint, new.unwrap_or_else(Secret::generate), grace, at);
+    let kind = endpoint.secret.signature_type();
+    retire_current(
+        endpoint,
+        new.unwrap_or_else(|| Secret::generate_of(kind)),
+        grace,
+        at,
+    );
     endpoint.updated_at = at;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Applications: CRUD, uids in paths, get_if_exists, PUT as create-or-update, errors.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::common::TestApi;
@@ -218,6 +218,32 @@ async fn tokens_are_required_when_configured() {
         api.get("/api/v1/health").await.status,
         StatusCode::NO_CONTENT
     );
+}
+
+/// RFC 7235: the auth scheme is case-insensitive.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let mut api = TestApi::with_token("testsk_secret");
+    api.token = None;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let value = format!("{scheme} testsk_secret");
+        api.raw(
+            Method::GET,
+            "/api/v1/app",
+            Vec::new(),
+            &[("authorization", &value)],
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    api.raw(
+        Method::GET,
+        "/api/v1/app",
+        Vec::new(),
+        &[("authorization", "Basic testsk_secret")],
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED);
 }
 
 /// Found by hostile input: a path parameter that is not UTF-8 once decoded got axum's

@@ -8,6 +8,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use webhookd_api::auth::{AuthMode, hash_token};
 use webhookd_api::{ApiConfig, ApiState};
+use webhookd_core::signing::SignatureType;
 use webhookd_delivery::Dispatcher;
 use webhookd_store::sqlite::SqliteStore;
 
@@ -49,6 +50,7 @@ impl TestApi {
             max_payload_bytes: 64 * 1024,
             metrics: None,
             allowed_origins: Vec::new(),
+            signature_type: SignatureType::Hmac,
         };
         let state = ApiState::new(Arc::new(store), Dispatcher::disabled(), config);
         Self {

@@ -212,6 +212,27 @@ async fn the_idempotency_key_replays_the_first_answer() {
     assert_eq!(ids(&list).len(), 2);
 }
 
+/// A key is scoped to the application, however the path names it: by uid or by id.
+#[tokio::test]
+async fn the_idempotency_key_is_the_same_by_uid_and_by_id() {
+    let api = with_app().await;
+    let app = api.get("/api/v1/app/joe").await.expect(StatusCode::OK);
+    let by_id = format!("/api/v1/app/{}/msg", app["id"].as_str().unwrap());
+    let body = serde_json::to_vec(&json!({"eventType": "a", "payload": {"n": 1}})).unwrap();
+    let key = [("idempotency-key", "auto_scoped")];
+    let first = api
+        .raw(Method::POST, MSG, body.clone(), &key)
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let again = api
+        .raw(Method::POST, &by_id, body, &key)
+        .await
+        .expect(StatusCode::ACCEPTED);
+    assert_eq!(again, first);
+    let list = api.get(MSG).await.expect(StatusCode::OK);
+    assert_eq!(ids(&list).len(), 1);
+}
+
 #[tokio::test]
 async fn an_inline_application_is_created_when_missing() {
     let api = TestApi::new();

@@ -101,6 +101,16 @@ fn the_document_describes_the_whole_api() {
             "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
         ),
         (Method::GET, "/api/v1/background-task/{id}"),
+        (
+            Method::POST,
+            "/api/v1/app/{app}/endpoint/{ep}/replay-missing",
+        ),
+        (Method::POST, "/api/v1/app/{app}/msg/expunge-all-contents"),
+        (
+            Method::DELETE,
+            "/api/v1/app/{app}/msg/{msg}/attempt/{id}/content",
+        ),
+        (Method::POST, "/api/v1/stats/usage/app"),
         (Method::POST, "/webhooks"),
         (Method::GET, "/api/v1/health"),
         (Method::GET, "/api/v1/openapi.json"),
@@ -122,7 +132,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        51,
+        63,
         "the document's operations: {operations:?}"
     );
 }

@@ -201,6 +201,9 @@ fn attempt_filters<'a>(
     if let Some(channel) = &filter.channel {
         query = query.filter("? = ANY(m.channels)", [text(channel)]);
     }
+    if let Some(tag) = &filter.tag {
+        query = query.filter("? = ANY(m.tags)", [text(tag)]);
+    }
     query
 }
 

@@ -17,6 +17,7 @@
 //! Connections are made without TLS.
 
 mod admin;
+mod bulk;
 mod engine;
 mod error;
 mod list;

@@ -388,9 +388,10 @@ async fn upsert_event_type(
 ) -> Result<u64> {
     let schemas = event_type.schemas.as_ref().map(json).transpose()?;
     let sql = format!(
-        "INSERT INTO event_types ({EVENT_TYPE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+        "INSERT INTO event_types ({EVENT_TYPE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (name) DO UPDATE SET description = $2, archived = $3, deprecated = $4, \
-         schemas = $5, updated_at = $7 {condition}"
+         schemas = $5, updated_at = $7, feature_flags = $8, group_name = $9 {condition}"
     );
     execute(
         c,
@@ -403,6 +404,8 @@ async fn upsert_event_type(
             &schemas,
             &ms(event_type.created_at),
             &ms(event_type.updated_at),
+            &event_type.feature_flags,
+            &event_type.group_name,
         ],
     )
     .await

@@ -123,8 +123,8 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
     })
 }
 
-pub(crate) const EVENT_TYPE_COLUMNS: &str =
-    "name, description, archived, deprecated, schemas, created_at, updated_at";
+pub(crate) const EVENT_TYPE_COLUMNS: &str = "name, description, archived, deprecated, schemas, \
+     created_at, updated_at, feature_flags, group_name";
 
 pub(crate) fn event_type(row: &Row) -> Result<EventType> {
     let schemas: Option<&str> = get(row, 4)?;
@@ -138,6 +138,8 @@ pub(crate) fn event_type(row: &Row) -> Result<EventType> {
             .transpose()?,
         created_at: time_at(row, 5)?,
         updated_at: time_at(row, 6)?,
+        feature_flags: get(row, 7)?,
+        group_name: get(row, 8)?,
     })
 }
 

@@ -20,6 +20,15 @@ pub(crate) fn create_message(
     message: &Message,
     lease: Option<&Lease>,
 ) -> Result<Vec<EndpointId>> {
+    insert_message(c, message)?;
+    let endpoints = matching_endpoints(c, message)?;
+    insert_deliveries(c, message, &endpoints, lease)?;
+    Ok(endpoints)
+}
+
+/// Stores the message row and its tags and channels (the list's indexes); Conflict when its
+/// eventId is taken.
+pub(crate) fn insert_message(c: &Connection, message: &Message) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO messages ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         MESSAGE_COLUMNS.replace("m.", "")
@@ -45,9 +54,17 @@ pub(crate) fn create_message(
         )),
         other => other,
     })?;
+    insert_labels(c, message)
+}
 
-    insert_labels(c, message)?;
-    let endpoints = matching_endpoints(c, message)?;
+/// A pending delivery of the message to each endpoint, claimed by the lease when given and
+/// the message is due now.
+pub(crate) fn insert_deliveries(
+    c: &Connection,
+    message: &Message,
+    endpoints: &[EndpointId],
+    lease: Option<&Lease>,
+) -> Result<()> {
     let created = ms(message.created_at);
     let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
     // Deliveries held by `deliverAt` are not claimed: the scheduler picks them up when due.
@@ -62,7 +79,7 @@ pub(crate) fn create_message(
              VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
         )
         .map_err(map_error)?;
-    for endpoint in &endpoints {
+    for endpoint in endpoints {
         insert
             .execute(params![
                 message.id.as_str(),
@@ -77,7 +94,7 @@ pub(crate) fn create_message(
             ])
             .map_err(map_error)?;
     }
-    Ok(endpoints)
+    Ok(())
 }
 
 /// Indexes the message's tags and channels for the list's filters.
@@ -146,7 +163,7 @@ pub(crate) fn get_message(c: &Connection, app: &AppId, key: &str) -> Result<Opti
 }
 
 /// `EXISTS` over a JSON array column holding `?`.
-fn json_contains(column: &str) -> String {
+pub(super) fn json_contains(column: &str) -> String {
     format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
 }
 
@@ -213,6 +230,9 @@ fn attempt_filters<'a>(
     query = query.any_of("m.event_type", &filter.event_types);
     if let Some(channel) = &filter.channel {
         query = query.filter(&json_contains("m.channels"), [text(channel)]);
+    }
+    if let Some(tag) = &filter.tag {
+        query = query.filter(&json_contains("m.tags"), [text(tag)]);
     }
     query
 }

@@ -5,6 +5,7 @@
 //! so no other node can share it, and every lease left in it at start belongs to a dead process.
 
 mod admin;
+mod bulk;
 mod engine;
 mod list;
 mod messages;

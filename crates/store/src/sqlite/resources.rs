@@ -273,7 +273,7 @@ pub(crate) fn delete_endpoint(c: &Connection, app: &AppId, id: &EndpointId) -> R
     Ok(deleted > 0)
 }
 
-fn event_type_params(event_type: &EventType) -> Result<[rusqlite::types::Value; 7]> {
+fn event_type_params(event_type: &EventType) -> Result<[rusqlite::types::Value; 9]> {
     use rusqlite::types::Value;
     Ok([
         Value::Text(event_type.name.clone()),
@@ -286,6 +286,11 @@ fn event_type_params(event_type: &EventType) -> Result<[rusqlite::types::Value; 
         },
         Value::Integer(ms(event_type.created_at)),
         Value::Integer(ms(event_type.updated_at)),
+        Value::Text(json(&event_type.feature_flags)?),
+        match &event_type.group_name {
+            Some(group) => Value::Text(group.clone()),
+            None => Value::Null,
+        },
     ])
 }
 
@@ -325,9 +330,10 @@ pub(crate) fn list_event_types(
 pub(crate) fn put_event_type(c: &Connection, event_type: &EventType) -> Result<()> {
     let values = event_type_params(event_type)?;
     c.prepare_cached(&format!(
-        "INSERT INTO event_types ({EVENT_TYPE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+        "INSERT INTO event_types ({EVENT_TYPE_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (name) DO UPDATE SET description = ?2, archived = ?3, deprecated = ?4, \
-         schemas = ?5, updated_at = ?7"
+         schemas = ?5, updated_at = ?7, feature_flags = ?8, group_name = ?9"
     ))
     .and_then(|mut upsert| upsert.execute(rusqlite::params_from_iter(values)))
     .map_err(map_error)?;

@@ -107,8 +107,8 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
     })
 }
 
-pub(crate) const EVENT_TYPE_COLUMNS: &str =
-    "name, description, archived, deprecated, schemas, created_at, updated_at";
+pub(crate) const EVENT_TYPE_COLUMNS: &str = "name, description, archived, deprecated, schemas, \
+     created_at, updated_at, feature_flags, group_name";
 
 pub(crate) fn event_type(row: &Row<'_>) -> rusqlite::Result<EventType> {
     let schemas: Option<String> = row.get(4)?;
@@ -122,6 +122,8 @@ pub(crate) fn event_type(row: &Row<'_>) -> rusqlite::Result<EventType> {
             .transpose()?,
         created_at: time_at(row, 5)?,
         updated_at: time_at(row, 6)?,
+        feature_flags: from_json(row, 7)?,
+        group_name: row.get(8)?,
     })
 }
 

@@ -8,6 +8,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(INITIAL),
         M::up(RESEND_REQUESTS),
         M::up(RETENTION_INDEX),
+        M::up(EVENT_TYPE_GROUPS),
         M::up(ROLLUP_MINUTES),
         M::up(MESSAGE_FILTERS),
     ])
@@ -146,6 +147,12 @@ CREATE TABLE resend_requests (
 const RETENTION_INDEX: &str = r#"
 CREATE INDEX messages_retain_until ON messages (retain_payload_until)
     WHERE expunged = 0 AND retain_payload_until IS NOT NULL;
+"#;
+
+/// Svix's `featureFlags` (a JSON list) and `groupName` of event types.
+const EVENT_TYPE_GROUPS: &str = r#"
+ALTER TABLE event_types ADD COLUMN feature_flags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE event_types ADD COLUMN group_name TEXT;
 "#;
 
 /// Deliveries per minute on every node together (see `crate::rollup`), kept two days.

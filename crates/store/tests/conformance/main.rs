@@ -8,6 +8,7 @@
 //! connection) is tested in `postgres_only`.
 
 mod admin;
+mod bulk;
 mod claims;
 mod message_filters;
 mod messages;
@@ -70,6 +71,11 @@ conformance! {
     admin::background_tasks,
     admin::resend_requests_are_queued_once_and_taken_once,
     admin::a_live_idempotency_key_refuses_a_second_effect,
+    bulk::replay_missing_fills_only_absent_deliveries,
+    bulk::replay_deliveries_reopens_finished_ones_by_filter,
+    bulk::expunged_contents_are_erased,
+    bulk::usage_counts_deliveries_per_application,
+    bulk::a_message_to_one_endpoint_goes_there_alone,
     operational::operational_events_are_stored_with_their_cause,
     rollup::batches_add_into_their_minutes,
     rollup::a_refused_batch_adds_nothing,

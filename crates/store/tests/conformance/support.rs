@@ -196,6 +196,8 @@ pub(crate) fn event_type(name: &str) -> EventType {
         archived: false,
         deprecated: false,
         schemas: Some(serde_json::json!({"1": {"type": "object"}})),
+        feature_flags: vec!["beta".into()],
+        group_name: Some("users".into()),
         created_at: at,
         updated_at: at,
     }

@@ -269,6 +269,13 @@ settings! {
         secret: false,
         help: "Also send the svix-id, svix-timestamp and svix-signature headers",
     }
+    signature_type {
+        value_name: "hmac|ed25519",
+        default: Some("hmac"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Signature scheme of new endpoints given no secret: HMAC (whsec_) or ed25519 (whsk_/whpk_)",
+    }
     encryption_key {
         value_name: "KEY",
         default: None,
