@@ -30,6 +30,7 @@ mod message;
 mod message_content;
 mod seed;
 mod statistics;
+mod stats;
 mod token;
 
 use std::collections::HashMap;
@@ -246,7 +247,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(background_task::router())
                 .merge(statistics::router())
                 .merge(token::router())
-                .merge(authentication::router()),
+                .merge(authentication::router())
+                .merge(stats::router()),
         )
         .merge(seed::router())
         .layer(middleware::from_fn_with_state(

@@ -60,6 +60,27 @@ macro_rules! prefixed_id {
                 value.starts_with($prefix)
             }
 
+            /// The lowest id of this kind made at `at` (to the millisecond): a bound for
+            /// ranges of ids by creation time.
+            pub fn lowest_at(at: time::OffsetDateTime) -> Self {
+                let ms = (at.unix_timestamp_nanos() / 1_000_000).clamp(0, (1 << 48) - 1) as u64;
+                Self(format!("{}{}", $prefix, ulid::Ulid::from_parts(ms, 0)))
+            }
+
+            /// A new id that reads as made at `at` (for data made elsewhere, and tests).
+            pub fn made_at(at: time::OffsetDateTime) -> Self {
+                let at = std::time::SystemTime::from(at);
+                Self(format!("{}{}", $prefix, ulid::Ulid::from_datetime(at)))
+            }
+
+            /// The time this id was made, to the millisecond (`None` for a value that is not
+            /// a well-formed id).
+            pub fn created_at(&self) -> Option<time::OffsetDateTime> {
+                let ulid = ulid::Ulid::from_string(self.0.strip_prefix($prefix)?).ok()?;
+                let nanos = i128::from(ulid.timestamp_ms()) * 1_000_000;
+                time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+            }
+
             /// Wraps a string read back from storage, where it was validated when written.
             pub fn from_trusted(value: String) -> Self {
                 Self(value)
@@ -156,6 +177,24 @@ mod tests {
                 .parse::<MessageId>()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn ids_carry_their_creation_time() {
+        let before = crate::time::now() - time::Duration::milliseconds(1);
+        let id = MessageId::new();
+        let made = id.created_at().unwrap();
+        assert!(made >= before && made <= crate::time::now());
+        let bound = MessageId::lowest_at(made);
+        assert!(bound <= id);
+        assert!(MessageId::lowest_at(made + time::Duration::milliseconds(1)) > id);
+        assert_eq!(bound.created_at(), Some(made));
+        assert_eq!(
+            MessageId::from_trusted("msg_nope".into()).created_at(),
+            None
+        );
+        let past = made - time::Duration::days(3);
+        assert_eq!(MessageId::made_at(past).created_at(), Some(past));
     }
 
     #[test]

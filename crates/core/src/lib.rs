@@ -8,6 +8,7 @@
 pub mod access;
 pub mod cipher;
 pub mod id;
+pub mod latency;
 pub mod model;
 pub mod operational;
 pub mod outcome;

@@ -1,5 +1,6 @@
 //! The scheduler (step 7 of the loop): claims due deliveries from the store and hands them to
-//! the engine, renews this node's leases, and runs retention.
+//! the engine, renews this node's leases, and runs retention (payloads, idempotency keys, the
+//! delivery rollup).
 //!
 //! It never claims more than fits in the engine's memory window, and skips endpoints whose
 //! queues are full, so a huge backlog stays in the store.
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::EndpointId;
 use webhookd_core::time::now;
-use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, RetentionPurge, Store};
+use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, RetentionPurge, Store};
 
 use crate::EngineConfig;
 use crate::engine::Event;
@@ -23,7 +24,7 @@ use crate::engine::Event;
 const RESEND_BATCH: usize = 100;
 /// Claims per store call at most.
 const CLAIM_BATCH: usize = 1000;
-/// How often retention and idempotency pruning run.
+/// How often retention, idempotency and rollup pruning run.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// The pause between two batches of retention.
 const RETENTION_PAUSE: Duration = Duration::from_millis(20);
@@ -242,5 +243,8 @@ async fn maintain(store: &dyn Store, config: &EngineConfig, shutdown: &Cancellat
     }
     if let Err(error) = store.prune_access(now()).await {
         tracing::warn!(%error, "pruning expired sessions and app tokens failed");
+    }
+    if let Err(error) = store.prune_rollup(now() - ROLLUP_RETENTION).await {
+        tracing::warn!(%error, "pruning the delivery rollup failed");
     }
 }

@@ -23,8 +23,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 use crate::{
     AccessStore, ApiTokenRecord, AppTokenRecord, AppUsage, AttemptFilter, AttemptRecord,
     AttemptScope, BulkStore, Due, EndpointHealthCounts, IdempotentResponse, Lease, MessageFilter,
-    Page, PageRequest, QueueDepth, ReplayFilter, Result, RetentionPurge, SessionRecord, Store,
-    StoreError,
+    Page, PageRequest, QueueDepth, ReplayFilter, Result, RetentionPurge, RollupMinute,
+    SessionRecord, Store, StoreError,
 };
 
 /// A store whose every call (but one, see the module docs) ends within `limit`.
@@ -167,4 +167,6 @@ bounded_store! {
     fn count_unsealed_endpoints() -> Result<u64>;
     fn had_tokens() -> Result<bool>;
     fn reseal_idempotent_responses() -> Result<u64>;
+    fn rollup_minutes(since: OffsetDateTime) -> Result<Vec<RollupMinute>>;
+    fn prune_rollup(before: OffsetDateTime) -> Result<u64>;
 }

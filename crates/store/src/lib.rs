@@ -12,6 +12,7 @@ mod deadline;
 mod operational;
 mod page;
 pub mod postgres;
+pub mod rollup;
 mod secrets;
 pub mod sqlite;
 
@@ -27,6 +28,7 @@ pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
 pub use deadline::DeadlineStore;
 pub use page::{Cursor, Order, Page, PageRequest};
+pub use rollup::{ROLLUP_RETENTION, RollupMinute};
 pub use secrets::SecretCodec;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -83,6 +85,33 @@ pub struct MessageFilter {
     pub tag: Option<String>,
     pub before: Option<OffsetDateTime>,
     pub after: Option<OffsetDateTime>,
+}
+
+/// How far a message's `created_at` may lie from the time its id carries. The API makes both
+/// at once; the message list's time filters walk the range of ids this allows around them.
+pub const MESSAGE_ID_CLOCK_SLACK: time::Duration = time::Duration::minutes(1);
+
+impl MessageFilter {
+    /// The label table a filtered list walks in id order instead of the messages themselves:
+    /// `(table, column, value)` for the tag, else the channel. `None` without either.
+    pub(crate) fn label_index(&self) -> Option<(&'static str, &'static str, &str)> {
+        match (&self.tag, &self.channel) {
+            (Some(tag), _) => Some(("message_tags", "tag", tag.as_str())),
+            (None, Some(channel)) => Some(("message_channels", "channel", channel.as_str())),
+            (None, None) => None,
+        }
+    }
+
+    /// The ids (`low` inclusive, `high` exclusive) that can hold messages created within
+    /// `after`/`before`, given [`MESSAGE_ID_CLOCK_SLACK`].
+    pub(crate) fn id_range(&self) -> (Option<MessageId>, Option<MessageId>) {
+        (
+            self.after
+                .map(|after| MessageId::lowest_at(after - MESSAGE_ID_CLOCK_SLACK)),
+            self.before
+                .map(|before| MessageId::lowest_at(before + MESSAGE_ID_CLOCK_SLACK)),
+        )
+    }
 }
 
 /// Filters of the attempt lists and of an endpoint's deliveries.
@@ -260,6 +289,7 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
 
     // --- messages -----------------------------------------------------------------------
     /// Stores the message and one pending delivery per matching endpoint, in one transaction.
+    /// The message's id carries its creation time (within [`MESSAGE_ID_CLOCK_SLACK`]).
     /// With a lease, the deliveries are created claimed by its owner (the ingesting node sends
     /// them at once). Conflict when the eventId is taken. Returns the endpoints fanned out to.
     async fn create_message(
@@ -328,7 +358,8 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
     async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()>;
     /// Gives back every claim of every owner (a single-node store at start).
     async fn release_all_leases(&self) -> Result<u64>;
-    /// Writes attempts and their consequences, in one transaction.
+    /// Writes attempts and their consequences, and adds them to the delivery rollup, in one
+    /// transaction.
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()>;
     /// The earliest next attempt strictly after `after` among unleased pending deliveries.
     /// Work already due is left out: what is due and not claimed waits on something else
@@ -345,6 +376,11 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
     ) -> Result<u64>;
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth>;
     async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts>;
+    /// The delivery rollup's minutes (see [`rollup`]) that start at or after `since`, oldest
+    /// first. `record_attempts` adds to them.
+    async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<RollupMinute>>;
+    /// Deletes the rollup's minutes that start before `before`; returns how many.
+    async fn prune_rollup(&self, before: OffsetDateTime) -> Result<u64>;
     /// Queues one manual attempt for a delivering node to make (asked of a node that does not
     /// deliver). A second request for the same pair before it is taken is the same request.
     async fn request_resend(

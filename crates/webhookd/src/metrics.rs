@@ -23,9 +23,8 @@ pub const GLOBAL_GAUGES_EVERY: Duration = Duration::from_secs(10);
 
 /// Latency buckets, in seconds: 1 ms to 60 s, the range of a webhook from a local receiver to
 /// a slow one near the request timeout.
-pub const LATENCY_BUCKETS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0,
-];
+/// The same bounds as the store's delivery rollup counts in (the console's overview).
+pub const LATENCY_BUCKETS: [f64; 16] = webhookd_core::latency::BOUNDS_SECONDS;
 
 /// Outcomes of an attempt (`outcome` label of `webhookd_attempts_total`).
 pub const OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];

@@ -11,9 +11,11 @@
 //! (custom headers, sensitive ones redacted), `recover` (re-queue failed deliveries, and the
 //! delivery counts), `replay` (replay what it missed or got, send an example),
 //! `operational_webhook` (the operational endpoints: endpoints of the reserved operational
-//! application, under their own routes).
+//! application, under their own routes), `health` (webhookd's own: last attempt, failing
+//! since, success rate).
 
 pub(crate) mod headers;
+pub(crate) mod health;
 mod names;
 pub(crate) mod operational_webhook;
 pub(crate) mod recover;
@@ -60,6 +62,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(recover::router())
         .merge(replay::router())
         .merge(operational_webhook::router())
+        .merge(health::router())
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.

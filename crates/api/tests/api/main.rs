@@ -17,4 +17,5 @@ mod message;
 mod openapi;
 mod seed;
 mod sessions;
+mod stats;
 mod token;

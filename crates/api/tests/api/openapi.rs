@@ -124,6 +124,8 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/api/v1/health/ready"),
         (Method::GET, "/api/v1/openapi.json"),
         (Method::GET, "/metrics"),
+        (Method::GET, "/api/v1/stats/overview"),
+        (Method::GET, "/api/v1/app/{app}/endpoint/{ep}/health"),
         (Method::POST, "/api/v1/operational-webhook/endpoint"),
         (
             Method::POST,
@@ -139,7 +141,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        70,
+        72,
         "the document's operations: {operations:?}"
     );
 }

@@ -162,6 +162,7 @@ pub(crate) async fn record_attempts(
             update_health(&mut pipeline, &attempt.endpoint_id, health);
         }
     }
+    super::rollup::add(&mut pipeline, records);
     pipeline.run(c).await?;
     // Disabling and operational events are rare: written after the batch, in its
     // transaction, one statement at a time (a disable emits only if it changed something).

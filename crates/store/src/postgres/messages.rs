@@ -26,9 +26,9 @@ pub(crate) fn claim_at_insert<'a>(
     lease.filter(|_| due <= created)
 }
 
-/// Stores the message and a pending delivery for every endpoint that accepts it (the rule of
-/// `Endpoint::accepts`, in SQL), claimed by `claim` when given. One statement, atomic on its
-/// own. Returns the endpoints fanned out to, in id order.
+/// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
+/// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL), claimed by
+/// `claim` when given. One statement, atomic on its own. Returns the endpoints fanned out to, in id order.
 pub(crate) async fn insert_message(
     c: &impl GenericClient,
     message: &Message,
@@ -61,7 +61,13 @@ async fn insert_message_with(
     let sql = format!(
         "WITH message AS ( \
            INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict} \
-           RETURNING id, app_id) \
+           RETURNING id, app_id), \
+         tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
+           SELECT DISTINCT message.app_id, tag, message.id \
+           FROM message, unnest($7::text[]) AS t(tag)), \
+         channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
+           SELECT DISTINCT message.app_id, channel, message.id \
+           FROM message, unnest($6::text[]) AS c(channel)) \
          INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
@@ -128,32 +134,56 @@ pub(crate) async fn get_message(
         .transpose()
 }
 
-fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter) -> ListQuery<'a> {
+/// The filters but the one its label index answers; `id` is the column the list is keyed by.
+fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter, id: &str) -> ListQuery<'a> {
     let mut query = query.any_of("m.event_type", &filter.event_types);
-    if let Some(channel) = &filter.channel {
-        query = query.filter("? = ANY(m.channels)", [text(channel)]);
+    if let (Some(channel), Some(_)) = (&filter.channel, &filter.tag) {
+        query = query.filter(
+            "EXISTS (SELECT 1 FROM message_channels c \
+             WHERE c.app_id = m.app_id AND c.channel = ? AND c.msg_id = m.id)",
+            [text(channel)],
+        );
     }
-    if let Some(tag) = &filter.tag {
-        query = query.filter("? = ANY(m.tags)", [text(tag)]);
-    }
+    // The exact times, and the range of ids made around them, which the index walks.
+    let (low, high) = filter.id_range();
     if let Some(before) = filter.before {
         query = query.filter("m.created_at < ?", [int(ms(before))]);
     }
     if let Some(after) = filter.after {
         query = query.filter("m.created_at > ?", [int(ms(after))]);
     }
+    if let Some(low) = low {
+        query = query.filter(&format!("{id} >= ?"), [text(low.as_str())]);
+    }
+    if let Some(high) = high {
+        query = query.filter(&format!("{id} < ?"), [text(high.as_str())]);
+    }
     query
 }
 
+/// With a tag or a channel, the list walks that label's index in id order and reads each
+/// message it names; otherwise the application's messages in id order.
 pub(crate) async fn list_messages(
     c: &impl GenericClient,
     app: &AppId,
     filter: &MessageFilter,
     page: &PageRequest,
 ) -> Result<Page<Message>> {
-    let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
-    let query = ListQuery::new(&select, "m.id").filter("m.app_id = ?", [text(app.as_str())]);
-    message_filters(query, filter)
+    let (select, key) = match filter.label_index() {
+        Some((table, _, _)) => (
+            format!("SELECT {MESSAGE_COLUMNS} FROM {table} l JOIN messages m ON m.id = l.msg_id"),
+            "l.msg_id",
+        ),
+        None => (format!("SELECT {MESSAGE_COLUMNS} FROM messages m"), "m.id"),
+    };
+    let query = match filter.label_index() {
+        Some((_, column, value)) => ListQuery::new(&select, key).filter(
+            &format!("l.app_id = ? AND l.{column} = ?"),
+            [text(app.as_str()), text(value)],
+        ),
+        None => ListQuery::new(&select, key).filter("m.app_id = ?", [text(app.as_str())]),
+    };
+    message_filters(query, filter, key)
         .run(c, page, |row| rows::message_at(row, 0))
         .await
 }

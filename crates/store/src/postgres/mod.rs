@@ -27,6 +27,7 @@ mod messages;
 mod operational;
 mod resources;
 mod retention;
+mod rollup;
 mod rows;
 mod schema;
 mod sql;
@@ -482,6 +483,14 @@ impl Store for PostgresStore {
     ) -> Result<u64> {
         in_transaction!(self, |tx| engine::recover(&tx, endpoint, since, until, now)
             .await?)
+    }
+
+    async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<crate::RollupMinute>> {
+        rollup::read(&self.client().await?, since).await
+    }
+
+    async fn prune_rollup(&self, before: OffsetDateTime) -> Result<u64> {
+        rollup::prune(&self.client().await?, before).await
     }
 
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {

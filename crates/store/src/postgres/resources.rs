@@ -117,6 +117,8 @@ pub(crate) async fn delete_application(c: &impl GenericClient, id: &AppId) -> Re
         "attempts",
         "messages",
         "app_tokens",
+        "message_tags",
+        "message_channels",
     ] {
         execute(
             c,

@@ -143,7 +143,7 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
         }
         operational::emit(c, record.events.iter().cloned())?;
     }
-    Ok(())
+    super::rollup::add(c, records)
 }
 
 fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {

@@ -26,7 +26,8 @@ pub(crate) fn create_message(
     Ok(endpoints)
 }
 
-/// Stores the message row alone; Conflict when its eventId is taken.
+/// Stores the message row and its tags and channels (the list's indexes); Conflict when its
+/// eventId is taken.
 pub(crate) fn insert_message(c: &Connection, message: &Message) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO messages ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -53,7 +54,7 @@ pub(crate) fn insert_message(c: &Connection, message: &Message) -> Result<()> {
         )),
         other => other,
     })?;
-    Ok(())
+    insert_labels(c, message)
 }
 
 /// A pending delivery of the message to each endpoint, claimed by the lease when given and
@@ -92,6 +93,29 @@ pub(crate) fn insert_deliveries(
                 created,
             ])
             .map_err(map_error)?;
+    }
+    Ok(())
+}
+
+/// Indexes the message's tags and channels for the list's filters.
+fn insert_labels(c: &Connection, message: &Message) -> Result<()> {
+    for (table, column, values) in [
+        ("message_tags", "tag", &message.tags),
+        ("message_channels", "channel", &message.channels),
+    ] {
+        if values.is_empty() {
+            continue;
+        }
+        let mut insert = c
+            .prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {table} (app_id, {column}, msg_id) VALUES (?, ?, ?)"
+            ))
+            .map_err(map_error)?;
+        for value in values {
+            insert
+                .execute(params![message.app_id.as_str(), value, message.id.as_str()])
+                .map_err(map_error)?;
+        }
     }
     Ok(())
 }
@@ -143,32 +167,56 @@ pub(super) fn json_contains(column: &str) -> String {
     format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
 }
 
-fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter) -> ListQuery<'a> {
+/// The filters but the one its label index answers; `id` is the column the list is keyed by.
+fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter, id: &str) -> ListQuery<'a> {
     let mut query = query.any_of("m.event_type", &filter.event_types);
-    if let Some(channel) = &filter.channel {
-        query = query.filter(&json_contains("m.channels"), [text(channel)]);
+    if let (Some(channel), Some(_)) = (&filter.channel, &filter.tag) {
+        query = query.filter(
+            "EXISTS (SELECT 1 FROM message_channels c \
+             WHERE c.app_id = m.app_id AND c.channel = ? AND c.msg_id = m.id)",
+            [text(channel)],
+        );
     }
-    if let Some(tag) = &filter.tag {
-        query = query.filter(&json_contains("m.tags"), [text(tag)]);
-    }
+    // The exact times, and the range of ids made around them, which the index walks.
+    let (low, high) = filter.id_range();
     if let Some(before) = filter.before {
         query = query.filter("m.created_at < ?", [int(ms(before))]);
     }
     if let Some(after) = filter.after {
         query = query.filter("m.created_at > ?", [int(ms(after))]);
     }
+    if let Some(low) = low {
+        query = query.filter(&format!("{id} >= ?"), [text(low.as_str())]);
+    }
+    if let Some(high) = high {
+        query = query.filter(&format!("{id} < ?"), [text(high.as_str())]);
+    }
     query
 }
 
+/// With a tag or a channel, the list walks that label's index in id order and reads each
+/// message it names; otherwise the application's messages in id order.
 pub(crate) fn list_messages(
     c: &Connection,
     app: &AppId,
     filter: &MessageFilter,
     page: &PageRequest,
 ) -> Result<Page<Message>> {
-    let select = format!("SELECT {MESSAGE_COLUMNS} FROM messages m");
-    let query = ListQuery::new(&select, "m.id").filter("m.app_id = ?", [text(app.as_str())]);
-    message_filters(query, filter).run(c, page, |row| rows::message_at(row, 0))
+    let (select, key) = match filter.label_index() {
+        Some((table, _, _)) => (
+            format!("SELECT {MESSAGE_COLUMNS} FROM {table} l JOIN messages m ON m.id = l.msg_id"),
+            "l.msg_id",
+        ),
+        None => (format!("SELECT {MESSAGE_COLUMNS} FROM messages m"), "m.id"),
+    };
+    let query = match filter.label_index() {
+        Some((_, column, value)) => ListQuery::new(&select, key).filter(
+            &format!("l.app_id = ? AND l.{column} = ?"),
+            [text(app.as_str()), text(value)],
+        ),
+        None => ListQuery::new(&select, key).filter("m.app_id = ?", [text(app.as_str())]),
+    };
+    message_filters(query, filter, key).run(c, page, |row| rows::message_at(row, 0))
 }
 
 fn attempt_filters<'a>(

@@ -17,6 +17,7 @@ mod messages;
 mod operational;
 mod resources;
 mod retention;
+mod rollup;
 mod rows;
 mod schema;
 mod writer;
@@ -542,6 +543,14 @@ impl Store for SqliteStore {
 
     async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts> {
         self.read(engine::endpoint_health_counts).await
+    }
+
+    async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<crate::RollupMinute>> {
+        self.read(move |c| rollup::read(c, since)).await
+    }
+
+    async fn prune_rollup(&self, before: OffsetDateTime) -> Result<u64> {
+        self.write(move |c| rollup::prune(c, before)).await
     }
 
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {

@@ -98,6 +98,8 @@ pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
         "attempts",
         "messages",
         "app_tokens",
+        "message_tags",
+        "message_channels",
     ] {
         c.execute(
             &format!("DELETE FROM {table} WHERE app_id = ?"),

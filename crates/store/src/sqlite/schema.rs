@@ -11,6 +11,8 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(EVENT_TYPE_GROUPS),
         M::up(SETTINGS),
         M::up(APP_ACCESS),
+        M::up(ROLLUP_MINUTES),
+        M::up(MESSAGE_FILTERS),
     ])
 }
 
@@ -187,6 +189,56 @@ CREATE TABLE sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions (expires_at);
+"#;
+
+/// Deliveries per minute on every node together (see `crate::rollup`), kept two days.
+const ROLLUP_MINUTES: &str = r#"
+CREATE TABLE rollup_minutes (
+    minute INTEGER PRIMARY KEY,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    retried INTEGER NOT NULL DEFAULT 0,
+    latency_0 INTEGER NOT NULL DEFAULT 0,
+    latency_1 INTEGER NOT NULL DEFAULT 0,
+    latency_2 INTEGER NOT NULL DEFAULT 0,
+    latency_3 INTEGER NOT NULL DEFAULT 0,
+    latency_4 INTEGER NOT NULL DEFAULT 0,
+    latency_5 INTEGER NOT NULL DEFAULT 0,
+    latency_6 INTEGER NOT NULL DEFAULT 0,
+    latency_7 INTEGER NOT NULL DEFAULT 0,
+    latency_8 INTEGER NOT NULL DEFAULT 0,
+    latency_9 INTEGER NOT NULL DEFAULT 0,
+    latency_10 INTEGER NOT NULL DEFAULT 0,
+    latency_11 INTEGER NOT NULL DEFAULT 0,
+    latency_12 INTEGER NOT NULL DEFAULT 0,
+    latency_13 INTEGER NOT NULL DEFAULT 0,
+    latency_14 INTEGER NOT NULL DEFAULT 0,
+    latency_15 INTEGER NOT NULL DEFAULT 0,
+    latency_16 INTEGER NOT NULL DEFAULT 0
+);
+"#;
+
+/// Indexes of the message list's filters: a message's tags and channels in tables of their
+/// own (keyed to be read in id order), and its event type beside its id.
+const MESSAGE_FILTERS: &str = r#"
+CREATE TABLE message_tags (
+    app_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, tag, msg_id)
+) WITHOUT ROWID;
+CREATE TABLE message_channels (
+    app_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    PRIMARY KEY (app_id, channel, msg_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO message_tags (app_id, tag, msg_id)
+    SELECT m.app_id, t.value, m.id FROM messages m, json_each(m.tags) t;
+INSERT OR IGNORE INTO message_channels (app_id, channel, msg_id)
+    SELECT m.app_id, c.value, m.id FROM messages m, json_each(m.channels) c;
+CREATE INDEX messages_event_type ON messages (app_id, event_type, id);
 "#;
 
 #[cfg(test)]

@@ -11,11 +11,13 @@ mod access;
 mod admin;
 mod bulk;
 mod claims;
+mod message_filters;
 mod messages;
 mod operational;
 mod outcomes;
 mod postgres_only;
 mod resources;
+mod rollup;
 mod support;
 
 /// Declares each listed test once per backend.
@@ -80,4 +82,8 @@ conformance! {
     operational::operational_events_are_stored_with_their_cause,
     access::app_tokens_are_found_by_hash_and_expire_forward,
     access::sessions_are_kept_by_hash_and_pruned_when_expired,
+    rollup::batches_add_into_their_minutes,
+    rollup::a_refused_batch_adds_nothing,
+    rollup::old_minutes_are_pruned,
+    message_filters::every_filter_pages_in_id_order,
 }

@@ -207,9 +207,16 @@ pub(crate) fn message(app: &AppId, event_type: &str) -> Message {
     message_at(app, event_type, now())
 }
 
+/// A message created at `created_at`; its id carries that time, as the store expects.
 pub(crate) fn message_at(app: &AppId, event_type: &str, created_at: OffsetDateTime) -> Message {
+    let id = if (created_at - now()).abs() < webhookd_store::MESSAGE_ID_CLOCK_SLACK {
+        // Ids made now keep the order they are made in.
+        MessageId::new()
+    } else {
+        MessageId::made_at(created_at)
+    };
     Message {
-        id: MessageId::new(),
+        id,
         app_id: app.clone(),
         event_type: event_type.into(),
         event_id: None,

@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// is acknowledged (e.g. `10s`).
     #[arg(long, default_value = "10s")]
     pub settle: String,
+    /// Console mode: seed N messages into the local server's database through the store, then
+    /// time the API calls the console makes for its pages.
+    #[arg(long, value_name = "N", conflicts_with_all = ["backlog", "url", "rate"])]
+    pub console: Option<u64>,
     /// Target a running server (`http://host:port`) instead of starting one.
     #[arg(long)]
     pub url: Option<String>,
@@ -205,7 +209,7 @@ fn http_url(flag: &str, text: &str) -> anyhow::Result<Url> {
 }
 
 /// The `--server-env` pairs; only `WEBHOOKD_` settings and `RUST_LOG`.
-fn server_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn server_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     pairs
         .iter()
         .map(|pair| {

@@ -19,10 +19,14 @@
 //!    use, are read ([`measure`]) before the server is stopped with SIGTERM; one JSON object is printed on stdout ([`report`]). The exit code is 0
 //!    when nothing failed and nothing was lost, 1 otherwise, 2 for bad flags.
 //!
+//! `--console N` is another kind of run: it seeds N messages and times the API calls of the
+//! console's pages ([`console`]).
+//!
 //! Traffic goes only to the sink, the local server, or the addresses the user gave.
 
 mod args;
 pub(crate) mod client;
+mod console;
 mod load;
 mod measure;
 mod progress;
@@ -76,6 +80,9 @@ impl Clock {
 
 /// Runs the bench and prints its report; the exit code says whether it passed.
 pub async fn run(args: BenchArgs) -> ExitCode {
+    if let Some(messages) = args.console {
+        return console(messages, &args).await;
+    }
     let plan = match args.plan() {
         Ok(plan) => plan,
         Err(error) => {
@@ -84,6 +91,38 @@ pub async fn run(args: BenchArgs) -> ExitCode {
         }
     };
     match bench(&plan).await {
+        Ok(report) => {
+            match serde_json::to_string_pretty(&report) {
+                Ok(json) => println!("{json}"),
+                Err(error) => eprintln!("error: cannot write the report: {error}"),
+            }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--console N`: seeds N messages and times the console's calls (see [`console`]).
+async fn console(messages: u64, args: &BenchArgs) -> ExitCode {
+    let env = match args::server_env(&args.server_env) {
+        Ok(env) if messages > 0 => env,
+        Ok(_) => {
+            eprintln!("error: invalid --console 0: seed at least one message");
+            return ExitCode::from(USAGE);
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    match console::run(messages, &env, args.keep_data).await {
         Ok(report) => {
             match serde_json::to_string_pretty(&report) {
                 Ok(json) => println!("{json}"),

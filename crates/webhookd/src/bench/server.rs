@@ -45,6 +45,12 @@ impl LocalServer {
             .prefix("webhookd-bench-")
             .tempdir()
             .context("cannot create the temporary data directory")?;
+        Self::start_in(data, env).await
+    }
+
+    /// Starts `webhookd serve` on the database in `data` (which may already hold data) and
+    /// waits until it is healthy.
+    pub(crate) async fn start_in(data: TempDir, env: &[(String, String)]) -> anyhow::Result<Self> {
         let data_path = data.path().to_owned();
         let port = free_port().context("cannot find a free loopback port")?;
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -160,7 +166,8 @@ impl LocalServer {
     }
 }
 
-fn database_path(data: &Path) -> PathBuf {
+/// The SQLite database of a data directory.
+pub(crate) fn database_path(data: &Path) -> PathBuf {
     data.join("webhookd.db")
 }
 

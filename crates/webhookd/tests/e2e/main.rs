@@ -27,6 +27,7 @@
 //! - `clock_skew`: two nodes with clocks 60 s apart (libfaketime) share leases correctly.
 //! - `operational`: operational webhooks, every event at a verifying operational endpoint.
 //! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
+//! - `overview`: the console's overview and endpoint health after real deliveries.
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 //! - `data_at_rest`: the start-up warning about plain secrets under a key.
 //! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
@@ -47,6 +48,7 @@ mod isolation;
 mod metrics;
 mod multinode;
 mod operational;
+mod overview;
 mod retries;
 mod shutdown;
 mod starvation;
