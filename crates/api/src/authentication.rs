@@ -362,7 +362,7 @@ pub(crate) async fn logout(
     request_body = SessionIn,
     security(()),
     responses(
-        (status = 200, description = "Logged in; the `webhookd_session` cookie is set (none in local mode, which needs no login)", body = SessionOut),
+        (status = 200, description = "Logged in; the `webhookd_session` cookie is set (in local mode, only for a stored operator token)", body = SessionOut),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "An unknown, revoked or expired token", body = ErrorBody),
         (status = 413, description = "The body is too large", body = ErrorBody),
@@ -378,11 +378,20 @@ pub(crate) async fn login(
     if token.is_empty() {
         return Err(ApiError::invalid(&["body", "token"], "must not be empty"));
     }
-    if state.is_local() && !token.starts_with(APP_TOKEN_PREFIX) {
-        let out = SessionOut::new(&Caller::Local, None);
-        return Ok(JsonBytes::new(StatusCode::OK, &out)?.into_response());
-    }
-    let caller = token_caller(&state, token).await?;
+    let caller = if state.is_local() && !token.starts_with(APP_TOKEN_PREFIX) {
+        // Local mode needs no login, but a stored operator token (the first one, just created)
+        // opens a session: local mode ends once the node sees it, and the session goes on.
+        match token_caller(&state, token).await {
+            Ok(caller) => caller,
+            Err(ApiError::Unauthorized(_)) => {
+                let out = SessionOut::new(&Caller::Local, None);
+                return Ok(JsonBytes::new(StatusCode::OK, &out)?.into_response());
+            }
+            Err(error) => return Err(error),
+        }
+    } else {
+        token_caller(&state, token).await?
+    };
     let opened = sessions::open(&state, &caller).await?;
     let out = SessionOut::new(&caller, Some(opened.expires_at));
     let cookie = sessions::set_cookie(&state, &opened);

@@ -98,9 +98,14 @@ async function start() {
     siteTitle: 'webhookd',
     caps: new Set(ALL_CAPABILITIES),
     features: await features(),
+    who,
   };
   ctx.can = (capability) => ctx.caps.has(capability);
   buildNav(ctx, who);
+  ctx.signedIn = (session) => {
+    ctx.who = session;
+    buildNav(ctx, session);
+  };
   startRouter(ctx, [
     ['/', overview],
     ['/apps', applications],

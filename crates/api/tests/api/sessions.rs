@@ -394,6 +394,26 @@ async fn local_mode_needs_no_login_but_honours_portal_sessions() {
     with_cookie(&api, &cookie, false, Method::GET, "/api/v1/app/ann", None)
         .await
         .expect_error(StatusCode::FORBIDDEN);
+    // The first stored operator token (which ends local mode) opens a real session at once.
+    let created = api
+        .post("/api/v1/auth/token", json!({"name": "console"}))
+        .await
+        .expect(StatusCode::CREATED);
+    let (answer, cookie) = login(&api, created["token"].as_str().unwrap()).await;
+    let answer = answer.expect(StatusCode::OK);
+    assert_eq!(answer["kind"], "operator");
+    assert_ne!(answer["expiresAt"], Value::Null);
+    let me = with_cookie(
+        &api,
+        &cookie.unwrap(),
+        false,
+        Method::GET,
+        "/api/v1/auth/session",
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(me["kind"], "operator");
 }
 
 #[tokio::test]

@@ -27,9 +27,24 @@ export async function tokens(ctx) {
         toast('Copying is not allowed here: select the token and copy it.', 'error');
       }
     });
+    // The first token ends local mode: the node requires a token from then on. Sign in with
+    // this one at once, so the page (and the token shown only once) stays.
+    let signedIn = null;
+    if (ctx.who && ctx.who.kind === 'local') {
+      try {
+        const session = await api('POST', '/auth/session', { body: { token: created.token }, quiet401: true });
+        if (session && session.kind === 'operator') {
+          ctx.signedIn(session);
+          signedIn = h('p', {}, 'This node now requires a token, so local mode has ended; this page is signed in with this one. Revoking it signs you out.');
+        }
+      } catch {
+        // Keep the token on screen; the sign-in page comes with the next call.
+      }
+    }
     reveal.replaceChildren(h('div', { class: 'callout callout-good' },
       h('p', {}, h('strong', {}, `Token “${created.name}” created. `), 'Copy it now: it is shown only this once.'),
-      h('p', { class: 'secret' }, value, ' ', copy)));
+      h('p', { class: 'secret' }, value, ' ', copy),
+      signedIn));
     await refresh();
   });
   const listBox = h('div');
