@@ -76,6 +76,7 @@ const RULES: &[(&str, &str, Rule)] = &[
         OwnApp(ManageEndpointSecret),
     ),
     (GET, "/api/v1/app/{}/endpoint/{}/stats", OwnApp(ViewBase)),
+    (GET, "/api/v1/app/{}/endpoint/{}/health", OwnApp(ViewBase)),
     (
         POST,
         "/api/v1/app/{}/endpoint/{}/recover",
