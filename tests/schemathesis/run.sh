@@ -8,7 +8,9 @@
 #
 # The node runs with `WEBHOOKD_ROLE=api`: it stores the endpoint URLs that schemathesis makes up
 # but never delivers to them, so nothing leaves this machine. It listens on a free loopback port
-# with a fresh SQLite database in a temporary directory, and in local mode (no token).
+# with a fresh SQLite database in a temporary directory, and in local mode (no token). The one
+# operation that creates an API token is left out: a stored token ends local mode for good, and
+# the rest of the run would meet nothing but 401s (the API tests cover the token routes).
 #
 # Two passes: one where schemathesis makes up the path parameters too (so most requests name
 # resources that do not exist), and one where they name an application, endpoint, message,
@@ -97,6 +99,7 @@ run_schemathesis() {
             --seed "${SCHEMATHESIS_SEED:-20260101}" \
             --request-timeout 10 \
             --max-redirects 0 \
+            --exclude-operation-id v1.auth.token.create \
             "$@" "${extra_args[@]}"
     )
 }
