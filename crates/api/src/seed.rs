@@ -1,4 +1,4 @@
-//! The tutorial's registration routes, without the `/api/v1` prefix (DESIGN §3):
+//! The tutorial's registration routes, without the `/api/v1` prefix:
 //! `POST /webhooks {"name", "destination"}` registers a destination for a customer, and
 //! `GET /webhooks` lists the registrations, a page at a time, in the list shape.
 //!

@@ -31,8 +31,10 @@ pub enum Class {
     Gone,
 }
 
-/// The classification table of DESIGN §4. With `retry_client_errors` (Svix's behaviour), every
-/// non-2xx but 410 is retried.
+/// The classification table: 2xx is delivered; 410 fails and disables the endpoint; 5xx,
+/// 408, 425, 429 and transport failures are retried; a refused destination and every other
+/// status fail at once. With `retry_client_errors` (Svix's behaviour), every non-2xx but 410
+/// is retried.
 pub fn classify(result: &AttemptResult, retry_client_errors: bool) -> Class {
     match result {
         AttemptResult::Transport { .. } => Class::Retryable,

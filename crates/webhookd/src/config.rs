@@ -1,4 +1,4 @@
-//! The configuration: every setting of DESIGN §2, from wherever it is given to one typed,
+//! The configuration: every setting (flag, `WEBHOOKD_*` variable, TOML key), from wherever it is given to one typed,
 //! validated [`Config`].
 //!
 //! A setting can be given four ways, the first that has a value wins:

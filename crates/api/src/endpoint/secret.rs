@@ -1,6 +1,6 @@
 //! `…/endpoint/{ep}/secret`: the endpoint's signing secret, read and rotated.
 //!
-//! Rotation (DESIGN §4): the new secret becomes current and the old one is retired, still
+//! Rotation: the new secret becomes current and the old one is retired, still
 //! signing beside it for a grace period so that receivers can roll over without rejecting a
 //! delivery. `gracePeriodSeconds` defaults to 24 hours and may be 0 (the old secret stops at
 //! once) up to 7 days. At most 10 retired secrets are kept: expired ones are dropped at each

@@ -40,7 +40,7 @@ use super::server::{LocalServer, database_path};
 
 /// Timed repetitions of each call.
 const REPEAT: usize = 10;
-/// The target of DESIGN §8: a page in at most 100 ms of server time.
+/// The console's target: a page in at most 100 ms of server time.
 const TARGET_MS: f64 = 100.0;
 /// Concurrent writers while seeding.
 const WRITERS: usize = 32;

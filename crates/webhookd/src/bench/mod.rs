@@ -1,4 +1,4 @@
-//! `webhookd bench`: the built-in load test of DESIGN §8, which any user can run against a
+//! `webhookd bench`: the built-in load test of the performance targets, which any user can run against a
 //! server of their own.
 //!
 //! A run, step by step:

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use clap::builder::ValueRange;
 
-/// One setting of the configuration contract (DESIGN §2).
+/// One setting of the configuration contract: its flag, environment variable and TOML key are
+/// derived from one name, and users rely on all three.
 #[derive(Debug)]
 pub struct Setting {
     /// The TOML key, in snake_case; the flag and the environment variable derive from it.

@@ -14,7 +14,7 @@ use super::*;
 /// The reference configuration, which must match the table.
 const DEFAULT_FILE: &str = include_str!("../../config.default.toml");
 
-/// The environment variables of DESIGN §2 and §6, written out: they are a contract, so a change
+/// The environment variable names users configure webhookd with, written out: they are a contract, so a change
 /// to how the table derives them must fail here.
 const CONTRACT_ENV_NAMES: &[&str] = &[
     "WEBHOOKD_LISTEN",

@@ -1,4 +1,4 @@
-//! The binary's contract with its operator (DESIGN §2, §6): a bad setting exits 2 with one
+//! The binary's contract with its operator: a bad setting exits 2 with one
 //! line naming it; a public listener without a token is refused; `token create` makes a token
 //! that the API accepts (and a wrong one is refused); `version`; SIGTERM exits 0.
 

@@ -1,4 +1,4 @@
-//! Crash safety (issue 3): a 202 means the message and its fan-out are on disk, so a process
+//! Crash safety: a 202 means the message and its fan-out are on disk, so a process
 //! killed with SIGKILL in the middle of a stream of messages loses none that were
 //! acknowledged.
 //!

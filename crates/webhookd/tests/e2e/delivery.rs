@@ -1,4 +1,4 @@
-//! What a delivery is (DESIGN §4): one signed POST per message and endpoint, carrying the
+//! What a delivery is: one signed POST per message and endpoint, carrying the
 //! exact bytes that were sent, the endpoint's custom headers and a fresh timestamp; fan-out by
 //! event type, channel and disabled flag; `deliverAt` holds; raw payloads; the attempt record;
 //! the optional `svix-*` headers. Each runs on both backends.

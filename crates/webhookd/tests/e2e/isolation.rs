@@ -1,4 +1,4 @@
-//! Isolation between endpoints (issue 3): a slow endpoint fills only its own slots, so every
+//! Isolation between endpoints: a slow endpoint fills only its own slots, so every
 //! message to a fast endpoint arrives before the slow one has answered even its first request.
 //! This is an ordering of events at the receiver, not a timing threshold.
 

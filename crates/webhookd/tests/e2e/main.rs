@@ -14,7 +14,7 @@
 //!
 //! - `delivery`: what one delivery looks like, fan-out, `deliverAt`, raw payloads, attempt
 //!   records, Svix headers.
-//! - `retries`: the outcome classes and the retry schedule (issue 3).
+//! - `retries`: the outcome classes and the retry schedule.
 //! - `isolation`: a slow endpoint does not delay another.
 //! - `shutdown`: SIGTERM gives back the leases of queued work before the process exits.
 //! - `starvation`: endpoints that never answer do not starve the ones that do.

@@ -1,4 +1,4 @@
-//! Several nodes over one PostgreSQL database (DESIGN §5, issue 5): real `webhookd` child
+//! Several nodes over one PostgreSQL database : real `webhookd` child
 //! processes, each on a port of its own, sharing one fresh database.
 //!
 //! - Messages posted round-robin to three nodes are each delivered, exactly once in a run

@@ -1,4 +1,4 @@
-//! The outcome classes and the retry schedule (DESIGN §4, issue 3), with the test schedule
+//! The outcome classes and the retry schedule, with the test schedule
 //! `1s,1s,2s`: what is retried (5xx, 429 with `Retry-After`, timeouts), what fails at once
 //! (4xx), what disables the endpoint (410) until it is enabled again, and that the schedule ends after 1 + 3 attempts.
 //! Every attempt is checked to be signed afresh, with its own timestamp. Each runs on both
