@@ -25,6 +25,7 @@ mod list;
 mod listen;
 mod messages;
 mod operational;
+mod ordered;
 mod resources;
 mod retention;
 mod rollup;
@@ -483,6 +484,16 @@ impl Store for PostgresStore {
     ) -> Result<u64> {
         in_transaction!(self, |tx| engine::recover(&tx, endpoint, since, until, now)
             .await?)
+    }
+
+    async fn requeue(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| ordered::requeue(&tx, app, msg, endpoint, now).await?)
     }
 
     async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<crate::RollupMinute>> {
