@@ -493,7 +493,8 @@ impl Store for PostgresStore {
         endpoint: &EndpointId,
         now: OffsetDateTime,
     ) -> Result<()> {
-        in_transaction!(self, |tx| ordered::requeue(&tx, app, msg, endpoint, now).await?)
+        in_transaction!(self, |tx| ordered::requeue(&tx, app, msg, endpoint, now)
+            .await?)
     }
 
     async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<crate::RollupMinute>> {

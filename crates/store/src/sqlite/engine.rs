@@ -265,13 +265,7 @@ pub(crate) fn recover(
         .and_then(|mut update| {
             update
                 .query_map(
-                    params![
-                        ms(now),
-                        ms(now),
-                        endpoint.as_str(),
-                        ms(since),
-                        ms(until)
-                    ],
+                    params![ms(now), ms(now), endpoint.as_str(), ms(since), ms(until)],
                     |row| row.get::<_, String>(0),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()

@@ -33,7 +33,9 @@ pub(crate) fn line_up(c: &Connection, endpoint: &EndpointId, mut msgs: Vec<Strin
     msgs.sort();
     let count = i64::try_from(msgs.len()).unwrap_or(i64::MAX);
     let last: i64 = c
-        .prepare_cached("UPDATE endpoints SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq")
+        .prepare_cached(
+            "UPDATE endpoints SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
+        )
         .and_then(|mut update| {
             update.query_row(params![count, endpoint.as_str()], |row| row.get(0))
         })

@@ -55,7 +55,12 @@ pub(crate) async fn ordered_claims_hand_out_the_head_of_the_line_only(store: &dy
     let node_a = lease("node-a", t + minutes(1));
     let mut handed = Vec::new();
     for msg in &msgs {
-        handed.push(store.create_message(msg, Some(&node_a), None).await.unwrap());
+        handed.push(
+            store
+                .create_message(msg, Some(&node_a), None)
+                .await
+                .unwrap(),
+        );
     }
     // The first is the head: claimed at insert. The others wait, unclaimed, in the line; the
     // unordered endpoint gets every message at once.
@@ -63,15 +68,35 @@ pub(crate) async fn ordered_claims_hand_out_the_head_of_the_line_only(store: &dy
     assert_eq!(handed[1], vec![plain.id.clone()]);
     assert_eq!(handed[2], vec![plain.id.clone()]);
     for msg in &msgs {
-        record(store, &app, &msg.id, &plain.id, DeliveryUpdate::Delivered, "node-a").await;
+        record(
+            store,
+            &app,
+            &msg.id,
+            &plain.id,
+            DeliveryUpdate::Delivered,
+            "node-a",
+        )
+        .await;
     }
     // While the head is leased, nobody gets the next.
     assert!(claim(store, "node-b", t, 10, &[]).await.is_empty());
 
     // A retry holds the line: the head waits for its time, the next waits for the head.
     let retry_at = t + minutes(1);
-    record(store, &app, &msgs[0].id, &ordered.id, DeliveryUpdate::RetryAt(retry_at), "node-a").await;
-    assert!(claim(store, "node-b", t + Duration::seconds(30), 10, &[]).await.is_empty());
+    record(
+        store,
+        &app,
+        &msgs[0].id,
+        &ordered.id,
+        DeliveryUpdate::RetryAt(retry_at),
+        "node-a",
+    )
+    .await;
+    assert!(
+        claim(store, "node-b", t + Duration::seconds(30), 10, &[])
+            .await
+            .is_empty()
+    );
     let at = t + minutes(2);
     let claimed = claim(store, "node-b", at, 10, &[]).await;
     assert_eq!(only(&claimed, &ordered.id), vec![msgs[0].id.clone()]);
@@ -79,17 +104,41 @@ pub(crate) async fn ordered_claims_hand_out_the_head_of_the_line_only(store: &dy
     assert!(claim(store, "node-c", at, 10, &[]).await.is_empty());
 
     // A final failure releases the next, and only the next.
-    record(store, &app, &msgs[0].id, &ordered.id, DeliveryUpdate::Failed, "node-b").await;
+    record(
+        store,
+        &app,
+        &msgs[0].id,
+        &ordered.id,
+        DeliveryUpdate::Failed,
+        "node-b",
+    )
+    .await;
     assert_eq!(
         status(store, &msgs[0].id, &ordered.id).await.0,
         DeliveryStatus::Fail
     );
     let claimed = claim(store, "node-c", at, 10, &[]).await;
     assert_eq!(claimed, vec![(msgs[1].id.clone(), ordered.id.clone())]);
-    record(store, &app, &msgs[1].id, &ordered.id, DeliveryUpdate::Delivered, "node-c").await;
+    record(
+        store,
+        &app,
+        &msgs[1].id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-c",
+    )
+    .await;
     let claimed = claim(store, "node-c", at, 10, &[]).await;
     assert_eq!(claimed, vec![(msgs[2].id.clone(), ordered.id.clone())]);
-    record(store, &app, &msgs[2].id, &ordered.id, DeliveryUpdate::Delivered, "node-c").await;
+    record(
+        store,
+        &app,
+        &msgs[2].id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-c",
+    )
+    .await;
     assert!(claim(store, "node-c", at, 10, &[]).await.is_empty());
 
     // With nothing pending, a new message is the head again: claimed at insert.
@@ -130,14 +179,26 @@ pub(crate) async fn concurrent_claims_take_one_head_per_line(store: &dyn Store) 
             while idle < 20 {
                 let claimed = claim(store, owner, t, 100, &[]).await;
                 let endpoints: HashSet<_> = claimed.iter().map(|(_, id)| id.clone()).collect();
-                assert_eq!(endpoints.len(), claimed.len(), "two of one line in one claim");
+                assert_eq!(
+                    endpoints.len(),
+                    claimed.len(),
+                    "two of one line in one claim"
+                );
                 if claimed.is_empty() {
                     idle += 1;
                     tokio::task::yield_now().await;
                 }
                 for (msg, endpoint) in claimed {
                     log.lock().unwrap().push((msg.clone(), endpoint.clone()));
-                    record(store, &app, &msg, &endpoint, DeliveryUpdate::Delivered, owner).await;
+                    record(
+                        store,
+                        &app,
+                        &msg,
+                        &endpoint,
+                        DeliveryUpdate::Delivered,
+                        owner,
+                    )
+                    .await;
                     mine.push((msg, endpoint));
                 }
             }
@@ -173,7 +234,15 @@ pub(crate) async fn an_expired_head_is_taken_over_in_order(store: &dyn Store) {
     let claimed = only(&claim(store, "node-b", at, 10, &[]).await, &ordered.id);
     assert_eq!(claimed, vec![first.id.clone()]);
     assert!(only(&claim(store, "node-c", at, 10, &[]).await, &ordered.id).is_empty());
-    record(store, &app, &first.id, &ordered.id, DeliveryUpdate::Delivered, "node-b").await;
+    record(
+        store,
+        &app,
+        &first.id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-b",
+    )
+    .await;
     let claimed = only(&claim(store, "node-c", at, 10, &[]).await, &ordered.id);
     assert_eq!(claimed, vec![second.id.clone()]);
 }
@@ -188,11 +257,18 @@ pub(crate) async fn recover_and_requeue_join_the_end_of_the_line(store: &dyn Sto
         store.create_message(msg, None, None).await.unwrap();
     }
     let line = &ordered.id;
-    let take = |owner: &'static str| async move {
-        only(&claim(store, owner, t, 10, &[]).await, line)
-    };
+    let take =
+        |owner: &'static str| async move { only(&claim(store, owner, t, 10, &[]).await, line) };
     assert_eq!(take("node-a").await, vec![msgs[0].id.clone()]);
-    record(store, &app, &msgs[0].id, &ordered.id, DeliveryUpdate::Failed, "node-a").await;
+    record(
+        store,
+        &app,
+        &msgs[0].id,
+        &ordered.id,
+        DeliveryUpdate::Failed,
+        "node-a",
+    )
+    .await;
     assert_eq!(take("node-a").await, vec![msgs[1].id.clone()]);
     // Recovered while the next is in flight: it waits for that one (one in flight per line),
     // and queues behind what was already pending.
@@ -202,21 +278,59 @@ pub(crate) async fn recover_and_requeue_join_the_end_of_the_line(store: &dyn Sto
         .unwrap();
     assert_eq!(recovered, 1);
     assert!(take("node-b").await.is_empty());
-    record(store, &app, &msgs[1].id, &ordered.id, DeliveryUpdate::Delivered, "node-a").await;
+    record(
+        store,
+        &app,
+        &msgs[1].id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-a",
+    )
+    .await;
     assert_eq!(take("node-b").await, vec![msgs[2].id.clone()]);
-    record(store, &app, &msgs[2].id, &ordered.id, DeliveryUpdate::Delivered, "node-b").await;
+    record(
+        store,
+        &app,
+        &msgs[2].id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-b",
+    )
+    .await;
     assert_eq!(take("node-b").await, vec![msgs[0].id.clone()]);
-    record(store, &app, &msgs[0].id, &ordered.id, DeliveryUpdate::Delivered, "node-b").await;
+    record(
+        store,
+        &app,
+        &msgs[0].id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-b",
+    )
+    .await;
 
     // A requeued (resent) message goes to the end of the line; one still pending stays put.
     let fresh = message_at(&app.id, "user.created", t);
     store.create_message(&fresh, None, None).await.unwrap();
-    store.requeue(&app.id, &msgs[1].id, &ordered.id, t).await.unwrap();
-    store.requeue(&app.id, &fresh.id, &ordered.id, t).await.unwrap();
+    store
+        .requeue(&app.id, &msgs[1].id, &ordered.id, t)
+        .await
+        .unwrap();
+    store
+        .requeue(&app.id, &fresh.id, &ordered.id, t)
+        .await
+        .unwrap();
     let (state, attempts, _) = status(store, &msgs[1].id, &ordered.id).await;
     assert_eq!((state, attempts), (DeliveryStatus::Pending, 0));
     assert_eq!(take("node-b").await, vec![fresh.id.clone()]);
-    record(store, &app, &fresh.id, &ordered.id, DeliveryUpdate::Delivered, "node-b").await;
+    record(
+        store,
+        &app,
+        &fresh.id,
+        &ordered.id,
+        DeliveryUpdate::Delivered,
+        "node-b",
+    )
+    .await;
     assert_eq!(take("node-b").await, vec![msgs[1].id.clone()]);
 }
 
@@ -232,7 +346,14 @@ pub(crate) async fn turning_ordering_on_and_off_keeps_pending_work(store: &dyn S
     }
     hook.ordered = true;
     store.update_endpoint(&hook).await.unwrap();
-    assert!(store.get_endpoint(&app.id, hook.id.as_str()).await.unwrap().unwrap().ordered);
+    assert!(
+        store
+            .get_endpoint(&app.id, hook.id.as_str())
+            .await
+            .unwrap()
+            .unwrap()
+            .ordered
+    );
     // Now a line, in message order.
     assert_eq!(
         claim(store, "node-a", t, 10, &[]).await,
@@ -241,7 +362,10 @@ pub(crate) async fn turning_ordering_on_and_off_keeps_pending_work(store: &dyn S
     // Off again: the rest go at once (the first is still leased).
     hook.ordered = false;
     store.update_endpoint(&hook).await.unwrap();
-    let rest: HashSet<Key> = claim(store, "node-a", t, 10, &[]).await.into_iter().collect();
+    let rest: HashSet<Key> = claim(store, "node-a", t, 10, &[])
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(
         rest,
         HashSet::from([

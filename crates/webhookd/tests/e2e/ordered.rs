@@ -46,7 +46,10 @@ fn assert_in_order(requests: &[Received], sent: &[String]) {
         }
     }
     let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
-    assert_eq!(firsts, sent, "first successful deliveries out of send order");
+    assert_eq!(
+        firsts, sent,
+        "first successful deliveries out of send order"
+    );
     for pair in sent.windows(2) {
         let (earlier, later) = (pair[0], pair[1]);
         let acknowledged = requests
@@ -99,7 +102,11 @@ async fn a_retried_head_holds_the_line(backend: Backend) {
         .filter(|request| request.webhook_id() == sent[0])
         .collect();
     assert_eq!(head.len(), 3);
-    assert!(requests[..3].iter().all(|request| request.webhook_id() == sent[0]));
+    assert!(
+        requests[..3]
+            .iter()
+            .all(|request| request.webhook_id() == sent[0])
+    );
 }
 
 /// The node is killed mid-way (SIGKILL) and started again on the same database: the rest
