@@ -528,7 +528,8 @@ pub(crate) async fn list_endpoint_deliveries(
     JsonBytes::new(StatusCode::OK, &list)
 }
 
-/// One manual attempt of the message to the endpoint.
+/// One manual attempt of the message to the endpoint. For an ordered endpoint, the message
+/// is queued again at the end of its line instead (left there when still pending).
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app}/msg/{msg}/endpoint/{ep}/resend",
@@ -557,6 +558,16 @@ pub(crate) async fn resend(
     }
     let response = JsonBytes::new(StatusCode::ACCEPTED, &Empty {})?;
     let (app_id, msg_id, endpoint_id) = (app.id.clone(), message.id.clone(), endpoint.id.clone());
+    if endpoint.ordered {
+        // An attempt out of turn would break the endpoint's order: the message is queued
+        // again at the end of its line instead (or left in it, when still pending).
+        state
+            .store()
+            .requeue(&app_id, &msg_id, &endpoint_id, now())
+            .await?;
+        state.dispatcher().wake();
+        return Ok(response);
+    }
     if !state.dispatcher().resend(message, endpoint) {
         // Not a delivering node: queue the manual attempt for the nodes that deliver.
         state

@@ -104,6 +104,9 @@ pub struct Endpoint {
     /// Empty means every channel.
     pub channels: Vec<String>,
     pub throttle_rate: Option<u32>,
+    /// FIFO delivery: one message in flight at a time, each only after every earlier one is
+    /// delivered or has finally failed (see the store's claim rule).
+    pub ordered: bool,
     pub metadata: Map<String, Value>,
     pub headers: BTreeMap<String, String>,
     pub secret: Secret,

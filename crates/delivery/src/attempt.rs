@@ -177,6 +177,7 @@ pub(crate) async fn run(
         delivery,
         endpoint_health,
         owner: config.node_id.clone(),
+        ordered: endpoint.ordered,
         events,
     };
     Finished { record, outcome }
@@ -312,6 +313,7 @@ mod tests {
             event_types: vec![],
             channels: vec![],
             throttle_rate: None,
+            ordered: false,
             metadata: Default::default(),
             // Stored before the API reserved the name.
             headers: [

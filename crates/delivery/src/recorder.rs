@@ -4,7 +4,9 @@
 //! store slows the attempts (back-pressure) instead of growing memory. A failed write is retried
 //! with backoff: until it succeeds the deliveries stay leased, and if the process dies first
 //! they are sent again after recovery (at least once). A batch that schedules retries wakes
-//! the scheduler, which then sleeps until the earliest of them instead of its next poll.
+//! the scheduler, which then sleeps until the earliest of them instead of its next poll; so
+//! does a batch that finishes a delivery of an ordered endpoint, whose next delivery can now
+//! be claimed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,10 +50,12 @@ async fn run(
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         write(store.as_ref(), &batch).await;
-        let retries = batch
-            .iter()
-            .any(|record| matches!(record.delivery, DeliveryUpdate::RetryAt(_)));
-        if retries {
+        let wakes = batch.iter().any(|record| match record.delivery {
+            DeliveryUpdate::RetryAt(_) => true,
+            DeliveryUpdate::Delivered | DeliveryUpdate::Failed => record.ordered,
+            DeliveryUpdate::Manual { .. } => false,
+        });
+        if wakes {
             shared.wake.notify_one();
         }
         metrics::counter!("webhookd_attempts_recorded_total").increment(batch.len() as u64);

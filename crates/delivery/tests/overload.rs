@@ -66,6 +66,7 @@ fn endpoint(app: &AppId, url: String) -> Endpoint {
         event_types: Vec::new(),
         channels: Vec::new(),
         throttle_rate: None,
+        ordered: false,
         metadata: Default::default(),
         headers: Default::default(),
         secret: Secret::generate(),

@@ -147,6 +147,7 @@ bounded_store! {
     fn record_attempts(records: &[AttemptRecord]) -> Result<()>;
     fn next_due_at(after: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
     fn recover(endpoint: &EndpointId, since: OffsetDateTime, until: OffsetDateTime, now: OffsetDateTime) -> Result<u64>;
+    fn requeue(app: &AppId, msg: &MessageId, endpoint: &EndpointId, now: OffsetDateTime) -> Result<()>;
     fn queue_depth(now: OffsetDateTime) -> Result<QueueDepth>;
     fn endpoint_health_counts() -> Result<EndpointHealthCounts>;
     fn request_resend(app: &AppId, msg: &MessageId, endpoint: &EndpointId, now: OffsetDateTime) -> Result<()>;

@@ -176,6 +176,9 @@ pub struct AttemptRecord {
     pub endpoint_health: Option<EndpointHealth>,
     /// The lease holder, released by this write.
     pub owner: String,
+    /// The endpoint delivers in order: a delivery this write finishes lets the next of its
+    /// line go (the store wakes the other nodes).
+    pub ordered: bool,
     /// Operational events the attempt raises (`message.attempt.*`), stored with it.
     pub events: Vec<webhookd_core::operational::OperationalEvent>,
 }
@@ -291,7 +294,10 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
     /// Stores the message and one pending delivery per matching endpoint, in one transaction.
     /// The message's id carries its creation time (within [`MESSAGE_ID_CLOCK_SLACK`]).
     /// With a lease, the deliveries are created claimed by its owner (the ingesting node sends
-    /// them at once). Conflict when the eventId is taken. Returns the endpoints fanned out to.
+    /// them at once), except a delivery to an ordered endpoint that has other pending
+    /// deliveries: it waits unclaimed for its turn. Conflict when the eventId is taken.
+    /// Returns the endpoints fanned out to, without those unclaimed ones when a lease is given
+    /// (so the result is what the caller may hand to its engine).
     async fn create_message(
         &self,
         message: &Message,
@@ -344,7 +350,9 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
 
     // --- the engine ---------------------------------------------------------------------
     /// Claims up to `limit` pending deliveries that are due at `now` and not leased by a live
-    /// claim, skipping `skip_endpoints`, oldest due first.
+    /// claim, skipping `skip_endpoints`, oldest due first. Of an ordered endpoint, only the
+    /// head of its line (the earliest pending delivery), and only while no other delivery of
+    /// that endpoint holds a live lease.
     async fn claim_due(
         &self,
         lease: &Lease,
@@ -374,6 +382,18 @@ pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64>;
+    /// Queues the message again for an ordered endpoint, in its turn (the resend of an ordered
+    /// endpoint: a manual attempt out of turn would break its order). A finished delivery is
+    /// made pending again, due at `now`, at the end of the endpoint's line; a pending one is
+    /// left as it is (it is sent in its turn); a missing one is created pending, at the end.
+    /// `app` is the message's application.
+    async fn requeue(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()>;
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth>;
     async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts>;
     /// The delivery rollup's minutes (see [`rollup`]) that start at or after `since`, oldest

@@ -76,6 +76,7 @@ async fn secrets_are_sealed_and_keys_rotate() {
             event_types: vec![],
             channels: vec![],
             throttle_rate: None,
+            ordered: false,
             metadata: Default::default(),
             headers: Default::default(),
             secret: secret.clone(),
@@ -155,6 +156,7 @@ fn endpoint_with(app_id: &AppId, secret: &Secret, authorization: &str) -> Endpoi
         event_types: vec![],
         channels: vec![],
         throttle_rate: None,
+        ordered: false,
         metadata: Default::default(),
         headers: [
             ("authorization".to_owned(), authorization.to_owned()),

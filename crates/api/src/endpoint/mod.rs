@@ -100,6 +100,11 @@ pub(crate) struct EndpointIn {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 65535)]
     throttle_rate: Option<u32>,
+    /// webhookd's extension: deliver to the endpoint in order (FIFO), one message at a time,
+    /// each only after every earlier one was delivered or finally failed. Off when absent on
+    /// create; kept when absent on update.
+    #[serde(default)]
+    ordered: Option<bool>,
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
     #[serde(default)]
@@ -129,6 +134,7 @@ struct CheckedEndpoint {
     event_types: Vec<String>,
     channels: Vec<String>,
     throttle_rate: Option<u32>,
+    ordered: Option<bool>,
     metadata: Map<String, Value>,
     secret: Option<Secret>,
     headers: Option<BTreeMap<String, String>>,
@@ -171,6 +177,7 @@ impl EndpointIn {
             version,
             disabled: self.disabled.unwrap_or(false),
             throttle_rate,
+            ordered: self.ordered,
             metadata: self.metadata.unwrap_or_default(),
         })
     }
@@ -191,6 +198,7 @@ impl CheckedEndpoint {
             event_types: self.event_types,
             channels: self.channels,
             throttle_rate: self.throttle_rate,
+            ordered: self.ordered.unwrap_or(false),
             metadata: self.metadata,
             headers: self.headers.unwrap_or_default(),
             secret: self.secret.unwrap_or_else(|| Secret::generate_of(kind)),
@@ -202,7 +210,8 @@ impl CheckedEndpoint {
     }
 
     /// PUT on an existing endpoint: every field is replaced, except that an absent uid keeps
-    /// the old one, absent headers keep the old ones, and a new secret is adopted as by a
+    /// the old one, absent headers keep the old ones, an absent `ordered` keeps the old
+    /// setting (clients that do not know it leave it alone), and a new secret is adopted as by a
     /// rotation with the default grace period (the old one keeps signing for a while).
     fn replace(self, endpoint: &mut Endpoint, at: OffsetDateTime) {
         endpoint.uid = self.uid.or(endpoint.uid.take());
@@ -213,6 +222,9 @@ impl CheckedEndpoint {
         endpoint.event_types = self.event_types;
         endpoint.channels = self.channels;
         endpoint.throttle_rate = self.throttle_rate;
+        if let Some(ordered) = self.ordered {
+            endpoint.ordered = ordered;
+        }
         endpoint.metadata = self.metadata;
         if let Some(headers) = self.headers {
             endpoint.headers = headers;
@@ -282,6 +294,9 @@ pub(crate) struct EndpointPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 65535)]
     throttle_rate: Option<Option<u32>>,
+    /// Deliver in order (FIFO); kept when absent.
+    #[serde(default)]
+    ordered: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
     metadata: Option<Option<Map<String, Value>>>,
@@ -334,6 +349,9 @@ impl EndpointPatch {
             check_rate("throttleRate", throttle_rate)?;
             endpoint.throttle_rate = throttle_rate;
         }
+        if let Some(ordered) = self.ordered {
+            endpoint.ordered = ordered;
+        }
         if let Some(metadata) = self.metadata {
             let metadata = metadata.unwrap_or_default();
             check_metadata(&metadata)?;
@@ -381,6 +399,9 @@ pub(crate) struct EndpointOut {
     rate_limit: Option<u32>,
     #[schema(required)]
     throttle_rate: Option<u32>,
+    /// Present (`true`) only when the endpoint delivers in order.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ordered: bool,
     metadata: Map<String, Value>,
     #[serde(with = "serde_rfc3339")]
     created_at: OffsetDateTime,
@@ -403,6 +424,7 @@ impl From<&Endpoint> for EndpointOut {
             channels: non_empty(&endpoint.channels),
             rate_limit: endpoint.throttle_rate,
             throttle_rate: endpoint.throttle_rate,
+            ordered: endpoint.ordered,
             metadata: endpoint.metadata.clone(),
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,

@@ -295,12 +295,18 @@ pub(crate) async fn send_example(
         retain_payload_until: None,
     };
     let dispatcher = state.dispatcher();
+    // An ordered endpoint's example waits for its turn in the line, unclaimed.
+    let lease = dispatcher.lease().filter(|_| !endpoint.ordered);
     state
         .store()
-        .create_message_to(&message, &endpoint.id, dispatcher.lease().as_ref())
+        .create_message_to(&message, &endpoint.id, lease.as_ref())
         .await?;
     let response = JsonBytes::new(StatusCode::ACCEPTED, &MessageOut::of(&message, true))?;
-    dispatcher.submit(message, vec![endpoint.id]);
+    if endpoint.ordered {
+        dispatcher.wake();
+    } else {
+        dispatcher.submit(message, vec![endpoint.id]);
+    }
     Ok(response)
 }
 

@@ -218,6 +218,7 @@ mod tests {
             event_types: Vec::new(),
             channels: Vec::new(),
             throttle_rate: None,
+            ordered: false,
             metadata: Default::default(),
             headers: Default::default(),
             secret: Secret::generate(),

@@ -31,6 +31,7 @@ async fn add_endpoint(api: &TestApi) -> Endpoint {
         event_types: Vec::new(),
         channels: Vec::new(),
         throttle_rate: None,
+        ordered: false,
         metadata: serde_json::Map::new(),
         headers: BTreeMap::new(),
         secret: Secret::generate(),
@@ -64,6 +65,7 @@ async fn fail_delivery(api: &TestApi, endpoint: &Endpoint, msg: &str) -> Attempt
         delivery: DeliveryUpdate::Failed,
         endpoint_health: None,
         owner: "test".into(),
+        ordered: false,
         events: Vec::new(),
     };
     api.state()

@@ -482,3 +482,78 @@ async fn an_application_holds_at_most_a_thousand_endpoints() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn ordered_round_trips_and_is_omitted_when_off() {
+    let api = api_with_app().await;
+    let plain = create(&api, json!({"url": "https://example.com/plain"})).await;
+    assert!(plain.get("ordered").is_none(), "omitted when off: {plain}");
+    let off = create(
+        &api,
+        json!({"url": "https://example.com/off", "ordered": false}),
+    )
+    .await;
+    assert!(off.get("ordered").is_none());
+
+    let created = create(
+        &api,
+        json!({"url": "https://example.com/fifo", "uid": "fifo", "ordered": true}),
+    )
+    .await;
+    assert_eq!(created["ordered"], true);
+    let read = api
+        .get("/api/v1/app/acme/endpoint/fifo")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(read["ordered"], true);
+    let listed = api
+        .get("/api/v1/app/acme/endpoint")
+        .await
+        .expect(StatusCode::OK);
+    let fifo = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|endpoint| endpoint["uid"] == "fifo")
+        .expect("listed");
+    assert_eq!(fifo["ordered"], true);
+
+    // PATCH without it keeps it; PUT without it keeps it (clients that do not know the
+    // field leave it alone); either may set it.
+    let patched = api
+        .patch(
+            "/api/v1/app/acme/endpoint/fifo",
+            json!({"description": "in order"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(patched["ordered"], true);
+    let put = api
+        .put(
+            "/api/v1/app/acme/endpoint/fifo",
+            json!({"url": "https://example.com/fifo"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(put["ordered"], true);
+    let patched = api
+        .patch("/api/v1/app/acme/endpoint/fifo", json!({"ordered": false}))
+        .await
+        .expect(StatusCode::OK);
+    assert!(patched.get("ordered").is_none());
+    let put = api
+        .put(
+            "/api/v1/app/acme/endpoint/fifo",
+            json!({"url": "https://example.com/fifo", "ordered": true}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(put["ordered"], true);
+
+    api.post(
+        "/api/v1/app/acme/endpoint",
+        json!({"url": "https://example.com/x", "ordered": "yes"}),
+    )
+    .await
+    .expect(StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -48,6 +48,7 @@ async fn record(
         delivery: update,
         endpoint_health: health,
         owner: "test".into(),
+        ordered: false,
         events: Vec::new(),
     };
     store.record_attempts(&[record]).await.unwrap();

@@ -35,11 +35,19 @@ pub(super) struct Lane {
 }
 
 impl Lane {
-    /// Whether the lane could start a request now, throttle and the node's budget aside.
+    /// Whether the lane could start a request now, throttle and the node's budget aside. An
+    /// ordered endpoint's lane has one request in flight at most (the store hands out only the
+    /// head of its line; this keeps it so whatever reached the queue).
     pub(super) fn can_start(&self, concurrency: usize) -> bool {
-        self.endpoint.is_some()
-            && !self.queue.is_empty()
-            && self.in_flight < self.allowance.limit(concurrency)
+        let Some(endpoint) = &self.endpoint else {
+            return false;
+        };
+        let limit = if endpoint.ordered {
+            1
+        } else {
+            self.allowance.limit(concurrency)
+        };
+        !self.queue.is_empty() && self.in_flight < limit
     }
 
     pub(super) fn is_idle(&self) -> bool {
@@ -92,6 +100,7 @@ mod tests {
             event_types: vec![],
             channels: vec![],
             throttle_rate,
+            ordered: false,
             metadata: Default::default(),
             headers: Default::default(),
             secret: Secret::generate(),

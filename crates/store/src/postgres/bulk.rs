@@ -98,6 +98,7 @@ impl BulkStore for PostgresStore {
              AND (cardinality($7::text[]) = 0 OR m.channels && $7::text[]) \
              AND NOT EXISTS (SELECT 1 FROM deliveries d \
                              WHERE d.msg_id = m.id AND d.endpoint_id = $1) \
+             ORDER BY m.id \
              ON CONFLICT (msg_id, endpoint_id) DO NOTHING"
         );
         let mut client = self.client().await?;
@@ -143,7 +144,7 @@ impl BulkStore for PostgresStore {
         };
         let mut sql = format!(
             "UPDATE deliveries d SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
-             lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
              WHERE d.endpoint_id = $2 AND d.status IN ({finished})"
         );
         if let Some(status) = filter.status {
@@ -188,7 +189,15 @@ impl BulkStore for PostgresStore {
             .collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        let replayed = execute(&tx, &sql, &values).await?;
+        // An ordered endpoint's replayed deliveries join the end of its line, in message order.
+        sql.push_str(" RETURNING d.msg_id");
+        let rows = query(&tx, &sql, &values).await?;
+        let replayed = rows
+            .iter()
+            .map(|row| get::<String>(row, 0))
+            .collect::<Result<Vec<_>>>()?;
+        super::ordered::line_up(&tx, endpoint, replayed.clone()).await?;
+        let replayed = replayed.len() as u64;
         if replayed > 0 {
             notify_due(&tx).await?;
         }

@@ -32,6 +32,19 @@ use crate::{
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
+/// The claim's rule for a numbered delivery `d` (its endpoint is ordered): no other pending
+/// delivery of the endpoint is earlier (a smaller number: waiting for a retry, or leased, it
+/// holds the line) or holds a live lease (one in flight per endpoint, whatever its number).
+/// So a claim hands out at most the head of each line, and only while nothing of the line is
+/// in flight anywhere; an expired lease (a dead node's) lets its delivery be claimed again, in
+/// order. Two nodes claiming at once: the head is locked by one and skipped by the other,
+/// whose rule still sees it pending, so neither takes the next. `$6` is the lease clock's
+/// offset, as in the claim.
+const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM deliveries e \
+     WHERE e.endpoint_id = d.endpoint_id AND e.status = 1 AND e.seq IS NOT NULL \
+     AND e.msg_id <> d.msg_id \
+     AND (e.seq < d.seq OR e.lease_until >= (EXTRACT(EPOCH FROM now()) * 1000)::bigint + $6))";
+
 /// Claims due deliveries. `now` decides what is due; whether a lease has ended is decided on
 /// the database's clock, at `now` translated to it (the scheduler passes its own now, so that
 /// is the database's now; a caller may pass a later `now` to look ahead in time).
@@ -48,10 +61,11 @@ pub(crate) async fn claim_due(
         "WITH claimed AS ( \
            UPDATE deliveries SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2 \
            WHERE (msg_id, endpoint_id) IN ( \
-             SELECT msg_id, endpoint_id FROM deliveries \
+             SELECT msg_id, endpoint_id FROM deliveries d \
              WHERE status = {PENDING} AND next_attempt_at <= $3 \
              AND (lease_until IS NULL OR lease_until < {DB_NOW_MS} + $6) \
              AND endpoint_id <> ALL($4::text[]) \
+             AND (d.seq IS NULL OR {HEAD_OF_LINE}) \
              ORDER BY next_attempt_at LIMIT $5 \
              FOR UPDATE SKIP LOCKED) \
            RETURNING *) \
@@ -173,6 +187,17 @@ pub(crate) async fn record_attempts(
         }
         operational::emit(c, record.events.iter().cloned()).await?;
     }
+    // A finished delivery of an ordered endpoint lets the next of its line go, on any node.
+    let line_moves = records.iter().any(|record| {
+        record.ordered
+            && matches!(
+                record.delivery,
+                DeliveryUpdate::Delivered | DeliveryUpdate::Failed
+            )
+    });
+    if line_moves {
+        notify_due(c).await?;
+    }
     Ok(())
 }
 
@@ -283,21 +308,29 @@ pub(crate) async fn recover(
     until: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<u64> {
+    // An ordered endpoint's recovered deliveries join the end of its line, in message order.
     let sql = format!(
         "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
-         lease_owner = NULL, lease_until = NULL, updated_at = $1 \
-         WHERE endpoint_id = $2 AND status IN (2, 4) AND created_at >= $3 AND created_at <= $4"
+         lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
+         WHERE endpoint_id = $2 AND status IN (2, 4) AND created_at >= $3 AND created_at <= $4 \
+         RETURNING msg_id"
     );
-    let recovered = execute(
+    let rows = query(
         c,
         &sql,
         &[&ms(now), &endpoint.as_str(), &ms(since), &ms(until)],
     )
     .await?;
-    if recovered > 0 {
+    let recovered = rows
+        .iter()
+        .map(|row| get::<String>(row, 0))
+        .collect::<Result<Vec<_>>>()?;
+    let count = recovered.len() as u64;
+    super::ordered::line_up(c, endpoint, recovered).await?;
+    if count > 0 {
         notify_due(c).await?;
     }
-    Ok(recovered)
+    Ok(count)
 }
 
 pub(crate) async fn queue_depth(c: &impl GenericClient, now: OffsetDateTime) -> Result<QueueDepth> {

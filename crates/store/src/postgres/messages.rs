@@ -76,7 +76,8 @@ async fn insert_message_with(
          WHERE NOT e.disabled \
          AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
          AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
-         RETURNING endpoint_id",
+         ORDER BY e.id \
+         RETURNING endpoint_id, lease_owner IS NOT NULL",
         MESSAGE_COLUMNS.replace("m.", ""),
     );
     let fanned_out = query(
@@ -107,10 +108,15 @@ async fn insert_message_with(
         )),
         other => other,
     })?;
-    let mut endpoints = fanned_out
-        .iter()
-        .map(|row| Ok(EndpointId::from_trusted(get(row, 0)?)))
-        .collect::<Result<Vec<_>>>()?;
+    // The insert trigger takes the claim off an ordered endpoint's delivery that is not the
+    // head of its line: the scheduler hands it out in its turn. (The rows are inserted in
+    // endpoint id order, so two messages to the same ordered endpoints lock them in one order.)
+    let mut endpoints = Vec::with_capacity(fanned_out.len());
+    for row in &fanned_out {
+        if claim.is_none() || get::<bool>(row, 1)? {
+            endpoints.push(EndpointId::from_trusted(get(row, 0)?));
+        }
+    }
     endpoints.sort();
     Ok(endpoints)
 }

@@ -25,6 +25,7 @@ mod list;
 mod listen;
 mod messages;
 mod operational;
+mod ordered;
 mod resources;
 mod retention;
 mod rollup;
@@ -482,6 +483,17 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<u64> {
         in_transaction!(self, |tx| engine::recover(&tx, endpoint, since, until, now)
+            .await?)
+    }
+
+    async fn requeue(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| ordered::requeue(&tx, app, msg, endpoint, now)
             .await?)
     }
 

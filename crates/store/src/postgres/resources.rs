@@ -163,7 +163,7 @@ pub(crate) async fn create_endpoint(
         c,
         &format!(
             "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         ),
         &[
             &endpoint.id.as_str(),
@@ -183,6 +183,7 @@ pub(crate) async fn create_endpoint(
             &opt_ms(endpoint.failing_since),
             &ms(endpoint.created_at),
             &ms(endpoint.updated_at),
+            &endpoint.ordered,
         ],
     )
     .await
@@ -287,13 +288,14 @@ pub(crate) async fn update_endpoint(
     endpoint: &Endpoint,
 ) -> Result<()> {
     let values = EndpointJson::new(endpoint, codec)?;
+    let was_ordered = super::ordered::is_ordered(c, &endpoint.id).await?;
     // Every column but id, app_id and created_at is replaced.
     let changed = execute(
         c,
         "UPDATE endpoints SET uid = $3, url = $4, description = $5, version = $6, \
          disabled = $7, event_types = $8, channels = $9, throttle_rate = $10, \
          metadata = $11, headers = $12, secret = $13, retired_secrets = $14, \
-         failing_since = $15, updated_at = $16 WHERE id = $1 AND app_id = $2",
+         failing_since = $15, updated_at = $16, ordered = $17 WHERE id = $1 AND app_id = $2",
         &[
             &endpoint.id.as_str(),
             &endpoint.app_id.as_str(),
@@ -311,6 +313,7 @@ pub(crate) async fn update_endpoint(
             &values.retired_secrets,
             &opt_ms(endpoint.failing_since),
             &ms(endpoint.updated_at),
+            &endpoint.ordered,
         ],
     )
     .await
@@ -322,6 +325,8 @@ pub(crate) async fn update_endpoint(
     }
     if endpoint.disabled {
         cancel_pending(c, &endpoint.id, ms(endpoint.updated_at)).await?;
+    } else if endpoint.ordered != was_ordered {
+        super::ordered::reorder(c, &endpoint.id, endpoint.ordered).await?;
     }
     Ok(())
 }

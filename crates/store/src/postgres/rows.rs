@@ -104,7 +104,7 @@ pub(crate) fn application(row: &Row) -> Result<Application> {
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at";
+     failing_since, created_at, updated_at, ordered";
 
 /// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0, opening its secrets.
 pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
@@ -119,6 +119,7 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
         event_types: get(row, 7)?,
         channels: get(row, 8)?,
         throttle_rate: opt_rate_at(row, 9)?,
+        ordered: get(row, 17)?,
         metadata: from_json(row, 10)?,
         headers: codec
             .open_headers(get(row, 11)?)

@@ -121,7 +121,8 @@ fn replay_missing(
             "SELECT m.id, m.event_type, m.channels FROM messages m \
              WHERE m.app_id = ? AND m.created_at >= ? AND m.created_at <= ? AND m.expunged = 0 \
              AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                             WHERE d.msg_id = m.id AND d.endpoint_id = ?)",
+                             WHERE d.msg_id = m.id AND d.endpoint_id = ?) \
+             ORDER BY m.id",
         )
         .and_then(|mut select| {
             select
@@ -188,7 +189,7 @@ fn replay_deliveries(
     .join(", ");
     let mut sql = format!(
         "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = ?, \
-         lease_owner = NULL, lease_until = NULL, updated_at = ? \
+         lease_owner = NULL, lease_until = NULL, updated_at = ?, seq = NULL \
          WHERE endpoint_id = ? AND status IN ({finished})"
     );
     let mut values = vec![
@@ -228,10 +229,19 @@ fn replay_deliveries(
         values.push(Value::Integer(low));
         values.push(Value::Integer(high));
     }
+    // An ordered endpoint's replayed deliveries join the end of its line, in message order.
+    sql.push_str(" RETURNING msg_id");
     let replayed = c
-        .execute(&sql, params_from_iter(values))
+        .prepare(&sql)
+        .and_then(|mut update| {
+            update
+                .query_map(params_from_iter(values), |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
         .map_err(map_error)?;
-    Ok(replayed as u64)
+    let count = replayed.len() as u64;
+    super::ordered::line_up(c, endpoint, replayed)?;
+    Ok(count)
 }
 
 /// The response codes of a status class: 0 is "no response", else `class..=class + 99`.

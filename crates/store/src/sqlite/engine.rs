@@ -17,6 +17,16 @@ use crate::{
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
+/// The claim's rule for a numbered delivery `d` (its endpoint is ordered): no other pending
+/// delivery of the endpoint is earlier (a smaller number: waiting for a retry, or leased, it
+/// holds the line) or holds a live lease (one in flight per endpoint, whatever its number).
+/// So a claim hands out at most the head of each line, and only while nothing of the line is
+/// in flight; an expired lease (a dead node's) lets its delivery be claimed again, in order.
+/// `?1` is now.
+const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM deliveries e \
+     WHERE e.endpoint_id = d.endpoint_id AND e.status = 1 AND e.seq IS NOT NULL \
+     AND e.msg_id <> d.msg_id AND (e.seq < d.seq OR e.lease_until >= ?1))";
+
 pub(crate) fn claim_due(
     c: &Connection,
     lease: &Lease,
@@ -29,7 +39,8 @@ pub(crate) fn claim_due(
         "SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM deliveries d \
          JOIN messages m ON m.id = d.msg_id \
          WHERE d.status = {PENDING} AND d.next_attempt_at <= ?1 \
-         AND (d.lease_until IS NULL OR d.lease_until < ?1)"
+         AND (d.lease_until IS NULL OR d.lease_until < ?1) \
+         AND (d.seq IS NULL OR {HEAD_OF_LINE})"
     );
     let mut values = vec![Value::Integer(now_ms)];
     if !skip_endpoints.is_empty() {
@@ -243,23 +254,26 @@ pub(crate) fn recover(
     until: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<u64> {
+    // An ordered endpoint's recovered deliveries join the end of its line, in message order.
     let recovered = c
         .prepare_cached(&format!(
             "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = ?, \
-             lease_owner = NULL, lease_until = NULL, updated_at = ? \
-             WHERE endpoint_id = ? AND status IN (2, 4) AND created_at >= ? AND created_at <= ?"
+             lease_owner = NULL, lease_until = NULL, updated_at = ?, seq = NULL \
+             WHERE endpoint_id = ? AND status IN (2, 4) AND created_at >= ? AND created_at <= ? \
+             RETURNING msg_id"
         ))
         .and_then(|mut update| {
-            update.execute(params![
-                ms(now),
-                ms(now),
-                endpoint.as_str(),
-                ms(since),
-                ms(until)
-            ])
+            update
+                .query_map(
+                    params![ms(now), ms(now), endpoint.as_str(), ms(since), ms(until)],
+                    |row| row.get::<_, String>(0),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(map_error)?;
-    Ok(recovered as u64)
+    let count = recovered.len() as u64;
+    super::ordered::line_up(c, endpoint, recovered)?;
+    Ok(count)
 }
 
 pub(crate) fn queue_depth(c: &Connection, now: OffsetDateTime) -> Result<QueueDepth> {

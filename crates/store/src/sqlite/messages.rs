@@ -21,8 +21,23 @@ pub(crate) fn create_message(
     lease: Option<&Lease>,
 ) -> Result<Vec<EndpointId>> {
     insert_message(c, message)?;
-    let endpoints = matching_endpoints(c, message)?;
+    let (mut endpoints, ordered) = matching_endpoints(c, message)?;
     insert_deliveries(c, message, &endpoints, lease)?;
+    if ordered && lease.is_some() {
+        // The insert trigger takes the claim off an ordered endpoint's delivery that is not
+        // the head of its line: the scheduler hands it out in its turn.
+        let unclaimed = c
+            .prepare_cached(
+                "SELECT endpoint_id FROM deliveries WHERE msg_id = ? AND lease_owner IS NULL",
+            )
+            .and_then(|mut select| {
+                select
+                    .query_map([message.id.as_str()], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_error)?;
+        endpoints.retain(|id| !unclaimed.iter().any(|other| other == id.as_str()));
+    }
     Ok(endpoints)
 }
 
@@ -120,14 +135,16 @@ fn insert_labels(c: &Connection, message: &Message) -> Result<()> {
     Ok(())
 }
 
-fn matching_endpoints(c: &Connection, message: &Message) -> Result<Vec<EndpointId>> {
+/// The endpoints that accept the message, and whether any of them is ordered.
+fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<EndpointId>, bool)> {
     let mut select = c
         .prepare_cached(
-            "SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0",
+            "SELECT id, event_types, channels, ordered FROM endpoints \
+             WHERE app_id = ? AND disabled = 0",
         )
         .map_err(map_error)?;
     let mut rows = select.query([message.app_id.as_str()]).map_err(map_error)?;
-    let mut matching = Vec::new();
+    let (mut matching, mut ordered) = (Vec::new(), false);
     while let Some(row) = rows.next().map_err(map_error)? {
         let event_types: String = row.get(1).map_err(map_error)?;
         let channels: String = row.get(2).map_err(map_error)?;
@@ -140,9 +157,10 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<Vec<EndpointI
                 .any(|channel| message.channels.contains(channel));
         if type_matches && channel_matches {
             matching.push(EndpointId::from_trusted(row.get(0).map_err(map_error)?));
+            ordered |= row.get::<_, bool>(3).map_err(map_error)?;
         }
     }
-    Ok(matching)
+    Ok((matching, ordered))
 }
 
 pub(crate) fn get_message(c: &Connection, app: &AppId, key: &str) -> Result<Option<Message>> {

@@ -15,6 +15,7 @@ mod files;
 mod list;
 mod messages;
 mod operational;
+mod ordered;
 mod resources;
 mod retention;
 mod rollup;
@@ -538,6 +539,18 @@ impl Store for SqliteStore {
     ) -> Result<u64> {
         let endpoint = endpoint.clone();
         self.write(move |c| engine::recover(c, &endpoint, since, until, now))
+            .await
+    }
+
+    async fn requeue(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (app, msg, endpoint) = (app.clone(), msg.clone(), endpoint.clone());
+        self.write(move |c| ordered::requeue(c, &app, &msg, &endpoint, now))
             .await
     }
 

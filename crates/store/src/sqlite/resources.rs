@@ -113,7 +113,7 @@ pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
 fn endpoint_params(
     endpoint: &Endpoint,
     codec: &SecretCodec,
-) -> Result<[rusqlite::types::Value; 17]> {
+) -> Result<[rusqlite::types::Value; 18]> {
     use rusqlite::types::Value;
     let opt_text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::Text);
     Ok([
@@ -144,6 +144,7 @@ fn endpoint_params(
         opt_ms(endpoint.failing_since).map_or(Value::Null, Value::Integer),
         Value::Integer(ms(endpoint.created_at)),
         Value::Integer(ms(endpoint.updated_at)),
+        Value::Integer(i64::from(endpoint.ordered)),
     ])
 }
 
@@ -155,7 +156,7 @@ pub(crate) fn create_endpoint(
     let values = endpoint_params(endpoint, codec)?;
     c.prepare_cached(&format!(
         "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .and_then(|mut insert| insert.execute(rusqlite::params_from_iter(values)))
     .map_err(conflict_as(|| {
@@ -258,13 +259,14 @@ pub(crate) fn update_endpoint(
     endpoint: &Endpoint,
 ) -> Result<()> {
     let values = endpoint_params(endpoint, codec)?;
+    let was_ordered = super::ordered::is_ordered(c, &endpoint.id)?;
     // Every column but id, app_id and created_at is replaced.
     let changed = c
         .prepare_cached(
             "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, version = ?6, \
              disabled = ?7, event_types = ?8, channels = ?9, throttle_rate = ?10, metadata = ?11, \
              headers = ?12, secret = ?13, retired_secrets = ?14, failing_since = ?15, \
-             updated_at = ?17 WHERE id = ?1 AND app_id = ?2",
+             updated_at = ?17, ordered = ?18 WHERE id = ?1 AND app_id = ?2",
         )
         .and_then(|mut update| update.execute(rusqlite::params_from_iter(values)))
         .map_err(conflict_as(|| {
@@ -275,6 +277,8 @@ pub(crate) fn update_endpoint(
     }
     if endpoint.disabled {
         cancel_pending(c, &endpoint.id, ms(endpoint.updated_at))?;
+    } else if endpoint.ordered != was_ordered {
+        super::ordered::reorder(c, &endpoint.id, endpoint.ordered)?;
     }
     Ok(())
 }

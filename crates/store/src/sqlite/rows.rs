@@ -70,7 +70,7 @@ pub(crate) fn application(row: &Row<'_>) -> rusqlite::Result<Application> {
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at";
+     failing_since, created_at, updated_at, ordered";
 
 fn codec_error(index: usize, message: String) -> rusqlite::Error {
     conversion(index, std::io::Error::other(message))
@@ -92,6 +92,7 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
         event_types: from_json(row, 7)?,
         channels: from_json(row, 8)?,
         throttle_rate: row.get(9)?,
+        ordered: row.get(17)?,
         metadata: from_json(row, 10)?,
         headers: codec
             .open_headers(&headers)

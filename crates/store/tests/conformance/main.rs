@@ -14,6 +14,7 @@ mod claims;
 mod message_filters;
 mod messages;
 mod operational;
+mod ordered;
 mod outcomes;
 mod postgres_only;
 mod resources;
@@ -86,4 +87,9 @@ conformance! {
     rollup::a_refused_batch_adds_nothing,
     rollup::old_minutes_are_pruned,
     message_filters::every_filter_pages_in_id_order,
+    ordered::ordered_claims_hand_out_the_head_of_the_line_only,
+    ordered::concurrent_claims_take_one_head_per_line,
+    ordered::an_expired_head_is_taken_over_in_order,
+    ordered::recover_and_requeue_join_the_end_of_the_line,
+    ordered::turning_ordering_on_and_off_keeps_pending_work,
 }

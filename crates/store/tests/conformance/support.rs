@@ -178,6 +178,7 @@ pub(crate) fn endpoint(app: &AppId, uid: Option<&str>) -> Endpoint {
         event_types: Vec::new(),
         channels: Vec::new(),
         throttle_rate: Some(10),
+        ordered: false,
         metadata: serde_json::Map::new(),
         headers: [("x-team".to_owned(), "blue".to_owned())].into(),
         secret: Secret::generate(),
@@ -317,6 +318,7 @@ pub(crate) fn attempt_record(
         delivery: update,
         endpoint_health: None,
         owner: owner.into(),
+        ordered: false,
         events: Vec::new(),
     }
 }

@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Endpoints per application; 0 measures ingest alone (nothing is awaited at the sink).
     #[arg(long, default_value_t = 1)]
     pub endpoints: usize,
+    /// Create the endpoints ordered (`"ordered": true`: FIFO, one delivery in flight per
+    /// endpoint), to measure what ordering costs.
+    #[arg(long)]
+    pub ordered: bool,
     /// Size of each message payload in bytes (approximately: `{"seq":N,"pad":"…"}`).
     #[arg(long, default_value_t = 100)]
     pub payload_bytes: usize,
@@ -103,6 +107,8 @@ pub(crate) struct Plan {
     pub(crate) pacing: Pacing,
     pub(crate) apps: usize,
     pub(crate) endpoints: usize,
+    /// The endpoints deliver in order.
+    pub(crate) ordered: bool,
     pub(crate) payload_bytes: usize,
     pub(crate) timeout: Duration,
     /// Backlog mode: the endpoint is dead and nothing is awaited at the sink.
@@ -187,6 +193,7 @@ impl BenchArgs {
             } else {
                 self.endpoints
             },
+            ordered: self.ordered,
             payload_bytes: self.payload_bytes,
             timeout,
             backlog: self.backlog.is_some(),

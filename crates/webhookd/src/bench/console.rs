@@ -252,6 +252,7 @@ fn endpoint(app: &AppId, index: usize, event_types: Vec<String>, at: OffsetDateT
         event_types,
         channels: Vec::new(),
         throttle_rate: None,
+        ordered: false,
         metadata: serde_json::Map::new(),
         headers: BTreeMap::new(),
         secret: Secret::generate(),
@@ -318,6 +319,7 @@ fn record(message: &Message, endpoint: &EndpointId, index: u64) -> AttemptRecord
         },
         endpoint_health: None,
         owner: "seed".into(),
+        ordered: false,
         events: Vec::new(),
     }
 }

@@ -298,6 +298,9 @@ impl Run<'_> {
                 if let Some(secret) = &self.secret {
                     body["secret"] = Value::String(secret.expose());
                 }
+                if plan.ordered {
+                    body["ordered"] = Value::Bool(true);
+                }
                 let path = format!("/api/v1/app/{app_id}/endpoint");
                 let created = api.call(Method::POST, &path, Some(&body)).await?;
                 if setup.first_endpoint.is_none() {
@@ -342,6 +345,7 @@ impl Run<'_> {
             failures: ledger.failures(),
             apps: plan.apps,
             endpoints: plan.endpoints,
+            ordered: plan.ordered,
             concurrency,
             rate,
             payload_bytes: plan.payload_bytes,

@@ -29,6 +29,9 @@ pub(crate) struct Report {
     pub(crate) failures: BTreeMap<String, u64>,
     pub(crate) apps: usize,
     pub(crate) endpoints: usize,
+    /// With `--ordered`: the endpoints deliver in order.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) ordered: bool,
     pub(crate) concurrency: Option<usize>,
     pub(crate) rate: Option<f64>,
     pub(crate) payload_bytes: usize,

@@ -339,6 +339,7 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         .await?;
     browser.wait_for(".type-list", "invoice.paid").await?;
     click(&browser, ".type-list label", "invoice.paid").await?;
+    click(&browser, ".field-check label", "Ordered delivery").await?;
     screenshots(&browser, "endpoint-form").await?;
     click(
         &browser,
@@ -347,6 +348,10 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     )
     .await?;
     browser.wait_for("article.endpoint", "invoice.paid").await?;
+    browser
+        .wait_for("article.endpoint", "Ordered delivery")
+        .await?;
+    screenshots(&browser, "endpoints-ordered").await?;
     let endpoint = server
         .ok(
             Method::GET,
@@ -355,6 +360,7 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         )
         .await?;
     assert_eq!(endpoint["filterTypes"], json!(["invoice.paid"]));
+    assert_eq!(endpoint["ordered"], true);
 
     // Send an example of a catalog event, where the server can.
     if server

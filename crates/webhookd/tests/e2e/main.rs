@@ -25,6 +25,7 @@
 //! - `frozen_database`: a database that stops answering gets 503 with `Retry-After` within the
 //!   store deadline; readiness follows it, liveness does not.
 //! - `clock_skew`: two nodes with clocks 60 s apart (libfaketime) share leases correctly.
+//! - `ordered`: ordered endpoints keep send order through retries, a restart and two nodes.
 //! - `operational`: operational webhooks, every event at a verifying operational endpoint.
 //! - `metrics`: every series of `/metrics` on a fresh node and a busy one.
 //! - `overview`: the console's overview and endpoint health after real deliveries.
@@ -48,6 +49,7 @@ mod isolation;
 mod metrics;
 mod multinode;
 mod operational;
+mod ordered;
 mod overview;
 mod retries;
 mod shutdown;

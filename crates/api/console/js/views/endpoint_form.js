@@ -19,11 +19,12 @@ export async function endpointForm(ctx, params) {
   const uidField = field('uid (optional)', 'uid', { value: endpoint?.uid || '', hint: 'Your own id for this endpoint.' });
   const channels = field('Channels (optional)', 'channels', { value: (endpoint?.channels || []).join(', '), hint: 'Comma-separated. When set, only messages on one of these channels are sent here.' });
   const rateLimit = field('Rate limit (optional)', 'rateLimit', { type: 'number', value: endpoint?.rateLimit ?? '', hint: 'Most deliveries per second to this endpoint.' });
+  const ordered = field('Ordered delivery', 'ordered', { type: 'checkbox', value: endpoint?.ordered, hint: 'Deliver one message at a time, in the order they were sent: each waits until every earlier one was delivered or finally failed. A retry holds the line.' });
   const disabled = editing ? field('Disabled', 'disabled', { type: 'checkbox', value: endpoint.disabled }) : null;
   const types = eventTypePicker(catalog, endpoint?.filterTypes || []);
 
   const form = h('form', { class: 'card stack endpoint-form', novalidate: true },
-    url, description, types, channels, rateLimit, uidField, disabled, formError(),
+    url, description, types, channels, rateLimit, ordered, uidField, disabled, formError(),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'button primary' }, editing ? 'Save changes' : 'Create endpoint'),
       h('a', { class: 'button subtle', href: ctx.appLink(app.id) }, 'Cancel')));
@@ -38,6 +39,7 @@ export async function endpointForm(ctx, params) {
       channels: list(channels.control.value).length ? list(channels.control.value) : null,
       rateLimit: rate === '' ? null : Number(rate),
       uid: uidField.control.value.trim() || null,
+      ordered: ordered.control.checked,
     };
     if (editing) {
       body.disabled = disabled.control.checked;
@@ -45,6 +47,7 @@ export async function endpointForm(ctx, params) {
       toast('Endpoint saved.', 'good');
     } else {
       for (const key of Object.keys(body)) if (body[key] === null) delete body[key];
+      if (!body.ordered) delete body.ordered;
       await api('POST', `/app/${seg(app.id)}/endpoint`, { body });
       toast('Endpoint created.', 'good');
     }

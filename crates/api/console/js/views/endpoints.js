@@ -61,6 +61,7 @@ function endpointCard(ctx, app, endpoint, catalog) {
       ['Event types', endpoint.filterTypes && endpoint.filterTypes.length ? endpoint.filterTypes.join(', ') : 'All'],
       endpoint.channels && endpoint.channels.length ? ['Channels', endpoint.channels.join(', ')] : null,
       endpoint.rateLimit ? ['Rate limit', `${endpoint.rateLimit}/s`] : null,
+      endpoint.ordered ? ['Ordered delivery', 'On: one message at a time, in send order'] : null,
     ]),
     health,
   );
