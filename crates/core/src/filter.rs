@@ -161,7 +161,9 @@ fn check_tree(expression: &IdedExpr, info: &SourceInfo) -> Result<(), FilterErro
         )),
         Expr::Ident(name) if !KNOWN_NAMES.contains(&name.as_str()) => Err(at(
             expression.id,
-            format!("unknown variable `{name}`: a filter may use `payload`, `eventType` and `channels`"),
+            format!(
+                "unknown variable `{name}`: a filter may use `payload`, `eventType` and `channels`"
+            ),
         )),
         Expr::Call(call) => {
             if let Some(target) = &call.target {
@@ -180,13 +182,16 @@ fn check_tree(expression: &IdedExpr, info: &SourceInfo) -> Result<(), FilterErro
             }
             EntryExpr::StructField(field) => check_tree(&field.value, info),
         }),
-        Expr::Struct(object) => object.entries.iter().try_for_each(|entry| match &entry.expr {
-            EntryExpr::MapEntry(entry) => {
-                check_tree(&entry.key, info)?;
-                check_tree(&entry.value, info)
-            }
-            EntryExpr::StructField(field) => check_tree(&field.value, info),
-        }),
+        Expr::Struct(object) => object
+            .entries
+            .iter()
+            .try_for_each(|entry| match &entry.expr {
+                EntryExpr::MapEntry(entry) => {
+                    check_tree(&entry.key, info)?;
+                    check_tree(&entry.value, info)
+                }
+                EntryExpr::StructField(field) => check_tree(&field.value, info),
+            }),
         Expr::Select(select) => check_tree(&select.operand, info),
         Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Ok(()),
     }
@@ -301,7 +306,9 @@ mod tests {
     }
 
     fn matches(filter: &str, payload: &str) -> bool {
-        PayloadFilter::compile(filter).unwrap().matches(&input(payload))
+        PayloadFilter::compile(filter)
+            .unwrap()
+            .matches(&input(payload))
     }
 
     #[test]
@@ -316,7 +323,10 @@ mod tests {
             r#"eventType.startsWith("invoice.") && "eu" in channels"#,
             "{}"
         ));
-        assert!(matches(r#"payload.user.tags[0] == "vip""#, r#"{"user": {"tags": ["vip"]}}"#));
+        assert!(matches(
+            r#"payload.user.tags[0] == "vip""#,
+            r#"{"user": {"tags": ["vip"]}}"#
+        ));
         assert!(matches("has(payload.a) || !has(payload.b)", r#"{"c": 1}"#));
     }
 

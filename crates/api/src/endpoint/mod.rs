@@ -196,6 +196,9 @@ impl CheckedEndpoint {
             secret: self.secret.unwrap_or_else(|| Secret::generate_of(kind)),
             retired_secrets: Vec::new(),
             failing_since: None,
+            payload_filter: None,
+            retry_schedule: None,
+            request_timeout: None,
             created_at: at,
             updated_at: at,
         }

@@ -18,7 +18,7 @@ use webhookd_core::time::{from_unix_ms, to_unix_ms};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use super::error::map_error;
-use crate::{Lease, Result, SecretCodec, StoreError};
+use crate::{Lease, Result, SecretCodec, StoreError, overrides};
 
 pub(crate) fn ms(at: OffsetDateTime) -> i64 {
     to_unix_ms(at)
@@ -104,7 +104,7 @@ pub(crate) fn application(row: &Row) -> Result<Application> {
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at";
+     failing_since, created_at, updated_at, payload_filter, retry_schedule, request_timeout_ms";
 
 /// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0, opening its secrets.
 pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
@@ -132,6 +132,10 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,
+        payload_filter: get(row, 17)?,
+        retry_schedule: overrides::schedule_from(get::<Option<&str>>(row, 18)?)
+            .map_err(|error| corrupt(18, error))?,
+        request_timeout: overrides::timeout_from(get(row, 19)?),
     })
 }
 

@@ -21,7 +21,7 @@ async fn opens_from_blocking_start_up_code() {
             assert_eq!(store.count_tokens().await.unwrap(), 0);
             assert!(store.due_notifications().is_some());
             // The schema version is the number of migrations.
-            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 8);
+            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 9);
         })
         .await;
 }
