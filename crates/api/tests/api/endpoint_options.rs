@@ -204,7 +204,9 @@ async fn the_test_route_evaluates_a_filter_against_a_sample() {
         .expect(StatusCode::OK);
     assert_eq!(out["matches"], false);
     assert!(
-        out["error"].as_str().is_some_and(|e| e.contains("No such key")),
+        out["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No such key")),
         "{out}"
     );
     let out = test(
