@@ -42,3 +42,16 @@ impl<'m> FilterPass<'m> {
         FILTERS.matches(filter, input)
     }
 }
+
+/// Whether a stored message passes an endpoint's filter (none lets everything through): for
+/// replays, which fill in what fan-out would have made.
+pub(crate) fn passes(
+    filter: Option<&str>,
+    payload: &[u8],
+    event_type: &str,
+    channels: &[String],
+) -> bool {
+    filter.is_none_or(|filter| {
+        FILTERS.matches(filter, &FilterInput::new(payload, event_type, channels))
+    })
+}

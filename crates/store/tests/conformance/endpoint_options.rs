@@ -8,7 +8,7 @@ use webhookd_core::retry::RetrySchedule;
 use webhookd_core::time::now;
 use webhookd_store::Store;
 
-use crate::support::{application, endpoint, lease, message, minutes};
+use crate::support::{application, endpoint, lease, message, message_at, minutes};
 
 pub(crate) async fn fan_out_honours_payload_filters(store: &dyn Store) {
     let app = application(None);
@@ -117,4 +117,29 @@ pub(crate) async fn endpoint_overrides_round_trip(store: &dyn Store) {
     store.update_endpoint(&hook).await.unwrap();
     let read = store.get_endpoint(&app.id, hook.id.as_str()).await.unwrap();
     assert_eq!(read.as_ref(), Some(&hook));
+}
+
+pub(crate) async fn replay_missing_honours_the_payload_filter(store: &dyn Store) {
+    let app = application(None);
+    store.create_application(&app, None).await.unwrap();
+    let at = now();
+    let mut sent = Vec::new();
+    for amount in [50, 150, 250] {
+        let mut message = message_at(&app.id, "invoice.paid", at - minutes(10));
+        message.payload = Bytes::from(format!(r#"{{"amount": {amount}}}"#));
+        store.create_message(&message, None, None).await.unwrap();
+        sent.push(message);
+    }
+    let mut late = endpoint(&app.id, None);
+    late.payload_filter = Some("payload.amount > 100".into());
+    store.create_endpoint(&late, None).await.unwrap();
+    let replayed = store
+        .replay_missing(&late, at - minutes(60), at, at)
+        .await
+        .unwrap();
+    assert_eq!(replayed, 2);
+    for (message, replayed) in sent.iter().zip([false, true, true]) {
+        let delivery = store.get_delivery(&message.id, &late.id).await.unwrap();
+        assert_eq!(delivery.is_some(), replayed, "{:?}", message.payload);
+    }
 }

@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Endpoints per application; 0 measures ingest alone (nothing is awaited at the sink).
     #[arg(long, default_value_t = 1)]
     pub endpoints: usize,
+    /// A payload filter (CEL) set on every endpoint, to measure fan-out with filters. It must
+    /// let every message through (e.g. `payload.seq >= 0`): the run awaits every delivery.
+    #[arg(long, value_name = "EXPR")]
+    pub payload_filter: Option<String>,
     /// Size of each message payload in bytes (approximately: `{"seq":N,"pad":"…"}`).
     #[arg(long, default_value_t = 100)]
     pub payload_bytes: usize,
@@ -103,6 +107,7 @@ pub(crate) struct Plan {
     pub(crate) pacing: Pacing,
     pub(crate) apps: usize,
     pub(crate) endpoints: usize,
+    pub(crate) payload_filter: Option<String>,
     pub(crate) payload_bytes: usize,
     pub(crate) timeout: Duration,
     /// Backlog mode: the endpoint is dead and nothing is awaited at the sink.
@@ -187,6 +192,7 @@ impl BenchArgs {
             } else {
                 self.endpoints
             },
+            payload_filter: self.payload_filter.clone(),
             payload_bytes: self.payload_bytes,
             timeout,
             backlog: self.backlog.is_some(),

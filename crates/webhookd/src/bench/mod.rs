@@ -298,6 +298,9 @@ impl Run<'_> {
                 if let Some(secret) = &self.secret {
                     body["secret"] = Value::String(secret.expose());
                 }
+                if let Some(filter) = &plan.payload_filter {
+                    body["payloadFilter"] = Value::String(filter.clone());
+                }
                 let path = format!("/api/v1/app/{app_id}/endpoint");
                 let created = api.call(Method::POST, &path, Some(&body)).await?;
                 if setup.first_endpoint.is_none() {
