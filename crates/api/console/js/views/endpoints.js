@@ -61,6 +61,9 @@ function endpointCard(ctx, app, endpoint, catalog) {
       ['Event types', endpoint.filterTypes && endpoint.filterTypes.length ? endpoint.filterTypes.join(', ') : 'All'],
       endpoint.channels && endpoint.channels.length ? ['Channels', endpoint.channels.join(', ')] : null,
       endpoint.rateLimit ? ['Rate limit', `${endpoint.rateLimit}/s`] : null,
+      endpoint.payloadFilter ? ['Payload filter', h('code', { class: 'filter' }, endpoint.payloadFilter)] : null,
+      endpoint.retrySchedule ? ['Retry schedule', endpoint.retrySchedule.length ? endpoint.retrySchedule.join(', ') : 'Never retried'] : null,
+      endpoint.requestTimeout ? ['Request timeout', endpoint.requestTimeout] : null,
     ]),
     health,
   );
