@@ -82,6 +82,9 @@ pub struct ApiConfig {
     /// Who may frame the portal (`WEBHOOKD_PORTAL_FRAME_ANCESTORS`), as a CSP
     /// `frame-ancestors` source list.
     pub portal_frame_ancestors: String,
+    /// The lease on a delivery in flight (`WEBHOOKD_LEASE`): an endpoint's request timeout
+    /// may be at most half of it.
+    pub lease: Duration,
 }
 
 impl Default for ApiConfig {
@@ -98,6 +101,7 @@ impl Default for ApiConfig {
             portal_frame_ancestors: "'self'".into(),
             allowed_origins: Vec::new(),
             signature_type: SignatureType::Hmac,
+            lease: Duration::from_secs(60),
         }
     }
 }

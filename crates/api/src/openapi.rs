@@ -65,6 +65,7 @@ const UNAVAILABLE: &str = "Unavailable";
         crate::endpoint::recover::recover,
         crate::endpoint::recover::stats,
         crate::endpoint::health::health,
+        crate::endpoint::options::test_filter,
         crate::endpoint::replay::replay_missing,
         crate::endpoint::replay::bulk_replay,
         crate::endpoint::replay::send_example,

@@ -116,6 +116,7 @@ pub(crate) async fn register(
         &app.id,
         EndpointIn::for_url(input.destination),
         state.config().signature_type,
+        state.config().lease,
     )?;
     // A uid derived from the URL makes two first registrations that race end with one
     // endpoint: the loser's create conflicts and reads the winner's back.

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod cipher;
+pub mod filter;
 pub mod id;
 pub mod latency;
 pub mod model;

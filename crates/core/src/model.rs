@@ -4,12 +4,14 @@
 //! and from rows. A message's payload is kept as the exact bytes that are signed and sent.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::id::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+use crate::retry::RetrySchedule;
 use crate::signing::Secret;
 
 /// The state of one message's delivery to one endpoint, and of one attempt.
@@ -113,6 +115,12 @@ pub struct Endpoint {
     pub retired_secrets: Vec<RetiredSecret>,
     /// When the current run of failures began; `None` after a success.
     pub failing_since: Option<OffsetDateTime>,
+    /// A CEL expression a message must satisfy to be delivered here (`crate::filter`).
+    pub payload_filter: Option<String>,
+    /// The delays between this endpoint's scheduled attempts, instead of the node's schedule.
+    pub retry_schedule: Option<RetrySchedule>,
+    /// How long one attempt may take, instead of the node's request timeout.
+    pub request_timeout: Option<Duration>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

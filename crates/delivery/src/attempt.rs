@@ -105,8 +105,14 @@ pub(crate) async fn run(
         config.svix_headers,
         started_at,
     );
+    // The endpoint's own timeout and schedule, when it has them, replace the node's.
     let sent = http
-        .post(&endpoint.url, headers, Bytes::clone(&message.payload))
+        .post_within(
+            &endpoint.url,
+            headers,
+            Bytes::clone(&message.payload),
+            endpoint.request_timeout,
+        )
         .await;
     let attempts_made = if job.manual {
         job.attempts_made
@@ -118,7 +124,10 @@ pub(crate) async fn run(
         &sent.result,
         attempts_made,
         job.manual,
-        &config.retry_schedule,
+        endpoint
+            .retry_schedule
+            .as_ref()
+            .unwrap_or(&config.retry_schedule),
         config.retry_client_errors,
         jitter,
     );
@@ -326,6 +335,9 @@ mod tests {
             secret: Secret::generate(),
             retired_secrets: vec![],
             failing_since: None,
+            payload_filter: None,
+            retry_schedule: None,
+            request_timeout: None,
             created_at: at,
             updated_at: at,
         };

@@ -208,14 +208,26 @@ impl HttpClient {
     ///
     /// Cancel safety: dropping the future abandons the request and its connection.
     pub async fn post(&self, url: &str, headers: HeaderMap, body: Bytes) -> Sent {
+        self.post_within(url, headers, body, None).await
+    }
+
+    /// [`HttpClient::post`] with the endpoint's own request timeout when it has one, instead
+    /// of the client's.
+    ///
+    /// Cancel safety: as `post`.
+    pub async fn post_within(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        timeout: Option<Duration>,
+    ) -> Sent {
         let started = Instant::now();
+        let timeout = timeout.unwrap_or(self.request_timeout);
         let attempt = self.attempt(url, headers, body);
-        let (result, response) = match tokio::time::timeout(self.request_timeout, attempt).await {
+        let (result, response) = match tokio::time::timeout(timeout, attempt).await {
             Ok(finished) => finished,
-            Err(_elapsed) => transport(format!(
-                "timed out after {}",
-                format_duration(self.request_timeout)
-            )),
+            Err(_elapsed) => transport(format!("timed out after {}", format_duration(timeout))),
         };
         Sent {
             result,

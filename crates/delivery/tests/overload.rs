@@ -72,6 +72,9 @@ fn endpoint(app: &AppId, url: String) -> Endpoint {
         secret: Secret::generate(),
         retired_secrets: Vec::new(),
         failing_since: None,
+        payload_filter: None,
+        retry_schedule: None,
+        request_timeout: None,
         created_at: at,
         updated_at: at,
     }

@@ -9,7 +9,9 @@
 mod access;
 mod bulk;
 mod deadline;
+mod fanout;
 mod operational;
+mod overrides;
 mod page;
 pub mod postgres;
 pub mod rollup;

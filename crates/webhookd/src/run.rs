@@ -208,6 +208,7 @@ pub async fn run(
         // The origins allowed to call the API from a browser are let in in local mode too.
         allowed_origins: config.cors_origins.clone(),
         signature_type: config.signature_type,
+        lease: config.lease,
     };
     let state = ApiState::new(Arc::clone(&store), dispatcher.clone(), api_config);
     let token_watch = local.then(|| {

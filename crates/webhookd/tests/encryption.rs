@@ -82,6 +82,9 @@ async fn secrets_are_sealed_and_keys_rotate() {
             secret: secret.clone(),
             retired_secrets: vec![],
             failing_since: None,
+            payload_filter: None,
+            retry_schedule: None,
+            request_timeout: None,
             created_at: at,
             updated_at: at,
         };
@@ -166,6 +169,9 @@ fn endpoint_with(app_id: &AppId, secret: &Secret, authorization: &str) -> Endpoi
         secret: secret.clone(),
         retired_secrets: vec![],
         failing_since: None,
+        payload_filter: None,
+        retry_schedule: None,
+        request_timeout: None,
         created_at: at,
         updated_at: at,
     }

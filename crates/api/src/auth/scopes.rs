@@ -54,6 +54,11 @@ const RULES: &[(&str, &str, Rule)] = &[
     (PUT, "/api/v1/app/{}/endpoint/{}", OwnApp(ManageEndpoint)),
     (PATCH, "/api/v1/app/{}/endpoint/{}", OwnApp(ManageEndpoint)),
     (DELETE, "/api/v1/app/{}/endpoint/{}", OwnApp(ManageEndpoint)),
+    (
+        POST,
+        "/api/v1/app/{}/endpoint/payload-filter/test",
+        OwnApp(ViewBase),
+    ),
     (GET, "/api/v1/app/{}/endpoint/{}/headers", OwnApp(ViewBase)),
     (
         PUT,

@@ -18,11 +18,13 @@ pub(crate) mod headers;
 pub(crate) mod health;
 mod names;
 pub(crate) mod operational_webhook;
+pub(crate) mod options;
 pub(crate) mod recover;
 pub(crate) mod replay;
 pub(crate) mod secret;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -33,6 +35,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::retry::RetrySchedule;
 use webhookd_core::signing::{Secret, SignatureType};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, EndpointId, validate};
@@ -63,6 +66,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .merge(replay::router())
         .merge(operational_webhook::router())
         .merge(health::router())
+        .merge(options::router())
 }
 
 /// The body of create and PUT. Absent and `null` fields take their defaults.
@@ -122,6 +126,20 @@ pub(crate) struct EndpointIn {
     /// Custom headers sent with every delivery.
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
+    /// A CEL expression a message must satisfy to be delivered here (`payload`, `eventType`,
+    /// `channels`); one that errs counts as no match. Every message when absent.
+    #[serde(default)]
+    #[schema(max_length = 4096)]
+    payload_filter: Option<String>,
+    /// The delays after the first attempt (`"5s"`, `"5m"`), instead of the node's schedule;
+    /// `[]` never retries.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    retry_schedule: Option<Vec<String>>,
+    /// How long one attempt may take (`"10s"`), instead of the node's; at least `1s` and at
+    /// most half the node's lease.
+    #[serde(default)]
+    request_timeout: Option<String>,
 }
 
 /// An [`EndpointIn`] whose every field passed validation, defaults filled in.
@@ -138,6 +156,9 @@ struct CheckedEndpoint {
     metadata: Map<String, Value>,
     secret: Option<Secret>,
     headers: Option<BTreeMap<String, String>>,
+    payload_filter: Option<String>,
+    retry_schedule: Option<RetrySchedule>,
+    request_timeout: Option<Duration>,
 }
 
 impl EndpointIn {
@@ -149,7 +170,7 @@ impl EndpointIn {
         }
     }
 
-    fn check(self) -> ApiResult<CheckedEndpoint> {
+    fn check(self, lease: Duration) -> ApiResult<CheckedEndpoint> {
         let url = check_url(&self.url)?;
         let version = self.version.unwrap_or(1);
         check_version(version)?;
@@ -171,6 +192,9 @@ impl EndpointIn {
                 .map(|text| parse_secret("secret", text))
                 .transpose()?,
             headers: self.headers.map(headers::check_all).transpose()?,
+            payload_filter: options::check_filter(self.payload_filter)?,
+            retry_schedule: options::check_schedule(self.retry_schedule)?,
+            request_timeout: options::check_timeout(self.request_timeout, lease)?,
             uid: self.uid,
             url,
             description: self.description.unwrap_or_default(),
@@ -204,6 +228,9 @@ impl CheckedEndpoint {
             secret: self.secret.unwrap_or_else(|| Secret::generate_of(kind)),
             retired_secrets: Vec::new(),
             failing_since: None,
+            payload_filter: self.payload_filter,
+            retry_schedule: self.retry_schedule,
+            request_timeout: self.request_timeout,
             created_at: at,
             updated_at: at,
         }
@@ -226,6 +253,9 @@ impl CheckedEndpoint {
             endpoint.ordered = ordered;
         }
         endpoint.metadata = self.metadata;
+        endpoint.payload_filter = self.payload_filter;
+        endpoint.retry_schedule = self.retry_schedule;
+        endpoint.request_timeout = self.request_timeout;
         if let Some(headers) = self.headers {
             endpoint.headers = headers;
         }
@@ -259,8 +289,9 @@ pub(crate) fn new_endpoint(
     app_id: &AppId,
     input: EndpointIn,
     kind: SignatureType,
+    lease: Duration,
 ) -> ApiResult<Endpoint> {
-    Ok(input.check()?.into_endpoint(app_id.clone(), kind))
+    Ok(input.check(lease)?.into_endpoint(app_id.clone(), kind))
 }
 
 /// The body of PATCH: absent fields are kept; `null` clears the fields that can be cleared.
@@ -308,11 +339,20 @@ pub(crate) struct EndpointPatch {
     secret: Option<String>,
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 4096)]
+    payload_filter: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>, max_items = 20)]
+    retry_schedule: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    request_timeout: Option<Option<String>>,
 }
 
 impl EndpointPatch {
     /// Applies the patch to a copy of the stored endpoint; nothing is saved on an error.
-    fn apply(self, endpoint: &mut Endpoint, at: OffsetDateTime) -> ApiResult<()> {
+    fn apply(self, endpoint: &mut Endpoint, at: OffsetDateTime, lease: Duration) -> ApiResult<()> {
         if let Some(url) = self.url {
             endpoint.url = check_url(&url)?;
         }
@@ -367,6 +407,15 @@ impl EndpointPatch {
         if let Some(text) = self.secret {
             secret::adopt(endpoint, parse_secret("secret", &text)?, at);
         }
+        if let Some(filter) = self.payload_filter {
+            endpoint.payload_filter = options::check_filter(filter)?;
+        }
+        if let Some(schedule) = self.retry_schedule {
+            endpoint.retry_schedule = options::check_schedule(schedule)?;
+        }
+        if let Some(timeout) = self.request_timeout {
+            endpoint.request_timeout = options::check_timeout(timeout, lease)?;
+        }
         endpoint.updated_at = at;
         Ok(())
     }
@@ -403,6 +452,15 @@ pub(crate) struct EndpointOut {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     ordered: bool,
     metadata: Map<String, Value>,
+    /// Absent when the endpoint has no payload filter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_filter: Option<String>,
+    /// Absent when the node's retry schedule applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_schedule: Option<Vec<String>>,
+    /// Absent when the node's request timeout applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_timeout: Option<String>,
     #[serde(with = "serde_rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "serde_rfc3339")]
@@ -426,6 +484,9 @@ impl From<&Endpoint> for EndpointOut {
             throttle_rate: endpoint.throttle_rate,
             ordered: endpoint.ordered,
             metadata: endpoint.metadata.clone(),
+            payload_filter: endpoint.payload_filter.clone(),
+            retry_schedule: options::schedule_out(endpoint.retry_schedule.as_ref()),
+            request_timeout: options::timeout_out(endpoint.request_timeout),
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
         }
@@ -523,7 +584,8 @@ pub(crate) async fn create(
     Json(input): Json<EndpointIn>,
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
-    let endpoint = new_endpoint(&app.id, input, state.config().signature_type)?;
+    let config = state.config();
+    let endpoint = new_endpoint(&app.id, input, config.signature_type, config.lease)?;
     ensure_room(&state, &app.id).await?;
     let response = JsonBytes::new(StatusCode::CREATED, &EndpointOut::from(&endpoint))?;
     state
@@ -574,7 +636,7 @@ pub(crate) async fn put(
     Json(input): Json<EndpointIn>,
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
-    let mut checked = input.check()?;
+    let mut checked = input.check(state.config().lease)?;
     match state.store().get_endpoint(&app.id, &key).await? {
         Some(mut endpoint) => {
             checked.replace(&mut endpoint, now());
@@ -619,7 +681,7 @@ pub(crate) async fn patch(
     Json(input): Json<EndpointPatch>,
 ) -> ApiResult<JsonBytes> {
     let (_, mut endpoint) = locate(&state, &app, &ep).await?;
-    input.apply(&mut endpoint, now())?;
+    input.apply(&mut endpoint, now(), state.config().lease)?;
     save(&state, &endpoint).await?;
     JsonBytes::new(StatusCode::OK, &EndpointOut::from(&endpoint))
 }

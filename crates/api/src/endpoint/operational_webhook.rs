@@ -221,7 +221,12 @@ pub(crate) async fn create(
     Json(input): Json<OperationalWebhookEndpointIn>,
 ) -> ApiResult<JsonBytes> {
     let app = operational_app();
-    let endpoint = super::new_endpoint(&app, input.into_endpoint_in()?, SignatureType::Hmac)?;
+    let endpoint = super::new_endpoint(
+        &app,
+        input.into_endpoint_in()?,
+        SignatureType::Hmac,
+        state.config().lease,
+    )?;
     ensure_room(&state, &app).await?;
     let response = json(StatusCode::CREATED, &endpoint)?;
     state
@@ -271,7 +276,7 @@ pub(crate) async fn upsert(
     Json(input): Json<OperationalWebhookEndpointIn>,
 ) -> ApiResult<JsonBytes> {
     let app = operational_app();
-    let mut checked = input.into_endpoint_in()?.check()?;
+    let mut checked = input.into_endpoint_in()?.check(state.config().lease)?;
     match state.store().get_endpoint(&app, &key).await? {
         Some(mut endpoint) => {
             checked.replace(&mut endpoint, now());

@@ -37,6 +37,9 @@ async fn add_endpoint(api: &TestApi) -> Endpoint {
         secret: Secret::generate(),
         retired_secrets: Vec::new(),
         failing_since: None,
+        payload_filter: None,
+        retry_schedule: None,
+        request_timeout: None,
         created_at: at,
         updated_at: at,
     };

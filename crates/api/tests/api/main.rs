@@ -11,6 +11,7 @@ mod attempt;
 mod browser;
 mod endpoint;
 mod endpoint_controls;
+mod endpoint_options;
 mod event_type;
 mod limits;
 mod message;

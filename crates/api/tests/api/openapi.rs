@@ -141,7 +141,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        72,
+        73,
         "the document's operations: {operations:?}"
     );
 }

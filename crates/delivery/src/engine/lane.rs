@@ -106,6 +106,9 @@ mod tests {
             secret: Secret::generate(),
             retired_secrets: vec![],
             failing_since: None,
+            payload_filter: None,
+            retry_schedule: None,
+            request_timeout: None,
             created_at: at,
             updated_at: at,
         })

@@ -17,7 +17,7 @@ use super::messages::claim_at_insert;
 use super::retention;
 use super::rows::{MESSAGE_COLUMNS, get, ms, opt_ms, status_code};
 use super::sql::{execute, query};
-use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, StoreError};
+use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, StoreError, fanout};
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
@@ -87,36 +87,63 @@ impl BulkStore for PostgresStore {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64> {
-        // The rule of `Endpoint::matches`, in SQL, as at fan-out.
-        let sql = format!(
-            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-               next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
-             SELECT m.id, $1, m.app_id, {PENDING}, 0, $5, NULL, NULL, $5, $5 FROM messages m \
+        // The rule of `Endpoint::matches`, in SQL, as at fan-out. With a payload filter, the
+        // candidates are read first and only those the filter passes (`$8`) are inserted.
+        let candidates = "FROM messages m \
              WHERE m.app_id = $2 AND m.created_at >= $3 AND m.created_at <= $4 \
              AND NOT m.expunged \
              AND (cardinality($6::text[]) = 0 OR m.event_type = ANY($6::text[])) \
              AND (cardinality($7::text[]) = 0 OR m.channels && $7::text[]) \
              AND NOT EXISTS (SELECT 1 FROM deliveries d \
-                             WHERE d.msg_id = m.id AND d.endpoint_id = $1) \
-             ORDER BY m.id \
-             ON CONFLICT (msg_id, endpoint_id) DO NOTHING"
-        );
+                             WHERE d.msg_id = m.id AND d.endpoint_id = $1)";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        let replayed = execute(
-            &tx,
-            &sql,
-            &[
-                &endpoint.id.as_str(),
-                &endpoint.app_id.as_str(),
-                &ms(since),
-                &ms(until),
-                &ms(now),
-                &endpoint.event_types,
-                &endpoint.channels,
-            ],
-        )
-        .await?;
+        let (id, app_id) = (endpoint.id.as_str(), endpoint.app_id.as_str());
+        let (since, until, now) = (ms(since), ms(until), ms(now));
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &id,
+            &app_id,
+            &since,
+            &until,
+            &now,
+            &endpoint.event_types,
+            &endpoint.channels,
+        ];
+        let passing: Vec<String>;
+        let only_passing = match endpoint.payload_filter.as_deref() {
+            None => "",
+            Some(filter) => {
+                let rows = query(
+                    &tx,
+                    // `$5` (the time to insert with) is typed here too, as every parameter must be.
+                    &format!(
+                        "SELECT m.id, m.payload, m.event_type, m.channels, $5::bigint \
+                         {candidates}"
+                    ),
+                    &params[..7],
+                )
+                .await?;
+                let mut ids = Vec::new();
+                for row in &rows {
+                    let (payload, event_type): (&[u8], &str) = (get(row, 1)?, get(row, 2)?);
+                    let channels: Vec<String> = get(row, 3)?;
+                    if fanout::passes(Some(filter), payload, event_type, &channels) {
+                        ids.push(get::<String>(row, 0)?);
+                    }
+                }
+                passing = ids;
+                params.push(&passing);
+                "AND m.id = ANY($8::text[])"
+            }
+        };
+        let sql = format!(
+            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+               next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+             SELECT m.id, $1, m.app_id, {PENDING}, 0, $5, NULL, NULL, $5, $5 \
+             {candidates} {only_passing} ORDER BY m.id \
+             ON CONFLICT (msg_id, endpoint_id) DO NOTHING"
+        );
+        let replayed = execute(&tx, &sql, &params).await?;
         if replayed > 0 {
             notify_due(&tx).await?;
         }

@@ -10,6 +10,7 @@ use super::rows::{
     MESSAGE_WIDTH, get, lease_ms, ms, opt_ms, status_code,
 };
 use super::sql::{query, query_opt};
+use crate::fanout::FilterPass;
 use crate::{
     AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, SecretCodec,
     StoreError,
@@ -27,8 +28,8 @@ pub(crate) fn claim_at_insert<'a>(
 }
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
-/// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL), claimed by
-/// `claim` when given. One statement, atomic on its own. Returns the endpoints fanned out to, in id order.
+/// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL, and its payload
+/// filter), claimed by `claim` when given. Each try is one statement, atomic on its own. Returns the endpoints fanned out to, in id order.
 pub(crate) async fn insert_message(
     c: &impl GenericClient,
     message: &Message,
@@ -47,40 +48,113 @@ pub(crate) async fn insert_message_once(
     insert_message_with(c, message, None, "ON CONFLICT DO NOTHING").await
 }
 
+/// The rule of `Endpoint::accepts` on event types and channels, in SQL, for the endpoint `e`
+/// and the message whose type is `$3` and channels `$6`.
+const SELECTS_ENDPOINT: &str = "NOT e.disabled \
+     AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
+     AND (cardinality(e.channels) = 0 OR e.channels && $6::text[])";
+
+/// How many tries fan-out makes while it keeps meeting filters it has not evaluated
+/// (endpoints given a new filter meanwhile) before it answers `Unavailable` (retry later).
+const FILTER_ROUNDS: usize = 4;
+
+/// The statement stores the message only once every payload filter among its endpoints has
+/// been evaluated: an endpoint with a filter not in `$15`/`$16` (the filters evaluated, by
+/// endpoint) makes it store nothing and return those endpoints and filters instead; the
+/// accepted ones (`$17`/`$18`) get a delivery. Messages of applications without filters are
+/// stored in one round trip, as before, and the others in two: each try is one statement,
+/// atomic on its own.
 async fn insert_message_with(
     c: &impl GenericClient,
     message: &Message,
     claim: Option<&Lease>,
     on_conflict: &str,
 ) -> Result<Vec<EndpointId>> {
+    let mut evaluated: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut accepted: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut filters = FilterPass::new(message);
+    for _ in 0..FILTER_ROUNDS {
+        let rows = insert_once(c, message, claim, on_conflict, &evaluated, &accepted).await?;
+        let mut endpoints = Vec::with_capacity(rows.len());
+        let mut unevaluated = Vec::new();
+        for row in &rows {
+            let id: String = get(row, 0)?;
+            match get::<Option<String>>(row, 1)? {
+                // The insert trigger takes the claim off an ordered endpoint's delivery that
+                // is not the head of its line: the scheduler hands it out in its turn. (The
+                // rows are inserted in endpoint id order, so two messages to the same ordered
+                // endpoints lock them in one order.)
+                None if claim.is_some() && !get::<bool>(row, 2)? => {}
+                None => endpoints.push(EndpointId::from_trusted(id)),
+                Some(filter) => unevaluated.push((id, filter)),
+            }
+        }
+        if unevaluated.is_empty() {
+            endpoints.sort();
+            return Ok(endpoints);
+        }
+        for (id, filter) in unevaluated {
+            if filters.accepts(Some(&filter)) {
+                accepted.0.push(id.clone());
+                accepted.1.push(filter.clone());
+            }
+            evaluated.0.push(id);
+            evaluated.1.push(filter);
+        }
+    }
+    Err(StoreError::Unavailable(
+        "endpoint filters kept changing during the fan-out".into(),
+    ))
+}
+
+/// One try of [`insert_message_with`]: the rows are either the endpoints fanned out to (with
+/// a NULL filter), or the endpoints whose filters are still to evaluate (nothing stored).
+async fn insert_once(
+    c: &impl GenericClient,
+    message: &Message,
+    claim: Option<&Lease>,
+    on_conflict: &str,
+    evaluated: &(Vec<String>, Vec<String>),
+    accepted: &(Vec<String>, Vec<String>),
+) -> Result<Vec<tokio_postgres::Row>> {
     let created = ms(message.created_at);
     let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
     let (owner, until) = claim
         .map(|lease| (lease.owner.as_str(), lease_ms(lease)))
         .unzip();
     let sql = format!(
-        "WITH message AS ( \
-           INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict} \
+        "WITH unevaluated AS ( \
+           SELECT e.id, e.payload_filter FROM endpoints e \
+           WHERE e.app_id = $2 AND {SELECTS_ENDPOINT} AND e.payload_filter IS NOT NULL \
+           AND (e.id, e.payload_filter) NOT IN \
+             (SELECT * FROM unnest($15::text[], $16::text[]))), \
+         message AS ( \
+           INSERT INTO messages ({}) \
+           SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text[], $7::text[], \
+             $8::bigint, $9::bigint, $10::bigint \
+           WHERE NOT EXISTS (SELECT 1 FROM unevaluated) {on_conflict} \
            RETURNING id, app_id), \
          tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
            SELECT DISTINCT message.app_id, tag, message.id \
            FROM message, unnest($7::text[]) AS t(tag)), \
          channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
            SELECT DISTINCT message.app_id, channel, message.id \
-           FROM message, unnest($6::text[]) AS c(channel)) \
-         INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+           FROM message, unnest($6::text[]) AS c(channel)), \
+         fanned_out AS (INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
            {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
          FROM message JOIN endpoints e ON e.app_id = message.app_id \
-         WHERE NOT e.disabled \
-         AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
-         AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
+         WHERE {SELECTS_ENDPOINT} \
+         AND (e.payload_filter IS NULL OR (e.id, e.payload_filter) IN \
+           (SELECT * FROM unnest($17::text[], $18::text[]))) \
          ORDER BY e.id \
-         RETURNING endpoint_id, lease_owner IS NOT NULL",
+         RETURNING endpoint_id, lease_owner IS NOT NULL AS claimed) \
+         SELECT endpoint_id, NULL::text, claimed FROM fanned_out \
+         UNION ALL SELECT id, payload_filter, false FROM unevaluated",
         MESSAGE_COLUMNS.replace("m.", ""),
     );
-    let fanned_out = query(
+    query(
         c,
         &sql,
         &[
@@ -98,6 +172,10 @@ async fn insert_message_with(
             &due,
             &owner,
             &until,
+            &evaluated.0,
+            &evaluated.1,
+            &accepted.0,
+            &accepted.1,
         ],
     )
     .await
@@ -107,18 +185,7 @@ async fn insert_message_with(
             message.event_id.as_deref().unwrap_or_default()
         )),
         other => other,
-    })?;
-    // The insert trigger takes the claim off an ordered endpoint's delivery that is not the
-    // head of its line: the scheduler hands it out in its turn. (The rows are inserted in
-    // endpoint id order, so two messages to the same ordered endpoints lock them in one order.)
-    let mut endpoints = Vec::with_capacity(fanned_out.len());
-    for row in &fanned_out {
-        if claim.is_none() || get::<bool>(row, 1)? {
-            endpoints.push(EndpointId::from_trusted(get(row, 0)?));
-        }
-    }
-    endpoints.sort();
-    Ok(endpoints)
+    })
 }
 
 pub(crate) async fn get_message(

@@ -14,7 +14,7 @@ use super::rows::{
     self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms, status_code,
 };
 use super::sql::{execute, query, query_one, query_opt};
-use crate::{Page, PageRequest, Result, SecretCodec, StoreError};
+use crate::{Page, PageRequest, Result, SecretCodec, StoreError, overrides};
 
 /// Maps a uniqueness failure to a conflict that says what exists.
 fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(StoreError) -> StoreError {
@@ -136,6 +136,8 @@ struct EndpointJson {
     headers: String,
     secret: String,
     retired_secrets: String,
+    retry_schedule: Option<String>,
+    request_timeout_ms: Option<i64>,
 }
 
 impl EndpointJson {
@@ -149,6 +151,8 @@ impl EndpointJson {
             retired_secrets: codec
                 .seal_retired(&endpoint.retired_secrets)
                 .map_err(StoreError::Internal)?,
+            retry_schedule: overrides::schedule_text(endpoint.retry_schedule.as_ref()),
+            request_timeout_ms: overrides::timeout_ms(endpoint.request_timeout),
         })
     }
 }
@@ -163,7 +167,8 @@ pub(crate) async fn create_endpoint(
         c,
         &format!(
             "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18, $19, $20, $21)"
         ),
         &[
             &endpoint.id.as_str(),
@@ -183,6 +188,9 @@ pub(crate) async fn create_endpoint(
             &opt_ms(endpoint.failing_since),
             &ms(endpoint.created_at),
             &ms(endpoint.updated_at),
+            &endpoint.payload_filter,
+            &values.retry_schedule,
+            &values.request_timeout_ms,
             &endpoint.ordered,
         ],
     )
@@ -295,7 +303,8 @@ pub(crate) async fn update_endpoint(
         "UPDATE endpoints SET uid = $3, url = $4, description = $5, version = $6, \
          disabled = $7, event_types = $8, channels = $9, throttle_rate = $10, \
          metadata = $11, headers = $12, secret = $13, retired_secrets = $14, \
-         failing_since = $15, updated_at = $16, ordered = $17 WHERE id = $1 AND app_id = $2",
+         failing_since = $15, updated_at = $16, payload_filter = $17, retry_schedule = $18, \
+         request_timeout_ms = $19, ordered = $20 WHERE id = $1 AND app_id = $2",
         &[
             &endpoint.id.as_str(),
             &endpoint.app_id.as_str(),
@@ -313,6 +322,9 @@ pub(crate) async fn update_endpoint(
             &values.retired_secrets,
             &opt_ms(endpoint.failing_since),
             &ms(endpoint.updated_at),
+            &endpoint.payload_filter,
+            &values.retry_schedule,
+            &values.request_timeout_ms,
             &endpoint.ordered,
         ],
     )

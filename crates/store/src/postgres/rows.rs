@@ -18,7 +18,7 @@ use webhookd_core::time::{from_unix_ms, to_unix_ms};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use super::error::map_error;
-use crate::{Lease, Result, SecretCodec, StoreError};
+use crate::{Lease, Result, SecretCodec, StoreError, overrides};
 
 pub(crate) fn ms(at: OffsetDateTime) -> i64 {
     to_unix_ms(at)
@@ -104,7 +104,8 @@ pub(crate) fn application(row: &Row) -> Result<Application> {
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at, ordered";
+     failing_since, created_at, updated_at, payload_filter, retry_schedule, request_timeout_ms, \
+     ordered";
 
 /// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0, opening its secrets.
 pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
@@ -119,7 +120,7 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
         event_types: get(row, 7)?,
         channels: get(row, 8)?,
         throttle_rate: opt_rate_at(row, 9)?,
-        ordered: get(row, 17)?,
+        ordered: get(row, 20)?,
         metadata: from_json(row, 10)?,
         headers: codec
             .open_headers(get(row, 11)?)
@@ -133,6 +134,10 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,
+        payload_filter: get(row, 17)?,
+        retry_schedule: overrides::schedule_from(get::<Option<&str>>(row, 18)?)
+            .map_err(|error| corrupt(18, error))?,
+        request_timeout: overrides::timeout_from(get(row, 19)?),
     })
 }
 

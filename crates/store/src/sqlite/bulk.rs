@@ -12,7 +12,7 @@ use super::map_error;
 use super::messages::{self, json_contains};
 use super::retention;
 use super::rows::ms;
-use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result};
+use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, fanout};
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
@@ -116,14 +116,20 @@ fn replay_missing(
     until: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<u64> {
+    // The payload is read only to evaluate the endpoint's filter.
+    let payload = if endpoint.payload_filter.is_some() {
+        "m.payload"
+    } else {
+        "NULL"
+    };
     let candidates = c
-        .prepare_cached(
-            "SELECT m.id, m.event_type, m.channels FROM messages m \
+        .prepare_cached(&format!(
+            "SELECT m.id, m.event_type, m.channels, {payload} FROM messages m \
              WHERE m.app_id = ? AND m.created_at >= ? AND m.created_at <= ? AND m.expunged = 0 \
              AND NOT EXISTS (SELECT 1 FROM deliveries d \
                              WHERE d.msg_id = m.id AND d.endpoint_id = ?) \
-             ORDER BY m.id",
-        )
+             ORDER BY m.id"
+        ))
         .and_then(|mut select| {
             select
                 .query_map(
@@ -138,6 +144,7 @@ fn replay_missing(
                             row.get::<_, String>(0)?,
                             row.get::<_, String>(1)?,
                             row.get::<_, String>(2)?,
+                            row.get::<_, Option<Vec<u8>>>(3)?,
                         ))
                     },
                 )?
@@ -152,9 +159,16 @@ fn replay_missing(
         )
         .map_err(map_error)?;
     let mut replayed = 0;
-    for (msg_id, event_type, channels) in candidates {
+    for (msg_id, event_type, channels, payload) in candidates {
         let channels: Vec<String> = serde_json::from_str(&channels).unwrap_or_default();
-        if !endpoint.matches(&event_type, &channels) {
+        if !endpoint.matches(&event_type, &channels)
+            || !fanout::passes(
+                endpoint.payload_filter.as_deref(),
+                payload.as_deref().unwrap_or_default(),
+                &event_type,
+                &channels,
+            )
+        {
             continue;
         }
         insert

@@ -9,12 +9,14 @@ use super::map_error;
 use super::rows::{
     self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, json, ms, opt_ms,
 };
+use crate::fanout::FilterPass;
 use crate::{
     AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, SecretCodec,
     StoreError,
 };
 
-/// Stores the message and a pending delivery for every endpoint that accepts it.
+/// Stores the message and a pending delivery for every endpoint that accepts it: its event
+/// types, channels and payload filter let the message through.
 pub(crate) fn create_message(
     c: &Connection,
     message: &Message,
@@ -139,11 +141,12 @@ fn insert_labels(c: &Connection, message: &Message) -> Result<()> {
 fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<EndpointId>, bool)> {
     let mut select = c
         .prepare_cached(
-            "SELECT id, event_types, channels, ordered FROM endpoints \
+            "SELECT id, event_types, channels, payload_filter, ordered FROM endpoints \
              WHERE app_id = ? AND disabled = 0",
         )
         .map_err(map_error)?;
     let mut rows = select.query([message.app_id.as_str()]).map_err(map_error)?;
+    let mut filters = FilterPass::new(message);
     let (mut matching, mut ordered) = (Vec::new(), false);
     while let Some(row) = rows.next().map_err(map_error)? {
         let event_types: String = row.get(1).map_err(map_error)?;
@@ -156,8 +159,11 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<Endpoint
                 .iter()
                 .any(|channel| message.channels.contains(channel));
         if type_matches && channel_matches {
-            matching.push(EndpointId::from_trusted(row.get(0).map_err(map_error)?));
-            ordered |= row.get::<_, bool>(3).map_err(map_error)?;
+            let filter: Option<String> = row.get(3).map_err(map_error)?;
+            if filters.accepts(filter.as_deref()) {
+                matching.push(EndpointId::from_trusted(row.get(0).map_err(map_error)?));
+                ordered |= row.get::<_, bool>(4).map_err(map_error)?;
+            }
         }
     }
     Ok((matching, ordered))

@@ -10,7 +10,7 @@ use super::map_error;
 use super::rows::{
     self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms,
 };
-use crate::{Page, PageRequest, Result, SecretCodec, StoreError};
+use crate::{Page, PageRequest, Result, SecretCodec, StoreError, overrides};
 
 /// Maps a uniqueness failure to a conflict that says what exists.
 fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -113,7 +113,7 @@ pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
 fn endpoint_params(
     endpoint: &Endpoint,
     codec: &SecretCodec,
-) -> Result<[rusqlite::types::Value; 18]> {
+) -> Result<[rusqlite::types::Value; 21]> {
     use rusqlite::types::Value;
     let opt_text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::Text);
     Ok([
@@ -144,6 +144,9 @@ fn endpoint_params(
         opt_ms(endpoint.failing_since).map_or(Value::Null, Value::Integer),
         Value::Integer(ms(endpoint.created_at)),
         Value::Integer(ms(endpoint.updated_at)),
+        opt_text(&endpoint.payload_filter),
+        opt_text(&overrides::schedule_text(endpoint.retry_schedule.as_ref())),
+        overrides::timeout_ms(endpoint.request_timeout).map_or(Value::Null, Value::Integer),
         Value::Integer(i64::from(endpoint.ordered)),
     ])
 }
@@ -156,7 +159,7 @@ pub(crate) fn create_endpoint(
     let values = endpoint_params(endpoint, codec)?;
     c.prepare_cached(&format!(
         "INSERT INTO endpoints ({ENDPOINT_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .and_then(|mut insert| insert.execute(rusqlite::params_from_iter(values)))
     .map_err(conflict_as(|| {
@@ -266,7 +269,8 @@ pub(crate) fn update_endpoint(
             "UPDATE endpoints SET uid = ?3, url = ?4, description = ?5, version = ?6, \
              disabled = ?7, event_types = ?8, channels = ?9, throttle_rate = ?10, metadata = ?11, \
              headers = ?12, secret = ?13, retired_secrets = ?14, failing_since = ?15, \
-             updated_at = ?17, ordered = ?18 WHERE id = ?1 AND app_id = ?2",
+             updated_at = ?17, payload_filter = ?18, retry_schedule = ?19, \
+             request_timeout_ms = ?20, ordered = ?21 WHERE id = ?1 AND app_id = ?2",
         )
         .and_then(|mut update| update.execute(rusqlite::params_from_iter(values)))
         .map_err(conflict_as(|| {

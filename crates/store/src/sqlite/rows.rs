@@ -14,7 +14,7 @@ use webhookd_core::model::{
 use webhookd_core::time::{from_unix_ms, to_unix_ms};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
-use crate::{Result, SecretCodec, StoreError};
+use crate::{Result, SecretCodec, StoreError, overrides};
 
 pub(crate) fn ms(at: OffsetDateTime) -> i64 {
     to_unix_ms(at)
@@ -70,7 +70,8 @@ pub(crate) fn application(row: &Row<'_>) -> rusqlite::Result<Application> {
 
 pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
      event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at, ordered";
+     failing_since, created_at, updated_at, payload_filter, retry_schedule, request_timeout_ms, \
+     ordered";
 
 fn codec_error(index: usize, message: String) -> rusqlite::Error {
     conversion(index, std::io::Error::other(message))
@@ -92,7 +93,7 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
         event_types: from_json(row, 7)?,
         channels: from_json(row, 8)?,
         throttle_rate: row.get(9)?,
-        ordered: row.get(17)?,
+        ordered: row.get(20)?,
         metadata: from_json(row, 10)?,
         headers: codec
             .open_headers(&headers)
@@ -106,6 +107,10 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
         failing_since: opt_time_at(row, 14)?,
         created_at: time_at(row, 15)?,
         updated_at: time_at(row, 16)?,
+        payload_filter: row.get(17)?,
+        retry_schedule: overrides::schedule_from(row.get::<_, Option<String>>(18)?.as_deref())
+            .map_err(|error| codec_error(18, error))?,
+        request_timeout: overrides::timeout_from(row.get(19)?),
     })
 }
 

@@ -13,6 +13,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(APP_ACCESS),
         M::up(ROLLUP_MINUTES),
         M::up(MESSAGE_FILTERS),
+        M::up(ENDPOINT_OPTIONS),
         M::up(ORDERED_ENDPOINTS),
     ])
 }
@@ -240,6 +241,15 @@ INSERT OR IGNORE INTO message_tags (app_id, tag, msg_id)
 INSERT OR IGNORE INTO message_channels (app_id, channel, msg_id)
     SELECT m.app_id, c.value, m.id FROM messages m, json_each(m.channels) c;
 CREATE INDEX messages_event_type ON messages (app_id, event_type, id);
+"#;
+
+/// An endpoint's payload filter (a CEL expression) and its delivery overrides: a retry
+/// schedule (delays like `5s,5m`; empty is "never retry") and a request timeout. NULL keeps
+/// the node's defaults.
+const ENDPOINT_OPTIONS: &str = r#"
+ALTER TABLE endpoints ADD COLUMN payload_filter TEXT;
+ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
+ALTER TABLE endpoints ADD COLUMN request_timeout_ms INTEGER;
 "#;
 
 /// Ordered endpoints (FIFO delivery). "Earlier" is a per-endpoint sequence number

@@ -11,6 +11,7 @@ mod access;
 mod admin;
 mod bulk;
 mod claims;
+mod endpoint_options;
 mod message_filters;
 mod messages;
 mod operational;
@@ -53,6 +54,9 @@ conformance! {
     resources::endpoints_are_listed_across_applications,
     resources::sensitive_headers_round_trip_sealed,
     messages::fan_out_follows_event_types_channels_and_disabled,
+    endpoint_options::fan_out_honours_payload_filters,
+    endpoint_options::endpoint_overrides_round_trip,
+    endpoint_options::replay_missing_honours_the_payload_filter,
     messages::event_id_is_unique_per_application,
     messages::message_list_filters,
     messages::attempts_and_deliveries_are_listed,

@@ -184,6 +184,9 @@ pub(crate) fn endpoint(app: &AppId, uid: Option<&str>) -> Endpoint {
         secret: Secret::generate(),
         retired_secrets: Vec::new(),
         failing_since: None,
+        payload_filter: None,
+        retry_schedule: None,
+        request_timeout: None,
         created_at: at,
         updated_at: at,
     }

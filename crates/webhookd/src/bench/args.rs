@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// endpoint), to measure what ordering costs.
     #[arg(long)]
     pub ordered: bool,
+    /// A payload filter (CEL) set on every endpoint, to measure fan-out with filters. It must
+    /// let every message through (e.g. `payload.seq >= 0`): the run awaits every delivery.
+    #[arg(long, value_name = "EXPR")]
+    pub payload_filter: Option<String>,
     /// Size of each message payload in bytes (approximately: `{"seq":N,"pad":"…"}`).
     #[arg(long, default_value_t = 100)]
     pub payload_bytes: usize,
@@ -109,6 +113,7 @@ pub(crate) struct Plan {
     pub(crate) endpoints: usize,
     /// The endpoints deliver in order.
     pub(crate) ordered: bool,
+    pub(crate) payload_filter: Option<String>,
     pub(crate) payload_bytes: usize,
     pub(crate) timeout: Duration,
     /// Backlog mode: the endpoint is dead and nothing is awaited at the sink.
@@ -194,6 +199,7 @@ impl BenchArgs {
                 self.endpoints
             },
             ordered: self.ordered,
+            payload_filter: self.payload_filter.clone(),
             payload_bytes: self.payload_bytes,
             timeout,
             backlog: self.backlog.is_some(),

@@ -258,6 +258,9 @@ fn endpoint(app: &AppId, index: usize, event_types: Vec<String>, at: OffsetDateT
         secret: Secret::generate(),
         retired_secrets: Vec::new(),
         failing_since: None,
+        payload_filter: None,
+        retry_schedule: None,
+        request_timeout: None,
         created_at: at,
         updated_at: at,
     }

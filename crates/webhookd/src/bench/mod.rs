@@ -301,6 +301,9 @@ impl Run<'_> {
                 if plan.ordered {
                     body["ordered"] = Value::Bool(true);
                 }
+                if let Some(filter) = &plan.payload_filter {
+                    body["payloadFilter"] = Value::String(filter.clone());
+                }
                 let path = format!("/api/v1/app/{app_id}/endpoint");
                 let created = api.call(Method::POST, &path, Some(&body)).await?;
                 if setup.first_endpoint.is_none() {

@@ -340,6 +340,30 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
     browser.wait_for(".type-list", "invoice.paid").await?;
     click(&browser, ".type-list label", "invoice.paid").await?;
     click(&browser, ".field-check label", "Ordered delivery").await?;
+    // A payload filter, tried on samples first: a syntax error gives its position, then a
+    // sample that does not match and one that does. It lets every later message through.
+    field(&browser, "textarea[name=payloadFilter]", "payload.amount >").await?;
+    click(&browser, "details.filter-test summary", "Test the filter").await?;
+    field(&browser, "textarea[name=payload]", r#"{"blocked": true}"#).await?;
+    click(&browser, ".filter-test button", "Test the filter").await?;
+    browser
+        .wait_for(".filter-verdict", "line 1, column 17")
+        .await?;
+    field(
+        &browser,
+        "textarea[name=payloadFilter]",
+        "!has(payload.blocked)",
+    )
+    .await?;
+    click(&browser, ".filter-test button", "Test the filter").await?;
+    browser
+        .wait_for(".filter-verdict", "Does not match")
+        .await?;
+    field(&browser, "textarea[name=payload]", r#"{"amount": 150}"#).await?;
+    click(&browser, ".filter-test button", "Test the filter").await?;
+    browser.wait_for(".filter-verdict", "Matches").await?;
+    field(&browser, "input[name=retrySchedule]", "10s, 1m").await?;
+    field(&browser, "input[name=requestTimeout]", "5s").await?;
     screenshots(&browser, "endpoint-form").await?;
     click(
         &browser,
@@ -352,6 +376,11 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         .wait_for("article.endpoint", "Ordered delivery")
         .await?;
     screenshots(&browser, "endpoints-ordered").await?;
+    browser
+        .wait_for("article.endpoint", "!has(payload.blocked)")
+        .await?;
+    browser.wait_for("article.endpoint", "10s, 1m").await?;
+    screenshots(&browser, "endpoint-options").await?;
     let endpoint = server
         .ok(
             Method::GET,
@@ -361,6 +390,9 @@ async fn console_manages_applications_endpoints_and_messages() -> Result<()> {
         .await?;
     assert_eq!(endpoint["filterTypes"], json!(["invoice.paid"]));
     assert_eq!(endpoint["ordered"], true);
+    assert_eq!(endpoint["payloadFilter"], "!has(payload.blocked)");
+    assert_eq!(endpoint["retrySchedule"], json!(["10s", "1m"]));
+    assert_eq!(endpoint["requestTimeout"], "5s");
 
     // Send an example of a catalog event, where the server can.
     if server

@@ -19,6 +19,8 @@
 //! - `shutdown`: SIGTERM gives back the leases of queued work before the process exits.
 //! - `starvation`: endpoints that never answer do not starve the ones that do.
 //! - `endpoint_controls`: secret rotation, throttling, resend, recover.
+//! - `endpoint_options`: payload filters, and an endpoint's own retry schedule and request
+//!   timeout.
 //! - `crash`: SIGKILL mid-stream loses nothing acknowledged.
 //! - `multinode`: several nodes on one PostgreSQL database: round-robin ingest, takeover of a
 //!   killed node's work, API and worker roles, idempotency and `eventId` across nodes.
@@ -44,6 +46,7 @@ mod crash;
 mod data_at_rest;
 mod delivery;
 mod endpoint_controls;
+mod endpoint_options;
 mod frozen_database;
 mod isolation;
 mod metrics;

@@ -2,7 +2,7 @@
 // description and examples; the API's 422 errors are shown under the fields they concern.
 
 import { api, seg } from '../api.js';
-import { h, heading, toast, uid } from '../dom.js';
+import { describeError, h, heading, toast, uid } from '../dom.js';
 import { field, formError, onSubmit, list } from '../forms.js';
 import { prettyJson } from '../format.js';
 import { appHeader } from './endpoints.js';
@@ -22,9 +22,13 @@ export async function endpointForm(ctx, params) {
   const ordered = field('Ordered delivery', 'ordered', { type: 'checkbox', value: endpoint?.ordered, hint: 'Deliver one message at a time, in the order they were sent: each waits until every earlier one was delivered or finally failed. A retry holds the line.' });
   const disabled = editing ? field('Disabled', 'disabled', { type: 'checkbox', value: endpoint.disabled }) : null;
   const types = eventTypePicker(catalog, endpoint?.filterTypes || []);
+  const filter = field('Payload filter (optional)', 'payloadFilter', { multiline: true, rows: 3, value: endpoint?.payloadFilter || '', placeholder: 'payload.amount > 100 && payload.currency == "EUR"', hint: 'A CEL expression over payload, eventType and channels. Only messages for which it is true are sent here; an error (say, a missing field) counts as false.' });
+  const filterTest = filterTester(app, filter.control, catalog);
+  const schedule = field('Retry schedule (optional)', 'retrySchedule', { value: (endpoint?.retrySchedule || []).join(', '), placeholder: '5s, 5m, 30m', hint: endpoint?.retrySchedule && !endpoint.retrySchedule.length ? 'Never retried. Delays after the first attempt, comma-separated; empty uses the server\'s schedule.' : 'Delays after the first attempt, comma-separated (100ms to 24h); empty uses the server\'s schedule.' });
+  const timeout = field('Request timeout (optional)', 'requestTimeout', { value: endpoint?.requestTimeout || '', placeholder: '10s', hint: 'How long one attempt may take; empty uses the server\'s timeout.' });
 
   const form = h('form', { class: 'card stack endpoint-form', novalidate: true },
-    url, description, types, channels, rateLimit, ordered, uidField, disabled, formError(),
+    url, description, types, channels, filter, filterTest, rateLimit, schedule, timeout, ordered, uidField, disabled, formError(),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'button primary' }, editing ? 'Save changes' : 'Create endpoint'),
       h('a', { class: 'button subtle', href: ctx.appLink(app.id) }, 'Cancel')));
@@ -40,6 +44,9 @@ export async function endpointForm(ctx, params) {
       rateLimit: rate === '' ? null : Number(rate),
       uid: uidField.control.value.trim() || null,
       ordered: ordered.control.checked,
+      payloadFilter: filter.control.value.trim() || null,
+      retrySchedule: list(schedule.control.value).length ? list(schedule.control.value) : null,
+      requestTimeout: timeout.control.value.trim() || null,
     };
     if (editing) {
       body.disabled = disabled.control.checked;
@@ -55,6 +62,43 @@ export async function endpointForm(ctx, params) {
   }, { eventTypes: 'filterTypes', throttleRate: 'rateLimit' });
 
   return h('section', {}, node, heading(1, editing ? 'Edit endpoint' : 'Add an endpoint'), form);
+}
+
+/**
+ * Tries the payload filter being written against a sample payload (the first example of the
+ * catalog when there is one), through the API's test route; nothing is saved.
+ */
+function filterTester(app, filterControl, catalog) {
+  const firstExample = catalog.flatMap(examplesOf)[0];
+  const sample = field('Sample payload', 'payload', { multiline: true, rows: 4, value: firstExample ? prettyJson(firstExample) : '{\n  "amount": 150,\n  "currency": "EUR"\n}', hint: 'JSON to try the filter on. Nothing is saved.' });
+  const eventType = field('Sample event type (optional)', 'eventType', { value: catalog[0]?.name || '' });
+  const verdict = h('p', { class: 'filter-verdict', role: 'status' });
+  const run = async () => {
+    verdict.textContent = '';
+    verdict.className = 'filter-verdict';
+    let payload;
+    try {
+      payload = JSON.parse(sample.control.value);
+    } catch (error) {
+      verdict.textContent = `The sample payload is not JSON: ${error.message}`;
+      verdict.classList.add('bad');
+      return;
+    }
+    const body = { payloadFilter: filterControl.value.trim(), payload };
+    if (eventType.control.value.trim()) body.eventType = eventType.control.value.trim();
+    try {
+      const out = await api('POST', `/app/${seg(app.id)}/endpoint/payload-filter/test`, { body });
+      verdict.textContent = out.matches ? 'Matches: such a message is sent to this endpoint.' : `Does not match: such a message is not sent here.${out.error ? ` (${out.error})` : ''}`;
+      verdict.classList.add(out.matches ? 'good' : 'neutral');
+    } catch (error) {
+      verdict.textContent = describeError(error);
+      verdict.classList.add('bad');
+    }
+  };
+  const button = h('button', { type: 'button', class: 'button subtle', onclick: run }, 'Test the filter');
+  return h('details', { class: 'filter-test' },
+    h('summary', {}, 'Test the filter against a sample payload'),
+    h('div', { class: 'stack' }, sample, eventType, h('div', { class: 'actions' }, button), verdict));
 }
 
 /** Checkboxes for the catalog's event types, with descriptions and examples. */

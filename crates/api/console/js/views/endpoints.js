@@ -62,6 +62,9 @@ function endpointCard(ctx, app, endpoint, catalog) {
       endpoint.channels && endpoint.channels.length ? ['Channels', endpoint.channels.join(', ')] : null,
       endpoint.rateLimit ? ['Rate limit', `${endpoint.rateLimit}/s`] : null,
       endpoint.ordered ? ['Ordered delivery', 'On: one message at a time, in send order'] : null,
+      endpoint.payloadFilter ? ['Payload filter', h('code', { class: 'filter' }, endpoint.payloadFilter)] : null,
+      endpoint.retrySchedule ? ['Retry schedule', endpoint.retrySchedule.length ? endpoint.retrySchedule.join(', ') : 'Never retried'] : null,
+      endpoint.requestTimeout ? ['Request timeout', endpoint.requestTimeout] : null,
     ]),
     health,
   );
