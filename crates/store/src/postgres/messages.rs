@@ -1,10 +1,12 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
-use super::list::{ListQuery, int, text};
+use super::list::{ListQuery, Param, int, param, text, text_list};
 use super::rows::{
     self, ATTEMPT_COLUMNS, DB_NOW_MS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
     MESSAGE_WIDTH, get, lease_ms, ms, opt_ms, status_code,
@@ -53,12 +55,18 @@ async fn insert_message_with(
     claim: Option<&Lease>,
     on_conflict: &str,
 ) -> Result<Vec<EndpointId>> {
-    let created = ms(message.created_at);
-    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
-    let (owner, until) = claim
-        .map(|lease| (lease.owner.as_str(), lease_ms(lease)))
-        .unzip();
-    let sql = format!(
+    let params = insert_params(message, claim);
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param.as_ref() as _).collect();
+    let fanned_out = query(c, &insert_statement(on_conflict), &params)
+        .await
+        .map_err(|error| event_id_taken(message, error))?;
+    fanned_out_to(&fanned_out)
+}
+
+/// The statement of [`insert_message`]: the message, its labels and its deliveries, returning
+/// the endpoints fanned out to. `on_conflict` follows the message's `INSERT`.
+pub(crate) fn insert_statement(on_conflict: &str) -> String {
+    format!(
         "WITH message AS ( \
            INSERT INTO messages ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict} \
            RETURNING id, app_id), \
@@ -78,36 +86,48 @@ async fn insert_message_with(
          AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
          RETURNING endpoint_id",
         MESSAGE_COLUMNS.replace("m.", ""),
-    );
-    let fanned_out = query(
-        c,
-        &sql,
-        &[
-            &message.id.as_str(),
-            &message.app_id.as_str(),
-            &message.event_type,
-            &message.event_id,
-            &message.payload.as_ref(),
-            &message.channels,
-            &message.tags,
-            &created,
-            &opt_ms(message.deliver_at),
-            &opt_ms(message.retain_payload_until),
-            &status_code(DeliveryStatus::Pending),
-            &due,
-            &owner,
-            &until,
-        ],
     )
-    .await
-    .map_err(|error| match error {
+}
+
+/// The parameters of [`insert_statement`].
+pub(crate) fn insert_params(message: &Message, claim: Option<&Lease>) -> Vec<Param> {
+    let created = ms(message.created_at);
+    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+    let (owner, until) = claim
+        .map(|lease| (lease.owner.clone(), lease_ms(lease)))
+        .unzip();
+    vec![
+        text(message.id.as_str()),
+        text(message.app_id.as_str()),
+        text(&message.event_type),
+        param(message.event_id.clone()),
+        param(message.payload.to_vec()),
+        text_list(&message.channels),
+        text_list(&message.tags),
+        int(created),
+        param(opt_ms(message.deliver_at)),
+        param(opt_ms(message.retain_payload_until)),
+        param(status_code(DeliveryStatus::Pending)),
+        int(due),
+        param(owner),
+        param(until),
+    ]
+}
+
+/// A unique violation of [`insert_statement`] is the message's `eventId` (its id is new).
+pub(crate) fn event_id_taken(message: &Message, error: StoreError) -> StoreError {
+    match error {
         StoreError::Conflict(_) => StoreError::Conflict(format!(
             "a message with eventId `{}` already exists in this application",
             message.event_id.as_deref().unwrap_or_default()
         )),
         other => other,
-    })?;
-    let mut endpoints = fanned_out
+    }
+}
+
+/// The endpoints [`insert_statement`] returned, in id order.
+pub(crate) fn fanned_out_to(rows: &[Row]) -> Result<Vec<EndpointId>> {
+    let mut endpoints = rows
         .iter()
         .map(|row| Ok(EndpointId::from_trusted(get(row, 0)?)))
         .collect::<Result<Vec<_>>>()?;
