@@ -52,6 +52,50 @@ pub(crate) fn save_idempotent_statement(
     )
 }
 
+/// [`save_idempotent_statement`] for several responses at once: one row returned per record
+/// written, so fewer rows than responses means a key was taken. Two responses under one key
+/// fail the statement (PostgreSQL refuses to update a row twice in one statement).
+pub(crate) fn save_idempotent_many_statement(
+    responses: &[&IdempotentResponse],
+) -> (&'static str, Vec<Param>) {
+    let window = i64::try_from(IDEMPOTENCY_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    (
+        "INSERT INTO idempotency (key_hash, status, body, created_at) \
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[], $4::bigint[]) \
+         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
+         created_at = excluded.created_at \
+         WHERE idempotency.created_at < excluded.created_at - $5::bigint \
+         RETURNING 1",
+        vec![
+            param(
+                responses
+                    .iter()
+                    .map(|response| response.key_hash.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| i32::from(response.status))
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| response.body.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| ms(response.created_at))
+                    .collect::<Vec<_>>(),
+            ),
+            int(window),
+        ],
+    )
+}
+
 pub(crate) async fn get_idempotent(
     c: &impl GenericClient,
     key_hash: &str,

@@ -4,8 +4,8 @@
 //!    node's ingest task and awaits the answer.
 //! 2. The task takes the first message waiting, then every other one already waiting (up to
 //!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, then each message's
-//!    insert (the statement of `messages::insert_statement`) and idempotency record, pipelined
-//!    (one round trip for the lot), one `NOTIFY` for the batch, `COMMIT`. Up to
+//!    insert (the statement of `messages::insert_statement`), the idempotency records of the
+//!    batch in one statement and one `NOTIFY`, pipelined (one round trip for the lot), `COMMIT`. Up to
 //!    [`BATCHES_IN_FLIGHT`] batches commit at once; the next one gathers meanwhile.
 //! 3. Each caller is answered only after the commit that holds its message.
 //!
@@ -163,10 +163,15 @@ async fn together(
             insert.clone(),
             messages::insert_params(&job.message, job.claim.as_ref()),
         );
-        if let Some(response) = &job.idempotency {
-            let (sql, params) = admin::save_idempotent_statement(response);
-            pipeline.push(format!("{sql} RETURNING 1"), params);
-        }
+    }
+    // Every idempotency record of the batch in one statement.
+    let keyed: Vec<&IdempotentResponse> = batch
+        .iter()
+        .filter_map(|job| job.idempotency.as_ref())
+        .collect();
+    if !keyed.is_empty() {
+        let (sql, params) = admin::save_idempotent_many_statement(&keyed);
+        pipeline.push(sql, params);
     }
     // Deliveries no node claimed are work for any node: wake them when this commits.
     if batch.iter().any(|job| job.claim.is_none()) {
@@ -175,14 +180,14 @@ async fn together(
     }
     let mut answers = pipeline.query_each(&tx).await?.into_iter();
     let mut fanned_out = Vec::with_capacity(batch.len());
-    for job in batch {
+    for _ in batch {
         let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
         fanned_out.push(messages::fanned_out_to(&rows)?);
-        if job.idempotency.is_some() {
-            let written = answers.next().unwrap_or_else(|| Err(stopped()))?;
-            if written.is_empty() {
-                return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
-            }
+    }
+    if !keyed.is_empty() {
+        let written = answers.next().unwrap_or_else(|| Err(stopped()))?;
+        if written.len() != keyed.len() {
+            return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
         }
     }
     for notified in answers {
