@@ -2,9 +2,8 @@
 //!
 //! * A pool of connections (deadpool, [`POOL_SIZE`] unless the node's setting says otherwise)
 //!   runs each `Store` method as one statement or one transaction, with statements prepared
-//!   once per connection. Every
-//!   connection runs with `synchronous_commit = on`: an answer means the write is durable.
-//!   Concurrent commits also share the server's WAL flushes.
+//!   once per connection. Every connection runs with `synchronous_commit = on`: an answer
+//!   means the write is durable. Concurrent commits also share the server's WAL flushes.
 //! * New messages are group-committed (see `ingest`): those that arrive together share one
 //!   transaction, each keeping its own outcome.
 //! * Nodes contend only for due deliveries, which `claim_due` takes with
