@@ -57,6 +57,8 @@ use values::{
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
+    /// Connections in a node's PostgreSQL pool.
+    pub database_pool_size: usize,
     /// Tokens from the configuration; `webhookd token create` makes more, in the database.
     pub api_tokens: Vec<ApiToken>,
     pub retry_schedule: RetrySchedule,
@@ -135,6 +137,7 @@ fn resolve(sources: &Sources<'_>) -> Result<Config, ConfigError> {
     let config = Config {
         listen: sources.required("listen", parse_socket_addr)?,
         database: sources.required("database_url", Database::parse)?,
+        database_pool_size: sources.required("database_pool_size", at_least_one)?,
         api_tokens: sources
             .optional("api_tokens", ApiToken::parse_list)?
             .unwrap_or_default(),

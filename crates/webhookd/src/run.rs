@@ -52,7 +52,7 @@ fn open_unbounded_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store.with_secret_codec(codec)))
         }
         Database::Postgres { url } => {
-            let store = PostgresStore::open(url)
+            let store = PostgresStore::open_with(url, config.database_pool_size)
                 .with_context(|| format!("cannot open the database {}", config.database))?;
             Ok(Arc::new(store.with_secret_codec(codec)))
         }

@@ -3,10 +3,12 @@
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use webhookd_core::model::BackgroundTask;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{TaskId, TokenId};
 
+use super::list::{Param, int, param, text};
 use super::rows::{self, TASK_COLUMNS, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
 use crate::{
@@ -21,27 +23,77 @@ pub(crate) async fn save_idempotent(
     let Some(response) = response else {
         return Ok(());
     };
-    // A stale record under the same key (older than the window) is replaced; a live one
-    // means another request with this key got there first (on any node), and this write, with
-    // the effect it belongs to, is refused.
-    let written = execute(
-        c,
-        "INSERT INTO idempotency (key_hash, status, body, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
-         created_at = excluded.created_at WHERE idempotency.created_at < $5",
-        &[
-            &response.key_hash,
-            &i32::from(response.status),
-            &response.body,
-            &ms(response.created_at),
-            &ms(response.created_at - IDEMPOTENCY_WINDOW),
-        ],
-    )
-    .await?;
-    if written == 0 {
+    let (sql, params) = save_idempotent_statement(response);
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param.as_ref() as _).collect();
+    if execute(c, sql, &params).await? == 0 {
         return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
     }
     Ok(())
+}
+
+/// The statement that records `response`; it writes no row when the key is taken.
+pub(crate) fn save_idempotent_statement(
+    response: &IdempotentResponse,
+) -> (&'static str, Vec<Param>) {
+    // A stale record under the same key (older than the window) is replaced; a live one
+    // means another request with this key got there first (on any node), and this write, with
+    // the effect it belongs to, is refused.
+    (
+        "INSERT INTO idempotency (key_hash, status, body, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
+         created_at = excluded.created_at WHERE idempotency.created_at < $5",
+        vec![
+            text(&response.key_hash),
+            param(i32::from(response.status)),
+            param(response.body.clone()),
+            int(ms(response.created_at)),
+            int(ms(response.created_at - IDEMPOTENCY_WINDOW)),
+        ],
+    )
+}
+
+/// [`save_idempotent_statement`] for several responses at once: one row returned per record
+/// written, so fewer rows than responses means a key was taken. Two responses under one key
+/// fail the statement (PostgreSQL refuses to update a row twice in one statement).
+pub(crate) fn save_idempotent_many_statement(
+    responses: &[&IdempotentResponse],
+) -> (&'static str, Vec<Param>) {
+    let window = i64::try_from(IDEMPOTENCY_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    (
+        "INSERT INTO idempotency (key_hash, status, body, created_at) \
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[], $4::bigint[]) \
+         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
+         created_at = excluded.created_at \
+         WHERE idempotency.created_at < excluded.created_at - $5::bigint \
+         RETURNING 1",
+        vec![
+            param(
+                responses
+                    .iter()
+                    .map(|response| response.key_hash.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| i32::from(response.status))
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| response.body.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| ms(response.created_at))
+                    .collect::<Vec<_>>(),
+            ),
+            int(window),
+        ],
+    )
 }
 
 pub(crate) async fn get_idempotent(

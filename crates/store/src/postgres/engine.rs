@@ -11,13 +11,15 @@
 //! earlier by another node is not taken again. Every other write here is guarded by the lease
 //! owner or the delivery's status, as in SQLite, so a late result cannot undo a newer state.
 
+use std::collections::HashSet;
+
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
-use super::list::{int, param, text};
+use super::list::{Param, int, param, text};
 use super::listen::notify_due;
 use super::operational;
 use super::rows::{
@@ -140,40 +142,35 @@ pub(crate) async fn release_all_leases(c: &impl GenericClient) -> Result<u64> {
     .await
 }
 
-/// Writes each attempt, then its delivery's and its endpoint's new state, in order, as one
-/// pipeline: a batch costs one round trip, not three per attempt. Call inside a transaction.
+/// Writes the attempts, their deliveries' and their endpoints' new state and the rollup as
+/// one pipeline: a batch costs one round trip. The attempts go in as one multi-row statement,
+/// and the deliveries' updates as one statement per kind of result, unless two records of the
+/// batch are for one delivery (then one statement each, in order). Call inside a transaction.
 pub(crate) async fn record_attempts(
     c: &impl GenericClient,
     records: &[AttemptRecord],
 ) -> Result<()> {
-    let insert = format!(
-        "INSERT INTO attempts ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        rows::ATTEMPT_COLUMNS.replace("a.", "")
-    );
     let mut pipeline = Pipeline::default();
+    insert_attempts(&mut pipeline, records);
+    let keys: HashSet<(&str, &str)> = records
+        .iter()
+        .map(|record| {
+            (
+                record.attempt.msg_id.as_str(),
+                record.attempt.endpoint_id.as_str(),
+            )
+        })
+        .collect();
+    if keys.len() == records.len() {
+        update_deliveries(&mut pipeline, records);
+    } else {
+        for record in records {
+            update_delivery(&mut pipeline, record);
+        }
+    }
     for record in records {
-        let attempt = &record.attempt;
-        // PostgreSQL text cannot hold NUL, which an endpoint may well answer with.
-        let response = attempt.response.replace('\0', "\u{fffd}");
-        pipeline.push(
-            insert.clone(),
-            vec![
-                text(attempt.id.as_str()),
-                text(attempt.msg_id.as_str()),
-                text(attempt.endpoint_id.as_str()),
-                text(attempt.app_id.as_str()),
-                text(&attempt.url),
-                param(status_code(attempt.status)),
-                param(i32::from(attempt.response_status_code)),
-                param(response),
-                int(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX)),
-                param(attempt.trigger_type.code() as i16),
-                int(ms(attempt.created_at)),
-            ],
-        );
-        update_delivery(&mut pipeline, record);
         if let Some(health) = record.endpoint_health {
-            update_health(&mut pipeline, &attempt.endpoint_id, health);
+            update_health(&mut pipeline, &record.attempt.endpoint_id, health);
         }
     }
     super::rollup::add(&mut pipeline, records);
@@ -199,6 +196,154 @@ pub(crate) async fn record_attempts(
         notify_due(c).await?;
     }
     Ok(())
+}
+
+/// Every attempt of the batch in one statement, a column per array.
+fn insert_attempts(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
+    if records.is_empty() {
+        return;
+    }
+    let attempts = records.iter().map(|record| &record.attempt);
+    let texts = |field: fn(&webhookd_core::model::Attempt) -> &str| -> Param {
+        param(
+            attempts
+                .clone()
+                .map(|a| field(a).to_owned())
+                .collect::<Vec<_>>(),
+        )
+    };
+    pipeline.push(
+        format!(
+            "INSERT INTO attempts ({}) SELECT * FROM unnest($1::text[], $2::text[], \
+             $3::text[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::text[], \
+             $9::bigint[], $10::smallint[], $11::bigint[])",
+            rows::ATTEMPT_COLUMNS.replace("a.", "")
+        ),
+        vec![
+            texts(|a| a.id.as_str()),
+            texts(|a| a.msg_id.as_str()),
+            texts(|a| a.endpoint_id.as_str()),
+            texts(|a| a.app_id.as_str()),
+            texts(|a| &a.url),
+            param(
+                attempts
+                    .clone()
+                    .map(|a| status_code(a.status))
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                attempts
+                    .clone()
+                    .map(|a| i32::from(a.response_status_code))
+                    .collect::<Vec<_>>(),
+            ),
+            // PostgreSQL text cannot hold NUL, which an endpoint may well answer with.
+            param(
+                attempts
+                    .clone()
+                    .map(|a| a.response.replace('\0', "\u{fffd}"))
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                attempts
+                    .clone()
+                    .map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                attempts
+                    .clone()
+                    .map(|a| a.trigger_type.code() as i16)
+                    .collect::<Vec<_>>(),
+            ),
+            param(attempts.map(|a| ms(a.created_at)).collect::<Vec<_>>()),
+        ],
+    );
+}
+
+/// The deliveries' updates of a batch whose records are for distinct deliveries: one
+/// statement per kind of result (manual results, rare, one by one). Each applies as
+/// [`update_delivery`] would.
+fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
+    #[derive(Default)]
+    struct Columns {
+        msgs: Vec<String>,
+        endpoints: Vec<String>,
+        at: Vec<i64>,
+        next: Vec<i64>,
+        owners: Vec<String>,
+    }
+    impl Columns {
+        fn push(&mut self, record: &AttemptRecord, next: Option<i64>) {
+            let attempt = &record.attempt;
+            self.msgs.push(attempt.msg_id.as_str().to_owned());
+            self.endpoints.push(attempt.endpoint_id.as_str().to_owned());
+            self.at.push(ms(attempt.created_at));
+            self.next.extend(next);
+            self.owners.push(record.owner.clone());
+        }
+    }
+    let (mut delivered, mut retried, mut failed) = Default::default();
+    for record in records {
+        match record.delivery {
+            DeliveryUpdate::Delivered => Columns::push(&mut delivered, record, None),
+            DeliveryUpdate::RetryAt(next) => Columns::push(&mut retried, record, Some(ms(next))),
+            DeliveryUpdate::Failed => Columns::push(&mut failed, record, None),
+            DeliveryUpdate::Manual { .. } => update_delivery(pipeline, record),
+        }
+    }
+    let (delivered, retried, failed): (Columns, Columns, Columns) = (delivered, retried, failed);
+    if !delivered.msgs.is_empty() {
+        pipeline.push(
+            "UPDATE deliveries d SET status = 0, attempts = d.attempts + 1, \
+             next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
+             FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(msg_id, endpoint_id, at) \
+             WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id",
+            vec![
+                param(delivered.msgs),
+                param(delivered.endpoints),
+                param(delivered.at),
+            ],
+        );
+    }
+    // A scheduled result applies only while the delivery is still pending and ours.
+    if !retried.msgs.is_empty() {
+        pipeline.push(
+            format!(
+                "UPDATE deliveries d SET attempts = d.attempts + 1, next_attempt_at = k.next, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = k.at \
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) \
+                 AS k(msg_id, endpoint_id, next, at, owner) \
+                 WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
+                 AND d.status = {PENDING} AND (d.lease_owner IS NULL OR d.lease_owner = k.owner)"
+            ),
+            vec![
+                param(retried.msgs),
+                param(retried.endpoints),
+                param(retried.next),
+                param(retried.at),
+                param(retried.owners),
+            ],
+        );
+    }
+    if !failed.msgs.is_empty() {
+        pipeline.push(
+            format!(
+                "UPDATE deliveries d SET status = 2, attempts = d.attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) \
+                 AS k(msg_id, endpoint_id, at, owner) \
+                 WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
+                 AND d.status = {PENDING} AND (d.lease_owner IS NULL OR d.lease_owner = k.owner)"
+            ),
+            vec![
+                param(failed.msgs),
+                param(failed.endpoints),
+                param(failed.at),
+                param(failed.owners),
+            ],
+        );
+    }
 }
 
 fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::list::{Param, text};
 use super::sql::execute;
 use crate::Result;
 
@@ -27,17 +29,21 @@ const LAST_RETRY: Duration = Duration::from_secs(30);
 /// Signals due work to every node when the surrounding transaction commits. Notifications
 /// of one transaction are folded into one by the server.
 pub(crate) async fn notify_due(c: &impl GenericClient) -> Result<()> {
-    execute(c, "SELECT pg_notify($1, '')", &[&CHANNEL])
-        .await
-        .map(drop)
+    let (sql, _) = notify_due_statement();
+    execute(c, sql, &[&CHANNEL]).await.map(drop)
+}
+
+/// The statement of [`notify_due`], for a pipeline.
+pub(crate) fn notify_due_statement() -> (&'static str, Vec<Param>) {
+    ("SELECT pg_notify($1, '')", vec![text(CHANNEL)])
 }
 
 /// Listens until the task is aborted, reconnecting with backoff; notifies `due` on every
 /// signal.
-pub(crate) async fn run(config: tokio_postgres::Config, due: Arc<Notify>) {
+pub(crate) async fn run(config: tokio_postgres::Config, tls: MakeRustlsConnect, due: Arc<Notify>) {
     let mut retry = FIRST_RETRY;
     loop {
-        match listen(&config, &due).await {
+        match listen(&config, tls.clone(), &due).await {
             Ok(()) => {
                 retry = FIRST_RETRY;
                 tracing::warn!(
@@ -57,9 +63,10 @@ pub(crate) async fn run(config: tokio_postgres::Config, due: Arc<Notify>) {
 /// One connection's life: `Ok` when it was listening and then closed.
 async fn listen(
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     due: &Arc<Notify>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(tls).await?;
     let forward = Arc::clone(due);
     // The connection task reads the socket; notifications arrive on it, not on the client.
     let driver = tokio::spawn(async move {

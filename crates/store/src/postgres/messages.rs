@@ -1,10 +1,12 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
-use super::list::{ListQuery, int, text};
+use super::list::{ListQuery, Param, int, param, text, text_list};
 use super::rows::{
     self, ATTEMPT_COLUMNS, DB_NOW_MS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS,
     MESSAGE_WIDTH, get, lease_ms, ms, opt_ms, status_code,
@@ -58,48 +60,66 @@ const SELECTS_ENDPOINT: &str = "NOT e.disabled \
 /// (endpoints given a new filter meanwhile) before it answers `Unavailable` (retry later).
 const FILTER_ROUNDS: usize = 4;
 
+/// The payload filters a message was evaluated against: `evaluated` (endpoint ids and the
+/// filter texts they had) and, of those, the `accepted` ones.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Evaluated {
+    evaluated: (Vec<String>, Vec<String>),
+    accepted: (Vec<String>, Vec<String>),
+}
+
+impl Evaluated {
+    /// Evaluates `filter` (an endpoint's) for the message of `pass`, once.
+    pub(crate) fn evaluate(&mut self, pass: &mut FilterPass<'_>, endpoint: String, filter: String) {
+        if self.evaluated.0.contains(&endpoint) {
+            return;
+        }
+        if pass.accepts(Some(&filter)) {
+            self.accepted.0.push(endpoint.clone());
+            self.accepted.1.push(filter.clone());
+        }
+        self.evaluated.0.push(endpoint);
+        self.evaluated.1.push(filter);
+    }
+}
+
+/// What one try of [`insert_statement`] did.
+pub(crate) enum Fanned {
+    /// The message is stored, with deliveries for these endpoints (in id order).
+    Out(Vec<EndpointId>),
+    /// Nothing is stored: these endpoints have filters not evaluated yet (id, filter).
+    Unevaluated(Vec<(String, String)>),
+}
+
 /// The statement stores the message only once every payload filter among its endpoints has
 /// been evaluated: an endpoint with a filter not in `$15`/`$16` (the filters evaluated, by
 /// endpoint) makes it store nothing and return those endpoints and filters instead; the
 /// accepted ones (`$17`/`$18`) get a delivery. Messages of applications without filters are
-/// stored in one round trip, as before, and the others in two: each try is one statement,
-/// atomic on its own.
+/// stored in one round trip, and the others in two: each try is one statement, atomic on its
+/// own.
 async fn insert_message_with(
     c: &impl GenericClient,
     message: &Message,
     claim: Option<&Lease>,
     on_conflict: &str,
 ) -> Result<Vec<EndpointId>> {
-    let mut evaluated: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    let mut accepted: (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut evaluated = Evaluated::default();
     let mut filters = FilterPass::new(message);
+    let sql = insert_statement(on_conflict);
     for _ in 0..FILTER_ROUNDS {
-        let rows = insert_once(c, message, claim, on_conflict, &evaluated, &accepted).await?;
-        let mut endpoints = Vec::with_capacity(rows.len());
-        let mut unevaluated = Vec::new();
-        for row in &rows {
-            let id: String = get(row, 0)?;
-            match get::<Option<String>>(row, 1)? {
-                // The insert trigger takes the claim off an ordered endpoint's delivery that
-                // is not the head of its line: the scheduler hands it out in its turn. (The
-                // rows are inserted in endpoint id order, so two messages to the same ordered
-                // endpoints lock them in one order.)
-                None if claim.is_some() && !get::<bool>(row, 2)? => {}
-                None => endpoints.push(EndpointId::from_trusted(id)),
-                Some(filter) => unevaluated.push((id, filter)),
+        let params = insert_params(message, claim, &evaluated);
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|param| param.as_ref() as _).collect();
+        let rows = query(c, &sql, &params)
+            .await
+            .map_err(|error| event_id_taken(message, error))?;
+        match fanned_out_to(&rows, claim.is_some())? {
+            Fanned::Out(endpoints) => return Ok(endpoints),
+            Fanned::Unevaluated(unevaluated) => {
+                for (id, filter) in unevaluated {
+                    evaluated.evaluate(&mut filters, id, filter);
+                }
             }
-        }
-        if unevaluated.is_empty() {
-            endpoints.sort();
-            return Ok(endpoints);
-        }
-        for (id, filter) in unevaluated {
-            if filters.accepts(Some(&filter)) {
-                accepted.0.push(id.clone());
-                accepted.1.push(filter.clone());
-            }
-            evaluated.0.push(id);
-            evaluated.1.push(filter);
         }
     }
     Err(StoreError::Unavailable(
@@ -107,22 +127,12 @@ async fn insert_message_with(
     ))
 }
 
-/// One try of [`insert_message_with`]: the rows are either the endpoints fanned out to (with
-/// a NULL filter), or the endpoints whose filters are still to evaluate (nothing stored).
-async fn insert_once(
-    c: &impl GenericClient,
-    message: &Message,
-    claim: Option<&Lease>,
-    on_conflict: &str,
-    evaluated: &(Vec<String>, Vec<String>),
-    accepted: &(Vec<String>, Vec<String>),
-) -> Result<Vec<tokio_postgres::Row>> {
-    let created = ms(message.created_at);
-    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
-    let (owner, until) = claim
-        .map(|lease| (lease.owner.as_str(), lease_ms(lease)))
-        .unzip();
-    let sql = format!(
+/// The statement of [`insert_message`]: the message, its labels and its deliveries, returning
+/// the endpoints fanned out to (with a NULL filter and whether the delivery is claimed), or the
+/// endpoints whose filters are still to evaluate (nothing stored). `on_conflict` follows the
+/// message's `INSERT`.
+pub(crate) fn insert_statement(on_conflict: &str) -> String {
+    format!(
         "WITH unevaluated AS ( \
            SELECT e.id, e.payload_filter FROM endpoints e \
            WHERE e.app_id = $2 AND {SELECTS_ENDPOINT} AND e.payload_filter IS NOT NULL \
@@ -153,39 +163,74 @@ async fn insert_once(
          SELECT endpoint_id, NULL::text, claimed FROM fanned_out \
          UNION ALL SELECT id, payload_filter, false FROM unevaluated",
         MESSAGE_COLUMNS.replace("m.", ""),
-    );
-    query(
-        c,
-        &sql,
-        &[
-            &message.id.as_str(),
-            &message.app_id.as_str(),
-            &message.event_type,
-            &message.event_id,
-            &message.payload.as_ref(),
-            &message.channels,
-            &message.tags,
-            &created,
-            &opt_ms(message.deliver_at),
-            &opt_ms(message.retain_payload_until),
-            &status_code(DeliveryStatus::Pending),
-            &due,
-            &owner,
-            &until,
-            &evaluated.0,
-            &evaluated.1,
-            &accepted.0,
-            &accepted.1,
-        ],
     )
-    .await
-    .map_err(|error| match error {
+}
+
+/// The parameters of [`insert_statement`].
+pub(crate) fn insert_params(
+    message: &Message,
+    claim: Option<&Lease>,
+    filters: &Evaluated,
+) -> Vec<Param> {
+    let created = ms(message.created_at);
+    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+    let (owner, until) = claim
+        .map(|lease| (lease.owner.clone(), lease_ms(lease)))
+        .unzip();
+    vec![
+        text(message.id.as_str()),
+        text(message.app_id.as_str()),
+        text(&message.event_type),
+        param(message.event_id.clone()),
+        param(message.payload.to_vec()),
+        text_list(&message.channels),
+        text_list(&message.tags),
+        int(created),
+        param(opt_ms(message.deliver_at)),
+        param(opt_ms(message.retain_payload_until)),
+        param(status_code(DeliveryStatus::Pending)),
+        int(due),
+        param(owner),
+        param(until),
+        text_list(&filters.evaluated.0),
+        text_list(&filters.evaluated.1),
+        text_list(&filters.accepted.0),
+        text_list(&filters.accepted.1),
+    ]
+}
+
+/// A unique violation of [`insert_statement`] is the message's `eventId` (its id is new).
+pub(crate) fn event_id_taken(message: &Message, error: StoreError) -> StoreError {
+    match error {
         StoreError::Conflict(_) => StoreError::Conflict(format!(
             "a message with eventId `{}` already exists in this application",
             message.event_id.as_deref().unwrap_or_default()
         )),
         other => other,
-    })
+    }
+}
+
+/// What [`insert_statement`] returned. With a `claimed` insert, only the endpoints whose
+/// delivery kept its claim are returned: the insert trigger takes the claim off an ordered
+/// endpoint's delivery that is not the head of its line, and the scheduler hands it out in its
+/// turn. (The rows are inserted in endpoint id order, so two messages to the same ordered
+/// endpoints lock them in one order.)
+pub(crate) fn fanned_out_to(rows: &[Row], claimed: bool) -> Result<Fanned> {
+    let mut endpoints = Vec::with_capacity(rows.len());
+    let mut unevaluated = Vec::new();
+    for row in rows {
+        let id: String = get(row, 0)?;
+        match get::<Option<String>>(row, 1)? {
+            None if claimed && !get::<bool>(row, 2)? => {}
+            None => endpoints.push(EndpointId::from_trusted(id)),
+            Some(filter) => unevaluated.push((id, filter)),
+        }
+    }
+    if !unevaluated.is_empty() {
+        return Ok(Fanned::Unevaluated(unevaluated));
+    }
+    endpoints.sort();
+    Ok(Fanned::Out(endpoints))
 }
 
 pub(crate) async fn get_message(

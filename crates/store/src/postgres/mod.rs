@@ -1,9 +1,11 @@
 //! The PostgreSQL store: the store of a deployment of several nodes over one database.
 //!
-//! * A pool of connections (deadpool, [`POOL_SIZE`]) runs each `Store` method as one
-//!   statement or one transaction, with statements prepared once per connection. Every
-//!   connection runs with `synchronous_commit = on`: an answer means the write is durable.
-//!   Concurrent commits share the server's WAL flushes, which is this backend's group commit.
+//! * A pool of connections (deadpool, [`POOL_SIZE`] unless the node's setting says otherwise)
+//!   runs each `Store` method as one statement or one transaction, with statements prepared
+//!   once per connection. Every connection runs with `synchronous_commit = on`: an answer
+//!   means the write is durable. Concurrent commits also share the server's WAL flushes.
+//! * New messages are group-committed (see `ingest`): those that arrive together share one
+//!   transaction, each keeping its own outcome.
 //! * Nodes contend only for due deliveries, which `claim_due` takes with
 //!   `FOR UPDATE SKIP LOCKED` and a lease (see `engine`).
 //! * One more connection per node `LISTEN`s for `webhookd_due` (see `listen`), so that work
@@ -14,13 +16,14 @@
 //! Semantics are SQLite's, query by query; the storage conformance suite checks both. The one
 //! visible difference: PostgreSQL text cannot hold a NUL character, so a NUL in an endpoint's
 //! response body is stored as U+FFFD, and one in an API string is refused as a storage failure.
-//! Connections are made without TLS.
+//! Connections use TLS as the URL's `sslmode` and `sslrootcert` say (see `tls`).
 
 mod access;
 mod admin;
 mod bulk;
 mod engine;
 mod error;
+mod ingest;
 mod list;
 mod listen;
 mod messages;
@@ -32,6 +35,7 @@ mod rollup;
 mod rows;
 mod schema;
 mod sql;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +45,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use webhookd_core::model::{
     Application, Attempt, BackgroundTask, Delivery, Endpoint, EndpointStats, EventType, Message,
 };
@@ -54,7 +58,7 @@ use crate::{
 };
 use error::{map_error, map_pool_error};
 
-/// Connections in the pool of one node.
+/// Connections in the pool of one node, unless [`PostgresStore::connect_with`] says otherwise.
 pub const POOL_SIZE: usize = 16;
 /// How long a caller waits for a free connection before the store reports itself unavailable.
 const POOL_WAIT: Duration = Duration::from_secs(10);
@@ -67,6 +71,7 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    ingest: ingest::Ingest,
     due: Arc<Notify>,
     listener: JoinHandle<()>,
     /// Host and database, for `Debug` (never the password).
@@ -85,6 +90,25 @@ impl std::fmt::Debug for PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listener.abort();
+    }
+}
+
+/// How to reach the database: the connection settings, and TLS as the URL asks for it.
+#[derive(Clone)]
+struct Target {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl Target {
+    fn new(url: &str) -> Result<Self> {
+        let (url, tls) = tls::split(url)?;
+        let mut config = connection_config(&url)?;
+        config.ssl_mode(tls.mode);
+        Ok(Self {
+            config,
+            tls: tls::connector(&tls)?,
+        })
     }
 }
 
@@ -127,9 +151,14 @@ impl PostgresStore {
     /// Connects to the database at `url`, applies pending migrations and starts listening for
     /// other nodes' signals.
     pub async fn connect(url: &str) -> Result<Self> {
-        let config = connection_config(url)?;
-        schema::migrate(&config).await?;
-        Self::start(config)
+        Self::connect_with(url, POOL_SIZE).await
+    }
+
+    /// [`PostgresStore::connect`] with a pool of `pool_size` connections (at least one).
+    pub async fn connect_with(url: &str, pool_size: usize) -> Result<Self> {
+        let target = Target::new(url)?;
+        schema::migrate(&target.config, target.tls.clone()).await?;
+        Self::start(target, pool_size)
     }
 
     /// [`PostgresStore::connect`] for a caller that cannot await (start-up code that is not
@@ -137,7 +166,12 @@ impl PostgresStore {
     /// own, so it works on any Tokio runtime; it must be called within one, which the
     /// store's tasks then run on.
     pub fn open(url: &str) -> Result<Self> {
-        let config = connection_config(url)?;
+        Self::open_with(url, POOL_SIZE)
+    }
+
+    /// [`PostgresStore::open`] with a pool of `pool_size` connections (at least one).
+    pub fn open_with(url: &str, pool_size: usize) -> Result<Self> {
+        let target = Target::new(url)?;
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
@@ -147,24 +181,26 @@ impl PostgresStore {
                         .map_err(|error| {
                             StoreError::Internal(format!("cannot migrate: {error}"))
                         })?;
-                    runtime.block_on(schema::migrate(&config))
+                    runtime.block_on(schema::migrate(&target.config, target.tls.clone()))
                 })
                 .join()
                 .unwrap_or_else(|_| {
                     Err(StoreError::Internal("the migration thread panicked".into()))
                 })
         })?;
-        Self::start(config)
+        Self::start(target, pool_size)
     }
 
     /// Applies pending migrations to the database at `url`; returns the schema version
     /// reached.
     pub async fn migrate(url: &str) -> Result<usize> {
-        schema::migrate(&connection_config(url)?).await
+        let target = Target::new(url)?;
+        schema::migrate(&target.config, target.tls).await
     }
 
     /// Builds the pool (connections open on first use) and starts the listener.
-    fn start(config: tokio_postgres::Config) -> Result<Self> {
+    fn start(target: Target, pool_size: usize) -> Result<Self> {
+        let Target { config, tls } = target;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StoreError::Internal(
                 "the PostgreSQL store must be opened within a Tokio runtime".into(),
@@ -172,13 +208,13 @@ impl PostgresStore {
         })?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(CONNECT_TIMEOUT))
@@ -186,9 +222,12 @@ impl PostgresStore {
             .build()
             .map_err(|error| StoreError::Internal(format!("cannot build the pool: {error}")))?;
         let due = Arc::new(Notify::new());
-        let listener = runtime.spawn(listen::run(config.clone(), Arc::clone(&due)));
+        let listener = runtime.spawn(listen::run(config.clone(), tls, Arc::clone(&due)));
+        let in_flight = ingest::BATCHES_IN_FLIGHT.min(pool_size.max(1));
+        let ingest = ingest::Ingest::start(&runtime, pool.clone(), in_flight);
         Ok(Self {
             pool,
+            ingest,
             due,
             listener,
             target: describe(&config),
@@ -348,21 +387,11 @@ impl Store for PostgresStore {
         lease: Option<&Lease>,
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<Vec<EndpointId>> {
-        let claim = messages::claim_at_insert(message, lease);
-        if claim.is_some() && idempotency.is_none() {
-            // The common case (a delivering node ingests) is one statement, which commits on
-            // its own: one round trip.
-            return messages::insert_message(&self.client().await?, message, claim).await;
-        }
-        in_transaction!(self, |tx| {
-            let endpoints = messages::insert_message(&tx, message, claim).await?;
-            if claim.is_none() && !endpoints.is_empty() {
-                // Work for any node: wake them when this commits.
-                listen::notify_due(&tx).await?;
-            }
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
-            endpoints
-        })
+        // Group commit: see `ingest`.
+        let idempotency = self.codec.seal_response(idempotency);
+        self.ingest
+            .create_message(message, lease, idempotency)
+            .await
     }
 
     async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>> {

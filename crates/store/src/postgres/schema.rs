@@ -6,7 +6,7 @@
 //! than its own (the next release, during a rolling upgrade) runs on: schema changes are
 //! additive for one release, so its queries still hold.
 
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error::map_error;
 use crate::{Result, StoreError};
@@ -18,8 +18,11 @@ const MIGRATION_LOCK: i64 = 0x7765_6268_6f6f_6b64;
 
 /// Applies pending migrations over a connection of its own; returns the schema version
 /// reached. Runs on the current Tokio runtime.
-pub(crate) async fn migrate(config: &tokio_postgres::Config) -> Result<usize> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(map_error)?;
+pub(crate) async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+) -> Result<usize> {
+    let (mut client, connection) = config.connect(tls).await.map_err(map_error)?;
     let driver = tokio::spawn(connection);
     // refinery's `CREATE TABLE IF NOT EXISTS` would log a NOTICE at every start.
     client

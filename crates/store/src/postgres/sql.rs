@@ -94,8 +94,44 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Sends every statement as [`Pipeline::run`] does and keeps each one's rows or error, in
+    /// order, rather than stopping at the first error. Within a transaction, the statements
+    /// after a failed one fail too (the transaction is aborted). Fails as a whole only when a
+    /// statement cannot be prepared.
+    pub(crate) async fn query_each(self, c: &impl GenericClient) -> Result<Vec<Result<Vec<Row>>>> {
+        let mut statements = Vec::with_capacity(self.steps.len());
+        for (sql, _) in &self.steps {
+            statements.push(c.prepare_cached(sql).await.map_err(map_error)?);
+        }
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = self
+            .steps
+            .iter()
+            .map(|(_, params)| params.iter().map(|param| param.as_ref() as _).collect())
+            .collect();
+        let mut sent = Vec::with_capacity(statements.len());
+        for (statement, params) in statements.iter().zip(&params) {
+            let mut execution = c.query(statement, params);
+            let polled = std::future::poll_fn(|cx| Poll::Ready(execution.as_mut().poll(cx))).await;
+            sent.push(match polled {
+                Poll::Ready(done) => Sent::Done(done),
+                Poll::Pending => Sent::Waiting(execution),
+            });
+        }
+        let mut answers = Vec::with_capacity(sent.len());
+        for execution in sent {
+            let answer = match execution {
+                Sent::Done(done) => done,
+                Sent::Waiting(execution) => execution.await,
+            };
+            answers.push(answer.map_err(map_error));
+        }
+        Ok(answers)
+    }
+}
+
 /// A statement of a pipeline, answered or not yet.
-enum Sent<F> {
-    Done(std::result::Result<u64, tokio_postgres::Error>),
+enum Sent<F, T> {
+    Done(std::result::Result<T, tokio_postgres::Error>),
     Waiting(F),
 }

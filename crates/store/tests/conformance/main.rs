@@ -74,6 +74,7 @@ conformance! {
     outcomes::stats_and_queue_depth,
     outcomes::retention_keeps_pending_payloads,
     outcomes::a_refused_batch_writes_nothing,
+    outcomes::results_for_one_delivery_apply_in_order,
     admin::idempotent_responses_are_saved_with_their_effect,
     admin::tokens,
     admin::background_tasks,

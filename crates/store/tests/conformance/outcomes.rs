@@ -503,3 +503,35 @@ pub(crate) async fn a_refused_batch_writes_nothing(store: &dyn Store) {
         .unwrap();
     assert!(attempts.items.is_empty());
 }
+
+/// Two results for one delivery in one batch apply in order, each counting its attempt, beside
+/// the results for other deliveries.
+pub(crate) async fn results_for_one_delivery_apply_in_order(store: &dyn Store) {
+    let (app, hooks) = app_with_endpoints(store, 2).await;
+    let (twice, once) = (&hooks[0].id, &hooks[1].id);
+    let t = now();
+    let msg = message_at(&app.id, "user.created", t);
+    store
+        .create_message(&msg, Some(&lease("node-a", t + minutes(1))), None)
+        .await
+        .unwrap();
+    let record = |endpoint: &EndpointId, update| {
+        attempt_record(&app.id, &msg.id, endpoint, update, "node-a")
+    };
+    store
+        .record_attempts(&[
+            record(twice, DeliveryUpdate::RetryAt(t + minutes(5))),
+            record(once, DeliveryUpdate::Delivered),
+            record(twice, DeliveryUpdate::Failed),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        status(store, &msg.id, twice).await,
+        (DeliveryStatus::Fail, 2, None)
+    );
+    assert_eq!(
+        status(store, &msg.id, once).await,
+        (DeliveryStatus::Success, 1, None)
+    );
+}

@@ -165,6 +165,13 @@ settings! {
         secret: true,
         help: "Database: sqlite://PATH (or a bare path), or postgres://USER:PASSWORD@HOST/DB",
     }
+    database_pool_size {
+        value_name: "N",
+        default: Some("16"),
+        kind: Kind::Text,
+        secret: false,
+        help: "Connections a node keeps to PostgreSQL (unused with SQLite)",
+    }
     api_tokens {
         value_name: "TOKEN,…",
         default: None,

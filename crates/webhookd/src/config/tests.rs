@@ -19,6 +19,7 @@ const DEFAULT_FILE: &str = include_str!("../../config.default.toml");
 const CONTRACT_ENV_NAMES: &[&str] = &[
     "WEBHOOKD_LISTEN",
     "WEBHOOKD_DATABASE_URL",
+    "WEBHOOKD_DATABASE_POOL_SIZE",
     "WEBHOOKD_API_TOKENS",
     "WEBHOOKD_RETRY_SCHEDULE",
     "WEBHOOKD_REQUEST_TIMEOUT",
@@ -53,6 +54,7 @@ const CONTRACT_ENV_NAMES: &[&str] = &[
 const BAD_VALUES: &[(&str, &str)] = &[
     ("listen", "localhost"),
     ("database_url", "mysql://db/webhookd"),
+    ("database_pool_size", "0"),
     ("api_tokens", "good,bad token"),
     ("retry_schedule", "5s,soon"),
     ("request_timeout", "5 parsecs"),

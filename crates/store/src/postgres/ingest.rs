@@ -1,0 +1,286 @@
+//! Group commit of new messages: the messages that arrive together share one transaction.
+//!
+//! 1. `create_message` sends its message (with its lease and sealed idempotency record) to the
+//!    node's ingest task and awaits the answer.
+//! 2. The task takes the first message waiting, then every other one already waiting (up to
+//!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, then each message's
+//!    insert (the statement of `messages::insert_statement`), the idempotency records of the
+//!    batch in one statement and one `NOTIFY`, pipelined (one round trip for the lot), `COMMIT`. Up to
+//!    [`BATCHES_IN_FLIGHT`] batches commit at once; the next one gathers meanwhile.
+//! 3. Each caller is answered only after the commit that holds its message.
+//!
+//! Each caller keeps its own outcome. When any message of a batch fails (its `eventId` is
+//! taken, its idempotency key is held by another request, on this node or another), the
+//! batch's transaction is rolled back and each of its messages is then written alone, in its
+//! own transaction, exactly as without batching: the failing ones fail, the others are stored.
+//! Conflicts are rare, so the common batch costs three round trips and one commit. The
+//! database's unique constraints decide conflicts, so this holds across nodes.
+//!
+//! A failed `COMMIT` fails every caller of the batch: whether it committed is unknown, and
+//! retrying could store a message twice.
+
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use webhookd_core::EndpointId;
+use webhookd_core::model::Message;
+
+use super::admin;
+use super::error::{map_error, map_pool_error};
+use super::listen;
+use super::messages::{self, Evaluated, Fanned, claim_at_insert};
+use super::rows::get;
+use super::sql::{Pipeline, query};
+use crate::fanout::FilterPass;
+use crate::{IDEMPOTENCY_TAKEN, IdempotentResponse, Lease, Result, StoreError};
+
+/// The most messages in one transaction.
+pub(crate) const MAX_BATCH: usize = 512;
+/// Batches committing at once (each on its own connection).
+pub(crate) const BATCHES_IN_FLIGHT: usize = 4;
+/// Messages waiting for the ingest task before callers wait to send (back-pressure).
+const QUEUE: usize = 4096;
+
+/// One caller's message.
+struct Job {
+    message: Message,
+    /// The lease that claims its deliveries at once, if any (see `claim_at_insert`).
+    claim: Option<Lease>,
+    /// Sealed already.
+    idempotency: Option<IdempotentResponse>,
+    answer: oneshot::Sender<Result<Vec<EndpointId>>>,
+}
+
+/// A handle to the ingest task, which ends when every handle is dropped.
+#[derive(Clone)]
+pub(crate) struct Ingest {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ingest {
+    pub(crate) fn start(runtime: &tokio::runtime::Handle, pool: Pool, in_flight: usize) -> Self {
+        let (jobs, receiver) = mpsc::channel(QUEUE);
+        runtime.spawn(run(pool, receiver, in_flight.max(1)));
+        Self { jobs }
+    }
+
+    /// Stores `message` in the next group commit; answers once that has committed.
+    ///
+    /// Cancel safety: dropping the future may still leave the message stored.
+    pub(crate) async fn create_message(
+        &self,
+        message: &Message,
+        lease: Option<&Lease>,
+        idempotency: Option<IdempotentResponse>,
+    ) -> Result<Vec<EndpointId>> {
+        let (answer, answered) = oneshot::channel();
+        let job = Job {
+            message: message.clone(),
+            claim: claim_at_insert(message, lease).cloned(),
+            idempotency,
+            answer,
+        };
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the ingest task has stopped".into())
+}
+
+async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>, in_flight: usize) {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    loop {
+        // A free slot first: while every slot commits, the next batch gathers in the queue.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            commit(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Commits `batch` and answers each caller.
+async fn commit(pool: &Pool, batch: Vec<Job>) {
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => {
+            let error = map_pool_error(error);
+            for job in batch {
+                let _ = job.answer.send(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    if batch.len() == 1 {
+        return alone(&mut client, batch).await;
+    }
+    match together(&mut client, &batch).await {
+        Ok(Ok(fanned_out)) => {
+            for (job, endpoints) in batch.into_iter().zip(fanned_out) {
+                let _ = job.answer.send(Ok(endpoints));
+            }
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, messages = batch.len(), "group commit failed");
+            for job in batch {
+                let _ = job.answer.send(Err(error.clone()));
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, messages = batch.len(), "a batch failed; writing its messages one by one");
+            alone(&mut client, batch).await;
+        }
+    }
+}
+
+/// Writes the batch in one transaction. `Err`: a message failed before the commit and nothing
+/// was stored; `Ok(Err)`: the commit failed (its outcome unknown); `Ok(Ok)`: each message's
+/// endpoints, in the batch's order.
+async fn together(
+    client: &mut deadpool_postgres::Client,
+    batch: &[Job],
+) -> Result<Result<Vec<Vec<EndpointId>>>> {
+    let tx = client.transaction().await.map_err(map_error)?;
+    let filters = evaluate_filters(&tx, batch).await?;
+    let insert = messages::insert_statement("");
+    let mut pipeline = Pipeline::default();
+    for (job, filters) in batch.iter().zip(&filters) {
+        pipeline.push(
+            insert.clone(),
+            messages::insert_params(&job.message, job.claim.as_ref(), filters),
+        );
+    }
+    // Every idempotency record of the batch in one statement.
+    let keyed: Vec<&IdempotentResponse> = batch
+        .iter()
+        .filter_map(|job| job.idempotency.as_ref())
+        .collect();
+    if !keyed.is_empty() {
+        let (sql, params) = admin::save_idempotent_many_statement(&keyed);
+        pipeline.push(sql, params);
+    }
+    // Deliveries no node claimed are work for any node: wake them when this commits.
+    if batch.iter().any(|job| job.claim.is_none()) {
+        let (sql, params) = listen::notify_due_statement();
+        pipeline.push(sql, params);
+    }
+    let mut answers = pipeline.query_each(&tx).await?.into_iter();
+    let mut fanned_out = Vec::with_capacity(batch.len());
+    for job in batch {
+        let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
+        match messages::fanned_out_to(&rows, job.claim.is_some())? {
+            Fanned::Out(endpoints) => fanned_out.push(endpoints),
+            // A filter changed after it was read: the batch is written one by one instead.
+            Fanned::Unevaluated(_) => {
+                return Err(StoreError::Unavailable(
+                    "a payload filter changed during the group commit".into(),
+                ));
+            }
+        }
+    }
+    if !keyed.is_empty() {
+        let written = answers.next().unwrap_or_else(|| Err(stopped()))?;
+        if written.len() != keyed.len() {
+            return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
+        }
+    }
+    for notified in answers {
+        notified?;
+    }
+    Ok(tx.commit().await.map(|()| fanned_out).map_err(map_error))
+}
+
+/// The payload filters of the batch's messages, evaluated before their inserts: one read of
+/// the filtered endpoints of the batch's applications, each filter evaluated once per message
+/// whose event type and channels its endpoint selects (the insert statement checks that the
+/// filters are still those, and stores nothing otherwise).
+async fn evaluate_filters(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &[Job],
+) -> Result<Vec<Evaluated>> {
+    let mut apps: Vec<&str> = batch
+        .iter()
+        .map(|job| job.message.app_id.as_str())
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    let rows = query(
+        tx,
+        "SELECT id, app_id, payload_filter, event_types, channels FROM endpoints \
+         WHERE app_id = ANY($1) AND payload_filter IS NOT NULL AND NOT disabled",
+        &[&apps],
+    )
+    .await?;
+    let mut filtered = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let endpoint: (String, String, String, Vec<String>, Vec<String>) = (
+            get(row, 0)?,
+            get(row, 1)?,
+            get(row, 2)?,
+            get(row, 3)?,
+            get(row, 4)?,
+        );
+        filtered.push(endpoint);
+    }
+    Ok(batch
+        .iter()
+        .map(|job| {
+            let message = &job.message;
+            let mut evaluated = Evaluated::default();
+            let mut pass = FilterPass::new(message);
+            for (id, app, filter, event_types, channels) in &filtered {
+                let selects = app == message.app_id.as_str()
+                    && (event_types.is_empty() || event_types.contains(&message.event_type))
+                    && (channels.is_empty()
+                        || channels
+                            .iter()
+                            .any(|channel| message.channels.contains(channel)));
+                if selects {
+                    evaluated.evaluate(&mut pass, id.clone(), filter.clone());
+                }
+            }
+            evaluated
+        })
+        .collect())
+}
+
+/// Writes each message of `batch` in a transaction of its own, as without batching.
+async fn alone(client: &mut deadpool_postgres::Client, batch: Vec<Job>) {
+    for job in batch {
+        let result = write_one(client, &job).await;
+        let _ = job.answer.send(result);
+    }
+}
+
+async fn write_one(client: &mut deadpool_postgres::Client, job: &Job) -> Result<Vec<EndpointId>> {
+    let claim = job.claim.as_ref();
+    if claim.is_some() && job.idempotency.is_none() {
+        // One statement, which commits on its own.
+        return messages::insert_message(&*client, &job.message, claim).await;
+    }
+    let tx = client.transaction().await.map_err(map_error)?;
+    let endpoints = messages::insert_message(&tx, &job.message, claim).await?;
+    if claim.is_none() && !endpoints.is_empty() {
+        listen::notify_due(&tx).await?;
+    }
+    admin::save_idempotent(&tx, job.idempotency.as_ref()).await?;
+    tx.commit().await.map_err(map_error)?;
+    Ok(endpoints)
+}
