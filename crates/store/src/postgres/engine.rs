@@ -33,17 +33,17 @@ use crate::{
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
 /// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
-/// number, found through `deliveries_line`. The claim hands out numbered deliveries only from
-/// here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
+/// number, found through `deliveries_line` (then read by its key). The claim hands out
+/// numbered deliveries only from here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
 /// waiting for a retry: it holds the line); an expired lease (a dead node's) lets the head be
 /// claimed again. Two nodes claiming at once: the head is locked by one and skipped by the
 /// other, for which it is still the smallest pending number, so neither takes the next.
 /// Numbered deliveries are not in `deliveries_due`, so a long line costs the claim nothing but
 /// its head.
 const LINE_HEADS: &str = "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
-     AND d.status = 1 AND d.seq IS NOT NULL \
-     AND d.seq = (SELECT MIN(x.seq) FROM deliveries x \
-                  WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL)";
+     AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
+                     WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL \
+                     ORDER BY x.seq LIMIT 1)";
 
 /// Claims due deliveries. `now` decides what is due; whether a lease has ended is decided on
 /// the database's clock, at `now` translated to it (the scheduler passes its own now, so that

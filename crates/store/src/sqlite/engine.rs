@@ -18,15 +18,15 @@ use crate::{
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
 /// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
-/// number, found through `deliveries_line`. The claim hands out numbered deliveries only from
-/// here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
+/// number, found through `deliveries_line` (then read by its key). The claim hands out
+/// numbered deliveries only from here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
 /// waiting for a retry: it holds the line); an expired lease (a dead node's) lets the head be
 /// claimed again. Numbered deliveries are not in `deliveries_due`, so a long line costs the
 /// claim nothing but its head.
 const LINE_HEADS: &str = "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
-     AND d.status = 1 AND d.seq IS NOT NULL \
-     AND d.seq = (SELECT MIN(x.seq) FROM deliveries x \
-                  WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL)";
+     AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
+                     WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL \
+                     ORDER BY x.seq LIMIT 1)";
 
 pub(crate) fn claim_due(
     c: &Connection,
