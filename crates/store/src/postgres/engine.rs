@@ -34,18 +34,18 @@ use crate::{
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
-/// The claim's rule for a numbered delivery `d` (its endpoint is ordered): no other pending
-/// delivery of the endpoint is earlier (a smaller number: waiting for a retry, or leased, it
-/// holds the line) or holds a live lease (one in flight per endpoint, whatever its number).
-/// So a claim hands out at most the head of each line, and only while nothing of the line is
-/// in flight anywhere; an expired lease (a dead node's) lets its delivery be claimed again, in
-/// order. Two nodes claiming at once: the head is locked by one and skipped by the other,
-/// whose rule still sees it pending, so neither takes the next. `$6` is the lease clock's
-/// offset, as in the claim.
-const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM deliveries e \
-     WHERE e.endpoint_id = d.endpoint_id AND e.status = 1 AND e.seq IS NOT NULL \
-     AND e.msg_id <> d.msg_id \
-     AND (e.seq < d.seq OR e.lease_until >= (EXTRACT(EPOCH FROM now()) * 1000)::bigint + $6))";
+/// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
+/// number, found through `deliveries_line` (then read by its key). The claim hands out
+/// numbered deliveries only from here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
+/// waiting for a retry: it holds the line); an expired lease (a dead node's) lets the head be
+/// claimed again. Two nodes claiming at once: the head is locked by one and skipped by the
+/// other, for which it is still the smallest pending number, so neither takes the next.
+/// Numbered deliveries are not in `deliveries_due`, so a long line costs the claim nothing but
+/// its head.
+const LINE_HEADS: &str = "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
+     AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
+                     WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL \
+                     ORDER BY x.seq LIMIT 1)";
 
 /// Claims due deliveries. `now` decides what is due; whether a lease has ended is decided on
 /// the database's clock, at `now` translated to it (the scheduler passes its own now, so that
@@ -59,17 +59,29 @@ pub(crate) async fn claim_due(
 ) -> Result<Vec<Due>> {
     let skip: Vec<&str> = skip_endpoints.iter().map(EndpointId::as_str).collect();
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // Unordered deliveries and the heads of the ordered endpoints' lines, each locked as it
+    // is picked; the oldest due of both are claimed.
+    let claimable = format!(
+        "d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until < {DB_NOW_MS} + $6) \
+         AND d.endpoint_id <> ALL($4::text[])"
+    );
     let sql = format!(
-        "WITH claimed AS ( \
+        "WITH unordered AS ( \
+           SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
+           WHERE d.status = {PENDING} AND d.seq IS NULL AND {claimable} \
+           ORDER BY d.next_attempt_at LIMIT $5 \
+           FOR UPDATE SKIP LOCKED), \
+         heads AS ( \
+           SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM {LINE_HEADS} \
+           WHERE en.ordered AND {claimable} \
+           ORDER BY d.next_attempt_at LIMIT $5 \
+           FOR UPDATE OF d SKIP LOCKED), \
+         picked AS ( \
+           SELECT msg_id, endpoint_id FROM (SELECT * FROM unordered UNION ALL SELECT * FROM heads) u \
+           ORDER BY next_attempt_at LIMIT $5), \
+         claimed AS ( \
            UPDATE deliveries SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2 \
-           WHERE (msg_id, endpoint_id) IN ( \
-             SELECT msg_id, endpoint_id FROM deliveries d \
-             WHERE status = {PENDING} AND next_attempt_at <= $3 \
-             AND (lease_until IS NULL OR lease_until < {DB_NOW_MS} + $6) \
-             AND endpoint_id <> ALL($4::text[]) \
-             AND (d.seq IS NULL OR {HEAD_OF_LINE}) \
-             ORDER BY next_attempt_at LIMIT $5 \
-             FOR UPDATE SKIP LOCKED) \
+           WHERE (msg_id, endpoint_id) IN (SELECT msg_id, endpoint_id FROM picked) \
            RETURNING *) \
          SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM claimed d \
          JOIN messages m ON m.id = d.msg_id ORDER BY d.next_attempt_at"
@@ -435,9 +447,14 @@ pub(crate) async fn next_due_at(
     c: &impl GenericClient,
     after: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>> {
+    // Of unordered deliveries, and of the heads of ordered endpoints' lines (the rest of a line
+    // waits for its head, not for the clock).
     let sql = format!(
-        "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
-         AND lease_owner IS NULL AND next_attempt_at > $1 ORDER BY next_attempt_at LIMIT 1"
+        "SELECT LEAST( \
+           (SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} AND seq IS NULL \
+            AND lease_owner IS NULL AND next_attempt_at > $1 ORDER BY next_attempt_at LIMIT 1), \
+           (SELECT MIN(d.next_attempt_at) FROM {LINE_HEADS} \
+            WHERE en.ordered AND d.lease_owner IS NULL AND d.next_attempt_at > $1))"
     );
     let rows = query(c, &sql, &[&ms(after)]).await?;
     let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
@@ -479,12 +496,20 @@ pub(crate) async fn recover(
 }
 
 pub(crate) async fn queue_depth(c: &impl GenericClient, now: OffsetDateTime) -> Result<QueueDepth> {
+    // Unordered and numbered deliveries apart, each through its own index.
+    let part = |numbered: &str| {
+        format!(
+            "SELECT \
+               COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at <= $1) AS due, \
+               COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at > $1) AS scheduled, \
+               COUNT(*) FILTER (WHERE lease_owner IS NOT NULL) AS leased \
+             FROM deliveries WHERE status = {PENDING} AND {numbered}"
+        )
+    };
     let sql = format!(
-        "SELECT \
-           COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at <= $1), \
-           COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at > $1), \
-           COUNT(*) FILTER (WHERE lease_owner IS NOT NULL) \
-         FROM deliveries WHERE status = {PENDING}"
+        "SELECT SUM(due)::bigint, SUM(scheduled)::bigint, SUM(leased)::bigint FROM ({} UNION ALL {}) p",
+        part("seq IS NULL"),
+        part("seq IS NOT NULL")
     );
     let row = query_one(c, &sql, &[&ms(now)]).await?;
     let count = |index| get::<i64>(&row, index).map(|n| u64::try_from(n).unwrap_or_default());

@@ -35,10 +35,16 @@ pub(crate) async fn line_up(
     endpoint: &EndpointId,
     mut msgs: Vec<String>,
 ) -> Result<()> {
+    msgs.sort();
+    number(c, endpoint, &msgs).await
+}
+
+/// Numbers these pending deliveries of the endpoint, in the order given, after its line,
+/// when the endpoint is ordered.
+async fn number(c: &impl GenericClient, endpoint: &EndpointId, msgs: &[String]) -> Result<()> {
     if msgs.is_empty() {
         return Ok(());
     }
-    msgs.sort();
     let count = i64::try_from(msgs.len()).unwrap_or(i64::MAX);
     execute(
         c,
@@ -55,7 +61,8 @@ pub(crate) async fn line_up(
 }
 
 /// After the endpoint's `ordered` changed: lines up its pending deliveries in message id
-/// order, or clears their numbers.
+/// order, those already claimed (in a node's memory, maybe in flight) first, so that only the
+/// front of the line is ever leased; or clears their numbers.
 pub(crate) async fn reorder(
     c: &impl GenericClient,
     endpoint: &EndpointId,
@@ -73,7 +80,8 @@ pub(crate) async fn reorder(
     }
     let rows = query(
         c,
-        "SELECT msg_id FROM deliveries WHERE endpoint_id = $1 AND status = 1 AND seq IS NULL",
+        "SELECT msg_id FROM deliveries WHERE endpoint_id = $1 AND status = 1 AND seq IS NULL \
+         ORDER BY lease_owner IS NULL, msg_id",
         &[&endpoint.as_str()],
     )
     .await?;
@@ -81,7 +89,7 @@ pub(crate) async fn reorder(
         .iter()
         .map(|row| get::<String>(row, 0))
         .collect::<Result<Vec<_>>>()?;
-    line_up(c, endpoint, pending).await
+    number(c, endpoint, &pending).await
 }
 
 /// See [`crate::Store::requeue`]. Wakes the nodes. Call inside a transaction.

@@ -17,15 +17,16 @@ use crate::{
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;
 
-/// The claim's rule for a numbered delivery `d` (its endpoint is ordered): no other pending
-/// delivery of the endpoint is earlier (a smaller number: waiting for a retry, or leased, it
-/// holds the line) or holds a live lease (one in flight per endpoint, whatever its number).
-/// So a claim hands out at most the head of each line, and only while nothing of the line is
-/// in flight; an expired lease (a dead node's) lets its delivery be claimed again, in order.
-/// `?1` is now.
-const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM deliveries e \
-     WHERE e.endpoint_id = d.endpoint_id AND e.status = 1 AND e.seq IS NOT NULL \
-     AND e.msg_id <> d.msg_id AND (e.seq < d.seq OR e.lease_until >= ?1))";
+/// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
+/// number, found through `deliveries_line` (then read by its key). The claim hands out
+/// numbered deliveries only from here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
+/// waiting for a retry: it holds the line); an expired lease (a dead node's) lets the head be
+/// claimed again. Numbered deliveries are not in `deliveries_due`, so a long line costs the
+/// claim nothing but its head.
+const LINE_HEADS: &str = "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
+     AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
+                     WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL \
+                     ORDER BY x.seq LIMIT 1)";
 
 pub(crate) fn claim_due(
     c: &Connection,
@@ -35,36 +36,50 @@ pub(crate) fn claim_due(
     skip_endpoints: &[EndpointId],
 ) -> Result<Vec<Due>> {
     let now_ms = ms(now);
-    let mut sql = format!(
-        "SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM deliveries d \
-         JOIN messages m ON m.id = d.msg_id \
-         WHERE d.status = {PENDING} AND d.next_attempt_at <= ?1 \
-         AND (d.lease_until IS NULL OR d.lease_until < ?1) \
-         AND (d.seq IS NULL OR {HEAD_OF_LINE})"
-    );
     let mut values = vec![Value::Integer(now_ms)];
+    let mut skip = String::new();
     if !skip_endpoints.is_empty() {
         let marks: Vec<String> = (0..skip_endpoints.len())
             .map(|i| format!("?{}", i + 2))
             .collect();
-        sql.push_str(&format!(" AND d.endpoint_id NOT IN ({})", marks.join(", ")));
+        skip = format!(" AND d.endpoint_id NOT IN ({})", marks.join(", "));
         values.extend(skip_endpoints.iter().map(|id| Value::Text(id.to_string())));
     }
-    sql.push_str(&format!(" ORDER BY d.next_attempt_at LIMIT {limit}"));
+    let claimable = "d.next_attempt_at <= ?1 AND (d.lease_until IS NULL OR d.lease_until < ?1)";
+    // Unordered deliveries, then the heads of the ordered endpoints' lines; the oldest due of
+    // both.
+    let unordered = format!(
+        "SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM deliveries d \
+         JOIN messages m ON m.id = d.msg_id \
+         WHERE d.status = {PENDING} AND d.seq IS NULL AND {claimable}{skip} \
+         ORDER BY d.next_attempt_at LIMIT {limit}"
+    );
+    let heads = format!(
+        "SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM {LINE_HEADS} \
+         JOIN messages m ON m.id = d.msg_id \
+         WHERE en.ordered = 1 AND {claimable}{skip} \
+         ORDER BY d.next_attempt_at LIMIT {limit}"
+    );
     let width = DELIVERY_COLUMNS.split(',').count();
-    let due = c
-        .prepare_cached(&sql)
-        .and_then(|mut select| {
-            select
-                .query_map(params_from_iter(values), |row| {
-                    Ok(Due {
-                        delivery: rows::delivery_at(row, 0)?,
-                        message: rows::message_at(row, width)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(map_error)?;
+    let mut due = Vec::new();
+    for sql in [unordered, heads] {
+        let found = c
+            .prepare_cached(&sql)
+            .and_then(|mut select| {
+                select
+                    .query_map(params_from_iter(values.iter()), |row| {
+                        Ok(Due {
+                            delivery: rows::delivery_at(row, 0)?,
+                            message: rows::message_at(row, width)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_error)?;
+        due.extend(found);
+    }
+    due.sort_by_key(|item| item.delivery.next_attempt_at);
+    due.truncate(limit);
     let mut claim = c
         .prepare_cached(
             "UPDATE deliveries SET lease_owner = ?, lease_until = ? \
@@ -235,15 +250,30 @@ fn update_health(
 }
 
 pub(crate) fn next_due_at(c: &Connection, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
-    let next: Option<i64> = c
-        .prepare_cached(&format!(
-            "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} \
+    // Of unordered deliveries, and of the heads of ordered endpoints' lines (the rest of a line
+    // waits for its head, not for the clock).
+    let mut next: Option<i64> = None;
+    for sql in [
+        format!(
+            "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} AND seq IS NULL \
              AND lease_owner IS NULL AND next_attempt_at > ?1 \
              ORDER BY next_attempt_at LIMIT 1"
-        ))
-        .and_then(|mut select| select.query_row([ms(after)], |row| row.get(0)).optional())
-        .map_err(map_error)?
-        .flatten();
+        ),
+        format!(
+            "SELECT MIN(d.next_attempt_at) FROM {LINE_HEADS} \
+             WHERE en.ordered = 1 AND d.lease_owner IS NULL AND d.next_attempt_at > ?1"
+        ),
+    ] {
+        let found: Option<i64> = c
+            .prepare_cached(&sql)
+            .and_then(|mut select| select.query_row([ms(after)], |row| row.get(0)).optional())
+            .map_err(map_error)?
+            .flatten();
+        next = match (next, found) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
     Ok(next.map(from_unix_ms))
 }
 
@@ -277,24 +307,33 @@ pub(crate) fn recover(
 }
 
 pub(crate) fn queue_depth(c: &Connection, now: OffsetDateTime) -> Result<QueueDepth> {
-    c.query_row(
-        &format!(
-            "SELECT \
-               COALESCE(SUM(lease_owner IS NULL AND next_attempt_at <= ?1), 0), \
-               COALESCE(SUM(lease_owner IS NULL AND next_attempt_at > ?1), 0), \
-               COALESCE(SUM(lease_owner IS NOT NULL), 0) \
-             FROM deliveries WHERE status = {PENDING}"
-        ),
-        [ms(now)],
-        |row| {
-            Ok(QueueDepth {
-                due: row.get(0)?,
-                scheduled: row.get(1)?,
-                leased: row.get(2)?,
-            })
-        },
-    )
-    .map_err(map_error)
+    // Unordered and numbered deliveries apart, each through its own index.
+    let mut depth = QueueDepth::default();
+    for numbered in ["seq IS NULL", "seq IS NOT NULL"] {
+        let part = c
+            .query_row(
+                &format!(
+                    "SELECT \
+                       COALESCE(SUM(lease_owner IS NULL AND next_attempt_at <= ?1), 0), \
+                       COALESCE(SUM(lease_owner IS NULL AND next_attempt_at > ?1), 0), \
+                       COALESCE(SUM(lease_owner IS NOT NULL), 0) \
+                     FROM deliveries WHERE status = {PENDING} AND {numbered}"
+                ),
+                [ms(now)],
+                |row| {
+                    Ok(QueueDepth {
+                        due: row.get(0)?,
+                        scheduled: row.get(1)?,
+                        leased: row.get(2)?,
+                    })
+                },
+            )
+            .map_err(map_error)?;
+        depth.due += part.due;
+        depth.scheduled += part.scheduled;
+        depth.leased += part.leased;
+    }
+    Ok(depth)
 }
 
 pub(crate) fn request_resend(

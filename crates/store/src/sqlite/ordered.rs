@@ -27,10 +27,16 @@ pub(crate) fn is_ordered(c: &Connection, endpoint: &EndpointId) -> Result<bool> 
 /// Puts these pending deliveries of the endpoint at the end of its line, in message id order,
 /// when the endpoint is ordered. The statement that made them pending cleared their numbers.
 pub(crate) fn line_up(c: &Connection, endpoint: &EndpointId, mut msgs: Vec<String>) -> Result<()> {
+    msgs.sort();
+    number(c, endpoint, &msgs)
+}
+
+/// Numbers these pending deliveries of the endpoint, in the order given, after its line,
+/// when the endpoint is ordered.
+fn number(c: &Connection, endpoint: &EndpointId, msgs: &[String]) -> Result<()> {
     if msgs.is_empty() || !is_ordered(c, endpoint)? {
         return Ok(());
     }
-    msgs.sort();
     let count = i64::try_from(msgs.len()).unwrap_or(i64::MAX);
     let last: i64 = c
         .prepare_cached(
@@ -45,7 +51,7 @@ pub(crate) fn line_up(c: &Connection, endpoint: &EndpointId, mut msgs: Vec<Strin
             "UPDATE deliveries SET seq = ? WHERE msg_id = ? AND endpoint_id = ? AND status = 1",
         )
         .map_err(map_error)?;
-    for (seq, msg) in (last - count + 1..).zip(&msgs) {
+    for (seq, msg) in (last - count + 1..).zip(msgs) {
         number
             .execute(params![seq, msg, endpoint.as_str()])
             .map_err(map_error)?;
@@ -54,7 +60,8 @@ pub(crate) fn line_up(c: &Connection, endpoint: &EndpointId, mut msgs: Vec<Strin
 }
 
 /// After the endpoint's `ordered` changed: lines up its pending deliveries in message id
-/// order, or clears their numbers.
+/// order, those already claimed (in a node's memory, maybe in flight) first, so that only the
+/// front of the line is ever leased; or clears their numbers.
 pub(crate) fn reorder(c: &Connection, endpoint: &EndpointId, ordered: bool) -> Result<()> {
     if !ordered {
         return c
@@ -68,7 +75,8 @@ pub(crate) fn reorder(c: &Connection, endpoint: &EndpointId, ordered: bool) -> R
     }
     let pending = c
         .prepare_cached(
-            "SELECT msg_id FROM deliveries WHERE endpoint_id = ? AND status = 1 AND seq IS NULL",
+            "SELECT msg_id FROM deliveries WHERE endpoint_id = ? AND status = 1 AND seq IS NULL \
+             ORDER BY lease_owner IS NULL, msg_id",
         )
         .and_then(|mut select| {
             select
@@ -76,7 +84,7 @@ pub(crate) fn reorder(c: &Connection, endpoint: &EndpointId, ordered: bool) -> R
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(map_error)?;
-    line_up(c, endpoint, pending)
+    number(c, endpoint, &pending)
 }
 
 /// See [`crate::Store::requeue`].

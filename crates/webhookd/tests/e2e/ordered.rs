@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::harness::{
     Api, Backend, HOOK, OneEndpoint, Received, Receiver, Reply, ServerProcess, TestDatabase,
-    eventually_within, free_port, on_both_backends,
+    eventually_within, expect_status, free_port, on_both_backends,
 };
 
 /// A short retry schedule, so that a failing head holds the line only briefly.
@@ -133,8 +134,47 @@ async fn a_restart_mid_way_keeps_the_order(backend: Backend) {
     drop(node);
 }
 
+/// A message that fails for good (400) releases the next; resending it queues it again at the
+/// end of the line, where it is delivered.
+async fn a_final_failure_releases_the_line_and_a_resend_rejoins_it(backend: Backend) {
+    let fixture = OneEndpoint::start(backend, &[RETRIES], json!({"ordered": true})).await;
+    fixture.receiver.script(HOOK, [Reply::status(400)]);
+    let sent = send_numbered(&fixture.server, &fixture.app, 0..3).await;
+    fixture.wait_for_status(&sent[0], 2).await;
+    wait_until_delivered(&fixture.receiver, &sent[1..]).await;
+
+    let route = format!(
+        "/api/v1/app/{}/msg/{}/endpoint/{}/resend",
+        fixture.app, sent[0], fixture.endpoint.id
+    );
+    let (status, body) = fixture.server.post(&route, json!({})).await;
+    expect_status(
+        &format!("POST {route}"),
+        status,
+        StatusCode::ACCEPTED,
+        &body,
+    );
+    fixture.wait_for_status(&sent[0], 0).await;
+    let order: Vec<(String, u16)> = fixture
+        .receiver
+        .requests_to(HOOK)
+        .iter()
+        .map(|request| (request.webhook_id().to_owned(), request.status))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (sent[0].clone(), 400),
+            (sent[1].clone(), 200),
+            (sent[2].clone(), 200),
+            (sent[0].clone(), 200)
+        ]
+    );
+}
+
 on_both_backends! {
     a_retried_head_holds_the_line,
+    a_final_failure_releases_the_line_and_a_resend_rejoins_it,
     a_restart_mid_way_keeps_the_order,
 }
 

@@ -15,6 +15,11 @@ ALTER TABLE endpoints
     ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN seq BIGINT;
 CREATE INDEX deliveries_line ON deliveries (endpoint_id, seq) WHERE status = 1 AND seq IS NOT NULL;
+-- Numbered deliveries leave the due index: the claim reaches them by their line's head, through
+-- `deliveries_line`, so a long line costs it nothing but its head.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 1 AND seq IS NULL;
+CREATE INDEX endpoints_ordered ON endpoints (id) WHERE ordered;
 
 -- Numbers every pending delivery inserted for an ordered endpoint (whichever statement inserts
 -- it). A delivery created claimed (the ingesting node sends it at once) keeps its claim only
