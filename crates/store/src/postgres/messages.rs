@@ -1,7 +1,9 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
 use deadpool_postgres::GenericClient;
-use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
+use webhookd_core::model::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL,
+};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::list::{ListQuery, int, text};
@@ -27,7 +29,8 @@ pub(crate) fn claim_at_insert<'a>(
 }
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
-/// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL), claimed by
+/// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL; polling endpoints
+/// get none), claimed by
 /// `claim` when given. One statement, atomic on its own. Returns the endpoints fanned out to, in id order.
 pub(crate) async fn insert_message(
     c: &impl GenericClient,
@@ -73,7 +76,7 @@ async fn insert_message_with(
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
            {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
          FROM message JOIN endpoints e ON e.app_id = message.app_id \
-         WHERE NOT e.disabled \
+         WHERE NOT e.disabled AND e.url <> '{POLLING_URL}' \
          AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
          AND (cardinality(e.channels) = 0 OR e.channels && $6::text[]) \
          RETURNING endpoint_id",

@@ -25,6 +25,7 @@ mod list;
 mod listen;
 mod messages;
 mod operational;
+mod poll;
 mod resources;
 mod retention;
 mod rollup;

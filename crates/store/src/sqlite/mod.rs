@@ -15,6 +15,7 @@ mod files;
 mod list;
 mod messages;
 mod operational;
+mod poll;
 mod resources;
 mod retention;
 mod rollup;
