@@ -15,6 +15,7 @@ mod message_filters;
 mod messages;
 mod operational;
 mod outcomes;
+mod poll;
 mod postgres_only;
 mod resources;
 mod rollup;
@@ -86,4 +87,7 @@ conformance! {
     rollup::a_refused_batch_adds_nothing,
     rollup::old_minutes_are_pruned,
     message_filters::every_filter_pages_in_id_order,
+    poll::polling_streams_read_in_commit_order_from_their_start,
+    poll::poll_offsets_are_kept_per_consumer,
+    poll::poller_tokens_rotate_and_retire_forward,
 }
