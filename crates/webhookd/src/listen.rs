@@ -138,8 +138,7 @@ pub async fn run(
             page = api.call(Method::GET, &next_batch, None) => page?,
         };
         let messages = polled(&page)?;
-        let mut forwarded = 0;
-        for message in &messages {
+        for (forwarded, message) in messages.iter().enumerate() {
             let done = tokio::select! {
                 () = &mut shutdown => false,
                 () = forwarder.forward_until_done(message, out) => true,
@@ -158,13 +157,10 @@ pub async fn run(
                 }
                 return Ok(());
             }
-            forwarded += 1;
         }
-        let idle = messages.is_empty() && page["done"] == true;
-        if !idle {
+        if !messages.is_empty() || page["done"] != true {
             seek(&api, &consumer, &page["iterator"]).await?;
-        }
-        if idle {
+        } else {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 () = tokio::time::sleep(IDLE_PAUSE) => {}

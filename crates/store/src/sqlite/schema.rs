@@ -242,16 +242,6 @@ INSERT OR IGNORE INTO message_channels (app_id, channel, msg_id)
 CREATE INDEX messages_event_type ON messages (app_id, event_type, id);
 "#;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn migrations_are_valid() {
-        super::migrations()
-            .validate()
-            .expect("the migrations apply to an empty database");
-    }
-}
-
 /// Polling endpoints: the per-application commit sequence their streams are read in (see
 /// `crate::poll`), the offsets kept per consumer, and the endpoints' poller tokens.
 const POLLING_ENDPOINTS: &str = r#"
@@ -281,3 +271,13 @@ CREATE TABLE poller_tokens (
 CREATE INDEX poller_tokens_endpoint ON poller_tokens (endpoint_id, created_at);
 CREATE INDEX poller_tokens_app ON poller_tokens (app_id);
 "#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations()
+            .validate()
+            .expect("the migrations apply to an empty database");
+    }
+}
