@@ -17,7 +17,7 @@ from svix.api import (
     Svix,
 )
 
-from support import unique
+from support import unique, wait_until
 
 
 def _send(svix: Svix, app: ApplicationOut, event_type: str, n: int) -> str:
@@ -28,12 +28,23 @@ def _ids(page) -> List[str]:
     return [message.id for message in page.data]
 
 
+def _visible(svix: Svix, app: ApplicationOut, poller_id: str, count: int) -> None:
+    """Waits until the stream shows ``count`` messages: on PostgreSQL a transaction still open
+    anywhere on the server holds the stream back until it ends."""
+    wait_until(
+        lambda: len(svix.message.poller.poll(app.id, poller_id, MessagePollerPollOptions(limit=250)).data)
+        >= count,
+        what=f"{count} messages in the stream",
+    )
+
+
 def test_poll_with_the_client_kept_iterator(svix: Svix, app: ApplicationOut) -> None:
     poller = svix.endpoint.create(
         app.id, EndpointIn(url="poll:", uid=unique("poller"), event_types=["order.placed"])
     )
     sent = [_send(svix, app, "order.placed", n) for n in range(3)]
     _send(svix, app, "user.created", 9)
+    _visible(svix, app, poller.id, len(sent))
 
     page = svix.message.poller.poll(app.id, poller.id, MessagePollerPollOptions(limit=2))
     assert _ids(page) == sent[:2]
@@ -50,6 +61,7 @@ def test_poll_with_the_client_kept_iterator(svix: Svix, app: ApplicationOut) -> 
     page = svix.message.poller.poll(app.id, poller.id, MessagePollerPollOptions(iterator=iterator))
     assert _ids(page) == []
     later = _send(svix, app, "order.placed", 3)
+    _visible(svix, app, poller.id, len(sent) + 1)
     page = svix.message.poller.poll(app.id, poller.id, MessagePollerPollOptions(iterator=iterator))
     assert _ids(page) == [later]
     # By uid too, and from a time.
@@ -63,6 +75,7 @@ def test_poll_with_the_client_kept_iterator(svix: Svix, app: ApplicationOut) -> 
 def test_consumer_poll_and_seek_with_the_server_kept_offset(svix: Svix, app: ApplicationOut) -> None:
     poller = svix.endpoint.create(app.id, EndpointIn(url="poll:"))
     sent = [_send(svix, app, "order.placed", n) for n in range(3)]
+    _visible(svix, app, poller.id, len(sent))
     consumer = unique("consumer")
 
     page = svix.message.poller.consumer_poll(

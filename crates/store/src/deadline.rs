@@ -109,6 +109,7 @@ bounded_store! {
     fn rotate_poller_token(token: &PollerTokenRecord, retire_others_at: OffsetDateTime) -> Result<()>;
     fn find_poller_token(hash: &str) -> Result<Option<PollerTokenRecord>>;
     fn current_poller_token(endpoint: &EndpointId, now: OffsetDateTime) -> Result<Option<PollerTokenRecord>>;
+    fn reseal_poller_tokens() -> Result<u64>;
 }
 
 bounded_store! {

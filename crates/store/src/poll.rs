@@ -89,6 +89,9 @@ pub trait PollStore: Send + Sync {
     ) -> Result<()>;
     /// By hash, expired or not: the caller compares the expiry with its clock.
     async fn find_poller_token(&self, hash: &str) -> Result<Option<PollerTokenRecord>>;
+    /// Seals every stored poller token with the current key (`webhookd secrets reencrypt`).
+    /// Returns how many were rewritten.
+    async fn reseal_poller_tokens(&self) -> Result<u64>;
     /// The endpoint's newest token that is still live at `now`.
     async fn current_poller_token(
         &self,

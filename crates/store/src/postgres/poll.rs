@@ -179,6 +179,30 @@ impl PollStore for PostgresStore {
             .transpose()
     }
 
+    async fn reseal_poller_tokens(&self) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(super::error::map_error)?;
+        let stored = query(&tx, "SELECT id, token FROM poller_tokens FOR UPDATE", &[]).await?;
+        for row in &stored {
+            let (id, sealed): (String, String) = (get(row, 0)?, get(row, 1)?);
+            let token = self
+                .codec
+                .open_text(&sealed)
+                .map_err(StoreError::Internal)?;
+            execute(
+                &tx,
+                "UPDATE poller_tokens SET token = $1 WHERE id = $2",
+                &[&self.codec.seal_text(&token), &id],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(super::error::map_error)?;
+        Ok(stored.len() as u64)
+    }
+
     async fn current_poller_token(
         &self,
         endpoint: &EndpointId,

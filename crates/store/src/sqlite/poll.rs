@@ -213,6 +213,34 @@ impl PollStore for SqliteStore {
         .await
     }
 
+    async fn reseal_poller_tokens(&self) -> Result<u64> {
+        let codec = self.codec.clone();
+        self.write(move |c| {
+            let stored = c
+                .prepare("SELECT id, token FROM poller_tokens")
+                .and_then(|mut select| {
+                    select
+                        .query_map([], |row| {
+                            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_error)?;
+            for (id, sealed) in &stored {
+                let token = codec
+                    .open_text(sealed)
+                    .map_err(crate::StoreError::Internal)?;
+                c.execute(
+                    "UPDATE poller_tokens SET token = ? WHERE id = ?",
+                    params![codec.seal_text(&token), id],
+                )
+                .map_err(map_error)?;
+            }
+            Ok(stored.len() as u64)
+        })
+        .await
+    }
+
     async fn current_poller_token(
         &self,
         endpoint: &EndpointId,
