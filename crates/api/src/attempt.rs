@@ -549,6 +549,7 @@ pub(crate) async fn resend(
     let app = state.application(&app).await?;
     let message = message(&state, &app, &msg).await?;
     let endpoint = state.endpoint(&app, &ep).await?;
+    crate::endpoint::refuse_polling(&endpoint, "resend")?;
     if message.payload.is_empty() {
         return Err(ApiError::BadRequest {
             code: "payload_expunged",

@@ -142,6 +142,7 @@ impl SessionOut {
     fn new(caller: &Caller, expires_at: Option<OffsetDateTime>) -> Self {
         let (kind, expires_at) = match caller {
             Caller::Local => ("local", None),
+            Caller::Poller { .. } => ("poller", None),
             Caller::Operator { .. } => ("operator", expires_at),
             Caller::App {
                 expires_at: token_expires_at,
@@ -345,6 +346,9 @@ pub(crate) async fn logout(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         Caller::Local => Ok(StatusCode::NO_CONTENT.into_response()),
+        Caller::Poller { .. } => Err(ApiError::Forbidden(
+            "a poller token is ended by rotating it with `oldTokenExpiry: 0`".into(),
+        )),
         Caller::Operator { .. } => Err(ApiError::Forbidden(
             "logout ends a session or an application token; revoke API tokens with \
              `webhookd token revoke`"

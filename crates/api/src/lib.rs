@@ -28,6 +28,7 @@ mod health;
 mod local_guard;
 mod message;
 mod message_content;
+mod poller;
 mod seed;
 mod statistics;
 mod stats;
@@ -252,6 +253,7 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(statistics::router())
                 .merge(token::router())
                 .merge(authentication::router())
+                .merge(poller::router())
                 .merge(stats::router()),
         )
         .merge(seed::router())

@@ -125,7 +125,22 @@ pub struct Endpoint {
     pub updated_at: OffsetDateTime,
 }
 
+/// The URL of a polling endpoint: its consumer reads its stream instead of receiving pushes.
+pub const POLLING_URL: &str = "poll:";
+
 impl Endpoint {
+    /// Whether the consumer polls this endpoint (URL [`POLLING_URL`]): the engine never sends
+    /// to it, and fan-out gives it no deliveries.
+    pub fn is_polling(&self) -> bool {
+        self.url == POLLING_URL
+    }
+
+    /// Whether `message` belongs to this endpoint's stream by its event type and channels (a
+    /// polling endpoint's reader also applies the endpoint's payload filter).
+    pub fn wants(&self, message: &Message) -> bool {
+        self.matches(&message.event_type, &message.channels)
+    }
+
     /// Whether a message of this type on these channels goes to this endpoint.
     pub fn accepts(&self, event_type: &str, channels: &[String]) -> bool {
         !self.disabled && self.matches(event_type, channels)

@@ -23,8 +23,8 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 use crate::{
     AccessStore, ApiTokenRecord, AppTokenRecord, AppUsage, AttemptFilter, AttemptRecord,
     AttemptScope, BulkStore, Due, EndpointHealthCounts, IdempotentResponse, Lease, MessageFilter,
-    Page, PageRequest, QueueDepth, ReplayFilter, Result, RetentionPurge, RollupMinute,
-    SessionRecord, Store, StoreError,
+    Page, PageRequest, PollStore, PollerTokenRecord, QueueDepth, ReplayFilter, Result,
+    RetentionPurge, RollupMinute, SessionRecord, Store, StoreError, StreamPosition,
 };
 
 /// A store whose every call (but one, see the module docs) ends within `limit`.
@@ -98,6 +98,18 @@ bounded_store! {
     fn find_session(hash: &str) -> Result<Option<SessionRecord>>;
     fn delete_session(hash: &str) -> Result<bool>;
     fn prune_access(before: OffsetDateTime) -> Result<u64>;
+}
+
+bounded_store! {
+    impl PollStore {}
+    fn stream_start(app: &AppId, since: OffsetDateTime) -> Result<StreamPosition>;
+    fn read_stream(app: &AppId, since: OffsetDateTime, after: &StreamPosition, limit: usize) -> Result<Vec<(StreamPosition, Message)>>;
+    fn get_poll_offset(endpoint: &EndpointId, consumer: &str) -> Result<Option<String>>;
+    fn set_poll_offset(app: &AppId, endpoint: &EndpointId, consumer: &str, iterator: &str, now: OffsetDateTime) -> Result<()>;
+    fn rotate_poller_token(token: &PollerTokenRecord, retire_others_at: OffsetDateTime) -> Result<()>;
+    fn find_poller_token(hash: &str) -> Result<Option<PollerTokenRecord>>;
+    fn current_poller_token(endpoint: &EndpointId, now: OffsetDateTime) -> Result<Option<PollerTokenRecord>>;
+    fn reseal_poller_tokens() -> Result<u64>;
 }
 
 bounded_store! {

@@ -13,6 +13,7 @@ mod fanout;
 mod operational;
 mod overrides;
 mod page;
+mod poll;
 pub mod postgres;
 pub mod rollup;
 mod secrets;
@@ -30,6 +31,7 @@ pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
 pub use deadline::DeadlineStore;
 pub use page::{Cursor, Order, Page, PageRequest};
+pub use poll::{PollStore, PollerTokenRecord, StreamPosition};
 pub use rollup::{ROLLUP_RETENTION, RollupMinute};
 pub use secrets::SecretCodec;
 
@@ -232,7 +234,7 @@ pub struct ApiTokenRecord {
 /// The storage interface. Every method is one transaction; writes from concurrent callers may
 /// share a commit (group commit) but each succeeds or fails on its own.
 #[async_trait]
-pub trait Store: BulkStore + AccessStore + Send + Sync + 'static {
+pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
     // --- applications -------------------------------------------------------------------
     /// Conflict when the uid is taken.
     async fn create_application(

@@ -43,6 +43,16 @@ impl SecretCodec {
         cipher::seal(self.0.as_deref(), &secret.expose())
     }
 
+    /// Seals a token that must be read again (a poller token).
+    pub(crate) fn seal_text(&self, text: &str) -> String {
+        cipher::seal(self.0.as_deref(), text)
+    }
+
+    /// Opens what [`SecretCodec::seal_text`] sealed.
+    pub(crate) fn open_text(&self, stored: &str) -> Result<String, String> {
+        cipher::open(self.0.as_deref(), stored).map_err(|error| error.to_string())
+    }
+
     pub(crate) fn open(&self, stored: &str) -> Result<Secret, String> {
         let plain = cipher::open(self.0.as_deref(), stored).map_err(|error| error.to_string())?;
         Secret::parse(&plain).map_err(|error| error.to_string())

@@ -58,6 +58,9 @@ enum Command {
     /// The built-in load test: starts a receiver sink (and a server unless `--url`), sends
     /// messages through the public API and prints one JSON report.
     Bench(crate::bench::BenchArgs),
+    /// Receives an application's webhooks where the server cannot reach: polls a polling
+    /// endpoint and forwards each message, signed, to a local URL.
+    Listen(crate::listen::ListenArgs),
     /// Prints the version.
     Version,
 }
@@ -163,6 +166,9 @@ async fn dispatch(command: Command) -> ExitCode {
             report(run::open_store(&config).map(|_| println!("the database schema is up to date")))
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Listen(args) => {
+            report(crate::listen::run(args, shutdown_signal(), &mut std::io::stdout()).await)
+        }
         Command::Version => {
             println!("webhookd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

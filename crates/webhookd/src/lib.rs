@@ -10,6 +10,7 @@ pub mod bin_cmd;
 pub mod cli;
 pub mod config;
 pub mod heartbeat;
+pub mod listen;
 pub mod metrics;
 pub mod run;
 pub mod secrets_cmd;

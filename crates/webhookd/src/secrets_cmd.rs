@@ -61,6 +61,10 @@ pub async fn run(
                 .reseal_idempotent_responses()
                 .await
                 .context("cannot rewrite the stored idempotent answers")?;
+            let poller_tokens = store
+                .reseal_poller_tokens()
+                .await
+                .context("cannot rewrite the poller tokens")?;
             // Leave no copy of the old values in the database files.
             store
                 .scrub()
@@ -69,7 +73,7 @@ pub async fn run(
             writeln!(
                 out,
                 "re-sealed the secrets and sensitive headers of {count} endpoints and \
-                 {answers} stored answers"
+                 {answers} stored answers, and {poller_tokens} poller tokens"
             )?;
         }
     }

@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 use webhookd_core::access::Capability;
-use webhookd_core::{AppId, TokenId};
+use webhookd_core::{AppId, EndpointId, TokenId};
 
 /// The caller of a request, as the auth middleware found it. Handlers and middleware read it
 /// from the request's extensions.
@@ -23,6 +23,12 @@ pub enum Caller {
         /// When the token (or the session opened with it, if sooner) stops working.
         expires_at: OffsetDateTime,
     },
+    /// A poller token (`pollsk_…`): reads one polling endpoint's stream, nothing else.
+    Poller {
+        app_id: AppId,
+        endpoint_id: EndpointId,
+        token_id: TokenId,
+    },
 }
 
 impl Caller {
@@ -31,7 +37,7 @@ impl Caller {
         match self {
             Self::Local => "local",
             Self::Operator { token_hash } => token_hash,
-            Self::App { token_id, .. } => token_id.as_str(),
+            Self::App { token_id, .. } | Self::Poller { token_id, .. } => token_id.as_str(),
         }
     }
 
@@ -40,6 +46,7 @@ impl Caller {
         match self {
             Self::Local | Self::Operator { .. } => true,
             Self::App { capabilities, .. } => capabilities.contains(&capability),
+            Self::Poller { .. } => false,
         }
     }
 
@@ -48,13 +55,14 @@ impl Caller {
         match self {
             Self::Local | Self::Operator { .. } => Capability::ALL.to_vec(),
             Self::App { capabilities, .. } => capabilities.clone(),
+            Self::Poller { .. } => Vec::new(),
         }
     }
 
     /// The application an app-scoped caller is limited to.
     pub fn app_id(&self) -> Option<&AppId> {
         match self {
-            Self::App { app_id, .. } => Some(app_id),
+            Self::App { app_id, .. } | Self::Poller { app_id, .. } => Some(app_id),
             Self::Local | Self::Operator { .. } => None,
         }
     }

@@ -47,6 +47,9 @@ use crate::error::{ApiError, ApiResult};
 /// The prefix of app-scoped tokens.
 pub const APP_TOKEN_PREFIX: &str = "appsk_";
 
+/// The prefix of poller tokens, which read one polling endpoint's stream and nothing else.
+pub const POLLER_TOKEN_PREFIX: &str = "pollsk_";
+
 /// How requests are authenticated when the node starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMode {
@@ -64,9 +67,14 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 
 /// A new token: a recognisable prefix and 32 random bytes.
 pub fn generate_token() -> String {
+    generate_secret_with_prefix("whk_")
+}
+
+/// `prefix` and the base64 of 32 random bytes.
+pub(crate) fn generate_secret_with_prefix(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("whk_{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Checks a token's name: 1 to 256 characters, not shaped like a token id (revocation takes
@@ -170,6 +178,9 @@ pub(crate) async fn authenticate(
         if token.starts_with(APP_TOKEN_PREFIX) {
             return Ok((app_token_caller(state, token).await?, None));
         }
+        if token.starts_with(POLLER_TOKEN_PREFIX) {
+            return Ok((poller_token_caller(state, token).await?, None));
+        }
         if !local {
             return Ok((operator_caller(state, token).await?, None));
         }
@@ -193,6 +204,18 @@ pub(crate) async fn authenticate(
             "missing `Authorization: Bearer <token>` header".into(),
         ))
     }
+}
+
+async fn poller_token_caller(state: &ApiState, token: &str) -> ApiResult<Caller> {
+    let found = state.store().find_poller_token(&hash_hex(token)).await?;
+    found
+        .filter(|token| token.expires_at > now())
+        .map(|token| Caller::Poller {
+            app_id: token.app_id,
+            endpoint_id: token.endpoint_id,
+            token_id: token.id,
+        })
+        .ok_or_else(|| ApiError::Unauthorized("invalid or expired poller token".into()))
 }
 
 /// The caller of a bearer token, for routes outside the middleware (login, metrics).

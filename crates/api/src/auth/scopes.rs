@@ -10,11 +10,11 @@
 //! not matter (`{app}` and `{app_id}` are the same segment). `HEAD` is `GET`.
 
 use axum::http::Method;
-use webhookd_core::AppId;
 use webhookd_core::access::Capability;
 use webhookd_core::access::Capability::{
     CreateAttempts, ManageEndpoint, ManageEndpointSecret, ViewBase, ViewEndpointSecret,
 };
+use webhookd_core::{AppId, EndpointId};
 
 use super::Caller;
 use crate::ApiState;
@@ -30,9 +30,12 @@ pub(crate) enum Rule {
     /// A route under `/api/v1/app/{app}/…` of the caller's own application, with this
     /// capability.
     OwnApp(Capability),
+    /// A route under `/api/v1/auth/app/{app}/…` of the caller's own application, with this
+    /// capability.
+    OwnAppAuth(Capability),
 }
 
-use Rule::{AnyCaller, OwnApp, Shared};
+use Rule::{AnyCaller, OwnApp, OwnAppAuth, Shared};
 
 const GET: &str = "GET";
 const POST: &str = "POST";
@@ -115,6 +118,36 @@ const RULES: &[(&str, &str, Rule)] = &[
         "/api/v1/app/{}/msg/{}/endpoint/{}/resend",
         OwnApp(CreateAttempts),
     ),
+    // Polling endpoints: reading the stream is reading messages; the poller token reads it too,
+    // so showing it takes the secret-viewing capability, and rotating it the managing one.
+    (GET, "/api/v1/app/{}/poller/{}", OwnApp(ViewBase)),
+    (
+        GET,
+        "/api/v1/app/{}/poller/{}/consumer/{}",
+        OwnApp(ViewBase),
+    ),
+    (
+        POST,
+        "/api/v1/app/{}/poller/{}/consumer/{}/seek",
+        OwnApp(ViewBase),
+    ),
+    (
+        GET,
+        "/api/v1/auth/app/{}/poller/{}/token",
+        OwnAppAuth(ViewEndpointSecret),
+    ),
+    (
+        POST,
+        "/api/v1/auth/app/{}/poller/{}/token/rotate",
+        OwnAppAuth(ManageEndpointSecret),
+    ),
+];
+
+/// The routes a poller token may call, for its own application and endpoint only.
+const POLLER_ROUTES: &[(&str, &str)] = &[
+    (GET, "/api/v1/app/{}/poller/{}"),
+    (GET, "/api/v1/app/{}/poller/{}/consumer/{}"),
+    (POST, "/api/v1/app/{}/poller/{}/consumer/{}/seek"),
 ];
 
 /// Routes that need no authentication at all: logging in.
@@ -165,6 +198,14 @@ pub(crate) async fn authorize(
     template: Option<&str>,
     path: &str,
 ) -> ApiResult<()> {
+    if let Caller::Poller {
+        app_id,
+        endpoint_id,
+        ..
+    } = caller
+    {
+        return authorize_poller(state, app_id, endpoint_id, method, template, path).await;
+    }
     let Caller::App { app_id, .. } = caller else {
         return Ok(());
     };
@@ -178,20 +219,69 @@ pub(crate) async fn authorize(
     };
     let capability = match rule {
         AnyCaller => return Ok(()),
-        Shared(capability) | OwnApp(capability) => capability,
+        Shared(capability) | OwnApp(capability) | OwnAppAuth(capability) => capability,
     };
     if !caller.can(capability) {
         return Err(ApiError::Forbidden(format!(
             "this application token lacks the `{capability}` capability"
         )));
     }
-    if let OwnApp(_) = rule {
-        let key = path.split('/').nth(4).unwrap_or_default();
+    let app_segment = match rule {
+        OwnApp(_) => Some(4),
+        OwnAppAuth(_) => Some(5),
+        AnyCaller | Shared(_) => None,
+    };
+    if let Some(segment) = app_segment {
+        let key = path.split('/').nth(segment).unwrap_or_default();
         if !is_own_application(state, app_id, key).await? {
             return Err(ApiError::Forbidden(
                 "this application token is for another application".into(),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A poller token may read its own endpoint's stream (`POLLER_ROUTES`), and nothing else.
+async fn authorize_poller(
+    state: &ApiState,
+    app_id: &AppId,
+    endpoint_id: &EndpointId,
+    method: &Method,
+    template: Option<&str>,
+    path: &str,
+) -> ApiResult<()> {
+    let method = if method == Method::HEAD {
+        GET
+    } else {
+        method.as_str()
+    };
+    let listed = template.map(normalize).is_some_and(|template| {
+        POLLER_ROUTES
+            .iter()
+            .any(|(m, route)| *m == method && *route == template)
+    });
+    if !listed {
+        return Err(ApiError::Forbidden(format!(
+            "{method} {path} is not a poller route; a poller token reads its endpoint's \
+             stream and nothing else"
+        )));
+    }
+    let mut segments = path.split('/');
+    let app_key = segments.nth(4).unwrap_or_default();
+    let endpoint_key = segments.nth(1).unwrap_or_default();
+    let own_endpoint = is_own_application(state, app_id, app_key).await?
+        && (endpoint_key == endpoint_id.as_str()
+            || (!EndpointId::looks_like(endpoint_key)
+                && state
+                    .store()
+                    .get_endpoint(app_id, endpoint_key)
+                    .await?
+                    .is_some_and(|endpoint| &endpoint.id == endpoint_id)));
+    if !own_endpoint {
+        return Err(ApiError::Forbidden(
+            "this poller token is for another endpoint".into(),
+        ));
     }
     Ok(())
 }
@@ -255,9 +345,14 @@ mod tests {
     #[test]
     fn every_own_app_rule_is_under_an_application() {
         for (_, path, rule) in RULES {
-            if let OwnApp(_) = rule {
-                assert!(path.starts_with("/api/v1/app/{}"), "{path}");
+            match rule {
+                OwnApp(_) => assert!(path.starts_with("/api/v1/app/{}"), "{path}"),
+                OwnAppAuth(_) => assert!(path.starts_with("/api/v1/auth/app/{}"), "{path}"),
+                AnyCaller | Shared(_) => {}
             }
+        }
+        for (_, path) in POLLER_ROUTES {
+            assert!(path.starts_with("/api/v1/app/{}/poller/{}"), "{path}");
         }
     }
 }

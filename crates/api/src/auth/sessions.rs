@@ -93,6 +93,12 @@ pub(crate) async fn open(state: &ApiState, caller: &Caller) -> ApiResult<Opened>
                 "local mode needs no session; give an operator or application token",
             ));
         }
+        Caller::Poller { .. } => {
+            return Err(ApiError::invalid(
+                &["body", "token"],
+                "a poller token reads its endpoint's stream and opens no session",
+            ));
+        }
     };
     let id = random_secret("");
     let record = SessionRecord {

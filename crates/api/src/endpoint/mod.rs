@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use webhookd_core::model::{Application, Endpoint};
+use webhookd_core::model::{Application, Endpoint, POLLING_URL};
 use webhookd_core::retry::RetrySchedule;
 use webhookd_core::signing::{Secret, SignatureType};
 use webhookd_core::time::{now, serde_rfc3339};
@@ -73,7 +73,8 @@ pub(crate) fn router() -> Router<ApiState> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct EndpointIn {
-    /// Where messages are POSTed: `http` or `https`, with a host and no credentials.
+    /// Where messages are POSTed: `http` or `https`, with a host and no credentials; or
+    /// `poll:`, a polling endpoint, whose consumer reads its messages through the poller API.
     #[schema(format = "uri", max_length = 2048)]
     url: String,
     #[serde(default)]
@@ -354,7 +355,9 @@ impl EndpointPatch {
     /// Applies the patch to a copy of the stored endpoint; nothing is saved on an error.
     fn apply(self, endpoint: &mut Endpoint, at: OffsetDateTime, lease: Duration) -> ApiResult<()> {
         if let Some(url) = self.url {
-            endpoint.url = check_url(&url)?;
+            let url = check_url(&url)?;
+            check_same_kind(endpoint, &url)?;
+            endpoint.url = url;
         }
         if let Some(description) = self.description {
             let description = description.unwrap_or_default();
@@ -493,9 +496,41 @@ impl From<&Endpoint> for EndpointOut {
     }
 }
 
-/// The URL to store (see `validate::stored_destination`), or 422.
+/// The URL to store (see `validate::stored_destination`), or 422. `poll:` makes a polling
+/// endpoint.
 fn check_url(url: &str) -> ApiResult<String> {
+    if url == POLLING_URL {
+        return Ok(url.to_owned());
+    }
     validate::stored_destination(url).map_err(|msg| ApiError::invalid(&["body", "url"], msg))
+}
+
+/// Refuses to make a push endpoint a polling one or back: deliveries already queued to it, or
+/// the stream its consumers read, would be left in between.
+fn check_same_kind(endpoint: &Endpoint, url: &str) -> ApiResult<()> {
+    if endpoint.is_polling() != (url == POLLING_URL) {
+        return Err(ApiError::invalid(
+            &["body", "url"],
+            "a polling endpoint (`poll:`) stays one, and a push endpoint cannot become one: \
+             create another endpoint instead",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `what`, which sends to the endpoint, for a polling endpoint: nothing is ever sent
+/// to one, its consumer reads its stream.
+pub(crate) fn refuse_polling(endpoint: &Endpoint, what: &str) -> ApiResult<()> {
+    if endpoint.is_polling() {
+        return Err(ApiError::BadRequest {
+            code: "polling_endpoint",
+            detail: format!(
+                "{what} sends messages to an endpoint, and nothing is sent to a polling \
+                 endpoint: its consumer reads them through the poller API"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn check_version(version: i64) -> ApiResult<()> {
@@ -639,6 +674,7 @@ pub(crate) async fn put(
     let mut checked = input.check(state.config().lease)?;
     match state.store().get_endpoint(&app.id, &key).await? {
         Some(mut endpoint) => {
+            check_same_kind(&endpoint, &checked.url)?;
             checked.replace(&mut endpoint, now());
             save(&state, &endpoint).await?;
             JsonBytes::new(StatusCode::OK, &EndpointOut::from(&endpoint))

@@ -101,6 +101,12 @@ impl OperationalWebhookEndpointIn {
                 ));
             }
         }
+        if self.url == webhookd_core::model::POLLING_URL {
+            return Err(ApiError::invalid(
+                &["body", "url"],
+                "an operational endpoint is sent to; it cannot be a polling endpoint",
+            ));
+        }
         Ok(EndpointIn {
             url: self.url,
             description: self.description,

@@ -116,6 +116,7 @@ pub(crate) async fn recover(
     Json(input): Json<RecoverIn>,
 ) -> ApiResult<JsonBytes> {
     let (_, endpoint) = locate(&state, &app, &ep).await?;
+    super::refuse_polling(&endpoint, "recover")?;
     let started = now();
     let until = input.until.unwrap_or(started);
     if input.since >= until {

@@ -142,6 +142,7 @@ pub(crate) async fn replay_missing(
 ) -> ApiResult<JsonBytes> {
     let until = window(input.since, input.until)?;
     let (_, endpoint) = locate(&state, &app, &ep).await?;
+    super::refuse_polling(&endpoint, "replay-missing")?;
     let store = state.store();
     let response = run_task(
         &state,
@@ -205,6 +206,7 @@ pub(crate) async fn bulk_replay(
         status_code_class: input.status_code_class,
     };
     let (_, endpoint) = locate(&state, &app, &ep).await?;
+    super::refuse_polling(&endpoint, "bulk-replay")?;
     let store = state.store();
     let response = run_task(
         &state,
@@ -256,6 +258,7 @@ pub(crate) async fn send_example(
     Json(input): Json<EventExampleIn>,
 ) -> ApiResult<JsonBytes> {
     let (app, endpoint) = locate(&state, &app, &ep).await?;
+    super::refuse_polling(&endpoint, "send-example")?;
     let payload = match input.payload {
         Some(payload) => Value::Object(payload),
         None => {

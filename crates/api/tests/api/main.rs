@@ -16,6 +16,7 @@ mod event_type;
 mod limits;
 mod message;
 mod openapi;
+mod poller;
 mod seed;
 mod sessions;
 mod stats;

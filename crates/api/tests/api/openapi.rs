@@ -126,6 +126,15 @@ fn the_document_describes_the_whole_api() {
         (Method::GET, "/metrics"),
         (Method::GET, "/api/v1/stats/overview"),
         (Method::GET, "/api/v1/app/{app}/endpoint/{ep}/health"),
+        (Method::GET, "/api/v1/app/{app}/poller/{ep}"),
+        (
+            Method::POST,
+            "/api/v1/app/{app}/poller/{ep}/consumer/{consumer}/seek",
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/app/{app}/poller/{ep}/token/rotate",
+        ),
         (Method::POST, "/api/v1/operational-webhook/endpoint"),
         (
             Method::POST,
@@ -141,7 +150,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        73,
+        77,
         "the document's operations: {operations:?}"
     );
 }

@@ -3,7 +3,9 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
+use webhookd_core::model::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL,
+};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::list::{ListQuery, Param, int, param, text, text_list};
@@ -31,7 +33,8 @@ pub(crate) fn claim_at_insert<'a>(
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
 /// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL, and its payload
-/// filter), claimed by `claim` when given. Each try is one statement, atomic on its own. Returns the endpoints fanned out to, in id order.
+/// filter; polling endpoints get none), claimed by `claim` when given. Each try is one
+/// statement, atomic on its own. Returns the endpoints fanned out to, in id order.
 pub(crate) async fn insert_message(
     c: &impl GenericClient,
     message: &Message,
@@ -135,7 +138,7 @@ pub(crate) fn insert_statement(on_conflict: &str) -> String {
     format!(
         "WITH unevaluated AS ( \
            SELECT e.id, e.payload_filter FROM endpoints e \
-           WHERE e.app_id = $2 AND {SELECTS_ENDPOINT} AND e.payload_filter IS NOT NULL \
+           WHERE e.app_id = $2 AND {SELECTS_ENDPOINT} AND e.url <> '{POLLING_URL}' AND e.payload_filter IS NOT NULL \
            AND (e.id, e.payload_filter) NOT IN \
              (SELECT * FROM unnest($15::text[], $16::text[]))), \
          message AS ( \
@@ -155,7 +158,7 @@ pub(crate) fn insert_statement(on_conflict: &str) -> String {
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
            {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
          FROM message JOIN endpoints e ON e.app_id = message.app_id \
-         WHERE {SELECTS_ENDPOINT} \
+         WHERE {SELECTS_ENDPOINT} AND e.url <> '{POLLING_URL}' \
          AND (e.payload_filter IS NULL OR (e.id, e.payload_filter) IN \
            (SELECT * FROM unnest($17::text[], $18::text[]))) \
          ORDER BY e.id \

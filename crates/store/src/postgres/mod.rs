@@ -29,6 +29,7 @@ mod listen;
 mod messages;
 mod operational;
 mod ordered;
+mod poll;
 mod resources;
 mod retention;
 mod rollup;

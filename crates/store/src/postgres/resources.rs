@@ -119,6 +119,8 @@ pub(crate) async fn delete_application(c: &impl GenericClient, id: &AppId) -> Re
         "app_tokens",
         "message_tags",
         "message_channels",
+        "poll_consumers",
+        "poller_tokens",
     ] {
         execute(
             c,
@@ -382,6 +384,14 @@ pub(crate) async fn delete_endpoint(
     .await?;
     if deleted > 0 {
         cancel_pending(c, id, ms(webhookd_core::time::now())).await?;
+        for table in ["poll_consumers", "poller_tokens"] {
+            execute(
+                c,
+                &format!("DELETE FROM {table} WHERE endpoint_id = $1"),
+                &[&id.as_str()],
+            )
+            .await?;
+        }
     }
     Ok(deleted > 0)
 }

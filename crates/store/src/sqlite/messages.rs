@@ -1,11 +1,14 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use webhookd_core::model::{Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message};
+use webhookd_core::model::{
+    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL,
+};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::list::{ListQuery, int, text};
 use super::map_error;
+use super::poll::NEXT_STREAM_SEQ;
 use super::rows::{
     self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, json, ms, opt_ms,
 };
@@ -47,7 +50,7 @@ pub(crate) fn create_message(
 /// eventId is taken.
 pub(crate) fn insert_message(c: &Connection, message: &Message) -> Result<()> {
     c.prepare_cached(&format!(
-        "INSERT INTO messages ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages ({}, stream_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NEXT_STREAM_SEQ})",
         MESSAGE_COLUMNS.replace("m.", "")
     ))
     .and_then(|mut insert| {
@@ -137,13 +140,14 @@ fn insert_labels(c: &Connection, message: &Message) -> Result<()> {
     Ok(())
 }
 
-/// The endpoints that accept the message, and whether any of them is ordered.
+/// The enabled endpoints that accept the message, and whether any of them is ordered; polling
+/// endpoints get no deliveries (their consumers read the stream instead).
 fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<EndpointId>, bool)> {
     let mut select = c
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id, event_types, channels, payload_filter, ordered FROM endpoints \
-             WHERE app_id = ? AND disabled = 0",
-        )
+             WHERE app_id = ? AND disabled = 0 AND url <> '{POLLING_URL}'"
+        ))
         .map_err(map_error)?;
     let mut rows = select.query([message.app_id.as_str()]).map_err(map_error)?;
     let mut filters = FilterPass::new(message);

@@ -16,6 +16,7 @@ mod list;
 mod messages;
 mod operational;
 mod ordered;
+mod poll;
 mod resources;
 mod retention;
 mod rollup;

@@ -100,6 +100,8 @@ pub(crate) fn delete_application(c: &Connection, id: &AppId) -> Result<bool> {
         "app_tokens",
         "message_tags",
         "message_channels",
+        "poll_consumers",
+        "poller_tokens",
     ] {
         c.execute(
             &format!("DELETE FROM {table} WHERE app_id = ?"),
@@ -313,6 +315,13 @@ pub(crate) fn delete_endpoint(c: &Connection, app: &AppId, id: &EndpointId) -> R
         .map_err(map_error)?;
     if deleted > 0 {
         cancel_pending(c, id, ms(webhookd_core::time::now()))?;
+        for table in ["poll_consumers", "poller_tokens"] {
+            c.execute(
+                &format!("DELETE FROM {table} WHERE endpoint_id = ?"),
+                [id.as_str()],
+            )
+            .map_err(map_error)?;
+        }
     }
     Ok(deleted > 0)
 }

@@ -17,6 +17,7 @@ mod messages;
 mod operational;
 mod ordered;
 mod outcomes;
+mod poll;
 mod postgres_only;
 mod resources;
 mod rollup;
@@ -97,4 +98,7 @@ conformance! {
     ordered::an_expired_head_is_taken_over_in_order,
     ordered::recover_and_requeue_join_the_end_of_the_line,
     ordered::turning_ordering_on_and_off_keeps_pending_work,
+    poll::polling_streams_read_in_commit_order_from_their_start,
+    poll::poll_offsets_are_kept_per_consumer,
+    poll::poller_tokens_rotate_and_retire_forward,
 }

@@ -21,8 +21,8 @@ async fn opens_from_blocking_start_up_code() {
             let store = PostgresStore::open(&url).expect("PostgreSQL store opens");
             assert_eq!(store.count_tokens().await.unwrap(), 0);
             assert!(store.due_notifications().is_some());
-            // The schema version is the number of migrations.
-            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 10);
+            // The schema version is the number of the newest migration.
+            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 11);
         })
         .await;
 }
@@ -300,6 +300,82 @@ async fn connects_with_tls_as_the_url_asks() {
                 .await;
                 assert!(refused.is_err(), "sslmode={mode} trusted another CA");
             }
+        })
+        .await;
+}
+
+/// Two messages stored at once: the one whose transaction began first commits last. A reader
+/// between the two commits must not step past it: the stream stops before the transaction
+/// still open, and reads both, in transaction order, once it has committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_committed_late_is_not_skipped() {
+    use webhookd_core::time::now;
+    use webhookd_store::PollStore;
+
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = PostgresStore::connect(&url)
+                .await
+                .expect("PostgreSQL store opens");
+            let app = crate::support::application(Some("late-app"));
+            store.create_application(&app, None).await.unwrap();
+            let since = now() - minutes(1);
+            let start = store.stream_start(&app.id, since).await.unwrap();
+
+            // The slow writer's transaction begins (and takes its id) first.
+            let (mut slow, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let slow = slow.transaction().await.unwrap();
+            slow.execute("SELECT pg_current_xact_id()", &[])
+                .await
+                .unwrap();
+            let late = message_at(&app.id, "user.late", now());
+
+            let quick = message_at(&app.id, "user.quick", now());
+            store.create_message(&quick, None, None).await.unwrap();
+            let read = store.read_stream(&app.id, since, &start, 10).await.unwrap();
+            assert!(
+                read.is_empty(),
+                "held back by the open transaction: {read:?}"
+            );
+
+            slow.execute(
+                "INSERT INTO messages (id, app_id, event_type, event_id, payload, channels, \
+                 tags, created_at, deliver_at, retain_payload_until) \
+                 VALUES ($1, $2, $3, NULL, $4, '{}', '{}', $5, NULL, NULL)",
+                &[
+                    &late.id.as_str(),
+                    &app.id.as_str(),
+                    &late.event_type,
+                    &late.payload.as_ref(),
+                    &webhookd_core::time::to_unix_ms(late.created_at),
+                ],
+            )
+            .await
+            .unwrap();
+            slow.commit().await.unwrap();
+            // Transactions of other clients of the server hold the stream back too, briefly.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let read = loop {
+                let read: Vec<_> = store
+                    .read_stream(&app.id, since, &start, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, message)| message.id)
+                    .collect();
+                if read.len() == 2 || std::time::Instant::now() > deadline {
+                    break read;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            };
+            assert_eq!(read, vec![late.id, quick.id]);
         })
         .await;
 }

@@ -34,6 +34,7 @@
 //! - `cli`: exit codes, refusals, tokens, SIGTERM.
 //! - `data_at_rest`: the start-up warning about plain secrets under a key.
 //! - `token_lifecycle`: the local-mode opt-in, tokens managed on running nodes, weak tokens.
+//! - `listen`: `webhookd listen` forwards a polling endpoint's messages, signed, and resumes.
 //! - `connections`: a crowd of idle and slow clients under a low limit on open files, and a
 //!   hostile request stream over one keep-alive connection.
 
@@ -49,6 +50,7 @@ mod endpoint_controls;
 mod endpoint_options;
 mod frozen_database;
 mod isolation;
+mod listen;
 mod metrics;
 mod multinode;
 mod operational;

@@ -1,6 +1,7 @@
 // One application's endpoints with their health (delivery counts, last attempt, disabled)
 // and the actions the viewer may take on each: edit, enable or disable, reveal and rotate the
-// secret, recover failed messages since a moment, send an example event, delete.
+// secret, recover failed messages since a moment, send an example event, delete. Polling
+// endpoints are shown as such, without what only concerns endpoints that are sent to.
 
 import { api, ApiError, seg } from '../api.js';
 import { h, append, heading, empty, badge, facts, toast, actionButton, uid, replace, describeError } from '../dom.js';
@@ -48,10 +49,16 @@ export async function endpoints(ctx, params) {
 
 function endpointCard(ctx, app, endpoint, catalog) {
   const base = `/app/${seg(app.id)}/endpoint/${seg(endpoint.id)}`;
-  const health = h('div', { class: 'health' }, h('span', { class: 'muted' }, 'Reading health…'));
+  // A polling endpoint (URL `poll:`) is read by its consumer and never sent to: it has no
+  // URL to show, no attempts, and nothing to recover or send.
+  const polling = endpoint.url === 'poll:';
+  const health = polling
+    ? h('p', { class: 'muted' }, 'Its consumer reads its messages through the poller API (or `webhookd listen`); nothing is sent to it.')
+    : h('div', { class: 'health' }, h('span', { class: 'muted' }, 'Reading health…'));
   const card = h('article', { class: 'card endpoint', 'aria-labelledby': `ep-${endpoint.id}` },
     h('header', { class: 'endpoint-head' },
-      h('h2', { id: `ep-${endpoint.id}`, class: 'url' }, endpoint.url),
+      h('h2', { id: `ep-${endpoint.id}`, class: 'url' }, polling ? 'Polling endpoint' : endpoint.url),
+      polling ? badge('Polling') : null,
       endpoint.disabled ? badge('Disabled', 'bad') : badge('Enabled', 'good'),
     ),
     endpoint.description ? h('p', {}, endpoint.description) : null,
@@ -68,7 +75,7 @@ function endpointCard(ctx, app, endpoint, catalog) {
     ]),
     health,
   );
-  loadHealth(app, base, endpoint, health);
+  if (!polling) loadHealth(app, base, endpoint, health);
 
   const actions = h('div', { class: 'actions wrap' });
   const panel = h('div', { class: 'panel', id: uid('panel'), hidden: true });
@@ -112,7 +119,7 @@ function endpointCard(ctx, app, endpoint, catalog) {
       toast('Secret rotated. The previous one keeps signing for a grace period.', 'good');
     }, { confirmText: 'Rotate this endpoint\'s signing secret? The receiver must switch to the new one.' }));
   }
-  if (ctx.can('CreateAttempts')) {
+  if (ctx.can('CreateAttempts') && !polling) {
     actions.append(toggle('Recover…', panel, () => recoverForm(base, panel)));
     if (catalog.length) actions.append(toggle('Send example…', panel, () => exampleForm(base, endpoint, catalog, panel)));
   }
@@ -123,7 +130,7 @@ function endpointCard(ctx, app, endpoint, catalog) {
       ctx.reload();
     }, { tone: 'danger', confirmText: `Delete the endpoint ${endpoint.url}? Its delivery history goes with it.` }));
   }
-  actions.append(h('a', { class: 'button subtle', href: `${ctx.appLink(app.id, '/msgs')}?endpoint=${encodeURIComponent(endpoint.id)}` }, 'Messages'));
+  if (!polling) actions.append(h('a', { class: 'button subtle', href: `${ctx.appLink(app.id, '/msgs')}?endpoint=${encodeURIComponent(endpoint.id)}` }, 'Messages'));
   card.append(actions, panel);
   return card;
 }
