@@ -150,7 +150,7 @@ fn the_document_describes_the_whole_api() {
     // counted here.
     assert_eq!(
         operations.len(),
-        77,
+        78,
         "the document's operations: {operations:?}"
     );
 }
