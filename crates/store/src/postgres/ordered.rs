@@ -13,6 +13,33 @@ use super::rows::{get, ms};
 use super::sql::{execute, query, query_opt};
 use crate::Result;
 
+/// Turns on the insert trigger that numbers deliveries, before an endpoint becomes ordered.
+/// Until an endpoint of the database is ordered the trigger is off (migration V10 leaves it
+/// so), and ingest pays nothing for ordering. Turning it on is transactional DDL: it waits for
+/// the transactions inserting deliveries to end and holds new ones back until this transaction
+/// commits, so every pending delivery of the endpoint is either committed already (and
+/// numbered by `reorder`) or inserted after, through the trigger. It stays on once on.
+pub(crate) async fn enable_numbering(c: &impl GenericClient) -> Result<()> {
+    let enabled = query_opt(
+        c,
+        "SELECT tgenabled <> 'D' FROM pg_trigger \
+         WHERE tgrelid = 'deliveries'::regclass AND tgname = 'deliveries_sequence'",
+        &[],
+    )
+    .await?;
+    if let Some(row) = enabled
+        && !get::<bool>(&row, 0)?
+    {
+        execute(
+            c,
+            "ALTER TABLE deliveries ENABLE TRIGGER deliveries_sequence",
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Whether the endpoint delivers in order (false when it does not exist).
 pub(crate) async fn is_ordered(c: &impl GenericClient, endpoint: &EndpointId) -> Result<bool> {
     match query_opt(

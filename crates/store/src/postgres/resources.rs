@@ -165,6 +165,9 @@ pub(crate) async fn create_endpoint(
     endpoint: &Endpoint,
 ) -> Result<()> {
     let values = EndpointJson::new(endpoint, codec)?;
+    if endpoint.ordered {
+        super::ordered::enable_numbering(c).await?;
+    }
     execute(
         c,
         &format!(
@@ -298,6 +301,9 @@ pub(crate) async fn update_endpoint(
     endpoint: &Endpoint,
 ) -> Result<()> {
     let values = EndpointJson::new(endpoint, codec)?;
+    if endpoint.ordered {
+        super::ordered::enable_numbering(c).await?;
+    }
     let was_ordered = super::ordered::is_ordered(c, &endpoint.id).await?;
     // Every column but id, app_id and created_at is replaced.
     let changed = execute(

@@ -43,3 +43,8 @@ $$;
 CREATE TRIGGER deliveries_sequence BEFORE INSERT ON deliveries
     FOR EACH ROW WHEN (NEW.status = 1 AND NEW.seq IS NULL)
     EXECUTE FUNCTION deliveries_sequence();
+
+-- Off until an endpoint becomes ordered: the store turns it on in the transaction that makes
+-- the first ordered endpoint (`ordered::enable_numbering`), so a database without ordered
+-- endpoints pays nothing per inserted delivery.
+ALTER TABLE deliveries DISABLE TRIGGER deliveries_sequence;
