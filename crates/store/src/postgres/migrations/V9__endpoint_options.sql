@@ -4,3 +4,6 @@
 ALTER TABLE endpoints ADD COLUMN payload_filter TEXT;
 ALTER TABLE endpoints ADD COLUMN retry_schedule TEXT;
 ALTER TABLE endpoints ADD COLUMN request_timeout_ms BIGINT;
+-- The endpoints with a filter, by application: fan-out looks for them with every message, and
+-- an application without filters finds none at once.
+CREATE INDEX endpoints_filtered ON endpoints (app_id) WHERE payload_filter IS NOT NULL;
