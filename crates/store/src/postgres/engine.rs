@@ -273,6 +273,9 @@ fn insert_attempts(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
     );
 }
 
+/// Batches of at most this many results update their deliveries one statement each.
+const ONE_BY_ONE: usize = 16;
+
 /// The deliveries' updates of a batch whose records are for distinct deliveries: one
 /// statement per kind of result (manual results, rare, one by one). Each applies as
 /// [`update_delivery`] would.
@@ -294,6 +297,15 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
             self.next.extend(next);
             self.owners.push(record.owner.clone());
         }
+    }
+    if records.len() <= ONE_BY_ONE {
+        // A few rows: by primary key, one statement each (still one round trip). A statement
+        // over `unnest` is planned once per connection for any number of rows, and on a table
+        // whose statistics lag behind (a young database) that plan can scan the table.
+        for record in records {
+            update_delivery(pipeline, record);
+        }
+        return;
     }
     let (mut delivered, mut retried, mut failed) = Default::default();
     for record in records {
