@@ -63,39 +63,17 @@ impl Pipeline {
         self.steps.push((sql.into(), params));
     }
 
+    /// Sends every statement; the first error (in order) is the answer.
     pub(crate) async fn run(self, c: &impl GenericClient) -> Result<()> {
-        let mut statements = Vec::with_capacity(self.steps.len());
-        for (sql, _) in &self.steps {
-            statements.push(c.prepare_cached(sql).await.map_err(map_error)?);
-        }
-        let params: Vec<Vec<&(dyn ToSql + Sync)>> = self
-            .steps
-            .iter()
-            .map(|(_, params)| params.iter().map(|param| param.as_ref() as _).collect())
-            .collect();
-        // The first poll of each execution writes its request to the connection, in order.
-        let mut sent = Vec::with_capacity(statements.len());
-        for (statement, params) in statements.iter().zip(&params) {
-            let mut execution = c.execute(statement, params);
-            let polled = std::future::poll_fn(|cx| Poll::Ready(execution.as_mut().poll(cx))).await;
-            sent.push(match polled {
-                Poll::Ready(done) => Sent::Done(done),
-                Poll::Pending => Sent::Waiting(execution),
-            });
-        }
-        for execution in sent {
-            match execution {
-                Sent::Done(done) => done,
-                Sent::Waiting(execution) => execution.await,
-            }
-            .map_err(map_error)?;
+        for answer in self.query_each(c).await? {
+            answer?;
         }
         Ok(())
     }
 }
 
 impl Pipeline {
-    /// Sends every statement as [`Pipeline::run`] does and keeps each one's rows or error, in
+    /// Sends every statement back to back and keeps each one's rows or error, in
     /// order, rather than stopping at the first error. Within a transaction, the statements
     /// after a failed one fail too (the transaction is aborted). Fails as a whole only when a
     /// statement cannot be prepared.
