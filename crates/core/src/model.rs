@@ -149,8 +149,7 @@ impl Endpoint {
     /// Whether the endpoint's event types and channels let such a message through, enabled or
     /// not (replays ask this of messages sent while it was disabled).
     pub fn matches(&self, event_type: &str, channels: &[String]) -> bool {
-        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
-            && (self.channels.is_empty() || self.channels.iter().any(|c| channels.contains(c)))
+        selects(&self.event_types, &self.channels, event_type, channels)
     }
 
     /// The secrets that sign a request made at `now`: the current one, then every retired one
@@ -278,6 +277,19 @@ pub fn truncate_response(body: &[u8]) -> String {
         cut -= 1;
     }
     text[..cut].to_owned()
+}
+
+/// The fan-out rule on an endpoint's event types and channels (`endpoint_types`,
+/// `endpoint_channels`; empty lets everything through) for a message of `event_type` on
+/// `channels`: for stores that read the endpoint's columns without building an [`Endpoint`].
+pub fn selects(
+    endpoint_types: &[String],
+    endpoint_channels: &[String],
+    event_type: &str,
+    channels: &[String],
+) -> bool {
+    (endpoint_types.is_empty() || endpoint_types.iter().any(|t| t == event_type))
+        && (endpoint_channels.is_empty() || endpoint_channels.iter().any(|c| channels.contains(c)))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use webhookd_core::EndpointId;
-use webhookd_core::model::Message;
+use webhookd_core::model::{Message, selects};
 
 use super::admin;
 use super::error::{map_error, map_pool_error};
@@ -246,13 +246,14 @@ async fn evaluate_filters(
             let mut evaluated = Evaluated::default();
             let mut pass = FilterPass::new(message);
             for (id, app, filter, event_types, channels) in &filtered {
-                let selects = app == message.app_id.as_str()
-                    && (event_types.is_empty() || event_types.contains(&message.event_type))
-                    && (channels.is_empty()
-                        || channels
-                            .iter()
-                            .any(|channel| message.channels.contains(channel)));
-                if selects {
+                if app == message.app_id.as_str()
+                    && selects(
+                        event_types,
+                        channels,
+                        &message.event_type,
+                        &message.channels,
+                    )
+                {
                     evaluated.evaluate(&mut pass, id.clone(), filter.clone());
                 }
             }

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use webhookd_core::model::{
-    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL,
+    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL, selects,
 };
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
@@ -157,12 +157,12 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<Endpoint
         let channels: String = row.get(2).map_err(map_error)?;
         let event_types: Vec<String> = serde_json::from_str(&event_types).unwrap_or_default();
         let channels: Vec<String> = serde_json::from_str(&channels).unwrap_or_default();
-        let type_matches = event_types.is_empty() || event_types.contains(&message.event_type);
-        let channel_matches = channels.is_empty()
-            || channels
-                .iter()
-                .any(|channel| message.channels.contains(channel));
-        if type_matches && channel_matches {
+        if selects(
+            &event_types,
+            &channels,
+            &message.event_type,
+            &message.channels,
+        ) {
             let filter: Option<String> = row.get(3).map_err(map_error)?;
             if filters.accepts(filter.as_deref()) {
                 matching.push(EndpointId::from_trusted(row.get(0).map_err(map_error)?));
