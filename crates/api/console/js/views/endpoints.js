@@ -53,7 +53,7 @@ function endpointCard(ctx, app, endpoint, catalog) {
   // URL to show, no attempts, and nothing to recover or send.
   const polling = endpoint.url === 'poll:';
   const health = polling
-    ? h('p', { class: 'muted' }, 'Its consumer reads its messages through the poller API (or `webhookd listen`); nothing is sent to it.')
+    ? h('p', { class: 'muted' }, 'Its consumer reads its messages through the poller API (or ', h('code', {}, 'webhookd listen'), '); nothing is sent to it.')
     : h('div', { class: 'health' }, h('span', { class: 'muted' }, 'Reading health…'));
   const card = h('article', { class: 'card endpoint', 'aria-labelledby': `ep-${endpoint.id}` },
     h('header', { class: 'endpoint-head' },
