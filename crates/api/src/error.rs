@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
-use webhookd_store::StoreError;
+use webhookd_store::{StoreError, Taken};
 
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -41,6 +41,10 @@ pub struct ValidationErrorBody {
     pub detail: Vec<FieldError>,
 }
 
+/// Marks a 409 whose cause is the request's own idempotency key, used by an earlier request.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyUsed;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
@@ -55,6 +59,11 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    /// A live record of the request's idempotency key exists: another request with the key was
+    /// served first. The response carries [`KeyUsed`], so the idempotency layer answers with
+    /// that request's answer instead.
+    #[error("{0}")]
+    KeyUsed(String),
     #[error("{0}")]
     RequestTimeout(String),
     #[error("{0}")]
@@ -95,7 +104,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::KeyUsed(_) => StatusCode::CONFLICT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -112,7 +121,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::Conflict(_) => "conflict",
+            Self::Conflict(_) | Self::KeyUsed(_) => "conflict",
             Self::RequestTimeout(_) => "request_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -126,7 +135,16 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::Conflict(conflict) => {
+                if let Some(cause) = conflict.cause() {
+                    tracing::debug!(cause, "conflict");
+                }
+                if conflict.taken == Taken::IdempotencyKey {
+                    Self::KeyUsed(conflict.detail().to_owned())
+                } else {
+                    Self::Conflict(conflict.detail().to_owned())
+                }
+            }
             StoreError::NotFound => Self::NotFound("not found".into()),
             StoreError::Invalid(detail) => Self::invalid(&["body"], detail),
             StoreError::Unavailable(detail) => {
@@ -168,14 +186,19 @@ impl IntoResponse for ApiError {
                 (status, Json(body)).into_response()
             }
         };
-        if let Self::Unavailable {
-            retry_after_seconds,
-            ..
-        } = self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        match self {
+            Self::Unavailable {
+                retry_after_seconds,
+                ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            }
+            Self::KeyUsed(_) => {
+                response.extensions_mut().insert(KeyUsed);
+            }
+            _ => {}
         }
         response
     }
@@ -183,12 +206,21 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use webhookd_store::Conflict;
+
     use super::*;
 
     #[test]
     fn store_errors_map_to_statuses() {
         let cases = [
-            (StoreError::Conflict("x".into()), StatusCode::CONFLICT),
+            (
+                StoreError::Conflict(Conflict::application_uid(Some("x"))),
+                StatusCode::CONFLICT,
+            ),
+            (
+                StoreError::Conflict(Conflict::idempotency_key()),
+                StatusCode::CONFLICT,
+            ),
             (StoreError::NotFound, StatusCode::NOT_FOUND),
             (
                 StoreError::Unavailable("locked".into()),
@@ -202,6 +234,16 @@ mod tests {
         for (error, status) in cases {
             assert_eq!(ApiError::from(error).status(), status);
         }
+    }
+
+    #[test]
+    fn only_a_used_key_is_marked_for_replay() {
+        let used =
+            ApiError::from(StoreError::Conflict(Conflict::idempotency_key())).into_response();
+        assert!(used.extensions().get::<KeyUsed>().is_some());
+        let taken =
+            ApiError::from(StoreError::Conflict(Conflict::event_id(Some("e1")))).into_response();
+        assert!(taken.extensions().get::<KeyUsed>().is_none());
     }
 
     #[test]

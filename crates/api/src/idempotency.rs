@@ -27,7 +27,7 @@ use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
 
 use crate::ApiState;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, KeyUsed};
 use crate::wire::JsonBytes;
 
 /// The longest key accepted.
@@ -256,8 +256,9 @@ pub(crate) async fn middleware(
         .extensions_mut()
         .insert(IdempotencyKey(Some(hash.clone())));
     let response = next.run(request).await;
-    if response.status() == StatusCode::CONFLICT {
-        // Another node may have served the same key meanwhile: its answer is the answer.
+    if response.extensions().get::<KeyUsed>().is_some() {
+        // The store found the key's record when it wrote the effect's: another request with
+        // the key (on any node) was served first, and its answer is the answer.
         if let Ok(Some(stored)) = state
             .store()
             .get_idempotent_response(&hash, not_before)

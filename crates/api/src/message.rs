@@ -31,7 +31,7 @@ use utoipa::ToSchema;
 use webhookd_core::model::{Application, Message};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, MessageId, validate};
-use webhookd_store::{MessageFilter, Order, Page, StoreError};
+use webhookd_store::{MessageFilter, Order, Page, Taken};
 
 use crate::ApiState;
 use crate::application::ApplicationIn;
@@ -454,7 +454,7 @@ pub(crate) async fn create_application(
     app.uid = Some(key);
     match state.store().create_application(&app, None).await {
         Ok(()) => Ok(app.id),
-        Err(StoreError::Conflict(_)) => {
+        Err(error) if error.is_taken(Taken::ApplicationUid) => {
             let uid = app.uid.unwrap_or_default();
             Ok(state.application(&uid).await?.id)
         }

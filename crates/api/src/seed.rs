@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_core::time::now;
 use webhookd_core::{AppId, EndpointId, validate};
-use webhookd_store::{Cursor, Order, Page, PageRequest, StoreError};
+use webhookd_store::{Cursor, Order, Page, PageRequest, Taken};
 
 use crate::ApiState;
 use crate::endpoint::{EndpointIn, ensure_room, new_endpoint};
@@ -136,15 +136,17 @@ pub(crate) async fn register(
             state.dispatcher().endpoint_changed(&endpoint.id);
             Ok(response.recorded())
         }
-        Err(StoreError::Conflict(_)) => match state.store().get_endpoint(&app.id, &uid).await? {
-            Some(existing) => JsonBytes::new(
-                StatusCode::CREATED,
-                &RegistrationOut::new(input.name, &app, &existing),
-            ),
-            None => Err(ApiError::Conflict(
-                "the registration raced another; retry".into(),
-            )),
-        },
+        Err(error) if error.is_taken(Taken::EndpointUid) => {
+            match state.store().get_endpoint(&app.id, &uid).await? {
+                Some(existing) => JsonBytes::new(
+                    StatusCode::CREATED,
+                    &RegistrationOut::new(input.name, &app, &existing),
+                ),
+                None => Err(ApiError::Conflict(
+                    "the registration raced another; retry".into(),
+                )),
+            }
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -173,7 +175,7 @@ async fn application(state: &ApiState, name: &str) -> ApiResult<Application> {
     };
     match state.store().create_application(&app, None).await {
         Ok(()) => Ok(app),
-        Err(StoreError::Conflict(_)) => state.application(name).await,
+        Err(error) if error.is_taken(Taken::ApplicationUid) => state.application(name).await,
         Err(error) => Err(error.into()),
     }
 }

@@ -8,6 +8,7 @@
 
 mod access;
 mod bulk;
+mod conflict;
 mod deadline;
 mod fanout;
 mod operational;
@@ -29,6 +30,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
 
 pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
+pub use conflict::{Conflict, Taken};
 pub use deadline::DeadlineStore;
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use poll::{PollStore, PollerTokenRecord, StreamPosition};
@@ -40,9 +42,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// What can go wrong in storage, in the terms callers act on.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was broken; the text names what already exists.
+    /// A uniqueness rule was broken: what was taken, and the sentence that names it.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// The object to change does not exist.
     #[error("not found")]
     NotFound,
@@ -66,9 +68,6 @@ pub struct Lease {
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
-/// The conflict when a live idempotency record already holds the key.
-pub const IDEMPOTENCY_TAKEN: &str = "a request with this idempotency-key was already processed";
 
 /// A response to replay for a repeated `idempotency-key`, written in the same transaction as
 /// the effect it answers for.

@@ -12,7 +12,7 @@ use super::list::{Param, int, param, text};
 use super::rows::{self, TASK_COLUMNS, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
 use crate::{
-    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
+    ApiTokenRecord, Conflict, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
     StoreError,
 };
 
@@ -26,7 +26,7 @@ pub(crate) async fn save_idempotent(
     let (sql, params) = save_idempotent_statement(response);
     let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param.as_ref() as _).collect();
     if execute(c, sql, &params).await? == 0 {
-        return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
+        return Err(StoreError::Conflict(Conflict::idempotency_key()));
     }
     Ok(())
 }
@@ -214,12 +214,7 @@ pub(crate) async fn create_token(c: &impl GenericClient, token: &ApiTokenRecord)
         ],
     )
     .await
-    .map_err(|error| match error {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("a token named `{}` already exists", token.name))
-        }
-        other => other,
-    })?;
+    .map_err(|error| error.taken_as(|| Conflict::token_name(&token.name)))?;
     Ok(())
 }
 

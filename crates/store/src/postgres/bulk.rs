@@ -17,7 +17,7 @@ use super::messages::claim_at_insert;
 use super::retention;
 use super::rows::{MESSAGE_COLUMNS, get, ms, opt_ms, status_code};
 use super::sql::{execute, query};
-use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, StoreError, fanout};
+use crate::{AppUsage, BulkStore, Conflict, EXPUNGE_BATCH, Lease, ReplayFilter, Result, fanout};
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
@@ -67,13 +67,7 @@ impl BulkStore for PostgresStore {
             ],
         )
         .await
-        .map_err(|error| match error {
-            StoreError::Conflict(_) => StoreError::Conflict(format!(
-                "a message with eventId `{}` already exists in this application",
-                message.event_id.as_deref().unwrap_or_default()
-            )),
-            other => other,
-        })?;
+        .map_err(|error| error.taken_as(|| Conflict::event_id(message.event_id.as_deref())))?;
         if claim.is_none() && inserted > 0 {
             notify_due(&client).await?;
         }

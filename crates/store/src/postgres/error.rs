@@ -7,7 +7,7 @@ use std::error::Error as _;
 use deadpool_postgres::PoolError;
 use tokio_postgres::error::SqlState;
 
-use crate::StoreError;
+use crate::{Conflict, StoreError};
 
 /// The error classes (the first two characters of a SQLSTATE) that mean "try again later".
 const RETRYABLE_CLASSES: [&str; 3] = [
@@ -21,7 +21,9 @@ const RETRYABLE_CLASSES: [&str; 3] = [
 pub(crate) fn map_error(error: tokio_postgres::Error) -> StoreError {
     let text = describe(&error);
     match error.code() {
-        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(text),
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
+            StoreError::Conflict(Conflict::unique(text))
+        }
         // PostgreSQL text cannot hold the NUL character: the input is at fault, not the store.
         Some(code)
             if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE

@@ -33,7 +33,7 @@ use super::messages::{self, Evaluated, Fanned, claim_at_insert};
 use super::rows::get;
 use super::sql::{Pipeline, query};
 use crate::fanout::FilterPass;
-use crate::{IDEMPOTENCY_TAKEN, IdempotentResponse, Lease, Result, StoreError};
+use crate::{Conflict, IdempotentResponse, Lease, Result, StoreError};
 
 /// The most messages in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -198,7 +198,7 @@ async fn together(
     if !keyed.is_empty() {
         let written = answers.next().unwrap_or_else(|| Err(stopped()))?;
         if written.len() != keyed.len() {
-            return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
+            return Err(StoreError::Conflict(Conflict::idempotency_key()));
         }
     }
     for notified in answers {
@@ -277,11 +277,12 @@ async fn write_one(client: &mut deadpool_postgres::Client, job: &Job) -> Result<
         return messages::insert_message(&*client, &job.message, claim).await;
     }
     let tx = client.transaction().await.map_err(map_error)?;
+    // The key first: a repeat is told that its key was used, not that its eventId is taken.
+    admin::save_idempotent(&tx, job.idempotency.as_ref()).await?;
     let endpoints = messages::insert_message(&tx, &job.message, claim).await?;
     if claim.is_none() && !endpoints.is_empty() {
         listen::notify_due(&tx).await?;
     }
-    admin::save_idempotent(&tx, job.idempotency.as_ref()).await?;
     tx.commit().await.map_err(map_error)?;
     Ok(endpoints)
 }

@@ -16,8 +16,8 @@ use super::rows::{
 use super::sql::{query, query_opt};
 use crate::fanout::FilterPass;
 use crate::{
-    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, SecretCodec,
-    StoreError,
+    AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
+    SecretCodec, StoreError,
 };
 
 /// The lease that claims a new message's deliveries at once, if any: the ingesting node's,
@@ -204,13 +204,7 @@ pub(crate) fn insert_params(
 
 /// A unique violation of [`insert_statement`] is the message's `eventId` (its id is new).
 pub(crate) fn event_id_taken(message: &Message, error: StoreError) -> StoreError {
-    match error {
-        StoreError::Conflict(_) => StoreError::Conflict(format!(
-            "a message with eventId `{}` already exists in this application",
-            message.event_id.as_deref().unwrap_or_default()
-        )),
-        other => other,
-    }
+    error.taken_as(|| Conflict::event_id(message.event_id.as_deref()))
 }
 
 /// What [`insert_statement`] returned. With a `claimed` insert, only the endpoints whose

@@ -267,8 +267,8 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            resources::create_application(&tx, app).await?;
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
+            resources::create_application(&tx, app).await?
         })
     }
 
@@ -294,9 +294,9 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
             resources::create_endpoint(&tx, &self.codec, endpoint).await?;
-            operational::emit(&tx, crate::operational::created_event(endpoint)).await?;
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
+            operational::emit(&tx, crate::operational::created_event(endpoint)).await?
         })
     }
 
@@ -357,8 +357,8 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            resources::create_event_type(&tx, event_type).await?;
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
+            resources::create_event_type(&tx, event_type).await?
         })
     }
 
@@ -549,9 +549,9 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
+            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
             admin::put_task(&tx, task).await?;
-            operational::emit(&tx, crate::operational::task_event(task)).await?;
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?
+            operational::emit(&tx, crate::operational::task_event(task)).await?
         })
     }
 

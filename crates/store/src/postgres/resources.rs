@@ -14,22 +14,7 @@ use super::rows::{
     self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms, status_code,
 };
 use super::sql::{execute, query, query_one, query_opt};
-use crate::{Page, PageRequest, Result, SecretCodec, StoreError, overrides};
-
-/// Maps a uniqueness failure to a conflict that says what exists.
-fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(StoreError) -> StoreError {
-    move |error| match error {
-        StoreError::Conflict(_) => StoreError::Conflict(what()),
-        other => other,
-    }
-}
-
-fn uid_taken(what: &str, uid: Option<&str>) -> String {
-    match uid {
-        Some(uid) => format!("{what} with uid `{uid}` already exists"),
-        None => format!("{what} with this id already exists"),
-    }
-}
+use crate::{Conflict, Page, PageRequest, Result, SecretCodec, StoreError, overrides};
 
 fn rate(rate: Option<u32>) -> Option<i64> {
     rate.map(i64::from)
@@ -53,9 +38,7 @@ pub(crate) async fn create_application(c: &impl GenericClient, app: &Application
         ],
     )
     .await
-    .map_err(conflict_as(|| {
-        uid_taken("an application", app.uid.as_deref())
-    }))?;
+    .map_err(|error| error.taken_as(|| Conflict::application_uid(app.uid.as_deref())))?;
     Ok(())
 }
 
@@ -98,9 +81,7 @@ pub(crate) async fn update_application(c: &impl GenericClient, app: &Application
         ],
     )
     .await
-    .map_err(conflict_as(|| {
-        uid_taken("an application", app.uid.as_deref())
-    }))?;
+    .map_err(|error| error.taken_as(|| Conflict::application_uid(app.uid.as_deref())))?;
     if changed == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -200,9 +181,7 @@ pub(crate) async fn create_endpoint(
         ],
     )
     .await
-    .map_err(conflict_as(|| {
-        uid_taken("an endpoint", endpoint.uid.as_deref())
-    }))?;
+    .map_err(|error| error.taken_as(|| Conflict::endpoint_uid(endpoint.uid.as_deref())))?;
     Ok(())
 }
 
@@ -337,9 +316,7 @@ pub(crate) async fn update_endpoint(
         ],
     )
     .await
-    .map_err(conflict_as(|| {
-        uid_taken("an endpoint", endpoint.uid.as_deref())
-    }))?;
+    .map_err(|error| error.taken_as(|| Conflict::endpoint_uid(endpoint.uid.as_deref())))?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
@@ -410,9 +387,8 @@ pub(crate) async fn create_event_type(
 ) -> Result<()> {
     let written = upsert_event_type(c, event_type, "WHERE event_types.archived").await?;
     if written == 0 {
-        return Err(StoreError::Conflict(format!(
-            "an event type named `{}` already exists",
-            event_type.name
+        return Err(StoreError::Conflict(Conflict::event_type_name(
+            &event_type.name,
         )));
     }
     Ok(())

@@ -9,7 +9,7 @@ use webhookd_core::{TaskId, TokenId};
 use super::map_error;
 use super::rows::{self, TASK_COLUMNS, json, ms};
 use crate::{
-    ApiTokenRecord, IDEMPOTENCY_TAKEN, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
+    ApiTokenRecord, Conflict, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
     StoreError,
 };
 
@@ -37,7 +37,7 @@ pub(crate) fn save_idempotent(c: &Connection, response: Option<&IdempotentRespon
         })
         .map_err(map_error)?;
     if written == 0 {
-        return Err(StoreError::Conflict(IDEMPOTENCY_TAKEN.into()));
+        return Err(StoreError::Conflict(Conflict::idempotency_key()));
     }
     Ok(())
 }
@@ -149,12 +149,7 @@ pub(crate) fn create_token(c: &Connection, token: &ApiTokenRecord) -> Result<()>
             ms(token.created_at)
         ],
     )
-    .map_err(|error| match map_error(error) {
-        StoreError::Conflict(_) => {
-            StoreError::Conflict(format!("a token named `{}` already exists", token.name))
-        }
-        other => other,
-    })?;
+    .map_err(|error| map_error(error).taken_as(|| Conflict::token_name(&token.name)))?;
     Ok(())
 }
 

@@ -14,8 +14,8 @@ use super::rows::{
 };
 use crate::fanout::FilterPass;
 use crate::{
-    AttemptFilter, AttemptScope, Lease, MessageFilter, Page, PageRequest, Result, SecretCodec,
-    StoreError,
+    AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
+    SecretCodec,
 };
 
 /// Stores the message and a pending delivery for every endpoint that accepts it: its event
@@ -67,13 +67,7 @@ pub(crate) fn insert_message(c: &Connection, message: &Message) -> Result<()> {
             opt_ms(message.retain_payload_until),
         ])
     })
-    .map_err(|error| match map_error(error) {
-        StoreError::Conflict(_) => StoreError::Conflict(format!(
-            "a message with eventId `{}` already exists in this application",
-            message.event_id.as_deref().unwrap_or_default()
-        )),
-        other => other,
-    })?;
+    .map_err(|error| map_error(error).taken_as(|| Conflict::event_id(message.event_id.as_deref())))?;
     insert_labels(c, message)
 }
 

@@ -38,9 +38,9 @@ use webhookd_core::model::{
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
 
 use crate::{
-    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
-    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
-    RetentionPurge, SecretCodec, Store, StoreError,
+    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Conflict, Due,
+    EndpointHealthCounts, IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth,
+    Result, RetentionPurge, SecretCodec, Store, StoreError,
 };
 use writer::Writer;
 
@@ -73,7 +73,9 @@ struct Readers {
 /// Maps SQLite's errors to the kinds callers act on.
 pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
     match error.sqlite_error_code() {
-        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict("it already exists".into()),
+        Some(ErrorCode::ConstraintViolation) if is_uniqueness(&error) => {
+            StoreError::Conflict(Conflict::unique(error.to_string()))
+        }
         Some(
             ErrorCode::DatabaseBusy
             | ErrorCode::DatabaseLocked
@@ -85,6 +87,17 @@ pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
         ) => StoreError::Unavailable(error.to_string()),
         _ => StoreError::Internal(error.to_string()),
     }
+}
+
+/// Whether a constraint violation is a uniqueness rule (a unique index or a primary key), the one
+/// kind that is a conflict; a foreign key, `CHECK` or `NOT NULL` failure is a defect.
+fn is_uniqueness(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
@@ -239,8 +252,8 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (app, idempotency) = (app.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
-            resources::create_application(c, &app)?;
-            admin::save_idempotent(c, idempotency.as_ref())
+            admin::save_idempotent(c, idempotency.as_ref())?;
+            resources::create_application(c, &app)
         })
         .await
     }
@@ -280,9 +293,9 @@ impl Store for SqliteStore {
             self.codec.clone(),
         );
         self.write(move |c| {
+            admin::save_idempotent(c, idempotency.as_ref())?;
             resources::create_endpoint(c, &codec, &endpoint)?;
-            operational::emit(c, crate::operational::created_event(&endpoint))?;
-            admin::save_idempotent(c, idempotency.as_ref())
+            operational::emit(c, crate::operational::created_event(&endpoint))
         })
         .await
     }
@@ -367,8 +380,8 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (event_type, idempotency) = (event_type.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
-            resources::create_event_type(c, &event_type)?;
-            admin::save_idempotent(c, idempotency.as_ref())
+            admin::save_idempotent(c, idempotency.as_ref())?;
+            resources::create_event_type(c, &event_type)
         })
         .await
     }
@@ -413,9 +426,8 @@ impl Store for SqliteStore {
             self.codec.seal_response(idempotency),
         );
         self.write(move |c| {
-            let endpoints = messages::create_message(c, &message, lease.as_ref())?;
             admin::save_idempotent(c, idempotency.as_ref())?;
-            Ok(endpoints)
+            messages::create_message(c, &message, lease.as_ref())
         })
         .await
     }
@@ -599,9 +611,9 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (task, idempotency) = (task.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
+            admin::save_idempotent(c, idempotency.as_ref())?;
             admin::put_task(c, &task)?;
-            operational::emit(c, crate::operational::task_event(&task))?;
-            admin::save_idempotent(c, idempotency.as_ref())
+            operational::emit(c, crate::operational::task_event(&task))
         })
         .await
     }

@@ -10,15 +10,7 @@ use super::map_error;
 use super::rows::{
     self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms,
 };
-use crate::{Page, PageRequest, Result, SecretCodec, StoreError, overrides};
-
-/// Maps a uniqueness failure to a conflict that says what exists.
-fn conflict_as(what: impl FnOnce() -> String) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |error| match map_error(error) {
-        StoreError::Conflict(_) => StoreError::Conflict(what()),
-        other => other,
-    }
-}
+use crate::{Conflict, Page, PageRequest, Result, SecretCodec, StoreError, overrides};
 
 pub(crate) fn create_application(c: &Connection, app: &Application) -> Result<()> {
     c.prepare_cached(&format!(
@@ -35,17 +27,8 @@ pub(crate) fn create_application(c: &Connection, app: &Application) -> Result<()
             ms(app.updated_at),
         ])
     })
-    .map_err(conflict_as(|| {
-        uid_taken("an application", app.uid.as_deref())
-    }))?;
+    .map_err(|error| map_error(error).taken_as(|| Conflict::application_uid(app.uid.as_deref())))?;
     Ok(())
-}
-
-fn uid_taken(what: &str, uid: Option<&str>) -> String {
-    match uid {
-        Some(uid) => format!("{what} with uid `{uid}` already exists"),
-        None => format!("{what} with this id already exists"),
-    }
 }
 
 pub(crate) fn get_application(c: &Connection, key: &str) -> Result<Option<Application>> {
@@ -78,9 +61,9 @@ pub(crate) fn update_application(c: &Connection, app: &Application) -> Result<()
                 app.id.as_str(),
             ])
         })
-        .map_err(conflict_as(|| {
-            uid_taken("an application", app.uid.as_deref())
-        }))?;
+        .map_err(|error| {
+            map_error(error).taken_as(|| Conflict::application_uid(app.uid.as_deref()))
+        })?;
     if changed == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -164,9 +147,9 @@ pub(crate) fn create_endpoint(
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .and_then(|mut insert| insert.execute(rusqlite::params_from_iter(values)))
-    .map_err(conflict_as(|| {
-        uid_taken("an endpoint", endpoint.uid.as_deref())
-    }))?;
+    .map_err(|error| {
+        map_error(error).taken_as(|| Conflict::endpoint_uid(endpoint.uid.as_deref()))
+    })?;
     Ok(())
 }
 
@@ -275,9 +258,9 @@ pub(crate) fn update_endpoint(
              request_timeout_ms = ?20, ordered = ?21 WHERE id = ?1 AND app_id = ?2",
         )
         .and_then(|mut update| update.execute(rusqlite::params_from_iter(values)))
-        .map_err(conflict_as(|| {
-            uid_taken("an endpoint", endpoint.uid.as_deref())
-        }))?;
+        .map_err(|error| {
+            map_error(error).taken_as(|| Conflict::endpoint_uid(endpoint.uid.as_deref()))
+        })?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
@@ -349,9 +332,8 @@ fn event_type_params(event_type: &EventType) -> Result<[rusqlite::types::Value; 
 
 pub(crate) fn create_event_type(c: &Connection, event_type: &EventType) -> Result<()> {
     if get_event_type(c, &event_type.name)?.is_some_and(|existing| !existing.archived) {
-        return Err(StoreError::Conflict(format!(
-            "an event type named `{}` already exists",
-            event_type.name
+        return Err(StoreError::Conflict(Conflict::event_type_name(
+            &event_type.name,
         )));
     }
     put_event_type(c, event_type)

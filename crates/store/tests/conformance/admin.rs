@@ -4,7 +4,9 @@
 use webhookd_core::model::{BackgroundTask, TaskStatus};
 use webhookd_core::time::now;
 use webhookd_core::{MessageId, TaskId, TokenId};
-use webhookd_store::{ApiTokenRecord, IDEMPOTENCY_WINDOW, IdempotentResponse, Store, StoreError};
+use webhookd_store::{
+    ApiTokenRecord, IDEMPOTENCY_WINDOW, IdempotentResponse, Store, StoreError, Taken,
+};
 
 use crate::support::{app_with_endpoints, application, endpoint, message, minutes};
 
@@ -48,7 +50,7 @@ pub(crate) async fn idempotent_responses_are_saved_with_their_effect(store: &dyn
     // perhaps on another node, got there first)...
     let again = response("k-standalone", 200, r#"{"again":true}"#);
     let refused = store.save_idempotent_response(&again).await.unwrap_err();
-    assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    assert!(refused.is_taken(Taken::IdempotencyKey), "{refused:?}");
     // ...and once the first has outlived the window, a new one replaces it.
     let mut replaced = again;
     replaced.created_at = saved.created_at + IDEMPOTENCY_WINDOW + minutes(1);
@@ -104,7 +106,22 @@ pub(crate) async fn idempotent_responses_are_saved_with_their_effect(store: &dyn
     let refused = store
         .create_application(&twin, Some(&response("k-twin", 201, "{}")))
         .await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))));
+    assert!(
+        matches!(&refused, Err(error) if error.is_taken(Taken::ApplicationUid)),
+        "{refused:?}"
+    );
+    // A repeat of the first request (its key, its uid) is told that its key was used, not that
+    // the uid is taken: the caller then answers with the first answer.
+    let repeat = store
+        .create_application(
+            &application(Some("idem")),
+            Some(&response("k-app", 201, "{}")),
+        )
+        .await;
+    assert!(
+        matches!(&repeat, Err(error) if error.is_taken(Taken::IdempotencyKey)),
+        "{repeat:?}"
+    );
     assert_eq!(
         store
             .get_idempotent_response("k-twin", long_ago)
@@ -121,7 +138,17 @@ pub(crate) async fn idempotent_responses_are_saved_with_their_effect(store: &dyn
     let refused = store
         .create_message(&second, None, Some(&response("k-dup", 202, "{}")))
         .await;
-    assert!(matches!(refused, Err(StoreError::Conflict(_))));
+    assert!(
+        matches!(&refused, Err(error) if error.is_taken(Taken::EventId)),
+        "{refused:?}"
+    );
+    let repeat = store
+        .create_message(&second, None, Some(&response("k-message", 202, "{}")))
+        .await;
+    assert!(
+        matches!(&repeat, Err(error) if error.is_taken(Taken::IdempotencyKey)),
+        "{repeat:?}"
+    );
     assert_eq!(
         store
             .get_idempotent_response("k-dup", long_ago)
@@ -175,7 +202,10 @@ pub(crate) async fn tokens(store: &dyn Store) {
     store.create_token(&ci).await.unwrap();
     store.create_token(&deploy).await.unwrap();
     match store.create_token(&token("ci", "hash-other")).await {
-        Err(StoreError::Conflict(text)) => assert_eq!(text, "a token named `ci` already exists"),
+        Err(StoreError::Conflict(conflict)) => {
+            assert_eq!(conflict.taken, Taken::TokenName);
+            assert_eq!(conflict.detail(), "a token named `ci` already exists");
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(store.count_tokens().await.unwrap(), 2);
@@ -272,7 +302,7 @@ pub(crate) async fn a_live_idempotency_key_refuses_a_second_effect(store: &dyn S
         .create_application(&second, Some(&record(b"second")))
         .await
         .unwrap_err();
-    assert!(matches!(refused, StoreError::Conflict(_)), "{refused:?}");
+    assert!(refused.is_taken(Taken::IdempotencyKey), "{refused:?}");
     assert!(
         store
             .get_application(second.id.as_str())

@@ -6,6 +6,7 @@ use webhookd_core::time::now;
 use webhookd_core::{EndpointId, MessageId};
 use webhookd_store::{
     AttemptFilter, AttemptScope, DeliveryUpdate, MessageFilter, PageRequest, Store, StoreError,
+    Taken,
 };
 
 use crate::support::{
@@ -99,10 +100,13 @@ pub(crate) async fn event_id_is_unique_per_application(store: &dyn Store) {
     let mut again = message(&app.id, "user.created");
     again.event_id = Some("evt-1".into());
     match store.create_message(&again, None, None).await {
-        Err(StoreError::Conflict(text)) => assert_eq!(
-            text,
-            "a message with eventId `evt-1` already exists in this application"
-        ),
+        Err(StoreError::Conflict(conflict)) => {
+            assert_eq!(conflict.taken, Taken::EventId);
+            assert_eq!(
+                conflict.detail(),
+                "a message with eventId `evt-1` already exists in this application"
+            );
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     // Nothing of the refused message was stored.

@@ -5,13 +5,20 @@ use webhookd_core::EndpointId;
 use webhookd_core::model::RetiredSecret;
 use webhookd_core::signing::Secret;
 use webhookd_core::time::now;
-use webhookd_store::{Cursor, Order, PageRequest, Store, StoreError};
+use webhookd_store::{Cursor, Order, PageRequest, Store, StoreError, Taken};
 
 use crate::support::{application, endpoint, event_type, message, minutes};
 
 fn conflict(result: Result<(), StoreError>) -> String {
     match result {
-        Err(StoreError::Conflict(text)) => text,
+        Err(StoreError::Conflict(conflict)) => {
+            assert_ne!(
+                conflict.taken,
+                Taken::Unique,
+                "{conflict:?} names what was taken"
+            );
+            conflict.detail().to_owned()
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
