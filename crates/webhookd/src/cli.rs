@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::bin_cmd::BinArgs;
+use crate::commands::secrets::SecretsAction;
+use crate::commands::token::{RemoteArgs, TokenAction};
+use crate::commands::{secrets, token};
 use crate::config::{self, ConfigArgs};
-use crate::secrets_cmd::SecretsAction;
-use crate::token_cmd::{RemoteArgs, TokenAction};
-use crate::{run, secrets_cmd, telemetry, token_cmd};
+use crate::tools::bin::BinArgs;
+use crate::{run, telemetry, tools};
 
 /// Exit code for bad configuration or arguments.
 const USAGE: u8 = 2;
@@ -57,10 +58,10 @@ enum Command {
     },
     /// The built-in load test: starts a receiver sink (and a server unless `--url`), sends
     /// messages through the public API and prints one JSON report.
-    Bench(crate::bench::BenchArgs),
+    Bench(tools::bench::BenchArgs),
     /// Receives an application's webhooks where the server cannot reach: polls a polling
     /// endpoint and forwards each message, signed, to a local URL.
-    Listen(crate::listen::ListenArgs),
+    Listen(tools::listen::ListenArgs),
     /// Prints the version.
     Version,
 }
@@ -120,7 +121,7 @@ async fn dispatch(command: Command) -> ExitCode {
             report(run::run(config, listener, shutdown_signal()).await)
         }
         Command::Bin(args) => {
-            let validated = match crate::bin_cmd::validate(&args) {
+            let validated = match tools::bin::validate(&args) {
                 Ok(validated) => validated,
                 Err(error) => {
                     eprintln!("error: {error:#}");
@@ -134,7 +135,7 @@ async fn dispatch(command: Command) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            report(crate::bin_cmd::run(args, listener, shutdown_signal(), std::io::stdout()).await)
+            report(tools::bin::run(args, listener, shutdown_signal(), std::io::stdout()).await)
         }
         Command::Token {
             action,
@@ -145,7 +146,7 @@ async fn dispatch(command: Command) -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            report(token_cmd::dispatch(&config, remote, action, &mut std::io::stdout()).await)
+            report(token::dispatch(&config, remote, action, &mut std::io::stdout()).await)
         }
         Command::Secrets { action, config } => {
             let config = match load(&config) {
@@ -154,7 +155,7 @@ async fn dispatch(command: Command) -> ExitCode {
             };
             let result = async {
                 let store = run::open_store(&config)?;
-                secrets_cmd::run(store.as_ref(), action, &mut std::io::stdout()).await
+                secrets::run(store.as_ref(), action, &mut std::io::stdout()).await
             };
             report(result.await)
         }
@@ -165,9 +166,9 @@ async fn dispatch(command: Command) -> ExitCode {
             };
             report(run::open_store(&config).map(|_| println!("the database schema is up to date")))
         }
-        Command::Bench(args) => crate::bench::run(args).await,
+        Command::Bench(args) => tools::bench::run(args).await,
         Command::Listen(args) => {
-            report(crate::listen::run(args, shutdown_signal(), &mut std::io::stdout()).await)
+            report(tools::listen::run(args, shutdown_signal(), &mut std::io::stdout()).await)
         }
         Command::Version => {
             println!("webhookd {}", env!("CARGO_PKG_VERSION"));

@@ -5,17 +5,14 @@
 //! `webhookd-delivery`, `webhookd-api`). Tests and `webhookd bench` call [`run::run`] with a
 //! listener of their own, so they start the real server in-process.
 
-pub mod bench;
-pub mod bin_cmd;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod heartbeat;
-pub mod listen;
 pub mod metrics;
 pub mod run;
-pub mod secrets_cmd;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;
-pub mod token_cmd;
+pub mod tools;
 pub mod walk;

@@ -162,7 +162,7 @@ pub async fn run(
             tracing::info!(released, "resuming deliveries left by the previous run");
         }
     }
-    crate::secrets_cmd::check_all_open(store.as_ref()).await?;
+    crate::commands::secrets::check_all_open(store.as_ref()).await?;
     warn_unsealed(&config, store.as_ref()).await?;
     let auth = auth_mode(&config, store.as_ref(), listen).await?;
     let local = auth == AuthMode::Local;

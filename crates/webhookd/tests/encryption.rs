@@ -104,7 +104,7 @@ async fn secrets_are_sealed_and_keys_rotate() {
 
     // Without the key that sealed it, the server refuses to start and says why.
     let store = webhookd::run::open_store(&config(&database, Some(KEY_B))).unwrap();
-    let refused = webhookd::secrets_cmd::check_all_open(store.as_ref())
+    let refused = webhookd::commands::secrets::check_all_open(store.as_ref())
         .await
         .unwrap_err();
     assert!(
@@ -128,7 +128,7 @@ async fn secrets_are_sealed_and_keys_rotate() {
     assert!(String::from_utf8_lossy(&reencrypt.stdout).contains("1 endpoints"));
 
     let store = webhookd::run::open_store(&config(&database, Some(KEY_B))).unwrap();
-    webhookd::secrets_cmd::check_all_open(store.as_ref())
+    webhookd::commands::secrets::check_all_open(store.as_ref())
         .await
         .unwrap();
     let read = store

@@ -1,4 +1,5 @@
-//! The bench's client of the public API, used as the SDKs use it.
+//! A client of the public API, used as the SDKs use it (by the bench, `listen` and the remote
+//! `token` commands).
 //!
 //! One hyper client with a keep-alive connection pool serves every request: the set-up calls
 //! (applications, endpoints, stats) and the load itself. Every POST carries an

@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::Api;
+use crate::tools::client::Api;
 
 /// How long the server may take to answer its health check.
 const START_DEADLINE: Duration = Duration::from_secs(60);

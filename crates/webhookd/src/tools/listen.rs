@@ -36,7 +36,7 @@ use url::Url;
 use webhookd_core::signing::{Secret, SignatureType};
 use webhookd_core::time::now;
 
-use crate::bench::client::Api;
+use crate::tools::client::Api;
 
 /// The uid of the endpoint used without `--endpoint` or `--create`, and the default consumer.
 pub const DEFAULT_NAME: &str = "webhookd-listen";

@@ -25,7 +25,6 @@
 //! Traffic goes only to the sink, the local server, or the addresses the user gave.
 
 mod args;
-pub(crate) mod client;
 mod console;
 mod load;
 mod measure;
@@ -46,8 +45,8 @@ use webhookd_core::signing::Secret;
 
 pub use args::BenchArgs;
 
+use crate::tools::client::{self, Api};
 use args::{Pacing, Plan, Target};
-use client::Api;
 use load::{Ledger, Load};
 use measure::{Measured, Meter};
 use progress::Progress;

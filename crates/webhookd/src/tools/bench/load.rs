@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Clock;
-use super::client::{Api, Posted, idempotency_key};
+use crate::tools::client::{Api, Posted, idempotency_key};
 
 /// What was sent and what the server acknowledged.
 pub(crate) struct Ledger {

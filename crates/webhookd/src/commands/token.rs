@@ -19,8 +19,8 @@ use webhookd_core::time::{format_timestamp, now};
 use webhookd_store::sqlite::SqliteStore;
 use webhookd_store::{ApiTokenRecord, Store};
 
-use crate::bench::client::Api;
 use crate::config::{Config, Database};
+use crate::tools::client::Api;
 
 /// What `webhookd token` does.
 #[derive(Debug, clap::Subcommand)]

@@ -35,8 +35,8 @@ use webhookd_store::postgres::PostgresStore;
 use webhookd_store::sqlite::SqliteStore;
 use webhookd_store::{AttemptRecord, DeliveryUpdate, Store};
 
-use super::client::Api;
 use super::server::{LocalServer, database_path};
+use crate::tools::client::Api;
 
 /// Timed repetitions of each call.
 const REPEAT: usize = 10;
