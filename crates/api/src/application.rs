@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use webhookd_core::model::Application;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, validate};
+use webhookd_core::{AppKey, Key};
 use webhookd_store::Order;
 
 use crate::ApiState;
@@ -183,7 +184,10 @@ pub(crate) async fn create(
     input.validate()?;
     if query.bool("get_if_exists", false)?
         && let Some(uid) = &input.uid
-        && let Some(existing) = state.store().get_application(uid).await?
+        && let Some(existing) = state
+            .store()
+            .get_application(&Key::Name(uid.clone()))
+            .await?
     {
         return JsonBytes::new(StatusCode::OK, &ApplicationOut::from(existing));
     }
@@ -236,7 +240,7 @@ pub(crate) async fn put(
     Json(input): Json<ApplicationIn>,
 ) -> ApiResult<JsonBytes> {
     input.validate()?;
-    match state.store().get_application(&key).await? {
+    match state.store().get_application(&AppKey::parse(&key)).await? {
         Some(mut app) => {
             app.throttle_rate = rate(input.throttle_rate, input.rate_limit);
             app.name = input.name;

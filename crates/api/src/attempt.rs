@@ -32,6 +32,7 @@ use utoipa::{IntoParams, ToSchema};
 use webhookd_core::model::{Application, Attempt, Delivery, DeliveryStatus, Endpoint, Message};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AttemptId, EndpointId, MessageId};
+use webhookd_core::{Key, MessageKey};
 use webhookd_store::{AttemptFilter, AttemptScope, Order};
 
 use crate::ApiState;
@@ -274,7 +275,7 @@ async fn attempt_filter(
 async fn message(state: &ApiState, app: &Application, key: &str) -> ApiResult<Message> {
     state
         .store()
-        .get_message(&app.id, key)
+        .get_message(&app.id, &MessageKey::parse(key))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))
 }
@@ -327,7 +328,7 @@ async fn embedded_messages(
         }
         if let Some(message) = state
             .store()
-            .get_message(&app.id, attempt.msg_id.as_str())
+            .get_message(&app.id, &Key::Id(attempt.msg_id.clone()))
             .await?
         {
             let shown = serde_json::to_string(&MessageOut::of(&message, true))

@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
+use webhookd_core::AppKey;
 use webhookd_core::access::Capability;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, TokenId};
@@ -243,7 +244,7 @@ pub(crate) async fn app_portal_access(
 ) -> ApiResult<Response> {
     input.validate()?;
     let capabilities = granted(&input);
-    let app_id = match state.store().get_application(&key).await? {
+    let app_id = match state.store().get_application(&AppKey::parse(&key)).await? {
         Some(app) => app.id,
         None => match input.application {
             Some(application) => {

@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use webhookd_core::MessageKey;
 use webhookd_core::time::now;
 use webhookd_core::{AppId, MessageId};
 use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
@@ -182,7 +183,11 @@ async fn replay_message(state: &ApiState, status: StatusCode, reference: &str) -
             .into_response();
     };
     let app = AppId::from_trusted(app.to_owned());
-    match state.store().get_message(&app, msg).await {
+    match state
+        .store()
+        .get_message(&app, &MessageKey::parse(msg))
+        .await
+    {
         Ok(Some(message)) => crate::message::answer(status, &message, with_content == "1")
             .map_or_else(IntoResponse::into_response, IntoResponse::into_response),
         Ok(None) => ApiError::not_found("message").into_response(),

@@ -49,6 +49,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_core::signing::SignatureType;
+use webhookd_core::{AppKey, EndpointKey};
 use webhookd_delivery::Dispatcher;
 use webhookd_store::Store;
 
@@ -179,7 +180,7 @@ impl ApiState {
     /// The application with this id or uid, or 404.
     pub(crate) async fn application(&self, key: &str) -> ApiResult<Application> {
         self.store()
-            .get_application(key)
+            .get_application(&AppKey::parse(key))
             .await?
             .ok_or_else(|| ApiError::not_found("application"))
     }
@@ -200,7 +201,7 @@ impl ApiState {
         if let Some(app) = cached {
             return Ok(Some(app));
         }
-        let found = self.store().get_application(key).await?;
+        let found = self.store().get_application(&AppKey::parse(key)).await?;
         if let Some(app) = &found {
             let mut cache = self
                 .0
@@ -227,7 +228,7 @@ impl ApiState {
     /// The endpoint with this id or uid in the application, or 404.
     pub(crate) async fn endpoint(&self, app: &Application, key: &str) -> ApiResult<Endpoint> {
         self.store()
-            .get_endpoint(&app.id, key)
+            .get_endpoint(&app.id, &EndpointKey::parse(key))
             .await?
             .ok_or_else(|| ApiError::not_found("endpoint"))
     }

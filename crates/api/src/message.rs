@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use webhookd_core::MessageKey;
 use webhookd_core::model::{Application, Message};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, MessageId, validate};
@@ -540,7 +541,7 @@ pub(crate) async fn read(
     let app = state.application(&app).await?;
     let message = state
         .store()
-        .get_message(&app.id, &msg)
+        .get_message(&app.id, &MessageKey::parse(&msg))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     JsonBytes::new(StatusCode::OK, &MessageOut::of(&message, with_content))

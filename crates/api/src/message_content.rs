@@ -23,6 +23,7 @@ use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
+use webhookd_core::MessageKey;
 use webhookd_core::{AttemptId, validate};
 use webhookd_store::{Cursor, Order, PageRequest};
 
@@ -97,7 +98,7 @@ pub(crate) async fn expunge(
     let app = state.application(&app).await?;
     let message = state
         .store()
-        .get_message(&app.id, &msg)
+        .get_message(&app.id, &MessageKey::parse(&msg))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     state
@@ -136,7 +137,11 @@ pub(crate) async fn bulk_expunge(
     let mut results = BTreeMap::new();
     let mut found = Vec::new();
     for key in keys {
-        match state.store().get_message(&app.id, &key).await? {
+        match state
+            .store()
+            .get_message(&app.id, &MessageKey::parse(&key))
+            .await?
+        {
             Some(message) => {
                 found.push(message.id);
                 results.insert(key, "expunged");
@@ -212,7 +217,7 @@ pub(crate) async fn expunge_attempt(
     let app = state.application(&app).await?;
     let message = state
         .store()
-        .get_message(&app.id, &msg)
+        .get_message(&app.id, &MessageKey::parse(&msg))
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
     if !state

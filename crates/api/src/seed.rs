@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
+use webhookd_core::Key;
 use webhookd_core::model::{Application, Endpoint};
 use webhookd_core::time::now;
 use webhookd_core::{AppId, EndpointId, validate};
@@ -137,7 +138,11 @@ pub(crate) async fn register(
             Ok(response.recorded())
         }
         Err(error) if error.is_taken(Taken::EndpointUid) => {
-            match state.store().get_endpoint(&app.id, &uid).await? {
+            match state
+                .store()
+                .get_endpoint(&app.id, &Key::Name(uid.clone()))
+                .await?
+            {
                 Some(existing) => JsonBytes::new(
                     StatusCode::CREATED,
                     &RegistrationOut::new(input.name, &app, &existing),
@@ -160,7 +165,11 @@ fn destination_uid(url: &str) -> String {
 /// The application whose uid is `name`, created when missing. Two first registrations that
 /// race both end with the one application: the loser's create conflicts and reads it back.
 async fn application(state: &ApiState, name: &str) -> ApiResult<Application> {
-    if let Some(app) = state.store().get_application(name).await? {
+    if let Some(app) = state
+        .store()
+        .get_application(&Key::Name(name.to_owned()))
+        .await?
+    {
         return Ok(app);
     }
     let at = now();
@@ -248,7 +257,7 @@ pub(crate) async fn list(
         if !names.contains_key(&endpoint.app_id)
             && let Some(app) = state
                 .store()
-                .get_application(endpoint.app_id.as_str())
+                .get_application(&Key::Id(endpoint.app_id.clone()))
                 .await?
         {
             names.insert(app.id.clone(), app.uid.unwrap_or(app.name));

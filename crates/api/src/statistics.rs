@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use webhookd_core::AppId;
+use webhookd_core::AppKey;
 use webhookd_core::time::serde_rfc3339;
 use webhookd_store::{Cursor, Order, PageRequest, Store, StoreError};
 
@@ -100,7 +101,7 @@ pub(crate) async fn app_usage(
         Some(keys) => {
             let mut found: Vec<AppId> = Vec::new();
             for key in keys {
-                match state.store().get_application(&key).await? {
+                match state.store().get_application(&AppKey::parse(&key)).await? {
                     Some(app) if !found.contains(&app.id) => found.push(app.id),
                     Some(_) => {}
                     None => unresolved.push(key),

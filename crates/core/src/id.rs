@@ -36,6 +36,67 @@ pub struct ParseIdError {
     pub value: String,
 }
 
+/// What every prefixed id can do, for code that handles ids of any kind.
+pub trait Prefixed: Sized {
+    /// Whether `value` has this kind's prefix.
+    fn looks_like(value: &str) -> bool;
+    /// Wraps a string known to be an id of this kind.
+    fn from_trusted(value: String) -> Self;
+    fn as_str(&self) -> &str;
+}
+
+/// How a request names an object of an application: by its id, or by the name the application
+/// gave it (an application's or endpoint's `uid`, a message's `eventId`). Names never carry an
+/// id's prefix (validation refuses them), so the text alone tells which one it is: it is read
+/// once, where the request is read, and the store is told which column to look in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key<I> {
+    Id(I),
+    Name(String),
+}
+
+/// An application by id or uid.
+pub type AppKey = Key<AppId>;
+/// An endpoint by id or uid (within its application).
+pub type EndpointKey = Key<EndpointId>;
+/// A message by id or `eventId` (within its application).
+pub type MessageKey = Key<MessageId>;
+
+impl<I: Prefixed> Key<I> {
+    /// Reads a path segment or parameter: an id when it has the kind's prefix, else a name.
+    pub fn parse(text: &str) -> Self {
+        if I::looks_like(text) {
+            Self::Id(I::from_trusted(text.to_owned()))
+        } else {
+            Self::Name(text.to_owned())
+        }
+    }
+
+    /// The text as the request wrote it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Id(id) => id.as_str(),
+            Self::Name(name) => name,
+        }
+    }
+
+    pub fn is_id(&self) -> bool {
+        matches!(self, Self::Id(_))
+    }
+}
+
+impl<I> From<I> for Key<I> {
+    fn from(id: I) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl<I: Prefixed> fmt::Display for Key<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*
@@ -108,6 +169,20 @@ macro_rules! prefixed_id {
             }
         }
 
+        impl Prefixed for $name {
+            fn looks_like(value: &str) -> bool {
+                Self::looks_like(value)
+            }
+
+            fn from_trusted(value: String) -> Self {
+                Self::from_trusted(value)
+            }
+
+            fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -164,6 +239,17 @@ mod tests {
         assert!(id.as_str().starts_with("msg_"));
         assert_eq!(id.as_str().len(), 4 + 26);
         assert_eq!(id.as_str().parse::<MessageId>().unwrap(), id);
+    }
+
+    #[test]
+    fn keys_tell_ids_from_names_by_prefix() {
+        let id = AppId::new();
+        assert_eq!(AppKey::parse(id.as_str()), Key::Id(id.clone()));
+        assert_eq!(AppKey::parse("acme"), Key::Name("acme".into()));
+        // An endpoint's id is a name where an application is meant.
+        let endpoint = EndpointId::new();
+        assert!(!AppKey::parse(endpoint.as_str()).is_id());
+        assert_eq!(AppKey::from(id.clone()).as_str(), id.as_str());
     }
 
     #[test]

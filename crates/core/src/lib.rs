@@ -19,4 +19,6 @@ pub mod ssrf;
 pub mod time;
 pub mod validate;
 
-pub use id::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
+pub use id::{
+    AppId, AppKey, AttemptId, EndpointId, EndpointKey, Key, MessageId, MessageKey, TaskId, TokenId,
+};

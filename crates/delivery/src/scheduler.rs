@@ -144,7 +144,7 @@ async fn take_resends(store: &dyn Store, events: &mpsc::UnboundedSender<Event>) 
         }
     };
     for (app, msg, endpoint) in requests {
-        let message = store.get_message(&app, msg.as_str()).await;
+        let message = store.get_message(&app, &msg.clone().into()).await;
         let found = store.get_endpoints(std::slice::from_ref(&endpoint)).await;
         match (message, found) {
             (Ok(Some(message)), Ok(mut found)) if !found.is_empty() => {

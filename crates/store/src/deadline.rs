@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use webhookd_core::{AppKey, EndpointKey, MessageKey};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -128,12 +129,12 @@ bounded_store! {
         }
     }
     fn create_application(app: &Application, idempotency: Option<&IdempotentResponse>) -> Result<()>;
-    fn get_application(key: &str) -> Result<Option<Application>>;
+    fn get_application(key: &AppKey) -> Result<Option<Application>>;
     fn list_applications(page: &PageRequest) -> Result<Page<Application>>;
     fn update_application(app: &Application) -> Result<()>;
     fn delete_application(id: &AppId) -> Result<bool>;
     fn create_endpoint(endpoint: &Endpoint, idempotency: Option<&IdempotentResponse>) -> Result<()>;
-    fn get_endpoint(app: &AppId, key: &str) -> Result<Option<Endpoint>>;
+    fn get_endpoint(app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>>;
     fn get_endpoints(ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
     fn list_endpoints(app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>>;
     fn update_endpoint(endpoint: &Endpoint) -> Result<()>;
@@ -146,7 +147,7 @@ bounded_store! {
     fn put_event_type(event_type: &EventType) -> Result<()>;
     fn delete_event_type(name: &str, expunge: bool) -> Result<bool>;
     fn create_message(message: &Message, lease: Option<&Lease>, idempotency: Option<&IdempotentResponse>) -> Result<Vec<EndpointId>>;
-    fn get_message(app: &AppId, key: &str) -> Result<Option<Message>>;
+    fn get_message(app: &AppId, key: &MessageKey) -> Result<Option<Message>>;
     fn list_messages(app: &AppId, filter: &MessageFilter, page: &PageRequest) -> Result<Page<Message>>;
     fn list_attempts(app: &AppId, scope: &AttemptScope, filter: &AttemptFilter, page: &PageRequest) -> Result<Page<Attempt>>;
     fn get_attempt(app: &AppId, msg: &MessageId, id: &AttemptId) -> Result<Option<Attempt>>;

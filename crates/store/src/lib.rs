@@ -22,11 +22,14 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use webhookd_core::id::Prefixed;
 use webhookd_core::model::{
     Application, Attempt, BackgroundTask, Delivery, DeliveryStatus, Endpoint, EndpointStats,
     EventType, Message,
 };
-use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
+use webhookd_core::{
+    AppId, AppKey, AttemptId, EndpointId, EndpointKey, Key, MessageId, MessageKey, TaskId, TokenId,
+};
 
 pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
@@ -38,6 +41,17 @@ pub use rollup::{ROLLUP_RETENTION, RollupMinute};
 pub use secrets::SecretCodec;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The column a key is looked up in (`id`, or `name_column` for a name) and its text.
+pub(crate) fn key_column<'a, I: Prefixed>(
+    key: &'a Key<I>,
+    name_column: &'static str,
+) -> (&'static str, &'a str) {
+    match key {
+        Key::Id(id) => ("id", id.as_str()),
+        Key::Name(name) => (name_column, name),
+    }
+}
 
 /// What can go wrong in storage, in the terms callers act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -242,7 +256,7 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()>;
     /// By id or uid.
-    async fn get_application(&self, key: &str) -> Result<Option<Application>>;
+    async fn get_application(&self, key: &AppKey) -> Result<Option<Application>>;
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>>;
     /// NotFound, or Conflict when the new uid is taken.
     async fn update_application(&self, app: &Application) -> Result<()>;
@@ -257,7 +271,7 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()>;
     /// By id or uid, within the application.
-    async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>>;
+    async fn get_endpoint(&self, app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>>;
     /// By id alone, for the engine.
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>>;
@@ -308,7 +322,7 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<Vec<EndpointId>>;
     /// By id or eventId, within the application.
-    async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>>;
+    async fn get_message(&self, app: &AppId, key: &MessageKey) -> Result<Option<Message>>;
     async fn list_messages(
         &self,
         app: &AppId,

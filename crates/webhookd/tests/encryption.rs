@@ -90,7 +90,7 @@ async fn secrets_are_sealed_and_keys_rotate() {
         };
         store.create_endpoint(&endpoint, None).await.unwrap();
         let read = store
-            .get_endpoint(&app_id, endpoint_id.as_str())
+            .get_endpoint(&app_id, &endpoint_id.clone().into())
             .await
             .unwrap()
             .unwrap();
@@ -132,7 +132,7 @@ async fn secrets_are_sealed_and_keys_rotate() {
         .await
         .unwrap();
     let read = store
-        .get_endpoint(&app_id, endpoint_id.as_str())
+        .get_endpoint(&app_id, &endpoint_id.clone().into())
         .await
         .unwrap()
         .unwrap();
@@ -250,7 +250,7 @@ async fn reencrypt_leaves_no_plain_secret_or_credential_in_the_files() {
     let store = webhookd::run::open_store(&config(&database, Some(KEY_A))).unwrap();
     assert_eq!(store.count_unsealed_endpoints().await.unwrap(), 0);
     let read = store
-        .get_endpoint(&app_id, endpoint.id.as_str())
+        .get_endpoint(&app_id, &endpoint.id.clone().into())
         .await
         .unwrap()
         .unwrap();

@@ -10,6 +10,7 @@
 //! not matter (`{app}` and `{app_id}` are the same segment). `HEAD` is `GET`.
 
 use axum::http::Method;
+use webhookd_core::EndpointKey;
 use webhookd_core::access::Capability;
 use webhookd_core::access::Capability::{
     CreateAttempts, ManageEndpoint, ManageEndpointSecret, ViewBase, ViewEndpointSecret,
@@ -275,7 +276,7 @@ async fn authorize_poller(
             || (!EndpointId::looks_like(endpoint_key)
                 && state
                     .store()
-                    .get_endpoint(app_id, endpoint_key)
+                    .get_endpoint(app_id, &EndpointKey::parse(endpoint_key))
                     .await?
                     .is_some_and(|endpoint| &endpoint.id == endpoint_id)));
     if !own_endpoint {

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use webhookd_core::EndpointKey;
 use webhookd_core::model::{Application, Endpoint, POLLING_URL};
 use webhookd_core::retry::RetrySchedule;
 use webhookd_core::signing::{Secret, SignatureType};
@@ -546,7 +547,11 @@ pub(crate) async fn put(
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
     let mut checked = input.check(state.config().lease)?;
-    match state.store().get_endpoint(&app.id, &key).await? {
+    match state
+        .store()
+        .get_endpoint(&app.id, &EndpointKey::parse(&key))
+        .await?
+    {
         Some(mut endpoint) => {
             check_same_kind(&endpoint, &checked.url)?;
             checked.replace(&mut endpoint, now());

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use webhookd_core::EndpointId;
+use webhookd_core::EndpointKey;
 use webhookd_core::model::Endpoint;
 use webhookd_core::operational::{EVENT_TYPES, operational_app};
 use webhookd_core::signing::SignatureType;
@@ -172,7 +173,7 @@ pub(crate) struct OperationalWebhookEndpointHeadersIn {
 async fn locate(state: &ApiState, key: &str) -> ApiResult<Endpoint> {
     state
         .store()
-        .get_endpoint(&operational_app(), key)
+        .get_endpoint(&operational_app(), &EndpointKey::parse(key))
         .await?
         .ok_or_else(|| ApiError::not_found("operational webhook endpoint"))
 }
@@ -283,7 +284,11 @@ pub(crate) async fn upsert(
 ) -> ApiResult<JsonBytes> {
     let app = operational_app();
     let mut checked = input.into_endpoint_in()?.check(state.config().lease)?;
-    match state.store().get_endpoint(&app, &key).await? {
+    match state
+        .store()
+        .get_endpoint(&app, &EndpointKey::parse(&key))
+        .await?
+    {
         Some(mut endpoint) => {
             checked.replace(&mut endpoint, now());
             save(&state, &endpoint).await?;

@@ -3,6 +3,7 @@
 //! (`Dispatcher::disabled()`), so attempts are written through the store as the engine would.
 
 use std::collections::BTreeMap;
+use webhookd_core::Key;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -18,7 +19,11 @@ use crate::message::{MSG, ids, with_app};
 /// An endpoint of `joe`, written through the store (the endpoint routes are another module's).
 async fn add_endpoint(api: &TestApi) -> Endpoint {
     let store = api.state().store();
-    let app = store.get_application("joe").await.unwrap().expect("joe");
+    let app = store
+        .get_application(&Key::parse("joe"))
+        .await
+        .unwrap()
+        .expect("joe");
     let at = now();
     let endpoint = Endpoint {
         id: EndpointId::new(),

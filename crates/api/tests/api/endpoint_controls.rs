@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use webhookd_core::Key;
 use webhookd_core::model::{DeliveryStatus, Message};
 use webhookd_core::time::now;
 use webhookd_core::{AppId, MessageId};
@@ -64,14 +65,14 @@ async fn the_secret_is_given_generated_and_rotated() {
     let app = api
         .state()
         .store()
-        .get_application("acme")
+        .get_application(&Key::parse("acme"))
         .await
         .unwrap()
         .unwrap();
     let endpoint = api
         .state()
         .store()
-        .get_endpoint(&app.id, "generated")
+        .get_endpoint(&app.id, &Key::parse("generated"))
         .await
         .unwrap()
         .unwrap();
@@ -194,7 +195,11 @@ async fn custom_headers_are_set_merged_and_redacted() {
 /// disabling the endpoint (delivery itself is not part of these tests).
 async fn canceled_delivery(api: &TestApi, endpoint: &str) {
     let store = api.state().store();
-    let app = store.get_application("acme").await.unwrap().unwrap();
+    let app = store
+        .get_application(&Key::parse("acme"))
+        .await
+        .unwrap()
+        .unwrap();
     let message = Message {
         id: MessageId::new(),
         app_id: AppId::clone(&app.id),
@@ -284,14 +289,14 @@ async fn recover_requeues_and_records_a_task() {
     let app = api
         .state()
         .store()
-        .get_application("acme")
+        .get_application(&Key::parse("acme"))
         .await
         .unwrap()
         .unwrap();
     let endpoint = api
         .state()
         .store()
-        .get_endpoint(&app.id, "e")
+        .get_endpoint(&app.id, &Key::parse("e"))
         .await
         .unwrap()
         .unwrap();

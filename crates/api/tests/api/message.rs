@@ -3,6 +3,7 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
+use webhookd_core::Key;
 
 use crate::common::TestApi;
 
@@ -30,12 +31,12 @@ pub fn ids(list: &Value) -> Vec<&str> {
 async fn stored_payload(api: &TestApi, app: &str, msg: &str) -> Vec<u8> {
     let store = api.state().store();
     let app = store
-        .get_application(app)
+        .get_application(&Key::parse(app))
         .await
         .unwrap()
         .expect("the application");
     store
-        .get_message(&app.id, msg)
+        .get_message(&app.id, &Key::parse(msg))
         .await
         .unwrap()
         .expect("the message")
@@ -448,8 +449,16 @@ async fn options_are_stored_and_shown() {
     assert_eq!(created["deliverAt"], "2030-01-02T03:04:05.000Z");
     let id = created["id"].as_str().unwrap();
     let store = api.state().store();
-    let app = store.get_application("joe").await.unwrap().unwrap();
-    let message = store.get_message(&app.id, id).await.unwrap().unwrap();
+    let app = store
+        .get_application(&Key::parse("joe"))
+        .await
+        .unwrap()
+        .unwrap();
+    let message = store
+        .get_message(&app.id, &Key::parse(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         message.retain_payload_until,
         Some(message.created_at + time::Duration::days(5))
@@ -462,7 +471,7 @@ async fn options_are_stored_and_shown() {
         .await
         .expect(StatusCode::ACCEPTED);
     let message = store
-        .get_message(&app.id, hours["id"].as_str().unwrap())
+        .get_message(&app.id, &Key::parse(hours["id"].as_str().unwrap()))
         .await
         .unwrap()
         .unwrap();

@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use webhookd_core::Key;
 use webhookd_core::model::{Attempt, DeliveryStatus, TriggerType};
 use webhookd_core::time::now;
 use webhookd_core::{AttemptId, EndpointId, MessageId};
@@ -25,7 +26,11 @@ async fn record(
     health: Option<EndpointHealth>,
 ) {
     let store = api.state().store();
-    let app = store.get_application("joe").await.unwrap().expect("joe");
+    let app = store
+        .get_application(&Key::parse("joe"))
+        .await
+        .unwrap()
+        .expect("joe");
     let success = code / 100 == 2;
     let record = AttemptRecord {
         attempt: Attempt {

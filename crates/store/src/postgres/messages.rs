@@ -1,8 +1,10 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
+use crate::key_column;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use webhookd_core::MessageKey;
 use webhookd_core::model::{
     Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL,
 };
@@ -233,13 +235,9 @@ pub(crate) fn fanned_out_to(rows: &[Row], claimed: bool) -> Result<Fanned> {
 pub(crate) async fn get_message(
     c: &impl GenericClient,
     app: &AppId,
-    key: &str,
+    key: &MessageKey,
 ) -> Result<Option<Message>> {
-    let column = if MessageId::looks_like(key) {
-        "id"
-    } else {
-        "event_id"
-    };
+    let (column, key) = key_column(key, "event_id");
     let sql =
         format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.{column} = $2");
     query_opt(c, &sql, &[&app.as_str(), &key])

@@ -40,6 +40,7 @@ mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
+use webhookd_core::{AppKey, EndpointKey, MessageKey};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -272,7 +273,7 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn get_application(&self, key: &str) -> Result<Option<Application>> {
+    async fn get_application(&self, key: &AppKey) -> Result<Option<Application>> {
         resources::get_application(&self.client().await?, key).await
     }
 
@@ -300,7 +301,7 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
+    async fn get_endpoint(&self, app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>> {
         resources::get_endpoint(&self.client().await?, &self.codec, app, key).await
     }
 
@@ -395,7 +396,7 @@ impl Store for PostgresStore {
             .await
     }
 
-    async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>> {
+    async fn get_message(&self, app: &AppId, key: &MessageKey) -> Result<Option<Message>> {
         messages::get_message(&self.client().await?, app, key).await
     }
 

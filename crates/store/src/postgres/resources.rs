@@ -3,9 +3,11 @@
 //! Functions take any client (a pooled connection or a transaction); those that write more
 //! than one statement are called inside a transaction by `PostgresStore`.
 
+use crate::key_column;
 use deadpool_postgres::GenericClient;
 use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
 use webhookd_core::{AppId, EndpointId};
+use webhookd_core::{AppKey, EndpointKey};
 
 use tokio_postgres::types::ToSql;
 
@@ -44,9 +46,9 @@ pub(crate) async fn create_application(c: &impl GenericClient, app: &Application
 
 pub(crate) async fn get_application(
     c: &impl GenericClient,
-    key: &str,
+    key: &AppKey,
 ) -> Result<Option<Application>> {
-    let column = if AppId::looks_like(key) { "id" } else { "uid" };
+    let (column, key) = key_column(key, "uid");
     let sql = format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE {column} = $1");
     query_opt(c, &sql, &[&key])
         .await?
@@ -189,13 +191,9 @@ pub(crate) async fn get_endpoint(
     c: &impl GenericClient,
     codec: &SecretCodec,
     app: &AppId,
-    key: &str,
+    key: &EndpointKey,
 ) -> Result<Option<Endpoint>> {
-    let column = if EndpointId::looks_like(key) {
-        "id"
-    } else {
-        "uid"
-    };
+    let (column, key) = key_column(key, "uid");
     let sql =
         format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = $1 AND {column} = $2");
     query_opt(c, &sql, &[&app.as_str(), &key])

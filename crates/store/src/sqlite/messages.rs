@@ -1,6 +1,8 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
+use crate::key_column;
 use rusqlite::{Connection, OptionalExtension, params};
+use webhookd_core::MessageKey;
 use webhookd_core::model::{
     Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL, selects,
 };
@@ -167,12 +169,12 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<Endpoint
     Ok((matching, ordered))
 }
 
-pub(crate) fn get_message(c: &Connection, app: &AppId, key: &str) -> Result<Option<Message>> {
-    let column = if MessageId::looks_like(key) {
-        "id"
-    } else {
-        "event_id"
-    };
+pub(crate) fn get_message(
+    c: &Connection,
+    app: &AppId,
+    key: &MessageKey,
+) -> Result<Option<Message>> {
+    let (column, key) = key_column(key, "event_id");
     c.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.{column} = ?"
     ))

@@ -27,6 +27,7 @@ mod writer;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use webhookd_core::{AppKey, EndpointKey, MessageKey};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -258,7 +259,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_application(&self, key: &str) -> Result<Option<Application>> {
+    async fn get_application(&self, key: &AppKey) -> Result<Option<Application>> {
         let key = key.to_owned();
         self.read(move |c| resources::get_application(c, &key))
             .await
@@ -300,7 +301,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_endpoint(&self, app: &AppId, key: &str) -> Result<Option<Endpoint>> {
+    async fn get_endpoint(&self, app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>> {
         let (app, key, codec) = (app.clone(), key.to_owned(), self.codec.clone());
         self.read(move |c| resources::get_endpoint(c, &codec, &app, &key))
             .await
@@ -432,7 +433,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_message(&self, app: &AppId, key: &str) -> Result<Option<Message>> {
+    async fn get_message(&self, app: &AppId, key: &MessageKey) -> Result<Option<Message>> {
         let (app, key) = (app.clone(), key.to_owned());
         self.read(move |c| messages::get_message(c, &app, &key))
             .await

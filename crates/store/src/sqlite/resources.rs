@@ -1,9 +1,11 @@
 //! Applications, endpoints and event types.
 
+use crate::key_column;
 use rusqlite::{Connection, OptionalExtension, params};
 use webhookd_core::AppId;
 use webhookd_core::EndpointId;
 use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
+use webhookd_core::{AppKey, EndpointKey};
 
 use super::list::{ListQuery, text};
 use super::map_error;
@@ -31,8 +33,8 @@ pub(crate) fn create_application(c: &Connection, app: &Application) -> Result<()
     Ok(())
 }
 
-pub(crate) fn get_application(c: &Connection, key: &str) -> Result<Option<Application>> {
-    let column = if AppId::looks_like(key) { "id" } else { "uid" };
+pub(crate) fn get_application(c: &Connection, key: &AppKey) -> Result<Option<Application>> {
+    let (column, key) = key_column(key, "uid");
     c.prepare_cached(&format!(
         "SELECT {APPLICATION_COLUMNS} FROM applications WHERE {column} = ?"
     ))
@@ -157,13 +159,9 @@ pub(crate) fn get_endpoint(
     c: &Connection,
     codec: &SecretCodec,
     app: &AppId,
-    key: &str,
+    key: &EndpointKey,
 ) -> Result<Option<Endpoint>> {
-    let column = if EndpointId::looks_like(key) {
-        "id"
-    } else {
-        "uid"
-    };
+    let (column, key) = key_column(key, "uid");
     c.prepare_cached(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ? AND {column} = ?"
     ))

@@ -305,7 +305,7 @@ pub(crate) async fn a_live_idempotency_key_refuses_a_second_effect(store: &dyn S
     assert!(refused.is_taken(Taken::IdempotencyKey), "{refused:?}");
     assert!(
         store
-            .get_application(second.id.as_str())
+            .get_application(&second.id.clone().into())
             .await
             .unwrap()
             .is_none(),

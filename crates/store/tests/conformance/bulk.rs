@@ -156,7 +156,7 @@ pub(crate) async fn expunged_contents_are_erased(store: &dyn Store) {
         "another application's message is not found"
     );
     let read = store
-        .get_message(&app.id, waiting.id.as_str())
+        .get_message(&app.id, &waiting.id.clone().into())
         .await
         .unwrap()
         .unwrap();
@@ -166,7 +166,7 @@ pub(crate) async fn expunged_contents_are_erased(store: &dyn Store) {
         DeliveryStatus::Canceled
     );
     let kept_read = store
-        .get_message(&other.id, kept.id.as_str())
+        .get_message(&other.id, &kept.id.clone().into())
         .await
         .unwrap()
         .unwrap();
@@ -194,7 +194,7 @@ pub(crate) async fn expunged_contents_are_erased(store: &dyn Store) {
     assert_eq!(store.expunge_app_contents(&app.id).await.unwrap(), 1);
     assert_eq!(store.expunge_app_contents(&app.id).await.unwrap(), 0);
     let read = store
-        .get_message(&app.id, sent.id.as_str())
+        .get_message(&app.id, &sent.id.clone().into())
         .await
         .unwrap()
         .unwrap();
@@ -272,7 +272,7 @@ pub(crate) async fn a_message_to_one_endpoint_goes_there_alone(store: &dyn Store
     assert!(attempts.items.is_empty());
     assert!(
         store
-            .get_message(&app.id, msg.id.as_str())
+            .get_message(&app.id, &msg.id.clone().into())
             .await
             .unwrap()
             .is_some()

@@ -102,20 +102,29 @@ pub(crate) async fn endpoint_overrides_round_trip(store: &dyn Store) {
     ]));
     hook.request_timeout = Some(Duration::from_millis(2500));
     store.create_endpoint(&hook, None).await.unwrap();
-    let read = store.get_endpoint(&app.id, hook.id.as_str()).await.unwrap();
+    let read = store
+        .get_endpoint(&app.id, &hook.id.clone().into())
+        .await
+        .unwrap();
     assert_eq!(read.as_ref(), Some(&hook));
 
     // An empty schedule (never retry) is kept apart from none (the node's schedule).
     hook.retry_schedule = Some(RetrySchedule::new(Vec::new()));
     hook.request_timeout = None;
     store.update_endpoint(&hook).await.unwrap();
-    let read = store.get_endpoint(&app.id, hook.id.as_str()).await.unwrap();
+    let read = store
+        .get_endpoint(&app.id, &hook.id.clone().into())
+        .await
+        .unwrap();
     assert_eq!(read.as_ref(), Some(&hook));
 
     hook.retry_schedule = None;
     hook.payload_filter = None;
     store.update_endpoint(&hook).await.unwrap();
-    let read = store.get_endpoint(&app.id, hook.id.as_str()).await.unwrap();
+    let read = store
+        .get_endpoint(&app.id, &hook.id.clone().into())
+        .await
+        .unwrap();
     assert_eq!(read.as_ref(), Some(&hook));
 }
 

@@ -1,6 +1,7 @@
 //! Messages: fan-out at insert, `eventId` uniqueness, the message list's filters, and the
 //! attempt and delivery lists the API reads.
 
+use webhookd_core::Key;
 use webhookd_core::model::{DeliveryStatus, TriggerType};
 use webhookd_core::time::now;
 use webhookd_core::{EndpointId, MessageId};
@@ -84,7 +85,7 @@ pub(crate) async fn fan_out_follows_event_types_channels_and_disabled(store: &dy
     );
 
     let stored = store
-        .get_message(&app.id, eu_user.id.as_str())
+        .get_message(&app.id, &eu_user.id.clone().into())
         .await
         .unwrap();
     assert_eq!(stored, Some(eu_user));
@@ -111,7 +112,10 @@ pub(crate) async fn event_id_is_unique_per_application(store: &dyn Store) {
     }
     // Nothing of the refused message was stored.
     assert_eq!(
-        store.get_message(&app.id, again.id.as_str()).await.unwrap(),
+        store
+            .get_message(&app.id, &again.id.clone().into())
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -123,14 +127,26 @@ pub(crate) async fn event_id_is_unique_per_application(store: &dyn Store) {
     elsewhere.event_id = Some("evt-1".into());
     store.create_message(&elsewhere, None, None).await.unwrap();
     assert_eq!(
-        store.get_message(&app.id, "evt-1").await.unwrap(),
+        store
+            .get_message(&app.id, &Key::parse("evt-1"))
+            .await
+            .unwrap(),
         Some(first)
     );
     assert_eq!(
-        store.get_message(&other.id, "evt-1").await.unwrap(),
+        store
+            .get_message(&other.id, &Key::parse("evt-1"))
+            .await
+            .unwrap(),
         Some(elsewhere)
     );
-    assert_eq!(store.get_message(&app.id, "evt-2").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_message(&app.id, &Key::parse("evt-2"))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub(crate) async fn message_list_filters(store: &dyn Store) {

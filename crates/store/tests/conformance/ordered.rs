@@ -348,7 +348,7 @@ pub(crate) async fn turning_ordering_on_and_off_keeps_pending_work(store: &dyn S
     store.update_endpoint(&hook).await.unwrap();
     assert!(
         store
-            .get_endpoint(&app.id, hook.id.as_str())
+            .get_endpoint(&app.id, &hook.id.clone().into())
             .await
             .unwrap()
             .unwrap()

@@ -207,7 +207,7 @@ pub(crate) async fn endpoint_health_is_recorded(store: &dyn Store) {
     };
     let failing_since = || async {
         store
-            .get_endpoint(&app.id, hook.id.as_str())
+            .get_endpoint(&app.id, &hook.id.clone().into())
             .await
             .unwrap()
             .unwrap()
@@ -242,7 +242,7 @@ pub(crate) async fn endpoint_health_is_recorded(store: &dyn Store) {
         .unwrap();
     assert!(
         store
-            .get_endpoint(&app.id, hook.id.as_str())
+            .get_endpoint(&app.id, &hook.id.clone().into())
             .await
             .unwrap()
             .unwrap()
@@ -432,7 +432,7 @@ pub(crate) async fn retention_keeps_pending_payloads(store: &dyn Store) {
         let app = app.id.clone();
         async move {
             store
-                .get_message(&app, msg.as_str())
+                .get_message(&app, &msg.clone().into())
                 .await
                 .unwrap()
                 .unwrap()

@@ -167,7 +167,7 @@ async fn messages_that_arrive_together_keep_their_own_outcomes() {
             for task in tasks {
                 let (kind, msg, result) = task.await.expect("the request task runs");
                 let stored = nodes[1]
-                    .get_message(&app.id, msg.id.as_str())
+                    .get_message(&app.id, &msg.id.clone().into())
                     .await
                     .unwrap();
                 match result {

@@ -2,6 +2,7 @@
 //! carries), and cursor pagination.
 
 use webhookd_core::EndpointId;
+use webhookd_core::Key;
 use webhookd_core::model::RetiredSecret;
 use webhookd_core::signing::Secret;
 use webhookd_core::time::now;
@@ -27,14 +28,20 @@ pub(crate) async fn applications_crud_and_uid_conflicts(store: &dyn Store) {
     let acme = application(Some("acme"));
     store.create_application(&acme, None).await.unwrap();
     assert_eq!(
-        store.get_application(acme.id.as_str()).await.unwrap(),
+        store
+            .get_application(&acme.id.clone().into())
+            .await
+            .unwrap(),
         Some(acme.clone())
     );
     assert_eq!(
-        store.get_application("acme").await.unwrap(),
+        store.get_application(&Key::parse("acme")).await.unwrap(),
         Some(acme.clone())
     );
-    assert_eq!(store.get_application("nobody").await.unwrap(), None);
+    assert_eq!(
+        store.get_application(&Key::parse("nobody")).await.unwrap(),
+        None
+    );
 
     let twin = application(Some("acme"));
     assert_eq!(
@@ -52,7 +59,10 @@ pub(crate) async fn applications_crud_and_uid_conflicts(store: &dyn Store) {
     renamed.metadata.insert("region".into(), "eu".into());
     renamed.updated_at = now();
     store.update_application(&renamed).await.unwrap();
-    assert_eq!(store.get_application("acme").await.unwrap(), Some(renamed));
+    assert_eq!(
+        store.get_application(&Key::parse("acme")).await.unwrap(),
+        Some(renamed)
+    );
 
     let mut taking = first.clone();
     taking.uid = Some("acme".into());
@@ -67,7 +77,10 @@ pub(crate) async fn applications_crud_and_uid_conflicts(store: &dyn Store) {
     ));
 
     assert!(store.delete_application(&acme.id).await.unwrap());
-    assert_eq!(store.get_application("acme").await.unwrap(), None);
+    assert_eq!(
+        store.get_application(&Key::parse("acme")).await.unwrap(),
+        None
+    );
     assert!(!store.delete_application(&acme.id).await.unwrap());
     // The uid is free again.
     store.create_application(&twin, None).await.unwrap();
@@ -85,9 +98,18 @@ pub(crate) async fn deleting_an_application_deletes_what_it_holds(store: &dyn St
     );
 
     assert!(store.delete_application(&app.id).await.unwrap());
-    assert_eq!(store.get_endpoint(&app.id, "main").await.unwrap(), None);
     assert_eq!(
-        store.get_message(&app.id, msg.id.as_str()).await.unwrap(),
+        store
+            .get_endpoint(&app.id, &Key::parse("main"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_message(&app.id, &msg.id.clone().into())
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(store.get_delivery(&msg.id, &hook.id).await.unwrap(), None);
@@ -109,16 +131,25 @@ pub(crate) async fn endpoints_crud_and_uid_conflicts(store: &dyn Store) {
     main.failing_since = Some(now() - minutes(5));
     store.create_endpoint(&main, None).await.unwrap();
     assert_eq!(
-        store.get_endpoint(&app.id, main.id.as_str()).await.unwrap(),
+        store
+            .get_endpoint(&app.id, &main.id.clone().into())
+            .await
+            .unwrap(),
         Some(main.clone())
     );
     assert_eq!(
-        store.get_endpoint(&app.id, "main").await.unwrap(),
+        store
+            .get_endpoint(&app.id, &Key::parse("main"))
+            .await
+            .unwrap(),
         Some(main.clone())
     );
     // Endpoints are found within their application only.
     assert_eq!(
-        store.get_endpoint(&other_app.id, "main").await.unwrap(),
+        store
+            .get_endpoint(&other_app.id, &Key::parse("main"))
+            .await
+            .unwrap(),
         None
     );
 
@@ -158,7 +189,10 @@ pub(crate) async fn endpoints_crud_and_uid_conflicts(store: &dyn Store) {
     changed.updated_at = now();
     store.update_endpoint(&changed).await.unwrap();
     assert_eq!(
-        store.get_endpoint(&app.id, "main").await.unwrap(),
+        store
+            .get_endpoint(&app.id, &Key::parse("main"))
+            .await
+            .unwrap(),
         Some(changed.clone())
     );
 
@@ -188,7 +222,13 @@ pub(crate) async fn endpoints_crud_and_uid_conflicts(store: &dyn Store) {
             .unwrap()
     );
     assert!(store.delete_endpoint(&app.id, &main.id).await.unwrap());
-    assert_eq!(store.get_endpoint(&app.id, "main").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_endpoint(&app.id, &Key::parse("main"))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(!store.delete_endpoint(&app.id, &main.id).await.unwrap());
 }
 
@@ -436,7 +476,7 @@ pub(crate) async fn sensitive_headers_round_trip_sealed(store: &dyn Store) {
     .into();
     store.create_endpoint(&endpoint, None).await.unwrap();
     let read = store
-        .get_endpoint(&app.id, endpoint.id.as_str())
+        .get_endpoint(&app.id, &endpoint.id.clone().into())
         .await
         .unwrap()
         .unwrap();

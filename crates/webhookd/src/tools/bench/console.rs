@@ -162,7 +162,7 @@ async fn seed(store: Arc<dyn Store>, messages: u64) -> anyhow::Result<Seeded> {
         store.create_application(&app, None).await?;
     }
     let app = store
-        .get_application("console")
+        .get_application(&webhookd_core::Key::Name("console".into()))
         .await?
         .context("the console application")?;
     let mut endpoints = Vec::new();
