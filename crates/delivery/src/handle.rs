@@ -1,13 +1,25 @@
 //! The engine's handle: how the API hands work to the delivery engine of this node.
+//!
+//! **Bounded intake.** Fresh deliveries handed over and not yet taken in by the engine's loop
+//! are counted, up to [`INTAKE`]. A submission beyond that is not queued in memory: its
+//! deliveries are already committed, so the handle gives their leases back to the store, where
+//! the scheduler claims them like any due work. Nothing is lost and a flood of submissions
+//! that the loop cannot keep up with holds at most `INTAKE` deliveries (plus one submission)
+//! in the channel. The other commands are one per API request and carry no delivery.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
-use webhookd_core::EndpointId;
 use webhookd_core::model::{Endpoint, Message};
 use webhookd_core::time::now;
-use webhookd_store::Lease;
+use webhookd_core::{EndpointId, MessageId};
+use webhookd_store::{Lease, Store};
+
+/// Fresh deliveries waiting for the engine's loop at most; beyond, they wait in the store.
+pub(crate) const INTAKE: usize = 8192;
 
 /// Work the API hands to the engine.
 #[derive(Debug)]
@@ -35,22 +47,74 @@ pub struct Dispatcher {
     inner: Option<Arc<Shared>>,
 }
 
-#[derive(Debug)]
 struct Shared {
     commands: mpsc::UnboundedSender<Command>,
+    intake: Arc<Intake>,
+    store: Arc<dyn Store>,
+    runtime: Handle,
     node: String,
     lease: Duration,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("intake", &self.intake)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fresh deliveries handed to the loop and not yet taken in.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    max: usize,
+    waiting: AtomicUsize,
+}
+
+impl Intake {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts a submission of `count` deliveries in, unless `max` are already waiting.
+    fn enter(&self, count: usize) -> bool {
+        self.waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |waiting| {
+                (waiting < self.max).then_some(waiting + count)
+            })
+            .is_ok()
+    }
+
+    /// The loop took in a submission of `count` deliveries.
+    pub(crate) fn taken(&self, count: usize) {
+        self.waiting.fetch_sub(count, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
 impl Dispatcher {
+    /// A handle on the current runtime, whose overflow releases go to `store`.
     pub(crate) fn new(
         commands: mpsc::UnboundedSender<Command>,
+        intake: Arc<Intake>,
+        store: Arc<dyn Store>,
         node: String,
         lease: Duration,
     ) -> Self {
         Self {
             inner: Some(Arc::new(Shared {
                 commands,
+                intake,
+                store,
+                runtime: Handle::current(),
                 node,
                 lease,
             })),
@@ -88,12 +152,30 @@ impl Dispatcher {
     /// the scheduler claims them when they fall due.
     pub fn submit(&self, message: Message, endpoints: Vec<EndpointId>) {
         let held = message.deliver_at.is_some_and(|at| at > message.created_at);
-        if !endpoints.is_empty() && !held {
+        let Some(shared) = &self.inner else {
+            return;
+        };
+        if endpoints.is_empty() || held {
+            return;
+        }
+        if shared.intake.enter(endpoints.len()) {
             self.send(Command::Fresh {
                 message: Arc::new(message),
                 endpoints,
             });
+            return;
         }
+        // The loop is behind: the deliveries wait in the store, due, for the scheduler.
+        let keys: Vec<(MessageId, EndpointId)> = endpoints
+            .into_iter()
+            .map(|endpoint| (message.id.clone(), endpoint))
+            .collect();
+        let (store, owner) = (Arc::clone(&shared.store), shared.node.clone());
+        shared.runtime.spawn(async move {
+            if let Err(error) = store.release_leases(&owner, &keys).await {
+                tracing::warn!(%error, count = keys.len(), "releasing leases failed; they will expire");
+            }
+        });
     }
 
     /// Makes one manual attempt of `message` to `endpoint`. False when this node does not
@@ -112,5 +194,133 @@ impl Dispatcher {
 
     pub fn wake(&self) {
         self.send(Command::Wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use webhookd_core::AppId;
+    use webhookd_core::model::Application;
+    use webhookd_core::signing::Secret;
+    use webhookd_store::sqlite::SqliteStore;
+
+    use super::*;
+
+    const BOUND: usize = 4;
+    const FLOOD: usize = 10;
+
+    fn endpoint(app: &AppId) -> Endpoint {
+        let at = now();
+        Endpoint {
+            id: EndpointId::new(),
+            app_id: app.clone(),
+            uid: None,
+            url: "http://127.0.0.1:9/".into(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: Vec::new(),
+            channels: Vec::new(),
+            throttle_rate: None,
+            ordered: false,
+            metadata: Default::default(),
+            headers: Default::default(),
+            secret: Secret::generate(),
+            retired_secrets: Vec::new(),
+            failing_since: None,
+            payload_filter: None,
+            retry_schedule: None,
+            request_timeout: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// A loop that takes nothing in: a flood of submissions fills the intake to its bound, and
+    /// what does not fit is released to the store, where another claim finds it.
+    #[tokio::test]
+    async fn a_flood_beyond_the_intake_waits_in_the_store_claimable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+        let at = now();
+        let app = Application {
+            id: AppId::new(),
+            uid: None,
+            name: "intake".into(),
+            metadata: Default::default(),
+            throttle_rate: None,
+            created_at: at,
+            updated_at: at,
+        };
+        store.create_application(&app, None).await.unwrap();
+        store
+            .create_endpoint(&endpoint(&app.id), None)
+            .await
+            .unwrap();
+        let (commands, mut receiver) = mpsc::unbounded_channel();
+        let intake = Arc::new(Intake::new(BOUND));
+        let dispatcher = Dispatcher::new(
+            commands,
+            Arc::clone(&intake),
+            Arc::clone(&store),
+            "node-intake".into(),
+            Duration::from_secs(60),
+        );
+        for n in 0..FLOOD {
+            let message = Message {
+                id: MessageId::new(),
+                app_id: app.id.clone(),
+                event_type: "load.test".into(),
+                event_id: None,
+                payload: Bytes::from(format!(r#"{{"n":{n}}}"#)),
+                channels: Vec::new(),
+                tags: Vec::new(),
+                created_at: now(),
+                deliver_at: None,
+                retain_payload_until: None,
+            };
+            let lease = dispatcher.lease().unwrap();
+            let fanned = store
+                .create_message(&message, Some(&lease), None)
+                .await
+                .unwrap();
+            assert_eq!(fanned.len(), 1);
+            dispatcher.submit(message, fanned);
+        }
+        assert_eq!(
+            receiver.len(),
+            BOUND,
+            "the intake holds its bound and no more"
+        );
+        assert_eq!(intake.waiting(), BOUND);
+
+        // Another node finds the overflow due at once; what was handed over stays leased.
+        let other = Lease {
+            owner: "node-other".into(),
+            until: now() + Duration::from_secs(60),
+        };
+        let mut claimed = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while claimed < FLOOD - BOUND {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{claimed} claimable"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            claimed += store
+                .claim_due(&other, now(), 100, &[])
+                .await
+                .unwrap()
+                .len();
+        }
+        assert_eq!(claimed, FLOOD - BOUND);
+
+        // Once the loop takes submissions in, the intake has room again.
+        while let Ok(Command::Fresh { endpoints, .. }) = receiver.try_recv() {
+            intake.taken(endpoints.len());
+        }
+        assert_eq!(intake.waiting(), 0);
+        assert!(dispatcher.lease().is_some());
     }
 }

@@ -10,7 +10,10 @@
 //! 3. **Per-endpoint queues.** The engine queues each delivery on its endpoint. Endpoints take
 //!    turns; each has at most `endpoint_concurrency` requests in flight and its `throttleRate`
 //!    as a token bucket; the whole node has at most `max_in_flight`. A slow endpoint fills only
-//!    its own slots.
+//!    its own slots. These rules are one state machine (`engine/machine.rs`): events in
+//!    (submitted, claimed, endpoint loaded, attempt done, resend, timer, shutdown), effects out
+//!    (start an attempt, load an endpoint, release leases, wake the scheduler) as plain data.
+//!    The loop (`engine/mod.rs`) feeds it and performs the effects; only the loop spawns.
 //! 4. **Sign and POST.** Each attempt is signed afresh with its own timestamp and sent through
 //!    the one outbound client ([`http`]), which applies the SSRF guard.
 //! 5. **Outcome.** The result is classified by the table in `webhookd_core::outcome`:
@@ -31,11 +34,15 @@
 //!
 //! # Memory
 //!
-//! At most `window` deliveries are held in memory. Fresh deliveries beyond it, or beyond an
-//! endpoint's queue bound, have their lease released and wait in the store; the scheduler
-//! claims no more than what fits. Once an endpoint has spilled, its later fresh deliveries wait in the
-//! store behind the earlier ones and come back oldest first, so under overload delivery order
-//! stays close to arrival order.
+//! At most `window` deliveries are held in memory (`engine/window.rs` is the one place that
+//! counts them: a place is taken when a fresh delivery is queued or before a claim, and given
+//! back when the delivery leaves memory: finished, released, dropped, or at shutdown). Fresh
+//! deliveries beyond the window, or beyond an endpoint's queue bound, have their lease released
+//! and wait in the store; the scheduler claims no more than fits and skips full endpoints.
+//! Once an endpoint has spilled, its later fresh deliveries wait in the store behind the earlier
+//! ones and come back oldest first, so under overload delivery order stays close to arrival
+//! order. Fresh submissions waiting for the loop are bounded too: beyond the bound the handle
+//! releases their leases instead of queueing them (see [`Dispatcher`]).
 
 mod attempt;
 mod engine;

@@ -2,23 +2,20 @@
 //! the engine, renews this node's leases, and runs retention (payloads, idempotency keys, the
 //! delivery rollup).
 //!
-//! It never claims more than fits in the engine's memory window, and skips endpoints whose
-//! queues are full, so a huge backlog stays in the store.
+//! It never claims more than fits in the engine's memory window (it reserves the room before
+//! the claim), and skips endpoints whose queues are full, so a huge backlog stays in the store.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use webhookd_core::EndpointId;
 use webhookd_core::time::now;
 use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, RetentionPurge, Store};
 
 use crate::EngineConfig;
-use crate::engine::Event;
+use crate::engine::{Event, Window};
 
 /// Queued resends taken per poll at most.
 const RESEND_BATCH: usize = 100;
@@ -32,24 +29,20 @@ const RETENTION_PAUSE: Duration = Duration::from_millis(20);
 const GAUGES_EVERY: Duration = Duration::from_secs(10);
 
 /// What the engine and the scheduler share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Shared {
-    /// Leased deliveries held in memory (queued or in flight).
-    pub(crate) held: AtomicUsize,
-    /// Endpoints whose queue is full: the scheduler claims nothing for them.
-    pub(crate) full: Mutex<HashSet<EndpointId>>,
-    /// Wakes the scheduler (a `recover`, a retry just recorded).
+    /// Deliveries held in memory and the endpoints whose queue is full.
+    pub(crate) window: Arc<Window>,
+    /// Wakes the scheduler (a `recover`, a retry just recorded, an endpoint no longer full).
     pub(crate) wake: Notify,
 }
 
 impl Shared {
-    fn full_endpoints(&self) -> Vec<EndpointId> {
-        self.full
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+    pub(crate) fn new(window: usize) -> Self {
+        Self {
+            window: Arc::new(Window::new(window)),
+            wake: Notify::new(),
+        }
     }
 }
 
@@ -77,26 +70,29 @@ pub(crate) async fn run(
     let due_elsewhere = store.due_notifications();
     loop {
         let mut more_waiting = false;
-        let capacity = config
-            .window
-            .saturating_sub(shared.held.load(Ordering::Relaxed));
-        if capacity > 0 {
-            let limit = capacity.min(CLAIM_BATCH);
-            match store
-                .claim_due(&lease(&config), now(), limit, &shared.full_endpoints())
-                .await
-            {
+        let window = &shared.window;
+        let capacity = window.room();
+        // The claim's room is taken before the claim, and what it did not fill given back.
+        let limit = window.reserve(CLAIM_BATCH);
+        if limit > 0 {
+            let full = window.full_endpoints();
+            match store.claim_due(&lease(&config), now(), limit, &full).await {
                 Ok(due) => {
+                    window.give_back(limit - due.len());
                     more_waiting = due.len() == limit;
-                    shared.held.fetch_add(due.len(), Ordering::Relaxed);
                     // Fewer than asked: nothing else due waits in the store, but for the
                     // endpoints skipped as full.
                     let drained = !more_waiting;
+                    let claimed = due.len();
                     if events.send(Event::Claimed { due, drained }).is_err() {
+                        window.give_back(claimed);
                         return;
                     }
                 }
-                Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
+                Err(error) => {
+                    window.give_back(limit);
+                    tracing::warn!(%error, "claiming due deliveries failed");
+                }
             }
         }
         // Only another node (one that does not deliver) queues resends, so a store shared by
@@ -184,8 +180,7 @@ async fn next_pause(store: &dyn Store, config: &EngineConfig) -> Duration {
 /// This node's share of the queue for `/metrics` (the store's queue depth is global and is
 /// read by the binary, on every node).
 fn gauges(shared: &Shared) {
-    metrics::gauge!("webhookd_deliveries_in_memory")
-        .set(shared.held.load(Ordering::Relaxed) as f64);
+    metrics::gauge!("webhookd_deliveries_in_memory").set(shared.window.held() as f64);
 }
 
 /// Retention and idempotency pruning, 30 s after start and then every `MAINTENANCE_EVERY`,

@@ -9,10 +9,10 @@ use futures_util::FutureExt;
 use webhookd_core::model::{Attempt, Endpoint, Message};
 use webhookd_core::outcome::Outcome;
 
-use super::{Event, State};
+use super::{Driver, Event};
 use crate::attempt::{self, Job};
 
-impl State {
+impl Driver {
     pub(super) fn spawn_attempt(&self, endpoint: Arc<Endpoint>, job: Job, unproven: bool) {
         let config = Arc::clone(&self.config);
         let http = self.http.clone();
