@@ -33,8 +33,7 @@ use crate::auth::sessions::{self, random_secret};
 use crate::auth::{APP_TOKEN_PREFIX, Caller, ViaSession, hash_hex, token_caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::NotStored;
-use crate::wire::JsonBytes;
+use crate::wire::{JsonBytes, NotStored};
 
 /// The shortest and longest life of an app token, and the default.
 const MIN_EXPIRY_SECONDS: u64 = 60;

@@ -28,7 +28,7 @@ use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, KeyUsed};
-use crate::wire::JsonBytes;
+use crate::wire::{JsonBytes, NotStored, Recorded};
 
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 256;
@@ -36,15 +36,6 @@ const MAX_KEY_LENGTH: usize = 256;
 /// How a stored answer that refers to a message begins. Stored answers are otherwise JSON, which
 /// never begins with `@`.
 const MESSAGE_REFERENCE: &str = "@message ";
-
-/// Marks a response whose idempotency record was written with its effect.
-#[derive(Debug, Clone, Copy)]
-pub struct Recorded;
-
-/// Marks a response that is never stored for replay, because it shows a secret once (a new
-/// app-scoped token): a retry with the same key makes a new one instead.
-#[derive(Debug, Clone, Copy)]
-pub struct NotStored;
 
 /// The hashed key of the request being served, when it has one.
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod query;
 pub mod wire;
 
 mod application;
@@ -29,6 +30,7 @@ mod local_guard;
 mod message;
 mod message_content;
 mod poller;
+mod schema;
 mod seed;
 mod statistics;
 mod stats;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use webhookd_api::extract::MAX_LIMIT;
+use webhookd_api::query::MAX_LIMIT;
 use webhookd_api::openapi::document;
 
 use crate::common::TestApi;
