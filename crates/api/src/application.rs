@@ -16,7 +16,7 @@ use webhookd_store::Order;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::{ListQuery, Query};
 use crate::wire::{
     JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, nullable, rate,
@@ -24,7 +24,10 @@ use crate::wire::{
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app", get(list).post(create))
+        .route(
+            "/app",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route("/app/{app}", get(read).put(put).patch(patch).delete(delete))
 }
 

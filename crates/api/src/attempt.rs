@@ -23,7 +23,7 @@ use std::str::FromStr;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -37,6 +37,7 @@ use webhookd_store::{AttemptFilter, AttemptScope, Order};
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::Path;
+use crate::idempotency;
 use crate::message::{MessageOut, PayloadOut, borrowed, non_empty};
 use crate::query::{self, ListQuery};
 use crate::wire::{Empty, JsonBytes, ListResponse};
@@ -57,7 +58,10 @@ pub(crate) fn router() -> Router<ApiState> {
             "/app/{app}/endpoint/{ep}/msg",
             get(list_endpoint_deliveries),
         )
-        .route("/app/{app}/msg/{msg}/endpoint/{ep}/resend", post(resend))
+        .route(
+            "/app/{app}/msg/{msg}/endpoint/{ep}/resend",
+            idempotency::post(resend),
+        )
 }
 
 /// One HTTP request made to deliver a message to an endpoint.

@@ -24,13 +24,16 @@ use webhookd_store::Order;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::{self, ListQuery, Query};
 use crate::wire::{JsonBytes, ListResponse, nullable};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/event-type", get(list).post(create))
+        .route(
+            "/event-type",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route(
             "/event-type/{name}",
             get(read).put(put).patch(patch).delete(delete),

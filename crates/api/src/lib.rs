@@ -259,10 +259,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(stats::router()),
         )
         .merge(seed::router())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::middleware,
-        ))
+        // The state of the idempotency layer that every POST route declares (`idempotency`).
+        .layer(axum::Extension(state.clone()))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

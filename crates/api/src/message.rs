@@ -37,7 +37,7 @@ use crate::ApiState;
 use crate::application::ApplicationIn;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::{self, ListQuery, Query};
 use crate::wire::{JsonBytes, ListResponse};
 
@@ -52,7 +52,10 @@ const MAX_RETENTION_HOURS: i64 = MAX_RETENTION_DAYS * 24;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/msg", get(list).post(create))
+        .route(
+            "/app/{app}/msg",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route("/app/{app}/msg/{msg}", get(read))
 }
 

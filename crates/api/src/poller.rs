@@ -21,7 +21,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de;
@@ -38,6 +38,7 @@ use crate::ApiState;
 use crate::auth::{POLLER_TOKEN_PREFIX, generate_secret_with_prefix, hash_hex};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
+use crate::idempotency;
 use crate::message::MessageOut;
 use crate::query::{self, Query};
 use crate::wire::JsonBytes;
@@ -64,12 +65,12 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route(
             "/app/{app}/poller/{ep}/consumer/{consumer}/seek",
-            post(consumer_seek),
+            idempotency::post(consumer_seek),
         )
         .route("/auth/app/{app}/poller/{ep}/token", get(get_token))
         .route(
             "/auth/app/{app}/poller/{ep}/token/rotate",
-            post(rotate_token),
+            idempotency::post(rotate_token),
         )
 }
 

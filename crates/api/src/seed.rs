@@ -28,12 +28,12 @@ use crate::endpoint::{EndpointIn, ensure_room, new_endpoint};
 use crate::error::ValidationErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::{ListQuery, MAX_LIMIT};
 use crate::wire::{JsonBytes, ListResponse};
 
 pub(crate) fn router() -> Router<ApiState> {
-    Router::new().route("/webhooks", get(list).post(register))
+    Router::new().route("/webhooks", get(list).merge(idempotency::post(register)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

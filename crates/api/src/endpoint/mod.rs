@@ -46,7 +46,7 @@ use webhookd_store::Order;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::ListQuery;
 use crate::wire::{
     JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, rate,
@@ -59,7 +59,10 @@ const MAX_CHANNELS: usize = 10;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/endpoint", get(list).post(create))
+        .route(
+            "/app/{app}/endpoint",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route(
             "/app/{app}/endpoint/{ep}",
             get(read).put(put).patch(patch).delete(delete),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -30,13 +30,16 @@ use super::{EndpointIn, ensure_room, save};
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::ListQuery;
 use crate::wire::{JsonBytes, ListResponse, check_uid};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/operational-webhook/endpoint", get(list).post(create))
+        .route(
+            "/operational-webhook/endpoint",
+            get(list).merge(idempotency::post(create)),
+        )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}",
             get(read).put(upsert).delete(delete),
@@ -51,7 +54,7 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
-            post(rotate),
+            idempotency::post(rotate),
         )
 }
 

@@ -13,7 +13,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ use crate::ApiState;
 use crate::background_task::run_task;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::query::Query;
 use crate::wire::JsonBytes;
 
@@ -36,7 +36,10 @@ const RECOVER_TASK: &str = "endpoint.recover";
 
 pub(super) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/endpoint/{ep}/recover", post(recover))
+        .route(
+            "/app/{app}/endpoint/{ep}/recover",
+            idempotency::post(recover),
+        )
         .route("/app/{app}/endpoint/{ep}/stats", get(stats))
 }
 

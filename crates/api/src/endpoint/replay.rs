@@ -18,7 +18,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -35,7 +35,7 @@ use crate::ApiState;
 use crate::background_task::{TaskStartedOut, run_task};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::message::MessageOut;
 use crate::query::Query;
 use crate::wire::JsonBytes;
@@ -47,10 +47,16 @@ pub(super) fn router() -> Router<ApiState> {
     Router::new()
         .route(
             "/app/{app}/endpoint/{ep}/replay-missing",
-            post(replay_missing),
+            idempotency::post(replay_missing),
         )
-        .route("/app/{app}/endpoint/{ep}/bulk-replay", post(bulk_replay))
-        .route("/app/{app}/endpoint/{ep}/send-example", post(send_example))
+        .route(
+            "/app/{app}/endpoint/{ep}/bulk-replay",
+            idempotency::post(bulk_replay),
+        )
+        .route(
+            "/app/{app}/endpoint/{ep}/send-example",
+            idempotency::post(send_example),
+        )
         .route("/app/{app}/endpoint/{ep}/attempt-stats", get(attempt_stats))
 }
 

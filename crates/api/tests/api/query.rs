@@ -21,8 +21,16 @@ async fn values_that_do_not_parse_answer_422_at_their_parameter() {
     let api = with_app().await;
     let cases = [
         ("/api/v1/app?limit=0", "limit", "must be between 1 and 250"),
-        ("/api/v1/app?limit=251", "limit", "must be between 1 and 250"),
-        ("/api/v1/app?limit=ten", "limit", "`ten` is not a valid value"),
+        (
+            "/api/v1/app?limit=251",
+            "limit",
+            "must be between 1 and 250",
+        ),
+        (
+            "/api/v1/app?limit=ten",
+            "limit",
+            "`ten` is not a valid value",
+        ),
         (
             "/api/v1/app?order=sideways",
             "order",
@@ -45,10 +53,7 @@ async fn values_that_do_not_parse_answer_422_at_their_parameter() {
         ),
     ];
     for (path, name, msg) in cases {
-        let body = api
-            .get(path)
-            .await
-            .expect(StatusCode::UNPROCESSABLE_ENTITY);
+        let body = api.get(path).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
         assert_invalid(body, name, msg);
     }
     // A timestamp's message comes from its parser; the shape is the same.
