@@ -7,7 +7,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::model::Application;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, validate};
@@ -16,15 +16,19 @@ use webhookd_store::Order;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, ListParams, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::{ListQuery, Query};
 use crate::wire::{
     JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, nullable, rate,
 };
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app", get(list).post(create))
+        .route(
+            "/app",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route("/app/{app}", get(read).put(put).patch(patch).delete(delete))
 }
 
@@ -144,20 +148,26 @@ impl From<Application> for ApplicationOut {
     path = "/api/v1/app",
     operation_id = "v1.application.list",
     tag = "Application",
-    params(ListParams),
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of applications, oldest first", body = ListResponse<ApplicationOut>),
         (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
     )
 )]
-pub(crate) async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Ascending)?;
+pub(crate) async fn list(State(state): State<ApiState>, query: ListQuery) -> ApiResult<JsonBytes> {
+    let page = query.page.page(Order::Ascending);
     let apps = state.store().list_applications(&page).await?;
     let list = ListResponse::from_page(apps, |app| app.id.to_string(), ApplicationOut::from);
     JsonBytes::new(StatusCode::OK, &list)
+}
+
+/// The query of `create`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CreateQuery {
+    /// Answer 200 with the application of this `uid` when there is one.
+    #[serde(default)]
+    get_if_exists: bool,
 }
 
 #[utoipa::path(
@@ -165,9 +175,7 @@ pub(crate) async fn list(
     path = "/api/v1/app",
     operation_id = "v1.application.create",
     tag = "Application",
-    params(
-        ("get_if_exists" = Option<bool>, Query, description = "Answer 200 with the application of this `uid` when there is one"),
-    ),
+    params(CreateQuery),
     request_body = ApplicationIn,
     responses(
         (status = 201, description = "Created", body = ApplicationOut),
@@ -177,12 +185,12 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn create(
     State(state): State<ApiState>,
-    query: QueryParams,
+    Query(query): Query<CreateQuery>,
     idempotency: IdempotencyKey,
     Json(input): Json<ApplicationIn>,
 ) -> ApiResult<JsonBytes> {
     input.validate()?;
-    if query.bool("get_if_exists", false)?
+    if query.get_if_exists
         && let Some(uid) = &input.uid
         && let Some(existing) = state
             .store()

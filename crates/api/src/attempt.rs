@@ -23,8 +23,8 @@ use std::str::FromStr;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use serde::Serialize;
+use axum::routing::get;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -37,8 +37,10 @@ use webhookd_store::{AttemptFilter, AttemptScope, Order};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{ListParams, Path, QueryParams};
-use crate::message::{MessageOut, PayloadOut, borrowed, non_empty, text_filter};
+use crate::extract::Path;
+use crate::idempotency;
+use crate::message::{MessageOut, PayloadOut, borrowed, non_empty};
+use crate::query::{self, ListQuery};
 use crate::wire::{Empty, JsonBytes, ListResponse};
 
 /// The values `status_code_class` takes: 0 is "no response".
@@ -57,7 +59,10 @@ pub(crate) fn router() -> Router<ApiState> {
             "/app/{app}/endpoint/{ep}/msg",
             get(list_endpoint_deliveries),
         )
-        .route("/app/{app}/msg/{msg}/endpoint/{ep}/resend", post(resend))
+        .route(
+            "/app/{app}/msg/{msg}/endpoint/{ep}/resend",
+            idempotency::post(resend),
+        )
 }
 
 /// One HTTP request made to deliver a message to an endpoint.
@@ -71,9 +76,9 @@ pub(crate) struct MessageAttemptOut {
     #[schema(value_type = String)]
     endpoint_id: EndpointId,
     url: String,
-    #[schema(schema_with = crate::openapi::status_code)]
+    #[schema(schema_with = crate::schema::status_code)]
     status: i64,
-    #[schema(schema_with = crate::openapi::status_text)]
+    #[schema(schema_with = crate::schema::status_text)]
     status_text: &'static str,
     /// The endpoint's body (its first 1,024 bytes), or why there was no response.
     response: String,
@@ -146,9 +151,9 @@ pub(crate) struct MessageEndpointOut<'a> {
     #[serde(with = "serde_rfc3339")]
     updated_at: OffsetDateTime,
     version: i64,
-    #[schema(schema_with = crate::openapi::status_code)]
+    #[schema(schema_with = crate::schema::status_code)]
     status: i64,
-    #[schema(schema_with = crate::openapi::status_text)]
+    #[schema(schema_with = crate::schema::status_text)]
     status_text: &'static str,
     /// When the delivery is tried next; `null` unless it is pending or sending.
     #[serde(with = "serde_rfc3339::option")]
@@ -203,9 +208,9 @@ pub(crate) struct EndpointMessageOut<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     deliver_at: Option<OffsetDateTime>,
-    #[schema(schema_with = crate::openapi::status_code)]
+    #[schema(schema_with = crate::schema::status_code)]
     status: i64,
-    #[schema(schema_with = crate::openapi::status_text)]
+    #[schema(schema_with = crate::schema::status_text)]
     status_text: &'static str,
     /// When the delivery is tried next; `null` unless it is pending or sending.
     #[serde(with = "serde_rfc3339::option")]
@@ -231,44 +236,91 @@ impl<'a> EndpointMessageOut<'a> {
     }
 }
 
-/// The filters of the query string, checked; `endpoint_id` (an id or a uid) must name an
+/// The parameters of the attempt and delivery lists, besides their page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AttemptListParams {
+    /// Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled.
+    #[serde(default, deserialize_with = "delivery_status")]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4)]
+    status: Option<DeliveryStatus>,
+    /// Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500.
+    #[serde(default, deserialize_with = "status_code_class")]
+    status_code_class: Option<u16>,
+    /// Only messages of these types (repeated, or comma-separated).
+    #[serde(default)]
+    event_types: Vec<String>,
+    /// Only messages on this channel.
+    channel: Option<String>,
+    /// Only this endpoint (an id or uid of the application's).
+    endpoint_id: Option<String>,
+    /// Only before this time.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
+    before: Option<OffsetDateTime>,
+    /// Only after this time.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
+    after: Option<OffsetDateTime>,
+    /// Response bodies read `{}` when false (true by default).
+    #[serde(default = "query::yes")]
+    with_content: bool,
+    /// Accepted, as the SDKs send it.
+    #[serde(default)]
+    #[allow(
+        dead_code,
+        reason = "read so that a wrong value answers 422; it changes nothing"
+    )]
+    expanded_statuses: bool,
+    /// Embed each attempt's message as `msg` (false by default).
+    #[serde(default)]
+    with_msg: bool,
+    /// Only messages with this tag.
+    tag: Option<String>,
+}
+
+/// `status`: a delivery status by its number.
+fn delivery_status<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DeliveryStatus>, D::Error> {
+    let code = i64::deserialize(deserializer)?;
+    DeliveryStatus::from_code(code).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(
+            "must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)",
+        )
+    })
+}
+
+/// `status_code_class`: one of [`STATUS_CODE_CLASSES`].
+fn status_code_class<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    let class = u16::deserialize(deserializer)?;
+    if STATUS_CODE_CLASSES.contains(&class) {
+        Ok(Some(class))
+    } else {
+        Err(serde::de::Error::custom(
+            "must be 0 (no response), 100, 200, 300, 400 or 500",
+        ))
+    }
+}
+
+/// The store's filter of these parameters; `endpoint_id` (an id or a uid) must name an
 /// endpoint of the application.
 async fn attempt_filter(
     state: &ApiState,
     app: &Application,
-    query: &QueryParams,
+    params: &AttemptListParams,
 ) -> ApiResult<AttemptFilter> {
-    let status = match query.parsed::<i64>("status")? {
-        None => None,
-        Some(code) => Some(DeliveryStatus::from_code(code).ok_or_else(|| {
-            ApiError::invalid(
-                &["query", "status"],
-                "must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)",
-            )
-        })?),
-    };
-    let status_code_class = query.parsed::<u16>("status_code_class")?;
-    if status_code_class.is_some_and(|class| !STATUS_CODE_CLASSES.contains(&class)) {
-        return Err(ApiError::invalid(
-            &["query", "status_code_class"],
-            "must be 0 (no response), 100, 200, 300, 400 or 500",
-        ));
-    }
-    let endpoint_id = match text_filter(query, "endpoint_id") {
-        Some(key) => Some(state.endpoint(app, &key).await?.id),
+    let endpoint_id = match &params.endpoint_id {
+        Some(key) => Some(state.endpoint(app, key).await?.id),
         None => None,
     };
-    // Accepted because the SDKs send it; it changes nothing here.
-    query.bool("expanded_statuses", false)?;
     Ok(AttemptFilter {
-        status,
-        status_code_class,
-        event_types: query.list("event_types"),
-        channel: text_filter(query, "channel"),
-        tag: text_filter(query, "tag"),
+        status: params.status,
+        status_code_class: params.status_code_class,
+        event_types: params.event_types.clone(),
+        channel: params.channel.clone(),
+        tag: params.tag.clone(),
         endpoint_id,
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
+        before: params.before,
+        after: params.after,
     })
 }
 
@@ -284,17 +336,15 @@ async fn list_attempts(
     state: &ApiState,
     app: &Application,
     scope: AttemptScope,
-    query: &QueryParams,
+    ListQuery { page, params }: ListQuery<AttemptListParams>,
 ) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Descending)?;
-    let filter = attempt_filter(state, app, query).await?;
-    let with_content = query.bool("with_content", true)?;
-    let with_msg = query.bool("with_msg", false)?;
+    let filter = attempt_filter(state, app, &params).await?;
+    let with_content = params.with_content;
     let attempts = state
         .store()
-        .list_attempts(&app.id, &scope, &filter, &page)
+        .list_attempts(&app.id, &scope, &filter, &page.page(Order::Descending))
         .await?;
-    let messages = if with_msg {
+    let messages = if params.with_msg {
         embedded_messages(state, app, &attempts.items).await?
     } else {
         HashMap::new()
@@ -342,37 +392,6 @@ async fn embedded_messages(
     Ok(messages)
 }
 
-/// The filters of the attempt and delivery lists, as `attempt_filter` reads them. It describes
-/// them in the OpenAPI document; the handlers read them through [`QueryParams`].
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct AttemptListParams {
-    /// Only this delivery status: 0 success, 1 pending, 2 fail, 3 sending, 4 canceled.
-    #[param(minimum = 0, maximum = 4)]
-    status: Option<i64>,
-    /// Only responses of this class: 0 (no response), 100, 200, 300, 400 or 500.
-    status_code_class: Option<u16>,
-    /// Only messages of these types (repeated, or comma-separated).
-    event_types: Option<Vec<String>>,
-    /// Only messages on this channel.
-    channel: Option<String>,
-    /// Only this endpoint (an id or uid of the application's).
-    endpoint_id: Option<String>,
-    /// Only before this time.
-    before: Option<OffsetDateTime>,
-    /// Only after this time.
-    after: Option<OffsetDateTime>,
-    /// Response bodies read `{}` when false (true by default).
-    with_content: Option<bool>,
-    /// Accepted, as the SDKs send it.
-    expanded_statuses: Option<bool>,
-    /// Embed each attempt's message as `msg` (false by default).
-    with_msg: Option<bool>,
-    /// Only messages with this tag.
-    tag: Option<String>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app}/attempt/msg/{msg}",
@@ -381,8 +400,7 @@ pub(crate) struct AttemptListParams {
     params(
         ("app" = String, Path, description = "The application's id or uid"),
         ("msg" = String, Path, description = "The message's id or `eventId`"),
-        ListParams,
-        AttemptListParams,
+        ListQuery<AttemptListParams>,
     ),
     responses(
         (status = 200, description = "A page of the message's attempts, newest first", body = ListResponse<MessageAttemptOut>),
@@ -393,11 +411,11 @@ pub(crate) struct AttemptListParams {
 pub(crate) async fn list_by_message(
     State(state): State<ApiState>,
     Path((app, msg)): Path<(String, String)>,
-    query: QueryParams,
+    query: ListQuery<AttemptListParams>,
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
     let message = message(&state, &app, &msg).await?;
-    list_attempts(&state, &app, AttemptScope::Message(message.id), &query).await
+    list_attempts(&state, &app, AttemptScope::Message(message.id), query).await
 }
 
 #[utoipa::path(
@@ -408,8 +426,7 @@ pub(crate) async fn list_by_message(
     params(
         ("app" = String, Path, description = "The application's id or uid"),
         ("ep" = String, Path, description = "The endpoint's id or uid"),
-        ListParams,
-        AttemptListParams,
+        ListQuery<AttemptListParams>,
     ),
     responses(
         (status = 200, description = "A page of the endpoint's attempts, newest first", body = ListResponse<MessageAttemptOut>),
@@ -420,11 +437,11 @@ pub(crate) async fn list_by_message(
 pub(crate) async fn list_by_endpoint(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    query: QueryParams,
+    query: ListQuery<AttemptListParams>,
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
     let endpoint = state.endpoint(&app, &ep).await?;
-    list_attempts(&state, &app, AttemptScope::Endpoint(endpoint.id), &query).await
+    list_attempts(&state, &app, AttemptScope::Endpoint(endpoint.id), query).await
 }
 
 #[utoipa::path(
@@ -463,7 +480,7 @@ pub(crate) async fn read(
     path = "/api/v1/app/{app}/msg/{msg}/endpoint",
     operation_id = "v1.message-attempt.list-attempted-destinations",
     tag = "Message Attempt",
-    params(("app" = String, Path, description = "The application's id or uid"), ("msg" = String, Path, description = "The message's id or `eventId`"), ListParams),
+    params(("app" = String, Path, description = "The application's id or uid"), ("msg" = String, Path, description = "The message's id or `eventId`"), ListQuery),
     responses(
         (status = 200, description = "A page of the endpoints the message fanned out to, with the state of each delivery", body = ListResponse<MessageEndpointOut>),
         (status = 404, description = "No such application or message", body = ErrorBody),
@@ -473,9 +490,9 @@ pub(crate) async fn read(
 pub(crate) async fn list_message_deliveries(
     State(state): State<ApiState>,
     Path((app, msg)): Path<(String, String)>,
-    query: QueryParams,
+    query: ListQuery,
 ) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Ascending)?;
+    let page = query.page.page(Order::Ascending);
     let app = state.application(&app).await?;
     let message = message(&state, &app, &msg).await?;
     let deliveries = state
@@ -498,8 +515,7 @@ pub(crate) async fn list_message_deliveries(
     params(
         ("app" = String, Path, description = "The application's id or uid"),
         ("ep" = String, Path, description = "The endpoint's id or uid"),
-        ListParams,
-        AttemptListParams,
+        ListQuery<AttemptListParams>,
     ),
     responses(
         (status = 200, description = "A page of the messages delivered to the endpoint, newest first, with the state of each delivery", body = ListResponse<EndpointMessageOut>),
@@ -510,16 +526,20 @@ pub(crate) async fn list_message_deliveries(
 pub(crate) async fn list_endpoint_deliveries(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    query: QueryParams,
+    ListQuery { page, params }: ListQuery<AttemptListParams>,
 ) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Descending)?;
-    let with_content = query.bool("with_content", true)?;
+    let with_content = params.with_content;
     let app = state.application(&app).await?;
     let endpoint = state.endpoint(&app, &ep).await?;
-    let filter = attempt_filter(&state, &app, &query).await?;
+    let filter = attempt_filter(&state, &app, &params).await?;
     let deliveries = state
         .store()
-        .list_endpoint_deliveries(&app.id, &endpoint.id, &filter, &page)
+        .list_endpoint_deliveries(
+            &app.id,
+            &endpoint.id,
+            &filter,
+            &page.page(Order::Descending),
+        )
         .await?;
     let list = ListResponse::from_page(
         borrowed(&deliveries),

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
@@ -34,8 +34,8 @@ use crate::auth::sessions::{self, random_secret};
 use crate::auth::{APP_TOKEN_PREFIX, Caller, ViaSession, hash_hex, token_caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::NotStored;
-use crate::wire::JsonBytes;
+use crate::idempotency;
+use crate::wire::{JsonBytes, NotStored};
 
 /// The shortest and longest life of an app token, and the default.
 const MIN_EXPIRY_SECONDS: u64 = 60;
@@ -47,10 +47,19 @@ const MAX_SESSION_IDS: usize = 1000;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/auth/app-portal-access/{app_id}", post(app_portal_access))
-        .route("/auth/app/{app_id}/expire-all", post(expire_all))
-        .route("/auth/logout", post(logout))
-        .route("/auth/session", get(session).post(login))
+        .route(
+            "/auth/app-portal-access/{app_id}",
+            idempotency::post(app_portal_access),
+        )
+        .route(
+            "/auth/app/{app_id}/expire-all",
+            idempotency::post(expire_all),
+        )
+        .route("/auth/logout", idempotency::post(logout))
+        .route(
+            "/auth/session",
+            get(session).merge(idempotency::post(login)),
+        )
 }
 
 /// The capabilities of an app portal token, as Svix names them.

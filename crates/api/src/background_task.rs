@@ -34,7 +34,7 @@ pub(crate) fn router() -> Router<ApiState> {
 pub(crate) struct BackgroundTaskOut {
     #[schema(value_type = String, example = "qtask_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: TaskId,
-    #[schema(schema_with = crate::openapi::task_status)]
+    #[schema(schema_with = crate::schema::task_status)]
     status: &'static str,
     #[schema(example = "endpoint.recover")]
     task: String,
@@ -84,7 +84,7 @@ pub(crate) async fn read(
 pub(crate) struct TaskStartedOut {
     #[schema(value_type = String, example = "qtask_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: TaskId,
-    #[schema(schema_with = crate::openapi::task_status)]
+    #[schema(schema_with = crate::schema::task_status)]
     status: &'static str,
     #[schema(example = "endpoint.replay")]
     task: String,

@@ -15,7 +15,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::model::EventType;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::validate;
@@ -23,13 +23,17 @@ use webhookd_store::Order;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, ListParams, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::{self, ListQuery, Query};
 use crate::wire::{JsonBytes, ListResponse, nullable};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/event-type", get(list).post(create))
+        .route(
+            "/event-type",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route(
             "/event-type/{name}",
             get(read).put(put).patch(patch).delete(delete),
@@ -256,16 +260,24 @@ impl EventTypeFields {
     }
 }
 
+/// The parameters of `list`, besides its page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Include archived types (false by default).
+    #[serde(default)]
+    include_archived: bool,
+    /// Include the schemas (true by default).
+    #[serde(default = "query::yes")]
+    with_content: bool,
+}
+
 #[utoipa::path(
     get,
     path = "/api/v1/event-type",
     operation_id = "v1.event-type.list",
     tag = "Event Type",
-    params(
-        ListParams,
-        ("include_archived" = Option<bool>, Query, description = "Include archived types (false by default)"),
-        ("with_content" = Option<bool>, Query, description = "Include the schemas (true by default)"),
-    ),
+    params(ListQuery<ListParams>),
     responses(
         (status = 200, description = "A page of event types, by name", body = ListResponse<EventTypeOut>),
         (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
@@ -273,14 +285,12 @@ impl EventTypeFields {
 )]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    query: QueryParams,
+    ListQuery { page, params }: ListQuery<ListParams>,
 ) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Ascending)?;
-    let include_archived = query.bool("include_archived", false)?;
-    let with_content = query.bool("with_content", true)?;
+    let with_content = params.with_content;
     let types = state
         .store()
-        .list_event_types(&page, include_archived)
+        .list_event_types(&page.page(Order::Ascending), params.include_archived)
         .await?;
     let list = ListResponse::from_page(
         crate::message::borrowed(&types),
@@ -428,6 +438,15 @@ pub(crate) async fn patch(
     JsonBytes::new(StatusCode::OK, &EventTypeOut::of(&event_type, true))
 }
 
+/// The query of `delete`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// Delete instead of archiving (false by default).
+    #[serde(default)]
+    expunge: bool,
+}
+
 /// Archives the event type, or deletes it with `expunge=true`.
 #[utoipa::path(
     delete,
@@ -436,7 +455,7 @@ pub(crate) async fn patch(
     tag = "Event Type",
     params(
         ("name" = String, Path, description = "The event type's name"),
-        ("expunge" = Option<bool>, Query, description = "Delete instead of archiving (false by default)"),
+        DeleteQuery,
     ),
     responses(
         (status = 204, description = "Archived or deleted"),
@@ -447,10 +466,13 @@ pub(crate) async fn patch(
 pub(crate) async fn delete(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-    query: QueryParams,
+    Query(query): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    let expunge = query.bool("expunge", false)?;
-    if state.store().delete_event_type(&name, expunge).await? {
+    if state
+        .store()
+        .delete_event_type(&name, query.expunge)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("event type"))

@@ -13,7 +13,6 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -26,10 +25,11 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ValidationErrorBody};
 use crate::event_type::{check_flags, check_group};
 use crate::extract::Json;
+use crate::idempotency;
 use crate::wire::JsonBytes;
 
 pub(crate) fn router() -> Router<ApiState> {
-    Router::new().route("/event-type/import/openapi", post(import))
+    Router::new().route("/event-type/import/openapi", idempotency::post(import))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

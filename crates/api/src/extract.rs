@@ -1,14 +1,14 @@
 //! Our own extractors, so that every rejection answers in the API's error shape: a JSON body
 //! (400 when malformed, 413 when too large, 415 when it is declared as something other than
 //! JSON, 408 when it arrives too slowly, 422 when a field is wrong, with its location) and
-//! query parameters (422 naming the parameter). Unknown fields and parameters are ignored.
+//! path parameters (404 when unreadable). Unknown fields are ignored. Query strings are read by
+//! `query`, in the same error shape.
 //!
 //! A body must say it is JSON (`application/json` or any `…+json` type) or say nothing: a web
 //! page can send `text/plain` or a form to another origin without asking first, but never a
 //! JSON content type, so refusing the others keeps cross-site pages from posting to the API. A
 //! request without `Content-Type` is read as JSON; browsers always send one with a body.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -17,16 +17,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
-use webhookd_core::time::parse_timestamp;
-use webhookd_store::{Cursor, Order, PageRequest};
 
 use crate::error::{ApiError, ApiResult, FieldError};
-
-/// The most items a list returns at once.
-pub const MAX_LIMIT: usize = 250;
-pub const DEFAULT_LIMIT: usize = 50;
 
 /// Path parameters. A parameter that cannot be read (not valid UTF-8 once percent-decoded)
 /// names nothing, so it answers 404 in the API's shape rather than axum's plain-text 400.
@@ -158,149 +150,6 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// The query string as pairs, read by name with typed accessors.
-#[derive(Debug, Clone, Default)]
-pub struct QueryParams(Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::parse(parts.uri.query().unwrap_or_default()))
-    }
-}
-
-impl QueryParams {
-    pub fn parse(query: &str) -> Self {
-        Self(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    /// The last value given for `name`.
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// Every value of `name`, repeated (`a=1&a=2`, `a[]=1`) or comma-joined (`a=1,2`).
-    pub fn list(&self, name: &str) -> Vec<String> {
-        let bracketed = format!("{name}[]");
-        self.0
-            .iter()
-            .filter(|(key, _)| *key == name || *key == bracketed)
-            .flat_map(|(_, value)| value.split(','))
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn invalid(name: &str, msg: String) -> ApiError {
-        ApiError::invalid(&["query", name], msg)
-    }
-
-    pub fn bool(&self, name: &str, default: bool) -> ApiResult<bool> {
-        match self.str(name) {
-            None | Some("") => Ok(default),
-            Some("true" | "True" | "1") => Ok(true),
-            Some("false" | "False" | "0") => Ok(false),
-            Some(other) => Err(Self::invalid(
-                name,
-                format!("`{other}` is not true or false"),
-            )),
-        }
-    }
-
-    pub fn parsed<T: FromStr>(&self, name: &str) -> ApiResult<Option<T>> {
-        match self.str(name) {
-            None | Some("") => Ok(None),
-            Some(text) => text
-                .parse()
-                .map(Some)
-                .map_err(|_| Self::invalid(name, format!("`{text}` is not a valid value"))),
-        }
-    }
-
-    pub fn timestamp(&self, name: &str) -> ApiResult<Option<OffsetDateTime>> {
-        match self.str(name) {
-            None | Some("") => Ok(None),
-            Some(text) => parse_timestamp(text)
-                .map(Some)
-                .map_err(|error| Self::invalid(name, error.to_string())),
-        }
-    }
-
-    /// `limit`, `iterator` and `order`, with the list's natural order as the default.
-    pub fn page(&self, default_order: Order) -> ApiResult<PageRequest> {
-        let limit = self.parsed::<i64>("limit")?.unwrap_or(DEFAULT_LIMIT as i64);
-        if !(1..=MAX_LIMIT as i64).contains(&limit) {
-            return Err(Self::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
-        let order = match self.str("order") {
-            None | Some("") => default_order,
-            Some("ascending") => Order::Ascending,
-            Some("descending") => Order::Descending,
-            Some(other) => {
-                return Err(Self::invalid(
-                    "order",
-                    format!("`{other}` is not `ascending` or `descending`"),
-                ));
-            }
-        };
-        let cursor = self
-            .str("iterator")
-            .filter(|text| !text.is_empty())
-            .map(|text| match text.strip_prefix('-') {
-                Some(key) => Cursor {
-                    key: key.to_owned(),
-                    backward: true,
-                },
-                None => Cursor {
-                    key: text.to_owned(),
-                    backward: false,
-                },
-            });
-        Ok(PageRequest {
-            limit: limit as usize,
-            cursor,
-            order,
-        })
-    }
-}
-
-/// The query parameters of every list, as [`QueryParams::page`] reads them. It describes them
-/// in the OpenAPI document; the handlers read them through [`QueryParams`].
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// How many items to return at most: 1 to 250, 50 by default.
-    #[param(minimum = 1, maximum = 250)]
-    pub limit: Option<i64>,
-    /// Where to start: the `iterator` (or `prevIterator`) of a previous page.
-    pub iterator: Option<String>,
-    /// The order of the items; each list has its natural one.
-    #[param(inline)]
-    pub order: Option<ListOrder>,
-}
-
-/// The order of a list.
-// Only describes the values of `order` in the OpenAPI document; `QueryParams::page` reads them.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum ListOrder {
-    Ascending,
-    Descending,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,47 +214,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn query_lists_and_pages() {
-        let query = QueryParams::parse("event_types=a,b&event_types=c&limit=2&iterator=-msg_1&x=y");
-        assert_eq!(query.list("event_types"), ["a", "b", "c"]);
-        let page = query.page(Order::Descending).unwrap();
-        assert_eq!(page.limit, 2);
-        assert_eq!(page.order, Order::Descending);
-        assert_eq!(
-            page.cursor,
-            Some(Cursor {
-                key: "msg_1".into(),
-                backward: true
-            })
-        );
-        assert!(
-            QueryParams::parse("limit=251")
-                .page(Order::Ascending)
-                .is_err()
-        );
-        assert!(
-            QueryParams::parse("limit=0")
-                .page(Order::Ascending)
-                .is_err()
-        );
-        assert!(
-            QueryParams::parse("order=sideways")
-                .page(Order::Ascending)
-                .is_err()
-        );
-        assert!(
-            QueryParams::parse("with_content=maybe")
-                .bool("with_content", true)
-                .is_err()
-        );
-        assert!(
-            QueryParams::parse("before=2024-01-01T00:00:00")
-                .timestamp("before")
-                .unwrap()
-                .is_some()
-        );
     }
 }

@@ -2,9 +2,12 @@
 //! answers the first non-5xx response again and does nothing again; a duplicate that arrives
 //! while the first is still running gets 409.
 //!
-//! Only a hash of the key is stored. Handlers whose effect is one store write pass the record
-//! into that write ([`IdempotencyKey::record`]), so the key and the effect commit together;
-//! for the others this middleware saves the response after the handler.
+//! Every POST route is declared with this layer, by [`post`] or [`post_with_effect`]: the
+//! declaration says whether the route's handler writes the key's record with its effect. Only a
+//! hash of the key is stored, computed from the matched route with its parameters filled in.
+//! Handlers whose effect is one store write pass the record into that write
+//! ([`IdempotencyKey::record`]), so the key and the effect commit together; for the others the
+//! layer looks for a stored answer first and saves the response after the handler.
 //!
 //! A message's answer repeats its payload, which is already stored once with the message: its
 //! record holds a reference to the message instead ([`IdempotencyKey::record_message`]), and a
@@ -15,11 +18,13 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Extension, FromRequestParts, MatchedPath, RawPathParams, Request};
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
 use sha2::{Digest, Sha256};
 use webhookd_core::MessageKey;
 use webhookd_core::time::now;
@@ -29,7 +34,7 @@ use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, KeyUsed};
-use crate::wire::JsonBytes;
+use crate::wire::{JsonBytes, NotStored, Recorded};
 
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 256;
@@ -37,15 +42,6 @@ const MAX_KEY_LENGTH: usize = 256;
 /// How a stored answer that refers to a message begins. Stored answers are otherwise JSON, which
 /// never begins with `@`.
 const MESSAGE_REFERENCE: &str = "@message ";
-
-/// Marks a response whose idempotency record was written with its effect.
-#[derive(Debug, Clone, Copy)]
-pub struct Recorded;
-
-/// Marks a response that is never stored for replay, because it shows a secret once (a new
-/// app-scoped token): a retry with the same key makes a new one instead.
-#[derive(Debug, Clone, Copy)]
-pub struct NotStored;
 
 /// The hashed key of the request being served, when it has one.
 #[derive(Debug, Clone)]
@@ -126,36 +122,96 @@ pub fn key_hash(caller: &Caller, method: &Method, path: &str, key: &str) -> Stri
     hex::encode(hash.finalize())
 }
 
-/// Whether a POST to this path is a create whose handler writes the idempotency record in the
-/// same transaction as the object (applications, endpoints, event types, messages).
-fn records_with_effect(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix("/api/v1/") else {
-        return false;
-    };
-    matches!(
-        rest.split('/').collect::<Vec<_>>().as_slice(),
-        ["app"] | ["event-type"] | ["app", _, "endpoint" | "msg"]
-    )
+/// How a POST route keeps the answer of a request with a key. Said where the route is declared,
+/// by [`post`] or [`post_with_effect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keeping {
+    /// The handler writes the record in the same store write as its effect: a repeat's write
+    /// conflicts and the first answer is replayed, so nothing is read ahead.
+    WithEffect,
+    /// A stored answer is looked up first and replayed; otherwise the handler runs, and its
+    /// answer is saved after it (unless it wrote the record with its effect after all).
+    ReadAhead,
+}
+
+/// A POST route whose effect is not (always) one store write: a repeated key is answered from
+/// the stored answer before the handler runs.
+pub(crate) fn post<H, T>(handler: H) -> MethodRouter<ApiState>
+where
+    H: Handler<T, ApiState>,
+    T: 'static,
+{
+    routing::post(handler).route_layer(middleware::from_fn(read_ahead))
+}
+
+/// A POST route whose handler writes the key's record with its effect, in one store write
+/// (the creates of applications, endpoints, event types and messages): the hot path reads
+/// nothing ahead.
+pub(crate) fn post_with_effect<H, T>(handler: H) -> MethodRouter<ApiState>
+where
+    H: Handler<T, ApiState>,
+    T: 'static,
+{
+    routing::post(handler).route_layer(middleware::from_fn(with_effect))
+}
+
+async fn read_ahead(
+    Extension(state): Extension<ApiState>,
+    matched: MatchedPath,
+    params: RawPathParams,
+    request: Request,
+    next: Next,
+) -> Response {
+    keep(Keeping::ReadAhead, &state, matched, params, request, next).await
+}
+
+async fn with_effect(
+    Extension(state): Extension<ApiState>,
+    matched: MatchedPath,
+    params: RawPathParams,
+    request: Request,
+    next: Next,
+) -> Response {
+    keep(Keeping::WithEffect, &state, matched, params, request, next).await
 }
 
 /// The path with the application it names written one way, so that a key is the same key
 /// whether the path names the application by id or by uid: by its uid when it has one, else by
-/// its id. An unknown key is left as written: a uid the request itself creates the application
-/// under (a message's `application`) is then already the canonical form.
-async fn scoped_path(state: &ApiState, path: &str) -> Result<String, ApiError> {
-    let Some(rest) = path.strip_prefix("/api/v1/app/") else {
-        return Ok(path.to_owned());
-    };
-    let (key, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    let Some(app) = state.application_cached(key).await? else {
-        return Ok(path.to_owned());
-    };
-    let name = app.uid.unwrap_or_else(|| app.id.to_string());
-    Ok(if tail.is_empty() {
-        format!("/api/v1/app/{name}")
-    } else {
-        format!("/api/v1/app/{name}/{tail}")
-    })
+/// its id. The path is the matched route's, its parameters filled in; the parameter that names
+/// the application is `app` (`app_id` on the authentication routes). An unknown key is left as
+/// written: a uid the request itself creates the application under (a message's
+/// `application`) is then already the canonical form.
+async fn scoped_path(
+    state: &ApiState,
+    matched: &MatchedPath,
+    params: &RawPathParams,
+) -> Result<String, ApiError> {
+    let mut scoped = String::with_capacity(matched.as_str().len());
+    for (index, segment) in matched.as_str().split('/').enumerate() {
+        if index > 0 {
+            scoped.push('/');
+        }
+        let Some(name) = segment
+            .strip_prefix('{')
+            .and_then(|segment| segment.strip_suffix('}'))
+        else {
+            scoped.push_str(segment);
+            continue;
+        };
+        let value = params
+            .iter()
+            .find(|(param, _)| *param == name)
+            .map_or("", |(_, value)| value);
+        let canonical = match name {
+            "app" | "app_id" => state
+                .application_cached(value)
+                .await?
+                .map(|app| app.uid.unwrap_or_else(|| app.id.to_string())),
+            _ => None,
+        };
+        scoped.push_str(canonical.as_deref().unwrap_or(value));
+    }
+    Ok(scoped)
 }
 
 async fn replay(state: &ApiState, stored: IdempotentResponse) -> Response {
@@ -195,11 +251,16 @@ async fn replay_message(state: &ApiState, status: StatusCode, reference: &str) -
     }
 }
 
-pub(crate) async fn middleware(
-    State(state): State<ApiState>,
+/// The layer of every POST route, as the route keeps its answers.
+async fn keep(
+    keeping: Keeping,
+    state: &ApiState,
+    matched: MatchedPath,
+    params: RawPathParams,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let state = state.clone();
     if request.method() != Method::POST {
         return next.run(request).await;
     }
@@ -222,7 +283,7 @@ pub(crate) async fn middleware(
         .get::<Caller>()
         .cloned()
         .unwrap_or(Caller::Local);
-    let path = match scoped_path(&state, request.uri().path()).await {
+    let path = match scoped_path(&state, &matched, &params).await {
         Ok(path) => path,
         Err(error) => return error.into_response(),
     };
@@ -230,7 +291,7 @@ pub(crate) async fn middleware(
     let not_before = now() - IDEMPOTENCY_WINDOW;
     // A create writes the key with its effect, and a repeat's write conflicts and replays the
     // first answer (below): no read ahead is needed on that hot path.
-    if !records_with_effect(request.uri().path()) {
+    if keeping == Keeping::ReadAhead {
         match state
             .store()
             .get_idempotent_response(&hash, not_before)
@@ -293,29 +354,4 @@ pub(crate) async fn middleware(
         tracing::warn!(%error, "could not save an idempotent response");
     }
     Response::from_parts(parts, Body::from(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::records_with_effect;
-
-    #[test]
-    fn creates_record_with_their_effect() {
-        for path in [
-            "/api/v1/app",
-            "/api/v1/event-type",
-            "/api/v1/app/joe/endpoint",
-            "/api/v1/app/app_1/msg",
-        ] {
-            assert!(records_with_effect(path), "{path}");
-        }
-        for path in [
-            "/webhooks",
-            "/api/v1/app/joe/endpoint/ep/recover",
-            "/api/v1/app/joe/endpoint/ep/secret/rotate",
-            "/api/v1/app/joe/msg/m/endpoint/e/resend",
-        ] {
-            assert!(!records_with_effect(path), "{path}");
-        }
-    }
 }

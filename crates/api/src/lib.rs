@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod query;
 pub mod wire;
 
 mod application;
@@ -29,6 +30,7 @@ mod local_guard;
 mod message;
 mod message_content;
 mod poller;
+mod schema;
 mod seed;
 mod statistics;
 mod stats;
@@ -258,10 +260,8 @@ pub fn service(state: ApiState) -> NormalizePath<Router> {
                 .merge(stats::router()),
         )
         .merge(seed::router())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::middleware,
-        ))
+        // The state of the idempotency layer that every POST route declares (`idempotency`).
+        .layer(axum::Extension(state.clone()))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,

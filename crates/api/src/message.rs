@@ -27,7 +27,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::MessageKey;
 use webhookd_core::model::{Application, Message};
 use webhookd_core::time::{now, serde_rfc3339};
@@ -37,8 +37,9 @@ use webhookd_store::{MessageFilter, Order, Page, Taken};
 use crate::ApiState;
 use crate::application::ApplicationIn;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, ListParams, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::{self, ListQuery, Query};
 use crate::wire::{JsonBytes, ListResponse};
 
 /// The most channels, and the most tags, a message may carry.
@@ -52,7 +53,10 @@ const MAX_RETENTION_HOURS: i64 = MAX_RETENTION_DAYS * 24;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/msg", get(list).post(create))
+        .route(
+            "/app/{app}/msg",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route("/app/{app}/msg/{msg}", get(read))
 }
 
@@ -356,6 +360,15 @@ pub(crate) fn borrowed<T>(page: &Page<T>) -> Page<&T> {
     }
 }
 
+/// The query of `create` and `read`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ContentQuery {
+    /// Include the payload (true by default).
+    #[serde(default = "query::yes")]
+    with_content: bool,
+}
+
 #[utoipa::path(
     post,
     path = "/api/v1/app/{app}/msg",
@@ -363,7 +376,7 @@ pub(crate) fn borrowed<T>(page: &Page<T>) -> Page<&T> {
     tag = "Message",
     params(
         ("app" = String, Path, description = "The application's id or uid"),
-        ("with_content" = Option<bool>, Query, description = "Include the payload in the answer (true by default)"),
+        ContentQuery,
     ),
     request_body = MessageIn,
     responses(
@@ -376,13 +389,12 @@ pub(crate) fn borrowed<T>(page: &Page<T>) -> Page<&T> {
 pub(crate) async fn create(
     State(state): State<ApiState>,
     Path(key): Path<String>,
-    query: QueryParams,
+    Query(ContentQuery { with_content }): Query<ContentQuery>,
     idempotency: IdempotencyKey,
     Json(input): Json<MessageIn>,
 ) -> ApiResult<JsonBytes> {
     let input = input.validate(state.config().max_payload_bytes)?;
     // The SDKs send `with_content=false` on create unless asked otherwise.
-    let with_content = query.bool("with_content", true)?;
     let app = match state.application_cached(&key).await? {
         Some(app) => app.id,
         None => match input.application {
@@ -463,12 +475,26 @@ pub(crate) async fn create_application(
     }
 }
 
-/// `channel` and `tag` style filters: absent or empty means no filter.
-pub(crate) fn text_filter(query: &QueryParams, name: &str) -> Option<String> {
-    query
-        .str(name)
-        .filter(|value| !value.is_empty())
-        .map(str::to_owned)
+/// The parameters of `list`, besides its page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Include the payloads (true by default).
+    #[serde(default = "query::yes")]
+    with_content: bool,
+    /// Only these types (repeated, or comma-separated).
+    #[serde(default)]
+    event_types: Vec<String>,
+    /// Only messages on this channel.
+    channel: Option<String>,
+    /// Only messages with this tag.
+    tag: Option<String>,
+    /// Only messages created before this time.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
+    before: Option<OffsetDateTime>,
+    /// Only messages created after this time.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
+    after: Option<OffsetDateTime>,
 }
 
 #[utoipa::path(
@@ -478,13 +504,7 @@ pub(crate) fn text_filter(query: &QueryParams, name: &str) -> Option<String> {
     tag = "Message",
     params(
         ("app" = String, Path, description = "The application's id or uid"),
-        ListParams,
-        ("with_content" = Option<bool>, Query, description = "Include the payloads (true by default)"),
-        ("event_types" = Option<Vec<String>>, Query, description = "Only these types (repeated, or comma-separated)"),
-        ("channel" = Option<String>, Query, description = "Only messages on this channel"),
-        ("tag" = Option<String>, Query, description = "Only messages with this tag"),
-        ("before" = Option<OffsetDateTime>, Query, description = "Only messages created before this time"),
-        ("after" = Option<OffsetDateTime>, Query, description = "Only messages created after this time"),
+        ListQuery<ListParams>,
     ),
     responses(
         (status = 200, description = "A page of messages, newest first", body = ListResponse<MessageOut>),
@@ -495,19 +515,21 @@ pub(crate) fn text_filter(query: &QueryParams, name: &str) -> Option<String> {
 pub(crate) async fn list(
     State(state): State<ApiState>,
     Path(key): Path<String>,
-    query: QueryParams,
+    ListQuery { page, params }: ListQuery<ListParams>,
 ) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Descending)?;
-    let with_content = query.bool("with_content", true)?;
+    let with_content = params.with_content;
     let filter = MessageFilter {
-        event_types: query.list("event_types"),
-        channel: text_filter(&query, "channel"),
-        tag: text_filter(&query, "tag"),
-        before: query.timestamp("before")?,
-        after: query.timestamp("after")?,
+        event_types: params.event_types,
+        channel: params.channel,
+        tag: params.tag,
+        before: params.before,
+        after: params.after,
     };
     let app = state.application(&key).await?;
-    let messages = state.store().list_messages(&app.id, &filter, &page).await?;
+    let messages = state
+        .store()
+        .list_messages(&app.id, &filter, &page.page(Order::Descending))
+        .await?;
     let list = ListResponse::from_page(
         borrowed(&messages),
         |message| message.id.to_string(),
@@ -524,7 +546,7 @@ pub(crate) async fn list(
     params(
         ("app" = String, Path, description = "The application's id or uid"),
         ("msg" = String, Path, description = "The message's id or `eventId`"),
-        ("with_content" = Option<bool>, Query, description = "Include the payload (true by default)"),
+        ContentQuery,
     ),
     responses(
         (status = 200, description = "The message", body = MessageOut),
@@ -535,9 +557,8 @@ pub(crate) async fn list(
 pub(crate) async fn read(
     State(state): State<ApiState>,
     Path((app, msg)): Path<(String, String)>,
-    query: QueryParams,
+    Query(ContentQuery { with_content }): Query<ContentQuery>,
 ) -> ApiResult<JsonBytes> {
-    let with_content = query.bool("with_content", true)?;
     let app = state.application(&app).await?;
     let message = state
         .store()

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
+use axum::routing::delete;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -31,7 +31,7 @@ use crate::ApiState;
 use crate::background_task::{TaskStartedOut, run_task};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::wire::JsonBytes;
 
 const PURGE_TASK: &str = "application.purge_content";
@@ -41,13 +41,22 @@ const MAX_BULK_EXPUNGE: usize = 1000;
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/app/{app}/msg/{msg}/content", delete(expunge))
-        .route("/app/{app}/msg/bulk-expunge", post(bulk_expunge))
-        .route("/app/{app}/msg/expunge-all-contents", post(expunge_all))
+        .route(
+            "/app/{app}/msg/bulk-expunge",
+            idempotency::post(bulk_expunge),
+        )
+        .route(
+            "/app/{app}/msg/expunge-all-contents",
+            idempotency::post(expunge_all),
+        )
         .route(
             "/app/{app}/msg/{msg}/attempt/{id}/content",
             delete(expunge_attempt),
         )
-        .route("/app/{app}/msg/precheck/active", post(precheck))
+        .route(
+            "/app/{app}/msg/precheck/active",
+            idempotency::post(precheck),
+        )
 }
 
 /// The messages to erase, by id or `eventId`.

@@ -21,10 +21,9 @@ use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn
 use utoipa::openapi::schema::{ArrayItems, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, Object, Ref, RefOr, Required, Response, ResponseBuilder,
+    ContentBuilder, HeaderBuilder, Ref, RefOr, Required, Response, ResponseBuilder,
 };
 use utoipa::{Modify, OpenApi, ToSchema};
-use webhookd_core::model::{DeliveryStatus, TaskStatus};
 
 use crate::ApiState;
 use crate::error::{ErrorBody, ValidationErrorBody};
@@ -346,36 +345,4 @@ fn shared_responses() -> [(&'static str, Response); 3] {
                 .build(),
         ),
     ]
-}
-
-/// `statusText`: a delivery status by name.
-pub(crate) fn status_text() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(DeliveryStatus::ALL.map(DeliveryStatus::text)))
-        .build()
-}
-
-/// `status`: a delivery status by number (0 success, 1 pending, 2 fail, 3 sending, 4 canceled).
-pub(crate) fn status_code() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .enum_values(Some(DeliveryStatus::ALL.map(DeliveryStatus::code)))
-        .description(Some("0 success, 1 pending, 2 fail, 3 sending, 4 canceled"))
-        .build()
-}
-
-/// A background task's `status`.
-pub(crate) fn task_status() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(
-            [
-                TaskStatus::Running,
-                TaskStatus::Finished,
-                TaskStatus::Failed,
-            ]
-            .map(TaskStatus::text),
-        ))
-        .build()
 }

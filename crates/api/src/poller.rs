@@ -21,10 +21,11 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use serde::de;
+use serde::{Deserialize, Deserializer, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use webhookd_core::filter::{FilterInput, PayloadFilter};
@@ -36,13 +37,12 @@ use webhookd_store::{PollerTokenRecord, StreamPosition};
 use crate::ApiState;
 use crate::auth::{POLLER_TOKEN_PREFIX, generate_secret_with_prefix, hash_hex};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, Path, QueryParams};
+use crate::extract::{Json, Path};
+use crate::idempotency;
 use crate::message::MessageOut;
+use crate::query::{self, Query};
 use crate::wire::JsonBytes;
 
-/// Messages per answer when `limit` is absent, and at most.
-const DEFAULT_LIMIT: usize = 50;
-const MAX_LIMIT: usize = 250;
 /// The most messages one answer looks at: a stream that filters out most of the application's
 /// messages answers `done: false` with an iterator past them rather than reading for long.
 const SCAN_BUDGET: usize = 2_500;
@@ -65,12 +65,12 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route(
             "/app/{app}/poller/{ep}/consumer/{consumer}/seek",
-            post(consumer_seek),
+            idempotency::post(consumer_seek),
         )
         .route("/auth/app/{app}/poller/{ep}/token", get(get_token))
         .route(
             "/auth/app/{app}/poller/{ep}/token/rotate",
-            post(rotate_token),
+            idempotency::post(rotate_token),
         )
 }
 
@@ -122,37 +122,73 @@ pub(crate) struct PollingEndpointOut<'a> {
     done: bool,
 }
 
-/// The query of `poll` (read through [`QueryParams`]; this describes it in the document).
-#[derive(Debug, IntoParams)]
+/// The query of `poll`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct PollParams {
+pub(crate) struct PollQuery {
     /// How many messages to return at most: 1 to 250, 50 by default.
-    #[param(minimum = 1, maximum = 250)]
-    limit: Option<i64>,
+    #[serde(default = "default_limit", deserialize_with = "query::limit")]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 250)]
+    limit: usize,
     /// The `iterator` of a previous answer.
-    iterator: Option<String>,
+    #[serde(default, deserialize_with = "stream_iterator")]
+    #[param(value_type = Option<String>)]
+    iterator: Option<StreamIterator>,
     /// Only messages of this event type (besides the endpoint's own filter).
+    #[serde(default, deserialize_with = "event_type")]
     event_type: Option<String>,
     /// Only messages on this channel (besides the endpoint's own filter).
+    #[serde(default, deserialize_with = "channel")]
     channel: Option<String>,
     /// Without an iterator: start with the messages created after this time, instead of
     /// after the endpoint's creation.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
     after: Option<OffsetDateTime>,
 }
 
 /// The query of `consumer-poll`.
-#[derive(Debug, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct ConsumerPollParams {
+pub(crate) struct ConsumerPollQuery {
     /// How many messages to return at most: 1 to 250, 50 by default.
-    #[param(minimum = 1, maximum = 250)]
-    limit: Option<i64>,
+    #[serde(default = "default_limit", deserialize_with = "query::limit")]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 250)]
+    limit: usize,
     /// Start here instead of at the consumer's offset.
-    iterator: Option<String>,
+    #[serde(default, deserialize_with = "stream_iterator")]
+    #[param(value_type = Option<String>)]
+    iterator: Option<StreamIterator>,
     /// Read without moving the consumer's offset (false by default).
-    peek: Option<bool>,
+    #[serde(default)]
+    peek: bool,
+}
+
+fn default_limit() -> usize {
+    query::DEFAULT_LIMIT
+}
+
+/// `iterator`: an iterator of a previous answer.
+fn stream_iterator<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<StreamIterator>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    StreamIterator::decode(&text)
+        .map(Some)
+        .ok_or_else(|| de::Error::custom("is not an iterator of a polling endpoint"))
+}
+
+/// `event_type`: an event type's name.
+fn event_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    validate::name(&text).map_err(de::Error::custom)?;
+    Ok(Some(text))
+}
+
+/// `channel`: a channel.
+fn channel<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    validate::channel(&text).map_err(de::Error::custom)?;
+    Ok(Some(text))
 }
 
 /// What to read, beyond the endpoint's filter.
@@ -163,19 +199,6 @@ struct Read {
 }
 
 impl Read {
-    fn limit(query: &QueryParams) -> ApiResult<usize> {
-        let limit = query
-            .parsed::<i64>("limit")?
-            .unwrap_or(DEFAULT_LIMIT as i64);
-        if !(1..=MAX_LIMIT as i64).contains(&limit) {
-            return Err(ApiError::invalid(
-                &["query", "limit"],
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
-        Ok(limit as usize)
-    }
-
     /// Whether the consumer reads `message`: the endpoint's event types and channels, its
     /// payload filter (`filter`, compiled once per request; one that does not compile, which
     /// validation on write rules out, lets nothing through), and this read's own filters.
@@ -292,27 +315,12 @@ fn answer(messages: &[Message], next: &StreamIterator, done: bool) -> ApiResult<
     )
 }
 
-/// The query parameter `name`, if given, checked by `check`.
-fn label(
-    query: &QueryParams,
-    name: &str,
-    check: fn(&str) -> Result<(), String>,
-) -> ApiResult<Option<String>> {
-    match query.str(name).filter(|text| !text.is_empty()) {
-        None => Ok(None),
-        Some(text) => {
-            check(text).map_err(|msg| ApiError::invalid(&["query", name], msg))?;
-            Ok(Some(text.to_owned()))
-        }
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app}/poller/{ep}",
     operation_id = "v1.message.poller.poll",
     tag = "Message",
-    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The polling endpoint's id or uid"), PollParams),
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The polling endpoint's id or uid"), PollQuery),
     responses(
         (status = 200, description = "The next messages of the endpoint's stream", body = PollingEndpointOut),
         (status = 400, description = "Not a polling endpoint", body = ErrorBody),
@@ -323,18 +331,18 @@ fn label(
 pub(crate) async fn poll(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    query: QueryParams,
+    Query(query): Query<PollQuery>,
 ) -> ApiResult<JsonBytes> {
     let (app, endpoint) = locate(&state, &app, &ep).await?;
     let read = Read {
-        limit: Read::limit(&query)?,
-        event_type: label(&query, "event_type", validate::name)?,
-        channel: label(&query, "channel", validate::channel)?,
+        limit: query.limit,
+        event_type: query.event_type,
+        channel: query.channel,
     };
-    let from = match query.str("iterator").filter(|text| !text.is_empty()) {
-        Some(text) => StreamIterator::parse(&["query", "iterator"], text)?,
+    let from = match query.iterator {
+        Some(from) => from,
         None => {
-            let since = query.timestamp("after")?.unwrap_or(endpoint.created_at);
+            let since = query.after.unwrap_or(endpoint.created_at);
             start(&state, &app, since).await?
         }
     };
@@ -358,7 +366,7 @@ fn check_consumer(consumer: &str) -> ApiResult<()> {
     path = "/api/v1/app/{app}/poller/{ep}/consumer/{consumer}",
     operation_id = "v1.message.poller.consumer-poll",
     tag = "Message",
-    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The polling endpoint's id or uid"), ("consumer" = String, Path, description = "The consumer's id, chosen by the consumer"), ConsumerPollParams),
+    params(("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The polling endpoint's id or uid"), ("consumer" = String, Path, description = "The consumer's id, chosen by the consumer"), ConsumerPollQuery),
     responses(
         (status = 200, description = "The consumer's next messages; its offset moves to the answer's iterator unless `peek`", body = PollingEndpointOut),
         (status = 400, description = "Not a polling endpoint", body = ErrorBody),
@@ -369,18 +377,17 @@ fn check_consumer(consumer: &str) -> ApiResult<()> {
 pub(crate) async fn consumer_poll(
     State(state): State<ApiState>,
     Path((app, ep, consumer)): Path<(String, String, String)>,
-    query: QueryParams,
+    Query(query): Query<ConsumerPollQuery>,
 ) -> ApiResult<JsonBytes> {
     check_consumer(&consumer)?;
     let (app, endpoint) = locate(&state, &app, &ep).await?;
     let read = Read {
-        limit: Read::limit(&query)?,
+        limit: query.limit,
         event_type: None,
         channel: None,
     };
-    let peek = query.bool("peek", false)?;
-    let from = match query.str("iterator").filter(|text| !text.is_empty()) {
-        Some(text) => StreamIterator::parse(&["query", "iterator"], text)?,
+    let from = match query.iterator {
+        Some(from) => from,
         None => match state
             .store()
             .get_poll_offset(&endpoint.id, &consumer)
@@ -392,7 +399,7 @@ pub(crate) async fn consumer_poll(
         },
     };
     let (messages, next, done) = read_stream(&state, &endpoint, &from, &read).await?;
-    if !peek {
+    if !query.peek {
         state
             .store()
             .set_poll_offset(&app.id, &endpoint.id, &consumer, &next.encode(), now())

@@ -28,12 +28,13 @@ use crate::ApiState;
 use crate::endpoint::{EndpointIn, ensure_room, new_endpoint};
 use crate::error::ValidationErrorBody;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, ListParams, MAX_LIMIT, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::Json;
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::{ListQuery, MAX_LIMIT};
 use crate::wire::{JsonBytes, ListResponse};
 
 pub(crate) fn router() -> Router<ApiState> {
-    Router::new().route("/webhooks", get(list).post(register))
+    Router::new().route("/webhooks", get(list).merge(idempotency::post(register)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -240,17 +241,14 @@ async fn endpoint_with_url(
     path = "/webhooks",
     operation_id = "webhooks.list",
     tag = "Webhooks",
-    params(ListParams),
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of registrations, newest first", body = ListResponse<RegistrationItem>),
         (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
     )
 )]
-pub(crate) async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Descending)?;
+pub(crate) async fn list(State(state): State<ApiState>, query: ListQuery) -> ApiResult<JsonBytes> {
+    let page = query.page.page(Order::Descending);
     let endpoints = state.store().list_all_endpoints(&page).await?;
     let mut names: HashMap<AppId, String> = HashMap::new();
     for endpoint in &endpoints.items {

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{post, put};
+use axum::routing::put;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -31,7 +31,7 @@ use crate::ApiState;
 use crate::background_task::{TaskStartedOut, run_task};
 use crate::error::{ApiError, ApiResult, ValidationErrorBody};
 use crate::extract::Json;
-use crate::idempotency::IdempotencyKey;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::wire::JsonBytes;
 
 const APP_STATS_TASK: &str = "application.stats";
@@ -41,7 +41,7 @@ const MAX_APP_IDS: usize = 1000;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/stats/usage/app", post(app_usage))
+        .route("/stats/usage/app", idempotency::post(app_usage))
         .route("/stats/usage/event-types", put(event_types))
 }
 

@@ -12,42 +12,44 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::latency;
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_store::RollupMinute;
 use webhookd_store::rollup::{buckets, window_start};
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult, ValidationErrorBody};
-use crate::extract::QueryParams;
+use crate::error::{ApiResult, ValidationErrorBody};
+use crate::query::Query;
 use crate::wire::JsonBytes;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new().route("/stats/overview", get(overview))
 }
 
-/// The periods the overview shows, and how each is cut into buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Period {
+/// The query of `overview`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OverviewQuery {
+    /// `1h` (the default: 60 one-minute buckets) or `1d` (96 quarter-hour buckets).
+    #[serde(default)]
+    #[param(inline)]
+    period: Period,
+}
+
+/// A period of the overview: the last hour or the last day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+pub(crate) enum Period {
+    #[default]
+    #[serde(rename = "1h")]
     Hour,
+    #[serde(rename = "1d")]
     Day,
 }
 
 impl Period {
-    fn parse(query: &QueryParams) -> ApiResult<Self> {
-        match query.str("period") {
-            None | Some("") | Some("1h") => Ok(Self::Hour),
-            Some("1d") => Ok(Self::Day),
-            Some(other) => Err(ApiError::invalid(
-                &["query", "period"],
-                format!("`{other}` is not a period: use `1h` or `1d`"),
-            )),
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Self::Hour => "1h",
@@ -151,9 +153,7 @@ pub(crate) struct EndpointsOut {
     path = "/api/v1/stats/overview",
     operation_id = "v1.stats.overview",
     tag = "Statistics",
-    params(
-        ("period" = Option<String>, Query, description = "`1h` (the default: 60 one-minute buckets) or `1d` (96 quarter-hour buckets)"),
-    ),
+    params(OverviewQuery),
     responses(
         (status = 200, description = "Deliveries over the period, the queue and endpoint health", body = OverviewOut),
         (status = 422, description = "`period` is neither `1h` nor `1d`", body = ValidationErrorBody),
@@ -161,9 +161,8 @@ pub(crate) struct EndpointsOut {
 )]
 pub(crate) async fn overview(
     State(state): State<ApiState>,
-    query: QueryParams,
+    Query(OverviewQuery { period }): Query<OverviewQuery>,
 ) -> ApiResult<JsonBytes> {
-    let period = Period::parse(&query)?;
     let at = now();
     let store = state.store();
     let since = window_start(at, period.width(), period.count());

@@ -28,11 +28,12 @@ use crate::ApiState;
 use crate::auth::{check_token_name, generate_token, hash_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path};
+use crate::idempotency;
 use crate::wire::{JsonBytes, ListResponse};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/auth/token", get(list).post(create))
+        .route("/auth/token", get(list).merge(idempotency::post(create)))
         .route("/auth/token/{id}", delete(revoke))
 }
 

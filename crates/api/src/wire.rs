@@ -1,5 +1,6 @@
 //! Wire shapes shared by every resource: the list envelope and JSON responses whose bytes are
-//! made once (so that the same bytes can be stored for idempotent replay).
+//! made once (so that the same bytes can be stored for idempotent replay), and the markers that
+//! tell the idempotency layer how a response was kept.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,7 +9,6 @@ use utoipa::ToSchema;
 use webhookd_store::Page;
 
 use crate::error::{ApiError, ApiResult};
-use crate::idempotency::Recorded;
 
 /// `{"data": [...], "iterator", "prevIterator", "done"}`; both iterators are always present.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,6 +43,16 @@ impl<T> ListResponse<T> {
         }
     }
 }
+
+/// Marks a response whose idempotency record was written with its effect, so that the
+/// idempotency layer does not save it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded;
+
+/// Marks a response that is never stored for replay, because it shows a secret once (a new
+/// app-scoped token): a retry with the same key makes a new one instead.
+#[derive(Debug, Clone, Copy)]
+pub struct NotStored;
 
 /// A JSON response serialized once.
 #[derive(Debug, Clone)]

@@ -46,8 +46,9 @@ use webhookd_store::Order;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, ListParams, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::ListQuery;
 use crate::wire::{
     JsonBytes, ListResponse, check_metadata, check_rate, check_text, check_uid, rate,
 };
@@ -59,7 +60,10 @@ const MAX_CHANNELS: usize = 10;
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/endpoint", get(list).post(create))
+        .route(
+            "/app/{app}/endpoint",
+            get(list).merge(idempotency::post_with_effect(create)),
+        )
         .route(
             "/app/{app}/endpoint/{ep}",
             get(read).put(put).patch(patch).delete(delete),
@@ -451,7 +455,7 @@ async fn save(state: &ApiState, endpoint: &Endpoint) -> ApiResult<()> {
     path = "/api/v1/app/{app}/endpoint",
     operation_id = "v1.endpoint.list",
     tag = "Endpoint",
-    params(("app" = String, Path, description = "The application's id or uid"), ListParams),
+    params(("app" = String, Path, description = "The application's id or uid"), ListQuery),
     responses(
         (status = 200, description = "A page of endpoints, oldest first", body = ListResponse<EndpointOut>),
         (status = 404, description = "No such application", body = ErrorBody),
@@ -461,9 +465,9 @@ async fn save(state: &ApiState, endpoint: &Endpoint) -> ApiResult<()> {
 pub(crate) async fn list(
     State(state): State<ApiState>,
     Path(app): Path<String>,
-    query: QueryParams,
+    query: ListQuery,
 ) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Ascending)?;
+    let page = query.page.page(Order::Ascending);
     let app = state.application(&app).await?;
     let endpoints = state.store().list_endpoints(&app.id, &page).await?;
     let list = ListResponse::from_page(

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -30,13 +30,17 @@ use super::secret::{RotateIn, SecretOut, rotate_to};
 use super::{EndpointIn, ensure_room, save};
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, ListParams, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::ListQuery;
 use crate::wire::{JsonBytes, ListResponse, check_uid};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/operational-webhook/endpoint", get(list).post(create))
+        .route(
+            "/operational-webhook/endpoint",
+            get(list).merge(idempotency::post(create)),
+        )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}",
             get(read).put(upsert).delete(delete),
@@ -51,7 +55,7 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route(
             "/operational-webhook/endpoint/{endpoint_id}/secret/rotate",
-            post(rotate),
+            idempotency::post(rotate),
         )
 }
 
@@ -187,17 +191,14 @@ fn json(status: StatusCode, endpoint: &Endpoint) -> ApiResult<JsonBytes> {
     path = "/api/v1/operational-webhook/endpoint",
     operation_id = "v1.operational-webhook.endpoint.list",
     tag = "Operational Webhook",
-    params(ListParams),
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of operational endpoints, oldest first", body = ListResponse<OperationalWebhookEndpointOut>),
         (status = 422, description = "A query parameter is wrong", body = ValidationErrorBody),
     )
 )]
-pub(crate) async fn list(
-    State(state): State<ApiState>,
-    query: QueryParams,
-) -> ApiResult<JsonBytes> {
-    let page = query.page(Order::Ascending)?;
+pub(crate) async fn list(State(state): State<ApiState>, query: ListQuery) -> ApiResult<JsonBytes> {
+    let page = query.page.page(Order::Ascending);
     let endpoints = state
         .store()
         .list_endpoints(&operational_app(), &page)

@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -26,6 +25,7 @@ use webhookd_core::validate;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
+use crate::idempotency;
 use crate::wire::JsonBytes;
 
 /// The most delays a retry schedule may hold.
@@ -38,7 +38,10 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(24 * 3600);
 const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) fn router() -> Router<ApiState> {
-    Router::new().route("/app/{app}/endpoint/payload-filter/test", post(test_filter))
+    Router::new().route(
+        "/app/{app}/endpoint/payload-filter/test",
+        idempotency::post(test_filter),
+    )
 }
 
 /// A payload filter to store, checked: it compiles, within its bounds. 422 with the position

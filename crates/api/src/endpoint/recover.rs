@@ -13,11 +13,11 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use webhookd_core::TaskId;
 use webhookd_core::model::{BackgroundTask, EndpointStats};
 use webhookd_core::time::{now, serde_rfc3339};
@@ -26,8 +26,9 @@ use super::locate;
 use crate::ApiState;
 use crate::background_task::run_task;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::query::Query;
 use crate::wire::JsonBytes;
 
 /// The kind of the task a recovery records.
@@ -35,7 +36,10 @@ const RECOVER_TASK: &str = "endpoint.recover";
 
 pub(super) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/app/{app}/endpoint/{ep}/recover", post(recover))
+        .route(
+            "/app/{app}/endpoint/{ep}/recover",
+            idempotency::post(recover),
+        )
         .route("/app/{app}/endpoint/{ep}/stats", get(stats))
 }
 
@@ -55,7 +59,7 @@ pub(crate) struct RecoverIn {
 pub(crate) struct RecoverOut {
     #[schema(value_type = String, example = "qtask_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
     id: TaskId,
-    #[schema(schema_with = crate::openapi::task_status)]
+    #[schema(schema_with = crate::schema::task_status)]
     status: &'static str,
     #[schema(example = "endpoint.recover")]
     task: String,
@@ -143,6 +147,23 @@ pub(crate) async fn recover(
     Ok(response)
 }
 
+/// The query of the endpoint's counts: `since` and `until` are accepted (and must be
+/// timestamps), as the SDKs send them, but do not narrow the counts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "read so that a wrong value answers 422; it narrows nothing"
+)]
+pub(crate) struct StatsQuery {
+    /// Accepted, as the SDKs send it; counts are not narrowed.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
+    since: Option<OffsetDateTime>,
+    /// Accepted, as the SDKs send it; counts are not narrowed.
+    #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
+    until: Option<OffsetDateTime>,
+}
+
 /// Counts of the endpoint's deliveries by status. `since` and `until` are accepted (and must be
 /// timestamps), as the SDKs send them, but do not narrow the counts: the store counts every
 /// delivery it holds for the endpoint, which retention bounds.
@@ -153,8 +174,7 @@ pub(crate) async fn recover(
     tag = "Endpoint",
     params(
         ("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid"),
-        ("since" = Option<OffsetDateTime>, Query, description = "Accepted, as the SDKs send it; counts are not narrowed"),
-        ("until" = Option<OffsetDateTime>, Query, description = "Accepted, as the SDKs send it; counts are not narrowed"),
+        StatsQuery,
     ),
     responses(
         (status = 200, description = "Counts of the endpoint's deliveries by status", body = StatsOut),
@@ -165,10 +185,8 @@ pub(crate) async fn recover(
 pub(crate) async fn stats(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    query: QueryParams,
+    _: Query<StatsQuery>,
 ) -> ApiResult<JsonBytes> {
-    query.timestamp("since")?;
-    query.timestamp("until")?;
     let (_, endpoint) = locate(&state, &app, &ep).await?;
     let stats = state.store().endpoint_stats(&endpoint.id).await?;
     JsonBytes::new(StatusCode::OK, &StatsOut::from(stats))

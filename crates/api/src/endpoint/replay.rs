@@ -18,7 +18,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -30,12 +30,14 @@ use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_store::ReplayFilter;
 
 use super::locate;
+use super::recover::StatsQuery;
 use crate::ApiState;
 use crate::background_task::{TaskStartedOut, run_task};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
-use crate::extract::{Json, Path, QueryParams};
-use crate::idempotency::IdempotencyKey;
+use crate::extract::{Json, Path};
+use crate::idempotency::{self, IdempotencyKey};
 use crate::message::MessageOut;
+use crate::query::Query;
 use crate::wire::JsonBytes;
 
 const REPLAY_TASK: &str = "endpoint.replay";
@@ -45,10 +47,16 @@ pub(super) fn router() -> Router<ApiState> {
     Router::new()
         .route(
             "/app/{app}/endpoint/{ep}/replay-missing",
-            post(replay_missing),
+            idempotency::post(replay_missing),
         )
-        .route("/app/{app}/endpoint/{ep}/bulk-replay", post(bulk_replay))
-        .route("/app/{app}/endpoint/{ep}/send-example", post(send_example))
+        .route(
+            "/app/{app}/endpoint/{ep}/bulk-replay",
+            idempotency::post(bulk_replay),
+        )
+        .route(
+            "/app/{app}/endpoint/{ep}/send-example",
+            idempotency::post(send_example),
+        )
         .route("/app/{app}/endpoint/{ep}/attempt-stats", get(attempt_stats))
 }
 
@@ -322,8 +330,7 @@ pub(crate) async fn send_example(
     tag = "Endpoint",
     params(
         ("app" = String, Path, description = "The application's id or uid"), ("ep" = String, Path, description = "The endpoint's id or uid"),
-        ("since" = Option<OffsetDateTime>, Query, description = "Accepted, as the SDKs send it; counts are not narrowed"),
-        ("until" = Option<OffsetDateTime>, Query, description = "Accepted, as the SDKs send it; counts are not narrowed"),
+        StatsQuery,
     ),
     responses(
         (status = 200, description = "Finished deliveries by status", body = AttemptStatsOut),
@@ -334,10 +341,8 @@ pub(crate) async fn send_example(
 pub(crate) async fn attempt_stats(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    query: QueryParams,
+    _: Query<StatsQuery>,
 ) -> ApiResult<JsonBytes> {
-    query.timestamp("since")?;
-    query.timestamp("until")?;
     let (_, endpoint) = locate(&state, &app, &ep).await?;
     let stats = state.store().endpoint_stats(&endpoint.id).await?;
     JsonBytes::new(

@@ -14,7 +14,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
@@ -26,6 +26,7 @@ use super::{locate, parse_secret, save};
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path};
+use crate::idempotency;
 use crate::wire::JsonBytes;
 
 /// How long a rotated-out secret keeps signing when the request does not say.
@@ -38,7 +39,10 @@ const MAX_RETIRED: usize = 10;
 pub(super) fn router() -> Router<ApiState> {
     Router::new()
         .route("/app/{app}/endpoint/{ep}/secret", get(read))
-        .route("/app/{app}/endpoint/{ep}/secret/rotate", post(rotate))
+        .route(
+            "/app/{app}/endpoint/{ep}/secret/rotate",
+            idempotency::post(rotate),
+        )
 }
 
 /// `{"key": "whsec_…"}`, or `{"key": "whpk_…"}` (the public key) for an ed25519 endpoint.

@@ -17,6 +17,7 @@ mod limits;
 mod message;
 mod openapi;
 mod poller;
+mod query;
 mod seed;
 mod sessions;
 mod stats;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use webhookd_api::extract::MAX_LIMIT;
 use webhookd_api::openapi::document;
+use webhookd_api::query::MAX_LIMIT;
 
 use crate::common::TestApi;
 
@@ -279,5 +279,50 @@ async fn undocumented_methods_are_not_routed() {
                 answer.body
             );
         }
+    }
+}
+
+/// Every POST route is declared with its idempotency layer: a request with an
+/// `idempotency-key` leaves its answer stored under the key (here the 4xx of an unknown
+/// application or an empty body, which is kept like any other non-5xx answer).
+#[tokio::test]
+async fn every_post_keeps_its_answer_under_the_idempotency_key() {
+    let api = TestApi::new();
+    let not_before = webhookd_core::time::now() - webhookd_store::IDEMPOTENCY_WINDOW;
+    for (method, path) in operations() {
+        if method != Method::POST {
+            continue;
+        }
+        let uri = concrete(&path);
+        let answer = api
+            .raw(
+                Method::POST,
+                &uri,
+                b"{}".to_vec(),
+                &[("idempotency-key", "every-post")],
+            )
+            .await;
+        assert!(
+            !answer.status.is_server_error(),
+            "POST {path}: {}",
+            answer.body
+        );
+        let hash = webhookd_api::idempotency::key_hash(
+            &webhookd_api::auth::Caller::Local,
+            &Method::POST,
+            &uri,
+            "every-post",
+        );
+        let stored = api
+            .state()
+            .store()
+            .get_idempotent_response(&hash, not_before)
+            .await
+            .expect("the store answers");
+        assert!(
+            stored.is_some(),
+            "POST {path} answered {} but kept nothing under its idempotency-key",
+            answer.status
+        );
     }
 }
