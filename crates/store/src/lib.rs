@@ -8,9 +8,11 @@
 
 mod access;
 mod bulk;
+mod columns;
 mod conflict;
 mod deadline;
 mod fanout;
+mod lists;
 mod operational;
 mod overrides;
 mod page;

@@ -9,8 +9,9 @@ use webhookd_core::time::from_unix_ms;
 use webhookd_core::{TaskId, TokenId};
 
 use super::list::{Param, int, param, text};
-use super::rows::{self, TASK_COLUMNS, get, json, ms};
+use super::rows::{self, get, json, ms};
 use super::sql::{execute, query, query_one, query_opt};
+use crate::columns::TASK_COLUMNS;
 use crate::{
     ApiTokenRecord, Conflict, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
     StoreError,

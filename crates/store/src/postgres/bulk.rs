@@ -15,8 +15,9 @@ use super::list::{Param, int, param, text, text_list};
 use super::listen::notify_due;
 use super::messages::claim_at_insert;
 use super::retention;
-use super::rows::{MESSAGE_COLUMNS, get, ms, opt_ms, status_code};
+use super::rows::{get, ms, opt_ms, status_code};
 use super::sql::{execute, query};
+use crate::columns::MESSAGE_COLUMNS;
 use crate::{AppUsage, BulkStore, Conflict, EXPUNGE_BATCH, Lease, ReplayFilter, Result, fanout};
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;

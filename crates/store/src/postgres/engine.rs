@@ -22,11 +22,9 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 use super::list::{Param, int, param, text};
 use super::listen::notify_due;
 use super::operational;
-use super::rows::{
-    self, DB_NOW_MS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS, get, lease_ms, ms,
-    status_code,
-};
+use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
 use super::sql::{Pipeline, execute, query, query_one};
+use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
     Result,
@@ -229,7 +227,7 @@ fn insert_attempts(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
             "INSERT INTO attempts ({}) SELECT * FROM unnest($1::text[], $2::text[], \
              $3::text[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::text[], \
              $9::bigint[], $10::smallint[], $11::bigint[])",
-            rows::ATTEMPT_COLUMNS.replace("a.", "")
+            ATTEMPT_COLUMNS.replace("a.", "")
         ),
         vec![
             texts(|a| a.id.as_str()),

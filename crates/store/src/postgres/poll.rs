@@ -9,8 +9,9 @@ use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId, TokenId};
 
 use super::PostgresStore;
-use super::rows::{MESSAGE_COLUMNS, get, message_at, ms};
+use super::rows::{get, message_at, ms};
 use super::sql::{execute, query, query_one, query_opt};
+use crate::columns::MESSAGE_COLUMNS;
 use crate::poll::POLLER_TOKEN_COLUMNS;
 use crate::{
     MESSAGE_ID_CLOCK_SLACK, PollStore, PollerTokenRecord, Result, SecretCodec, StoreError,

@@ -11,11 +11,11 @@ use webhookd_core::{AppKey, EndpointKey};
 
 use tokio_postgres::types::ToSql;
 
-use super::list::{ListQuery, Param, int, param, text};
-use super::rows::{
-    self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms, status_code,
-};
+use super::list::{self, Param, int, param, text};
+use super::rows::{self, json, ms, opt_ms, status_code};
 use super::sql::{execute, query, query_one, query_opt};
+use crate::columns::{APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS};
+use crate::lists;
 use crate::{Conflict, Page, PageRequest, Result, SecretCodec, StoreError, overrides};
 
 fn rate(rate: Option<u32>) -> Option<i64> {
@@ -61,10 +61,7 @@ pub(crate) async fn list_applications(
     c: &impl GenericClient,
     page: &PageRequest,
 ) -> Result<Page<Application>> {
-    let select = format!("SELECT {APPLICATION_COLUMNS} FROM applications");
-    ListQuery::new(&select, "id")
-        .run(c, page, rows::application)
-        .await
+    list::run(c, lists::applications(), page, rows::application).await
 }
 
 pub(crate) async fn update_application(c: &impl GenericClient, app: &Application) -> Result<()> {
@@ -229,11 +226,10 @@ pub(crate) async fn list_endpoints(
     app: &AppId,
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
-    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
-    ListQuery::new(&select, "id")
-        .filter("app_id = ?", [text(app.as_str())])
-        .run(c, page, |row| rows::endpoint(row, codec))
-        .await
+    list::run(c, lists::endpoints(app), page, |row| {
+        rows::endpoint(row, codec)
+    })
+    .await
 }
 
 pub(crate) async fn list_all_endpoints(
@@ -241,12 +237,10 @@ pub(crate) async fn list_all_endpoints(
     codec: &SecretCodec,
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
-    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
-    let operational = webhookd_core::operational::operational_app();
-    ListQuery::new(&select, "id")
-        .filter("app_id <> ?", [text(operational.as_str())])
-        .run(c, page, |row| rows::endpoint(row, codec))
-        .await
+    list::run(c, lists::all_endpoints(), page, |row| {
+        rows::endpoint(row, codec)
+    })
+    .await
 }
 
 pub(crate) async fn count_unsealed_endpoints(
@@ -409,14 +403,13 @@ pub(crate) async fn list_event_types(
     page: &PageRequest,
     include_archived: bool,
 ) -> Result<Page<EventType>> {
-    let select = format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types");
-    let query = ListQuery::new(&select, "name");
-    let query = if include_archived {
-        query
-    } else {
-        query.filter("NOT archived", [])
-    };
-    query.run(c, page, rows::event_type).await
+    list::run(
+        c,
+        lists::event_types(include_archived),
+        page,
+        rows::event_type,
+    )
+    .await
 }
 
 pub(crate) async fn put_event_type(c: &impl GenericClient, event_type: &EventType) -> Result<()> {

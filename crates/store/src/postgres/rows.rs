@@ -87,9 +87,6 @@ fn opt_rate_at(row: &Row, index: usize) -> Result<Option<u32>> {
         .transpose()
 }
 
-pub(crate) const APPLICATION_COLUMNS: &str =
-    "id, uid, name, metadata, throttle_rate, created_at, updated_at";
-
 pub(crate) fn application(row: &Row) -> Result<Application> {
     Ok(Application {
         id: AppId::from_trusted(get(row, 0)?),
@@ -101,11 +98,6 @@ pub(crate) fn application(row: &Row) -> Result<Application> {
         updated_at: time_at(row, 6)?,
     })
 }
-
-pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
-     event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at, payload_filter, retry_schedule, request_timeout_ms, \
-     ordered";
 
 /// Reads an endpoint from `ENDPOINT_COLUMNS` starting at column 0, opening its secrets.
 pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
@@ -141,9 +133,6 @@ pub(crate) fn endpoint(row: &Row, codec: &SecretCodec) -> Result<Endpoint> {
     })
 }
 
-pub(crate) const EVENT_TYPE_COLUMNS: &str = "name, description, archived, deprecated, schemas, \
-     created_at, updated_at, feature_flags, group_name";
-
 pub(crate) fn event_type(row: &Row) -> Result<EventType> {
     let schemas: Option<&str> = get(row, 4)?;
     Ok(EventType {
@@ -160,12 +149,6 @@ pub(crate) fn event_type(row: &Row) -> Result<EventType> {
         group_name: get(row, 8)?,
     })
 }
-
-pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.payload, \
-     m.channels, m.tags, m.created_at, m.deliver_at, m.retain_payload_until";
-
-/// How many columns `MESSAGE_COLUMNS` has.
-pub(crate) const MESSAGE_WIDTH: usize = 10;
 
 /// Reads a message from `MESSAGE_COLUMNS` starting at column `at`.
 pub(crate) fn message_at(row: &Row, at: usize) -> Result<Message> {
@@ -184,12 +167,6 @@ pub(crate) fn message_at(row: &Row, at: usize) -> Result<Message> {
     })
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "d.msg_id, d.endpoint_id, d.app_id, d.status, \
-     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
-
-/// How many columns `DELIVERY_COLUMNS` has.
-pub(crate) const DELIVERY_WIDTH: usize = 8;
-
 /// Reads a delivery from `DELIVERY_COLUMNS` starting at column `at`.
 pub(crate) fn delivery_at(row: &Row, at: usize) -> Result<Delivery> {
     let attempts: i32 = get(row, at + 4)?;
@@ -204,9 +181,6 @@ pub(crate) fn delivery_at(row: &Row, at: usize) -> Result<Delivery> {
         updated_at: time_at(row, at + 7)?,
     })
 }
-
-pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.msg_id, a.endpoint_id, a.app_id, a.url, \
-     a.status, a.response_status_code, a.response, a.duration_ms, a.trigger_type, a.created_at";
 
 pub(crate) fn attempt(row: &Row) -> Result<Attempt> {
     let code: i32 = get(row, 6)?;
@@ -225,8 +199,6 @@ pub(crate) fn attempt(row: &Row) -> Result<Attempt> {
         created_at: time_at(row, 10)?,
     })
 }
-
-pub(crate) const TASK_COLUMNS: &str = "id, kind, status, data, updated_at";
 
 pub(crate) fn task(row: &Row) -> Result<BackgroundTask> {
     let status: &str = get(row, 2)?;

@@ -7,7 +7,8 @@ use webhookd_core::time::from_unix_ms;
 use webhookd_core::{TaskId, TokenId};
 
 use super::map_error;
-use super::rows::{self, TASK_COLUMNS, json, ms};
+use super::rows::{self, json, ms};
+use crate::columns::TASK_COLUMNS;
 use crate::{
     ApiTokenRecord, Conflict, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
     StoreError,

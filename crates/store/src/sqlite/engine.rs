@@ -9,7 +9,8 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::map_error;
 use super::operational;
-use super::rows::{self, DELIVERY_COLUMNS, MESSAGE_COLUMNS, ms};
+use super::rows::{self, ms};
+use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
     Result,
@@ -60,7 +61,7 @@ pub(crate) fn claim_due(
          WHERE en.ordered = 1 AND {claimable}{skip} \
          ORDER BY d.next_attempt_at LIMIT {limit}"
     );
-    let width = DELIVERY_COLUMNS.split(',').count();
+    let width = DELIVERY_WIDTH;
     let mut due = Vec::new();
     for sql in [unordered, heads] {
         let found = c
@@ -143,7 +144,7 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
     let mut insert = c
         .prepare_cached(&format!(
             "INSERT INTO attempts ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows::ATTEMPT_COLUMNS.replace("a.", "")
+            ATTEMPT_COLUMNS.replace("a.", "")
         ))
         .map_err(map_error)?;
     for record in records {

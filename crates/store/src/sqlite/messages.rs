@@ -8,13 +8,15 @@ use webhookd_core::model::{
 };
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
-use super::list::{ListQuery, int, text};
+use super::list;
 use super::map_error;
 use super::poll::NEXT_STREAM_SEQ;
-use super::rows::{
-    self, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, MESSAGE_COLUMNS, json, ms, opt_ms,
+use super::rows::{self, json, ms, opt_ms};
+use crate::columns::{
+    ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_WIDTH, MESSAGE_COLUMNS, MESSAGE_WIDTH,
 };
 use crate::fanout::FilterPass;
+use crate::lists;
 use crate::{
     AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
     SecretCodec,
@@ -191,88 +193,15 @@ pub(super) fn json_contains(column: &str) -> String {
     format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
 }
 
-/// The filters but the one its label index answers; `id` is the column the list is keyed by.
-fn message_filters<'a>(query: ListQuery<'a>, filter: &MessageFilter, id: &str) -> ListQuery<'a> {
-    let mut query = query.any_of("m.event_type", &filter.event_types);
-    if let (Some(channel), Some(_)) = (&filter.channel, &filter.tag) {
-        query = query.filter(
-            "EXISTS (SELECT 1 FROM message_channels c \
-             WHERE c.app_id = m.app_id AND c.channel = ? AND c.msg_id = m.id)",
-            [text(channel)],
-        );
-    }
-    // The exact times, and the range of ids made around them, which the index walks.
-    let (low, high) = filter.id_range();
-    if let Some(before) = filter.before {
-        query = query.filter("m.created_at < ?", [int(ms(before))]);
-    }
-    if let Some(after) = filter.after {
-        query = query.filter("m.created_at > ?", [int(ms(after))]);
-    }
-    if let Some(low) = low {
-        query = query.filter(&format!("{id} >= ?"), [text(low.as_str())]);
-    }
-    if let Some(high) = high {
-        query = query.filter(&format!("{id} < ?"), [text(high.as_str())]);
-    }
-    query
-}
-
-/// With a tag or a channel, the list walks that label's index in id order and reads each
-/// message it names; otherwise the application's messages in id order.
 pub(crate) fn list_messages(
     c: &Connection,
     app: &AppId,
     filter: &MessageFilter,
     page: &PageRequest,
 ) -> Result<Page<Message>> {
-    let (select, key) = match filter.label_index() {
-        Some((table, _, _)) => (
-            format!("SELECT {MESSAGE_COLUMNS} FROM {table} l JOIN messages m ON m.id = l.msg_id"),
-            "l.msg_id",
-        ),
-        None => (format!("SELECT {MESSAGE_COLUMNS} FROM messages m"), "m.id"),
-    };
-    let query = match filter.label_index() {
-        Some((_, column, value)) => ListQuery::new(&select, key).filter(
-            &format!("l.app_id = ? AND l.{column} = ?"),
-            [text(app.as_str()), text(value)],
-        ),
-        None => ListQuery::new(&select, key).filter("m.app_id = ?", [text(app.as_str())]),
-    };
-    message_filters(query, filter, key).run(c, page, |row| rows::message_at(row, 0))
-}
-
-fn attempt_filters<'a>(
-    mut query: ListQuery<'a>,
-    filter: &AttemptFilter,
-    status_column: &str,
-) -> ListQuery<'a> {
-    if let Some(status) = filter.status {
-        query = query.filter(&format!("{status_column} = ?"), [int(status.code())]);
-    }
-    query = query.any_of("m.event_type", &filter.event_types);
-    if let Some(channel) = &filter.channel {
-        query = query.filter(&json_contains("m.channels"), [text(channel)]);
-    }
-    if let Some(tag) = &filter.tag {
-        query = query.filter(&json_contains("m.tags"), [text(tag)]);
-    }
-    query
-}
-
-fn time_filters<'a>(
-    mut query: ListQuery<'a>,
-    filter: &AttemptFilter,
-    column: &str,
-) -> ListQuery<'a> {
-    if let Some(before) = filter.before {
-        query = query.filter(&format!("{column} < ?"), [int(ms(before))]);
-    }
-    if let Some(after) = filter.after {
-        query = query.filter(&format!("{column} > ?"), [int(ms(after))]);
-    }
-    query
+    list::run(c, lists::messages(app, filter), page, |row| {
+        rows::message_at(row, 0)
+    })
 }
 
 pub(crate) fn list_attempts(
@@ -282,31 +211,7 @@ pub(crate) fn list_attempts(
     filter: &AttemptFilter,
     page: &PageRequest,
 ) -> Result<Page<Attempt>> {
-    let select =
-        format!("SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN messages m ON m.id = a.msg_id");
-    let mut query = ListQuery::new(&select, "a.id").filter("a.app_id = ?", [text(app.as_str())]);
-    query = match scope {
-        AttemptScope::Message(msg) => query.filter("a.msg_id = ?", [text(msg.as_str())]),
-        AttemptScope::Endpoint(endpoint) => {
-            query.filter("a.endpoint_id = ?", [text(endpoint.as_str())])
-        }
-    };
-    if let Some(endpoint) = &filter.endpoint_id {
-        query = query.filter("a.endpoint_id = ?", [text(endpoint.as_str())]);
-    }
-    if let Some(class) = filter.status_code_class {
-        query = if class == 0 {
-            query.filter("a.response_status_code = 0", [])
-        } else {
-            let low = i64::from(class);
-            query.filter(
-                "a.response_status_code BETWEEN ? AND ?",
-                [int(low), int(low + 99)],
-            )
-        };
-    }
-    query = attempt_filters(query, filter, "a.status");
-    time_filters(query, filter, "a.created_at").run(c, page, rows::attempt)
+    list::run(c, lists::attempts(app, scope, filter), page, rows::attempt)
 }
 
 pub(crate) fn get_attempt(
@@ -333,21 +238,12 @@ pub(crate) fn list_message_deliveries(
     msg: &MessageId,
     page: &PageRequest,
 ) -> Result<Page<(Endpoint, Delivery)>> {
-    let endpoint_columns: Vec<String> = ENDPOINT_COLUMNS
-        .split(", ")
-        .map(|column| format!("e.{}", column.trim()))
-        .collect();
-    let select = format!(
-        "SELECT {}, {DELIVERY_COLUMNS} FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id",
-        endpoint_columns.join(", ")
-    );
-    let width = endpoint_columns.len();
-    ListQuery::new(&select, "d.endpoint_id")
-        .filter("d.app_id = ?", [text(app.as_str())])
-        .filter("d.msg_id = ?", [text(msg.as_str())])
-        .run(c, page, |row| {
-            Ok((rows::endpoint(row, codec)?, rows::delivery_at(row, width)?))
-        })
+    list::run(c, lists::message_deliveries(app, msg), page, |row| {
+        Ok((
+            rows::endpoint(row, codec)?,
+            rows::delivery_at(row, ENDPOINT_WIDTH)?,
+        ))
+    })
 }
 
 pub(crate) fn list_endpoint_deliveries(
@@ -357,17 +253,12 @@ pub(crate) fn list_endpoint_deliveries(
     filter: &AttemptFilter,
     page: &PageRequest,
 ) -> Result<Page<(Message, Delivery)>> {
-    let select = format!(
-        "SELECT {MESSAGE_COLUMNS}, {DELIVERY_COLUMNS} FROM deliveries d \
-         JOIN messages m ON m.id = d.msg_id"
-    );
-    let width = MESSAGE_COLUMNS.split(',').count();
-    let query = ListQuery::new(&select, "d.msg_id")
-        .filter("d.app_id = ?", [text(app.as_str())])
-        .filter("d.endpoint_id = ?", [text(endpoint.as_str())]);
-    let query = attempt_filters(query, filter, "d.status");
-    time_filters(query, filter, "m.created_at").run(c, page, |row| {
-        Ok((rows::message_at(row, 0)?, rows::delivery_at(row, width)?))
+    let query = lists::endpoint_deliveries(app, endpoint, filter);
+    list::run(c, query, page, |row| {
+        Ok((
+            rows::message_at(row, 0)?,
+            rows::delivery_at(row, MESSAGE_WIDTH)?,
+        ))
     })
 }
 

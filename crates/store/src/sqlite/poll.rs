@@ -8,8 +8,9 @@ use webhookd_core::model::Message;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId, TokenId};
 
-use super::rows::{self, MESSAGE_COLUMNS, ms};
+use super::rows::{self, ms};
 use super::{SqliteStore, map_error};
+use crate::columns::MESSAGE_COLUMNS;
 use crate::poll::POLLER_TOKEN_COLUMNS;
 use crate::{MESSAGE_ID_CLOCK_SLACK, PollStore, PollerTokenRecord, Result, SecretCodec};
 

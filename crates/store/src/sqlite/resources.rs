@@ -7,11 +7,11 @@ use webhookd_core::EndpointId;
 use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
 use webhookd_core::{AppKey, EndpointKey};
 
-use super::list::{ListQuery, text};
+use super::list;
 use super::map_error;
-use super::rows::{
-    self, APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS, json, ms, opt_ms,
-};
+use super::rows::{self, json, ms, opt_ms};
+use crate::columns::{APPLICATION_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS};
+use crate::lists;
 use crate::{Conflict, Page, PageRequest, Result, SecretCodec, StoreError, overrides};
 
 pub(crate) fn create_application(c: &Connection, app: &Application) -> Result<()> {
@@ -43,8 +43,7 @@ pub(crate) fn get_application(c: &Connection, key: &AppKey) -> Result<Option<App
 }
 
 pub(crate) fn list_applications(c: &Connection, page: &PageRequest) -> Result<Page<Application>> {
-    let select = format!("SELECT {APPLICATION_COLUMNS} FROM applications");
-    ListQuery::new(&select, "id").run(c, page, rows::application)
+    list::run(c, lists::applications(), page, rows::application)
 }
 
 pub(crate) fn update_application(c: &Connection, app: &Application) -> Result<()> {
@@ -202,10 +201,9 @@ pub(crate) fn list_endpoints(
     app: &AppId,
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
-    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
-    ListQuery::new(&select, "id")
-        .filter("app_id = ?", [text(app.as_str())])
-        .run(c, page, |row| rows::endpoint(row, codec))
+    list::run(c, lists::endpoints(app), page, |row| {
+        rows::endpoint(row, codec)
+    })
 }
 
 pub(crate) fn list_all_endpoints(
@@ -213,11 +211,9 @@ pub(crate) fn list_all_endpoints(
     codec: &SecretCodec,
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
-    let select = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints");
-    let operational = webhookd_core::operational::operational_app();
-    ListQuery::new(&select, "id")
-        .filter("app_id <> ?", [text(operational.as_str())])
-        .run(c, page, |row| rows::endpoint(row, codec))
+    list::run(c, lists::all_endpoints(), page, |row| {
+        rows::endpoint(row, codec)
+    })
 }
 
 pub(crate) fn count_unsealed_endpoints(c: &Connection, codec: &SecretCodec) -> Result<u64> {
@@ -350,14 +346,12 @@ pub(crate) fn list_event_types(
     page: &PageRequest,
     include_archived: bool,
 ) -> Result<Page<EventType>> {
-    let select = format!("SELECT {EVENT_TYPE_COLUMNS} FROM event_types");
-    let query = ListQuery::new(&select, "name");
-    let query = if include_archived {
-        query
-    } else {
-        query.filter("archived = 0", [])
-    };
-    query.run(c, page, rows::event_type)
+    list::run(
+        c,
+        lists::event_types(include_archived),
+        page,
+        rows::event_type,
+    )
 }
 
 pub(crate) fn put_event_type(c: &Connection, event_type: &EventType) -> Result<()> {

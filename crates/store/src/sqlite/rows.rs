@@ -53,9 +53,6 @@ fn status_at(row: &Row<'_>, index: usize) -> rusqlite::Result<DeliveryStatus> {
     DeliveryStatus::from_code(code).ok_or(rusqlite::Error::IntegralValueOutOfRange(index, code))
 }
 
-pub(crate) const APPLICATION_COLUMNS: &str =
-    "id, uid, name, metadata, throttle_rate, created_at, updated_at";
-
 pub(crate) fn application(row: &Row<'_>) -> rusqlite::Result<Application> {
     Ok(Application {
         id: AppId::from_trusted(row.get(0)?),
@@ -67,11 +64,6 @@ pub(crate) fn application(row: &Row<'_>) -> rusqlite::Result<Application> {
         updated_at: time_at(row, 6)?,
     })
 }
-
-pub(crate) const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, version, disabled, \
-     event_types, channels, throttle_rate, metadata, headers, secret, retired_secrets, \
-     failing_since, created_at, updated_at, payload_filter, retry_schedule, request_timeout_ms, \
-     ordered";
 
 fn codec_error(index: usize, message: String) -> rusqlite::Error {
     conversion(index, std::io::Error::other(message))
@@ -114,9 +106,6 @@ pub(crate) fn endpoint(row: &Row<'_>, codec: &SecretCodec) -> rusqlite::Result<E
     })
 }
 
-pub(crate) const EVENT_TYPE_COLUMNS: &str = "name, description, archived, deprecated, schemas, \
-     created_at, updated_at, feature_flags, group_name";
-
 pub(crate) fn event_type(row: &Row<'_>) -> rusqlite::Result<EventType> {
     let schemas: Option<String> = row.get(4)?;
     Ok(EventType {
@@ -133,9 +122,6 @@ pub(crate) fn event_type(row: &Row<'_>) -> rusqlite::Result<EventType> {
         group_name: row.get(8)?,
     })
 }
-
-pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.payload, \
-     m.channels, m.tags, m.created_at, m.deliver_at, m.retain_payload_until";
 
 /// Reads a message from `MESSAGE_COLUMNS` starting at column `at`.
 pub(crate) fn message_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Message> {
@@ -154,9 +140,6 @@ pub(crate) fn message_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Message> 
     })
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "d.msg_id, d.endpoint_id, d.app_id, d.status, \
-     d.attempts, d.next_attempt_at, d.created_at, d.updated_at";
-
 /// Reads a delivery from `DELIVERY_COLUMNS` starting at column `at`.
 pub(crate) fn delivery_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
@@ -170,9 +153,6 @@ pub(crate) fn delivery_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Delivery
         updated_at: time_at(row, at + 7)?,
     })
 }
-
-pub(crate) const ATTEMPT_COLUMNS: &str = "a.id, a.msg_id, a.endpoint_id, a.app_id, a.url, \
-     a.status, a.response_status_code, a.response, a.duration_ms, a.trigger_type, a.created_at";
 
 pub(crate) fn attempt(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
@@ -189,8 +169,6 @@ pub(crate) fn attempt(row: &Row<'_>) -> rusqlite::Result<Attempt> {
         created_at: time_at(row, 10)?,
     })
 }
-
-pub(crate) const TASK_COLUMNS: &str = "id, kind, status, data, updated_at";
 
 pub(crate) fn task(row: &Row<'_>) -> rusqlite::Result<BackgroundTask> {
     let status: String = row.get(2)?;
