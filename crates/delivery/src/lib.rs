@@ -49,6 +49,7 @@ mod engine;
 mod handle;
 pub mod http;
 mod recorder;
+mod releases;
 mod scheduler;
 
 use std::sync::Arc;
