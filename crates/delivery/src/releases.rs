@@ -179,3 +179,27 @@ impl Releases {
         self.state().waiting.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        (MessageId::new(), EndpointId::new())
+    }
+
+    /// The queue holds at most `KEPT` keys, a key once, and is due at once while nothing failed.
+    #[test]
+    fn the_queue_is_bounded_and_keeps_a_key_once() {
+        let releases = Releases::new("node".into(), Duration::from_secs(15));
+        assert_eq!(releases.due_at(), None);
+        let first = key();
+        releases.give_back([first.clone(), first.clone()]);
+        assert_eq!(releases.waiting(), 1);
+        assert!(releases.due_at().is_some_and(|at| at <= Instant::now()));
+        releases.give_back((0..KEPT).map(|_| key()));
+        assert_eq!(releases.waiting(), KEPT);
+        releases.give_back([first]);
+        assert_eq!(releases.waiting(), KEPT);
+    }
+}
