@@ -2,8 +2,9 @@
 //!
 //! **Bounded intake.** Fresh deliveries handed over and not yet taken in by the engine's loop
 //! are counted, up to [`INTAKE`]. A submission beyond that is not queued in memory: its
-//! deliveries are already committed, so the handle gives their leases back to the store, where
-//! the scheduler claims them like any due work. Nothing is lost and a flood of submissions
+//! deliveries are already committed, so the handle gives their leases back to the store (the
+//! scheduler writes the release, and retries it while the store fails), where the scheduler
+//! claims them like any due work. Nothing is lost and a flood of submissions
 //! that the loop cannot keep up with holds at most `INTAKE` deliveries (plus one submission)
 //! in the channel. The other commands are one per API request and carry no delivery.
 
@@ -11,12 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+use webhookd_core::EndpointId;
 use webhookd_core::model::{Endpoint, Message};
 use webhookd_core::time::now;
-use webhookd_core::{EndpointId, MessageId};
-use webhookd_store::{Lease, Store};
+use webhookd_store::Lease;
+
+use crate::scheduler;
 
 /// Fresh deliveries waiting for the engine's loop at most; beyond, they wait in the store.
 pub(crate) const INTAKE: usize = 8192;
@@ -50,8 +52,7 @@ pub struct Dispatcher {
 struct Shared {
     commands: mpsc::UnboundedSender<Command>,
     intake: Arc<Intake>,
-    store: Arc<dyn Store>,
-    runtime: Handle,
+    engine: Arc<scheduler::Shared>,
     node: String,
     lease: Duration,
 }
@@ -101,11 +102,11 @@ impl Intake {
 }
 
 impl Dispatcher {
-    /// A handle on the current runtime, whose overflow releases go to `store`.
+    /// A handle whose overflow releases go to `engine`'s scheduler.
     pub(crate) fn new(
         commands: mpsc::UnboundedSender<Command>,
         intake: Arc<Intake>,
-        store: Arc<dyn Store>,
+        engine: Arc<scheduler::Shared>,
         node: String,
         lease: Duration,
     ) -> Self {
@@ -113,8 +114,7 @@ impl Dispatcher {
             inner: Some(Arc::new(Shared {
                 commands,
                 intake,
-                store,
-                runtime: Handle::current(),
+                engine,
                 node,
                 lease,
             })),
@@ -166,16 +166,11 @@ impl Dispatcher {
             return;
         }
         // The loop is behind: the deliveries wait in the store, due, for the scheduler.
-        let keys: Vec<(MessageId, EndpointId)> = endpoints
-            .into_iter()
-            .map(|endpoint| (message.id.clone(), endpoint))
-            .collect();
-        let (store, owner) = (Arc::clone(&shared.store), shared.node.clone());
-        shared.runtime.spawn(async move {
-            if let Err(error) = store.release_leases(&owner, &keys).await {
-                tracing::warn!(%error, count = keys.len(), "releasing leases failed; they will expire");
-            }
-        });
+        shared.engine.release(
+            endpoints
+                .into_iter()
+                .map(|endpoint| (message.id.clone(), endpoint)),
+        );
     }
 
     /// Makes one manual attempt of `message` to `endpoint`. False when this node does not
@@ -200,9 +195,10 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use webhookd_core::AppId;
     use webhookd_core::model::Application;
     use webhookd_core::signing::Secret;
+    use webhookd_core::{AppId, MessageId};
+    use webhookd_store::Store;
     use webhookd_store::sqlite::SqliteStore;
 
     use super::*;
@@ -260,10 +256,13 @@ mod tests {
             .unwrap();
         let (commands, mut receiver) = mpsc::unbounded_channel();
         let intake = Arc::new(Intake::new(BOUND));
+        let engine = Arc::new(scheduler::Shared::new(&crate::EngineConfig::new(
+            "node-intake".into(),
+        )));
         let dispatcher = Dispatcher::new(
             commands,
             Arc::clone(&intake),
-            Arc::clone(&store),
+            Arc::clone(&engine),
             "node-intake".into(),
             Duration::from_secs(60),
         );
@@ -295,7 +294,11 @@ mod tests {
         );
         assert_eq!(intake.waiting(), BOUND);
 
-        // Another node finds the overflow due at once; what was handed over stays leased.
+        // The scheduler writes the releases; then another node finds the overflow due at once,
+        // and what was handed over stays leased.
+        assert_eq!(engine.releases.waiting(), FLOOD - BOUND);
+        engine.releases.write(store.as_ref()).await;
+        assert_eq!(engine.releases.waiting(), 0);
         let other = Lease {
             owner: "node-other".into(),
             until: now() + Duration::from_secs(60),

@@ -32,6 +32,12 @@
 //! expire and another node (or this one after a restart) claims the work. A delivery can
 //! therefore be sent twice only after a crash, always with the same `webhook-id`.
 //!
+//! Because renewal covers every lease the node owns, a lease given back (overflow, intake
+//! beyond its bound, a refused record, shutdown) must reach the store, or its delivery would
+//! wait under this node's lease for as long as the node lives. Releases are queued in one
+//! place (`releases.rs`) and written by the scheduler between its claims; a failed write is
+//! kept and retried with backoff.
+//!
 //! # Memory
 //!
 //! At most `window` deliveries are held in memory (`engine/window.rs` is the one place that
@@ -49,6 +55,7 @@ mod engine;
 mod handle;
 pub mod http;
 mod recorder;
+mod releases;
 mod scheduler;
 
 use std::sync::Arc;

@@ -49,7 +49,7 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        write(store.as_ref(), &batch).await;
+        write(store.as_ref(), &shared, &batch).await;
         let wakes = batch.iter().any(|record| match record.delivery {
             DeliveryUpdate::RetryAt(_) => true,
             DeliveryUpdate::Delivered | DeliveryUpdate::Failed => record.ordered,
@@ -65,8 +65,8 @@ async fn run(
 
 /// Writes a batch, retrying while the store is unavailable. A batch the store refuses for
 /// another reason is written record by record, so that one bad record cannot hold the rest;
-/// a record refused alone is logged and its lease released, so its delivery is tried again.
-async fn write(store: &dyn Store, batch: &[AttemptRecord]) {
+/// a record refused alone is logged and its lease given back, so its delivery is tried again.
+async fn write(store: &dyn Store, shared: &Shared, batch: &[AttemptRecord]) {
     let mut backoff = Duration::from_millis(50);
     loop {
         match store.record_attempts(batch).await {
@@ -79,17 +79,14 @@ async fn write(store: &dyn Store, batch: &[AttemptRecord]) {
             Err(error) if batch.len() > 1 => {
                 tracing::warn!(%error, "a batch of attempts was refused; writing them one by one");
                 for record in batch {
-                    Box::pin(write(store, std::slice::from_ref(record))).await;
+                    Box::pin(write(store, shared, std::slice::from_ref(record))).await;
                 }
                 return;
             }
             Err(error) => {
                 let attempt = &batch[0].attempt;
                 tracing::error!(%error, msg = %attempt.msg_id, endpoint = %attempt.endpoint_id, "an attempt could not be recorded");
-                let key = [(attempt.msg_id.clone(), attempt.endpoint_id.clone())];
-                if let Err(error) = store.release_leases(&batch[0].owner, &key).await {
-                    tracing::warn!(%error, "releasing the lease failed; it expires");
-                }
+                shared.release([(attempt.msg_id.clone(), attempt.endpoint_id.clone())]);
                 return;
             }
         }

@@ -12,10 +12,12 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webhookd_core::time::now;
+use webhookd_core::{EndpointId, MessageId};
 use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, RetentionPurge, Store};
 
 use crate::EngineConfig;
 use crate::engine::{Event, Window};
+use crate::releases::Releases;
 
 /// Queued resends taken per poll at most.
 const RESEND_BATCH: usize = 100;
@@ -33,16 +35,27 @@ const GAUGES_EVERY: Duration = Duration::from_secs(10);
 pub(crate) struct Shared {
     /// Deliveries held in memory and the endpoints whose queue is full.
     pub(crate) window: Arc<Window>,
-    /// Wakes the scheduler (a `recover`, a retry just recorded, an endpoint no longer full).
+    /// Wakes the scheduler (a `recover`, a retry just recorded, an endpoint no longer full,
+    /// leases to give back).
     pub(crate) wake: Notify,
+    /// Leases waiting to be given back; the scheduler writes them.
+    pub(crate) releases: Releases,
 }
 
 impl Shared {
-    pub(crate) fn new(window: usize) -> Self {
+    pub(crate) fn new(config: &EngineConfig) -> Self {
         Self {
-            window: Arc::new(Window::new(window)),
+            window: Arc::new(Window::new(config.window)),
             wake: Notify::new(),
+            releases: Releases::new(config.node_id.clone(), config.lease / 4),
         }
+    }
+
+    /// Gives leases back to the store, soon: the scheduler writes them, and retries them
+    /// while the store fails.
+    pub(crate) fn release(&self, keys: impl IntoIterator<Item = (MessageId, EndpointId)>) {
+        self.releases.give_back(keys);
+        self.wake.notify_one();
     }
 }
 
@@ -69,6 +82,8 @@ pub(crate) async fn run(
     // Other nodes' signals of due work (PostgreSQL's LISTEN/NOTIFY), when the store has them.
     let due_elsewhere = store.due_notifications();
     loop {
+        // Releases first, so that what overflow gave back can be claimed in this round.
+        shared.releases.write(store.as_ref()).await;
         let mut more_waiting = false;
         let window = &shared.window;
         let capacity = window.room();
@@ -78,6 +93,7 @@ pub(crate) async fn run(
             let full = window.full_endpoints();
             match store.claim_due(&lease(&config), now(), limit, &full).await {
                 Ok(due) => {
+                    shared.releases.claimed(&due);
                     window.give_back(limit - due.len());
                     more_waiting = due.len() == limit;
                     // Fewer than asked: nothing else due waits in the store, but for the
@@ -111,11 +127,14 @@ pub(crate) async fn run(
             gauges(&shared);
             next_gauges = Instant::now() + GAUGES_EVERY;
         }
-        let pause = if more_waiting && capacity > CLAIM_BATCH {
+        let mut pause = if more_waiting && capacity > CLAIM_BATCH {
             Duration::ZERO
         } else {
             next_pause(store.as_ref(), &config).await
         };
+        if let Some(at) = shared.releases.due_at() {
+            pause = pause.min(at.saturating_duration_since(Instant::now()));
+        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = shared.wake.notified() => {}

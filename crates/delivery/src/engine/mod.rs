@@ -1,14 +1,14 @@
 //! The engine's driver (steps 3, 5 and 7 of the crate docs): one task feeds the [`Machine`]
 //! with a closed set of events and performs the effects it returns: it spawns the attempts,
-//! the endpoint reads and the lease releases, and wakes the scheduler. Attempts run as tasks
+//! and the endpoint reads, hands lease releases to the scheduler, and wakes it. Attempts run as tasks
 //! of their own and report back as events. Every rule (window, queue bounds, turns, overflow,
 //! the unproven share) is the machine's; this file only does the I/O.
 //!
 //! Shutdown protocol:
 //! 1. The cancellation token stops the scheduler and the loop's intake.
-//! 2. Queued deliveries are not started; their leases are released in one write, which
-//!    shutdown awaits (with the releases of overflow still running), so that other nodes can
-//!    take that work at once rather than when the leases expire.
+//! 2. Queued deliveries are not started; their leases are released, with every release still
+//!    waiting (overflow, and failed writes kept for a retry), and shutdown awaits those writes,
+//!    so that other nodes can take that work at once rather than when the leases expire.
 //! 3. Attempts in flight may finish until `shutdown_grace`; their results are recorded.
 //! 4. The recorder drains and stops. What is still unrecorded keeps its lease, which expires
 //!    (or, with SQLite, is released at the next start).
@@ -22,10 +22,10 @@ mod window;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use webhookd_core::{EndpointId, MessageId};
+use webhookd_core::EndpointId;
 use webhookd_store::Store;
 
 pub(crate) use self::machine::Event;
@@ -67,12 +67,12 @@ pub(crate) fn start(
     let (commands_tx, commands) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
     let shutdown = CancellationToken::new();
-    let shared = Arc::new(Shared::new(config.window));
+    let shared = Arc::new(Shared::new(&config));
     let intake = Arc::new(Intake::new(INTAKE));
     let dispatcher = Dispatcher::new(
         commands_tx,
         Arc::clone(&intake),
-        Arc::clone(&store),
+        Arc::clone(&shared),
         config.node_id.clone(),
         config.lease,
     );
@@ -93,7 +93,6 @@ pub(crate) fn start(
         shared,
         intake,
         events: events_tx,
-        releases: JoinSet::new(),
     };
     let task = tokio::spawn(run(
         machine,
@@ -116,8 +115,6 @@ struct Driver {
     shared: Arc<Shared>,
     intake: Arc<Intake>,
     events: mpsc::UnboundedSender<Event>,
-    /// Releases being written; shutdown waits for them.
-    releases: JoinSet<()>,
 }
 
 /// The machine's clock: tokio's, so that tests with paused time pause the machine too.
@@ -152,7 +149,7 @@ async fn run(
         }
     }
     // Shutdown, step 2: everything queued, and everything handed over and not yet taken in,
-    // is released in one write.
+    // is released with what waits to be; the scheduler has stopped, so no claim runs beside.
     let _ = scheduler.await;
     machine.handle(now(), Event::Shutdown);
     while let Ok(command) = commands.try_recv() {
@@ -163,15 +160,13 @@ async fn run(
     while let Ok(event) = events.try_recv() {
         machine.handle(now(), event);
     }
-    let mut keys = Vec::new();
     while let Some(effect) = machine.poll_effect() {
         match effect {
-            Effect::Release(released) => keys.extend(released),
+            Effect::Release(keys) => driver.shared.releases.give_back(keys),
             effect => driver.perform(effect),
         }
     }
-    driver.release(keys);
-    while driver.releases.join_next().await.is_some() {}
+    driver.shared.releases.flush(driver.store.as_ref()).await;
     // Step 3.
     let deadline = Instant::now() + driver.config.shutdown_grace;
     while machine.in_flight() > 0 {
@@ -183,9 +178,11 @@ async fn run(
             }
         }
     }
-    // Step 4.
+    // Step 4, and the release of what the recorder gave back meanwhile (records refused).
+    let (store, shared) = (Arc::clone(&driver.store), Arc::clone(&driver.shared));
     drop(driver);
     let _ = recorder_task.await;
+    shared.releases.flush(store.as_ref()).await;
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -220,7 +217,7 @@ impl Driver {
                 unproven,
             } => self.spawn_attempt(endpoint, job, unproven),
             Effect::Load(id) => self.load(id),
-            Effect::Release(keys) => self.release(keys),
+            Effect::Release(keys) => self.shared.release(keys),
             Effect::WakeScheduler => self.shared.wake.notify_one(),
         }
     }
@@ -242,20 +239,6 @@ impl Driver {
                 endpoint: id,
                 found: found.map(Box::new),
             });
-        });
-    }
-
-    /// Gives back, in one write, the leases of deliveries that did not fit in memory.
-    fn release(&mut self, keys: Vec<(MessageId, EndpointId)>) {
-        if keys.is_empty() {
-            return;
-        }
-        while self.releases.try_join_next().is_some() {}
-        let (store, owner) = (Arc::clone(&self.store), self.config.node_id.clone());
-        self.releases.spawn(async move {
-            if let Err(error) = store.release_leases(&owner, &keys).await {
-                tracing::warn!(%error, count = keys.len(), "releasing leases failed; they will expire");
-            }
         });
     }
 }
