@@ -76,6 +76,12 @@ pub fn register_all() {
         "Attempt records written to the store."
     );
     metrics::counter!("webhookd_attempts_recorded_total").absolute(0);
+    metrics::describe_counter!(
+        "webhookd_lease_releases_dropped_total",
+        "Leases this node could not give back and could not keep to retry (its retry queue was \
+         full): their deliveries stay leased to this node until it stops."
+    );
+    metrics::counter!("webhookd_lease_releases_dropped_total").absolute(0);
 
     metrics::describe_histogram!(
         "webhookd_delivery_latency_seconds",

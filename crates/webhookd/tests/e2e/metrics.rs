@@ -77,6 +77,7 @@ impl Scrape {
             ("webhookd_messages_ingested_total", "counter"),
             ("webhookd_attempts_total", "counter"),
             ("webhookd_attempts_recorded_total", "counter"),
+            ("webhookd_lease_releases_dropped_total", "counter"),
             ("webhookd_delivery_latency_seconds", "histogram"),
             ("webhookd_queue_depth", "gauge"),
             ("webhookd_endpoints", "gauge"),
