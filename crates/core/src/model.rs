@@ -129,6 +129,34 @@ pub struct Endpoint {
 pub const POLLING_URL: &str = "poll:";
 
 impl Endpoint {
+    /// A new endpoint of `app_id` sending to `url`, made at `at`: a fresh id and secret, every
+    /// event type and channel, version 1, enabled, and none of the options.
+    pub fn new(app_id: AppId, url: impl Into<String>, at: OffsetDateTime) -> Self {
+        Self {
+            id: EndpointId::new(),
+            app_id,
+            uid: None,
+            url: url.into(),
+            description: String::new(),
+            version: 1,
+            disabled: false,
+            event_types: Vec::new(),
+            channels: Vec::new(),
+            throttle_rate: None,
+            ordered: false,
+            metadata: Map::new(),
+            headers: BTreeMap::new(),
+            secret: Secret::generate(),
+            retired_secrets: Vec::new(),
+            failing_since: None,
+            payload_filter: None,
+            retry_schedule: None,
+            request_timeout: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     /// Whether the consumer polls this endpoint (URL [`POLLING_URL`]): the engine never sends
     /// to it, and fan-out gives it no deliveries.
     pub fn is_polling(&self) -> bool {

@@ -246,7 +246,7 @@ fn health(
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use webhookd_core::signing::Secret;
+
     use webhookd_core::{AppId, MessageId};
 
     use super::*;
@@ -312,18 +312,6 @@ mod tests {
     fn custom_headers_never_carry_proxy_credentials() {
         let at = now();
         let endpoint = Endpoint {
-            id: EndpointId::new(),
-            app_id: AppId::new(),
-            uid: None,
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            version: 1,
-            disabled: false,
-            event_types: vec![],
-            channels: vec![],
-            throttle_rate: None,
-            ordered: false,
-            metadata: Default::default(),
             // Stored before the API reserved the name.
             headers: [
                 ("proxy-authorization", "Basic dGVuYW50OnBhc3M="),
@@ -332,14 +320,7 @@ mod tests {
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect(),
-            secret: Secret::generate(),
-            retired_secrets: vec![],
-            failing_since: None,
-            payload_filter: None,
-            retry_schedule: None,
-            request_timeout: None,
-            created_at: at,
-            updated_at: at,
+            ..Endpoint::new(AppId::new(), "http://127.0.0.1:9/", at)
         };
         let message = Message {
             id: MessageId::new(),

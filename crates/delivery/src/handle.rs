@@ -196,7 +196,7 @@ impl Dispatcher {
 mod tests {
     use bytes::Bytes;
     use webhookd_core::model::Application;
-    use webhookd_core::signing::Secret;
+
     use webhookd_core::{AppId, MessageId};
     use webhookd_store::Store;
     use webhookd_store::sqlite::SqliteStore;
@@ -208,29 +208,7 @@ mod tests {
 
     fn endpoint(app: &AppId) -> Endpoint {
         let at = now();
-        Endpoint {
-            id: EndpointId::new(),
-            app_id: app.clone(),
-            uid: None,
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            version: 1,
-            disabled: false,
-            event_types: Vec::new(),
-            channels: Vec::new(),
-            throttle_rate: None,
-            ordered: false,
-            metadata: Default::default(),
-            headers: Default::default(),
-            secret: Secret::generate(),
-            retired_secrets: Vec::new(),
-            failing_since: None,
-            payload_filter: None,
-            retry_schedule: None,
-            request_timeout: None,
-            created_at: at,
-            updated_at: at,
-        }
+        Endpoint::new(app.clone(), "http://127.0.0.1:9/", at)
     }
 
     /// A loop that takes nothing in: a flood of submissions fills the intake to its bound, and

@@ -13,10 +13,9 @@ use axum::extract::{Request, State};
 use axum::routing::post;
 use bytes::Bytes;
 use webhookd_core::model::{Application, Endpoint, Message};
-use webhookd_core::signing::Secret;
 use webhookd_core::ssrf::AllowPrivate;
 use webhookd_core::time::now;
-use webhookd_core::{AppId, EndpointId, MessageId};
+use webhookd_core::{AppId, MessageId};
 use webhookd_delivery::EngineConfig;
 use webhookd_delivery::http::{HttpClient, HttpConfig};
 use webhookd_store::Store;
@@ -55,29 +54,7 @@ async fn start_receiver(arrivals: Arrivals) -> String {
 
 fn endpoint(app: &AppId, url: String) -> Endpoint {
     let at = now();
-    Endpoint {
-        id: EndpointId::new(),
-        app_id: app.clone(),
-        uid: None,
-        url,
-        description: String::new(),
-        version: 1,
-        disabled: false,
-        event_types: Vec::new(),
-        channels: Vec::new(),
-        throttle_rate: None,
-        ordered: false,
-        metadata: Default::default(),
-        headers: Default::default(),
-        secret: Secret::generate(),
-        retired_secrets: Vec::new(),
-        failing_since: None,
-        payload_filter: None,
-        retry_schedule: None,
-        request_timeout: None,
-        created_at: at,
-        updated_at: at,
-    }
+    Endpoint::new(app.clone(), url, at)
 }
 
 #[tokio::test]

@@ -67,26 +67,8 @@ async fn secrets_are_sealed_and_keys_rotate() {
         store.create_application(&app, None).await.unwrap();
         let endpoint = Endpoint {
             id: endpoint_id.clone(),
-            app_id: app_id.clone(),
-            uid: None,
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            version: 1,
-            disabled: false,
-            event_types: vec![],
-            channels: vec![],
-            throttle_rate: None,
-            ordered: false,
-            metadata: Default::default(),
-            headers: Default::default(),
             secret: secret.clone(),
-            retired_secrets: vec![],
-            failing_since: None,
-            payload_filter: None,
-            retry_schedule: None,
-            request_timeout: None,
-            created_at: at,
-            updated_at: at,
+            ..Endpoint::new(app_id.clone(), "http://127.0.0.1:9/", at)
         };
         store.create_endpoint(&endpoint, None).await.unwrap();
         let read = store
@@ -149,31 +131,13 @@ async fn secrets_are_sealed_and_keys_rotate() {
 fn endpoint_with(app_id: &AppId, secret: &Secret, authorization: &str) -> Endpoint {
     let at = webhookd_core::time::now();
     Endpoint {
-        id: EndpointId::new(),
-        app_id: app_id.clone(),
-        uid: None,
-        url: "http://127.0.0.1:9/".into(),
-        description: String::new(),
-        version: 1,
-        disabled: false,
-        event_types: vec![],
-        channels: vec![],
-        throttle_rate: None,
-        ordered: false,
-        metadata: Default::default(),
         headers: [
             ("authorization".to_owned(), authorization.to_owned()),
             ("x-tenant".to_owned(), "acme".to_owned()),
         ]
         .into(),
         secret: secret.clone(),
-        retired_secrets: vec![],
-        failing_since: None,
-        payload_filter: None,
-        retry_schedule: None,
-        request_timeout: None,
-        created_at: at,
-        updated_at: at,
+        ..Endpoint::new(app_id.clone(), "http://127.0.0.1:9/", at)
     }
 }
 

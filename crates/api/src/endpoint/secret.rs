@@ -205,35 +205,12 @@ pub(super) fn rotate_to(endpoint: &mut Endpoint, input: RotateIn) -> ApiResult<(
 
 #[cfg(test)]
 mod tests {
-    use webhookd_core::EndpointId;
 
     use super::*;
 
     fn endpoint() -> Endpoint {
         let at = now();
-        Endpoint {
-            id: EndpointId::new(),
-            app_id: webhookd_core::AppId::new(),
-            uid: None,
-            url: "https://example.com".into(),
-            description: String::new(),
-            version: 1,
-            disabled: false,
-            event_types: Vec::new(),
-            channels: Vec::new(),
-            throttle_rate: None,
-            ordered: false,
-            metadata: Default::default(),
-            headers: Default::default(),
-            secret: Secret::generate(),
-            retired_secrets: Vec::new(),
-            failing_since: None,
-            payload_filter: None,
-            retry_schedule: None,
-            request_timeout: None,
-            created_at: at,
-            updated_at: at,
-        }
+        Endpoint::new(webhookd_core::AppId::new(), "https://example.com", at)
     }
 
     #[test]

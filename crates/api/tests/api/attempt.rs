@@ -2,15 +2,13 @@
 //! endpoint, an endpoint's deliveries, resend. This harness makes no deliveries
 //! (`Dispatcher::disabled()`), so attempts are written through the store as the engine would.
 
-use std::collections::BTreeMap;
 use webhookd_core::Key;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use webhookd_core::model::{Attempt, DeliveryStatus, Endpoint, TriggerType};
-use webhookd_core::signing::Secret;
 use webhookd_core::time::now;
-use webhookd_core::{AttemptId, EndpointId, MessageId};
+use webhookd_core::{AttemptId, MessageId};
 use webhookd_store::{AttemptRecord, DeliveryUpdate};
 
 use crate::common::TestApi;
@@ -26,27 +24,9 @@ async fn add_endpoint(api: &TestApi) -> Endpoint {
         .expect("joe");
     let at = now();
     let endpoint = Endpoint {
-        id: EndpointId::new(),
-        app_id: app.id,
         uid: Some("hook".into()),
-        url: "https://example.com/hook".into(),
         description: "the hook".into(),
-        version: 1,
-        disabled: false,
-        event_types: Vec::new(),
-        channels: Vec::new(),
-        throttle_rate: None,
-        ordered: false,
-        metadata: serde_json::Map::new(),
-        headers: BTreeMap::new(),
-        secret: Secret::generate(),
-        retired_secrets: Vec::new(),
-        failing_since: None,
-        payload_filter: None,
-        retry_schedule: None,
-        request_timeout: None,
-        created_at: at,
-        updated_at: at,
+        ..Endpoint::new(app.id, "https://example.com/hook", at)
     };
     store.create_endpoint(&endpoint, None).await.unwrap();
     endpoint

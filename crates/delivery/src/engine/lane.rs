@@ -84,33 +84,14 @@ impl Lane {
 mod tests {
     use super::*;
     use webhookd_core::model::Endpoint;
-    use webhookd_core::signing::Secret;
-    use webhookd_core::{AppId, EndpointId};
+
+    use webhookd_core::AppId;
 
     fn endpoint(throttle_rate: Option<u32>) -> Arc<Endpoint> {
         let at = webhookd_core::time::now();
         Arc::new(Endpoint {
-            id: EndpointId::new(),
-            app_id: AppId::new(),
-            uid: None,
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            version: 1,
-            disabled: false,
-            event_types: vec![],
-            channels: vec![],
             throttle_rate,
-            ordered: false,
-            metadata: Default::default(),
-            headers: Default::default(),
-            secret: Secret::generate(),
-            retired_secrets: vec![],
-            failing_since: None,
-            payload_filter: None,
-            retry_schedule: None,
-            request_timeout: None,
-            created_at: at,
-            updated_at: at,
+            ..Endpoint::new(AppId::new(), "http://127.0.0.1:9/", at)
         })
     }
 

@@ -15,7 +15,6 @@ use webhookd_core::cipher::SecretCipher;
 use webhookd_core::model::{
     Application, Attempt, DeliveryStatus, Endpoint, EventType, Message, TriggerType,
 };
-use webhookd_core::signing::Secret;
 use webhookd_core::time::now;
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 use webhookd_store::postgres::PostgresStore;
@@ -168,27 +167,10 @@ pub(crate) fn application(uid: Option<&str>) -> Application {
 pub(crate) fn endpoint(app: &AppId, uid: Option<&str>) -> Endpoint {
     let at = now();
     Endpoint {
-        id: EndpointId::new(),
-        app_id: app.clone(),
         uid: uid.map(str::to_owned),
-        url: "https://example.com/hook".into(),
-        description: String::new(),
-        version: 1,
-        disabled: false,
-        event_types: Vec::new(),
-        channels: Vec::new(),
         throttle_rate: Some(10),
-        ordered: false,
-        metadata: serde_json::Map::new(),
         headers: [("x-team".to_owned(), "blue".to_owned())].into(),
-        secret: Secret::generate(),
-        retired_secrets: Vec::new(),
-        failing_since: None,
-        payload_filter: None,
-        retry_schedule: None,
-        request_timeout: None,
-        created_at: at,
-        updated_at: at,
+        ..Endpoint::new(app.clone(), "https://example.com/hook", at)
     }
 }
 

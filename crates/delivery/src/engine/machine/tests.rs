@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use webhookd_core::model::{Delivery, DeliveryStatus, Endpoint, Message};
 use webhookd_core::outcome::Outcome;
-use webhookd_core::signing::Secret;
 use webhookd_core::time::now;
 use webhookd_core::{AppId, EndpointId, MessageId};
 use webhookd_store::Due;
@@ -161,26 +160,7 @@ fn endpoint(id: &EndpointId) -> Endpoint {
     let at = now();
     Endpoint {
         id: id.clone(),
-        app_id: AppId::new(),
-        uid: None,
-        url: "http://127.0.0.1:9/".into(),
-        description: String::new(),
-        version: 1,
-        disabled: false,
-        event_types: Vec::new(),
-        channels: Vec::new(),
-        throttle_rate: None,
-        ordered: false,
-        metadata: Default::default(),
-        headers: Default::default(),
-        secret: Secret::generate(),
-        retired_secrets: Vec::new(),
-        failing_since: None,
-        payload_filter: None,
-        retry_schedule: None,
-        request_timeout: None,
-        created_at: at,
-        updated_at: at,
+        ..Endpoint::new(AppId::new(), "http://127.0.0.1:9/", at)
     }
 }
 

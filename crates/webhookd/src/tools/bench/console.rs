@@ -17,7 +17,6 @@
 //! The report is one JSON object; the run passes when every call's median is within
 //! [`TARGET_MS`].
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +27,6 @@ use hyper::Method;
 use serde::Serialize;
 use time::OffsetDateTime;
 use webhookd_core::model::{Application, Attempt, DeliveryStatus, Endpoint, Message, TriggerType};
-use webhookd_core::signing::Secret;
 use webhookd_core::time::{format_timestamp, now};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 use webhookd_store::postgres::PostgresStore;
@@ -241,28 +239,15 @@ fn application(name: &str, at: OffsetDateTime) -> Application {
 
 fn endpoint(app: &AppId, index: usize, event_types: Vec<String>, at: OffsetDateTime) -> Endpoint {
     Endpoint {
-        id: EndpointId::new(),
-        app_id: app.clone(),
         uid: Some(format!("hook-{index}")),
-        // The discard port: nothing is ever sent, every delivery is recorded at seeding.
-        url: format!("http://127.0.0.1:9/console/{index}"),
         description: format!("console endpoint {index}"),
-        version: 1,
-        disabled: false,
         event_types,
-        channels: Vec::new(),
-        throttle_rate: None,
-        ordered: false,
-        metadata: serde_json::Map::new(),
-        headers: BTreeMap::new(),
-        secret: Secret::generate(),
-        retired_secrets: Vec::new(),
-        failing_since: None,
-        payload_filter: None,
-        retry_schedule: None,
-        request_timeout: None,
-        created_at: at,
-        updated_at: at,
+        ..Endpoint::new(
+            app.clone(),
+            // The discard port: nothing is ever sent, every delivery is recorded at seeding.
+            format!("http://127.0.0.1:9/console/{index}"),
+            at,
+        )
     }
 }
 
