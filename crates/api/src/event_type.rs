@@ -470,7 +470,7 @@ pub(crate) async fn delete(
 ) -> ApiResult<StatusCode> {
     if state
         .store()
-        .delete_event_type(&name, query.expunge)
+        .delete_event_type(&name, query.expunge, now())
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

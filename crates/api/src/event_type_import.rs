@@ -219,7 +219,7 @@ pub(crate) async fn import(
                 if !modified.contains(&event_type.name) {
                     state
                         .store()
-                        .delete_event_type(&event_type.name, false)
+                        .delete_event_type(&event_type.name, false, now())
                         .await?;
                 }
             }

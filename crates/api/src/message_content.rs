@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use webhookd_core::MessageKey;
+use webhookd_core::time::now;
 use webhookd_core::{AttemptId, validate};
 use webhookd_store::{Cursor, Order, PageRequest};
 
@@ -112,7 +113,7 @@ pub(crate) async fn expunge(
         .ok_or_else(|| ApiError::not_found("message"))?;
     state
         .store()
-        .expunge_contents(&app.id, std::slice::from_ref(&message.id))
+        .expunge_contents(&app.id, std::slice::from_ref(&message.id), now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -160,7 +161,10 @@ pub(crate) async fn bulk_expunge(
             }
         }
     }
-    state.store().expunge_contents(&app.id, &found).await?;
+    state
+        .store()
+        .expunge_contents(&app.id, &found, now())
+        .await?;
     JsonBytes::new(StatusCode::OK, &BulkExpungeOut { results })
 }
 
@@ -189,7 +193,7 @@ pub(crate) async fn expunge_all(
         async {
             let mut purged = 0;
             loop {
-                let batch = store.expunge_app_contents(&app.id).await?;
+                let batch = store.expunge_app_contents(&app.id, now()).await?;
                 if batch == 0 {
                     break;
                 }

@@ -221,10 +221,11 @@ async fn maintenance(
 }
 
 async fn maintain(store: &dyn Store, config: &EngineConfig, shutdown: &CancellationToken) {
-    let cutoff = now() - config.retention;
+    let at = now();
+    let cutoff = at - config.retention;
     let mut purged = RetentionPurge::default();
     loop {
-        match store.apply_retention(cutoff).await {
+        match store.apply_retention(cutoff, at).await {
             Ok(batch) if batch.is_empty() => break,
             Ok(batch) => {
                 metrics::counter!("webhookd_retention_purged_total", "what" => "payloads")

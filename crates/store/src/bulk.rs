@@ -83,7 +83,12 @@ pub trait BulkStore: Send + Sync {
     /// Erases the payloads of these messages of the application (overwritten, marked
     /// expunged) and cancels their pending deliveries, which have nothing left to send.
     /// Returns the ids of the messages found.
-    async fn expunge_contents(&self, app: &AppId, msgs: &[MessageId]) -> Result<Vec<MessageId>>;
+    async fn expunge_contents(
+        &self,
+        app: &AppId,
+        msgs: &[MessageId],
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>>;
 
     /// Erases the response body of one attempt. False when there is no such attempt.
     async fn expunge_attempt_content(
@@ -95,7 +100,7 @@ pub trait BulkStore: Send + Sync {
 
     /// Erases the contents of up to [`EXPUNGE_BATCH`] messages of the application that still
     /// have theirs, as [`Self::expunge_contents`] does. Returns how many; call again until 0.
-    async fn expunge_app_contents(&self, app: &AppId) -> Result<u64>;
+    async fn expunge_app_contents(&self, app: &AppId, now: OffsetDateTime) -> Result<u64>;
 
     /// Deliveries created in `[since, until]`, per application: of these applications, or of
     /// every application that has any when `apps` is `None`. Applications are in id order;

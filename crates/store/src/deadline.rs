@@ -82,9 +82,9 @@ bounded_store! {
     fn create_message_to(message: &Message, endpoint: &EndpointId, lease: Option<&Lease>) -> Result<()>;
     fn replay_missing(endpoint: &Endpoint, since: OffsetDateTime, until: OffsetDateTime, now: OffsetDateTime) -> Result<u64>;
     fn replay_deliveries(endpoint: &EndpointId, filter: &ReplayFilter, now: OffsetDateTime) -> Result<u64>;
-    fn expunge_contents(app: &AppId, msgs: &[MessageId]) -> Result<Vec<MessageId>>;
+    fn expunge_contents(app: &AppId, msgs: &[MessageId], now: OffsetDateTime) -> Result<Vec<MessageId>>;
     fn expunge_attempt_content(app: &AppId, msg: &MessageId, attempt: &AttemptId) -> Result<bool>;
-    fn expunge_app_contents(app: &AppId) -> Result<u64>;
+    fn expunge_app_contents(app: &AppId, now: OffsetDateTime) -> Result<u64>;
     fn usage_by_app(apps: Option<&[AppId]>, since: OffsetDateTime, until: OffsetDateTime) -> Result<Vec<AppUsage>>;
 }
 
@@ -138,14 +138,14 @@ bounded_store! {
     fn get_endpoints(ids: &[EndpointId]) -> Result<Vec<Endpoint>>;
     fn list_endpoints(app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>>;
     fn update_endpoint(endpoint: &Endpoint) -> Result<()>;
-    fn delete_endpoint(app: &AppId, id: &EndpointId) -> Result<bool>;
+    fn delete_endpoint(app: &AppId, id: &EndpointId, now: OffsetDateTime) -> Result<bool>;
     fn endpoint_stats(endpoint: &EndpointId) -> Result<EndpointStats>;
     fn count_endpoints(app: &AppId) -> Result<u64>;
     fn create_event_type(event_type: &EventType, idempotency: Option<&IdempotentResponse>) -> Result<()>;
     fn get_event_type(name: &str) -> Result<Option<EventType>>;
     fn list_event_types(page: &PageRequest, include_archived: bool) -> Result<Page<EventType>>;
     fn put_event_type(event_type: &EventType) -> Result<()>;
-    fn delete_event_type(name: &str, expunge: bool) -> Result<bool>;
+    fn delete_event_type(name: &str, expunge: bool, now: OffsetDateTime) -> Result<bool>;
     fn create_message(message: &Message, lease: Option<&Lease>, idempotency: Option<&IdempotentResponse>) -> Result<Vec<EndpointId>>;
     fn get_message(app: &AppId, key: &MessageKey) -> Result<Option<Message>>;
     fn list_messages(app: &AppId, filter: &MessageFilter, page: &PageRequest) -> Result<Page<Message>>;
@@ -165,7 +165,7 @@ bounded_store! {
     fn endpoint_health_counts() -> Result<EndpointHealthCounts>;
     fn request_resend(app: &AppId, msg: &MessageId, endpoint: &EndpointId, now: OffsetDateTime) -> Result<()>;
     fn take_resends(limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>>;
-    fn apply_retention(cutoff: OffsetDateTime) -> Result<RetentionPurge>;
+    fn apply_retention(cutoff: OffsetDateTime, now: OffsetDateTime) -> Result<RetentionPurge>;
     fn put_task(task: &BackgroundTask, idempotency: Option<&IdempotentResponse>) -> Result<()>;
     fn get_task(id: &TaskId) -> Result<Option<BackgroundTask>>;
     fn create_token(token: &ApiTokenRecord) -> Result<()>;

@@ -284,8 +284,13 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
     async fn count_unsealed_endpoints(&self) -> Result<u64>;
     /// Replaces the endpoint. Disabling it cancels its pending deliveries.
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
-    /// Cancels its pending deliveries. False when absent.
-    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool>;
+    /// Cancels its pending deliveries (as of `now`). False when absent.
+    async fn delete_endpoint(
+        &self,
+        app: &AppId,
+        id: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
     async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats>;
     /// How many endpoints the application has.
     async fn count_endpoints(&self, app: &AppId) -> Result<u64>;
@@ -306,8 +311,13 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
     ) -> Result<Page<EventType>>;
     /// Creates or replaces.
     async fn put_event_type(&self, event_type: &EventType) -> Result<()>;
-    /// Archives, or deletes with `expunge`. False when absent.
-    async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool>;
+    /// Archives (as of `now`), or deletes with `expunge`. False when absent.
+    async fn delete_event_type(
+        &self,
+        name: &str,
+        expunge: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
 
     // --- messages -----------------------------------------------------------------------
     /// Stores the message and one pending delivery per matching endpoint, in one transaction.
@@ -434,8 +444,13 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
     /// One small batch of retention: deletes attempts made before `cutoff` and erases the
     /// payloads of messages created before `cutoff` or past their own retention
     /// (`payloadRetentionPeriod`), except the payloads of messages with a delivery still
-    /// pending. Call again until it purges nothing; each call is a short transaction.
-    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<RetentionPurge>;
+    /// pending. Call again until it purges nothing; each call is a short transaction. `now`
+    /// is the time a message's own retention is measured against.
+    async fn apply_retention(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<RetentionPurge>;
 
     // --- background tasks ---------------------------------------------------------------
     async fn put_task(

@@ -622,7 +622,11 @@ pub(crate) async fn delete(
     Path((app, ep)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (app, endpoint) = locate(&state, &app, &ep).await?;
-    if !state.store().delete_endpoint(&app.id, &endpoint.id).await? {
+    if !state
+        .store()
+        .delete_endpoint(&app.id, &endpoint.id, now())
+        .await?
+    {
         return Err(ApiError::not_found("endpoint"));
     }
     state.dispatcher().endpoint_changed(&endpoint.id);

@@ -335,7 +335,7 @@ pub(crate) async fn delete(
     let endpoint = locate(&state, &key).await?;
     if !state
         .store()
-        .delete_endpoint(&operational_app(), &endpoint.id)
+        .delete_endpoint(&operational_app(), &endpoint.id, now())
         .await?
     {
         return Err(ApiError::not_found("operational webhook endpoint"));

@@ -6,7 +6,6 @@ use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
-use webhookd_core::time::now;
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use super::PostgresStore;
@@ -227,11 +226,16 @@ impl BulkStore for PostgresStore {
         Ok(replayed)
     }
 
-    async fn expunge_contents(&self, app: &AppId, msgs: &[MessageId]) -> Result<Vec<MessageId>> {
+    async fn expunge_contents(
+        &self,
+        app: &AppId,
+        msgs: &[MessageId],
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>> {
         let ids: Vec<String> = msgs.iter().map(ToString::to_string).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
-        let expunged = expunge(&tx, app, &ids).await?;
+        let expunged = expunge(&tx, app, &ids, now).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(expunged)
     }
@@ -251,7 +255,7 @@ impl BulkStore for PostgresStore {
         Ok(changed > 0)
     }
 
-    async fn expunge_app_contents(&self, app: &AppId) -> Result<u64> {
+    async fn expunge_app_contents(&self, app: &AppId, now: OffsetDateTime) -> Result<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_error)?;
         // Rows another node is erasing at the same moment are skipped, not waited for.
@@ -266,7 +270,7 @@ impl BulkStore for PostgresStore {
             .iter()
             .map(|row| get::<String>(row, 0))
             .collect::<Result<Vec<_>>>()?;
-        let expunged = expunge(&tx, app, &ids).await?;
+        let expunged = expunge(&tx, app, &ids, now).await?;
         tx.commit().await.map_err(map_error)?;
         Ok(expunged.len() as u64)
     }
@@ -316,7 +320,12 @@ impl BulkStore for PostgresStore {
 
 /// Erases the payloads of these messages of the application and cancels their pending
 /// deliveries; returns the ids found. Call inside a transaction.
-async fn expunge(c: &impl GenericClient, app: &AppId, ids: &[String]) -> Result<Vec<MessageId>> {
+async fn expunge(
+    c: &impl GenericClient,
+    app: &AppId,
+    ids: &[String],
+    now: OffsetDateTime,
+) -> Result<Vec<MessageId>> {
     let rows = query(
         c,
         "SELECT id FROM messages WHERE app_id = $1 AND id = ANY($2)",
@@ -335,7 +344,7 @@ async fn expunge(c: &impl GenericClient, app: &AppId, ids: &[String]) -> Result<
          lease_until = NULL, updated_at = $2 WHERE msg_id = ANY($3) AND status = $4",
         &[
             &status_code(DeliveryStatus::Canceled),
-            &ms(now()),
+            &ms(now),
             &found,
             &PENDING,
         ],

@@ -192,7 +192,7 @@ pub(crate) async fn record_attempts(
         if record.endpoint_health == Some(EndpointHealth::Disable) {
             operational::disable(c, &attempt.endpoint_id, ms(attempt.created_at)).await?;
         }
-        operational::emit(c, record.events.iter().cloned()).await?;
+        operational::emit(c, record.events.iter().cloned(), record.attempt.created_at).await?;
     }
     // A finished delivery of an ordered endpoint lets the next of its line go, on any node.
     let line_moves = records.iter().any(|record| {

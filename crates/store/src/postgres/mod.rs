@@ -297,7 +297,8 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| {
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
             resources::create_endpoint(&tx, &self.codec, endpoint).await?;
-            operational::emit(&tx, crate::operational::created_event(endpoint)).await?
+            let event = crate::operational::created_event(endpoint);
+            operational::emit(&tx, event, endpoint.created_at).await?
         })
     }
 
@@ -327,18 +328,23 @@ impl Store for PostgresStore {
             resources::update_endpoint(&tx, &self.codec, endpoint).await?;
             let was_disabled = before.is_some_and(|(disabled, _)| disabled);
             let events = crate::operational::update_events(was_disabled, endpoint);
-            operational::emit(&tx, events).await?
+            operational::emit(&tx, events, endpoint.updated_at).await?
         })
     }
 
-    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
+    async fn delete_endpoint(
+        &self,
+        app: &AppId,
+        id: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
         in_transaction!(self, |tx| {
             let before = operational::endpoint_before(&tx, app, id).await?;
-            let deleted = resources::delete_endpoint(&tx, app, id).await?;
+            let deleted = resources::delete_endpoint(&tx, app, id, now).await?;
             if let (true, Some((_, uid))) = (deleted, before) {
                 let change = webhookd_core::operational::EndpointChange::Deleted;
                 let event = crate::operational::endpoint_event(change, app, id, uid);
-                operational::emit(&tx, event).await?;
+                operational::emit(&tx, event, now).await?;
             }
             deleted
         })
@@ -379,8 +385,13 @@ impl Store for PostgresStore {
         resources::put_event_type(&self.client().await?, event_type).await
     }
 
-    async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool> {
-        resources::delete_event_type(&self.client().await?, name, expunge).await
+    async fn delete_event_type(
+        &self,
+        name: &str,
+        expunge: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        resources::delete_event_type(&self.client().await?, name, expunge, now).await
     }
 
     async fn create_message(
@@ -540,8 +551,13 @@ impl Store for PostgresStore {
         engine::queue_depth(&self.client().await?, now).await
     }
 
-    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<RetentionPurge> {
-        in_transaction!(self, |tx| retention::apply_retention(&tx, cutoff).await?)
+    async fn apply_retention(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<RetentionPurge> {
+        in_transaction!(self, |tx| retention::apply_retention(&tx, cutoff, now)
+            .await?)
     }
 
     async fn put_task(
@@ -552,7 +568,7 @@ impl Store for PostgresStore {
         in_transaction!(self, |tx| {
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
             admin::put_task(&tx, task).await?;
-            operational::emit(&tx, crate::operational::task_event(task)).await?
+            operational::emit(&tx, crate::operational::task_event(task), task.updated_at).await?
         })
     }
 

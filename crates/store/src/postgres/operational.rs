@@ -2,8 +2,9 @@
 //! `crate::operational`), and the nodes woken to deliver them.
 
 use deadpool_postgres::GenericClient;
+use time::OffsetDateTime;
 use webhookd_core::operational::OperationalEvent;
-use webhookd_core::time::{from_unix_ms, now};
+use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId};
 
 use super::listen::notify_due;
@@ -20,6 +21,7 @@ use crate::operational::{auto_disabled_event, message};
 pub(crate) async fn emit(
     c: &impl GenericClient,
     events: impl IntoIterator<Item = OperationalEvent>,
+    at: OffsetDateTime,
 ) -> Result<()> {
     let mut fanned_out = false;
     for event in events {
@@ -27,7 +29,7 @@ pub(crate) async fn emit(
             Some(app) => application_uid(c, app).await?,
             None => None,
         };
-        let message = message(&event, app_uid.as_deref(), now());
+        let message = message(&event, app_uid.as_deref(), at);
         fanned_out |= !insert_message_once(c, &message).await?.is_empty();
     }
     if fanned_out {
@@ -83,7 +85,7 @@ pub(crate) async fn disable(c: &impl GenericClient, endpoint: &EndpointId, at: i
         let uid: Option<String> = get(&row, 1)?;
         let failing_since: Option<i64> = get(&row, 2)?;
         let event = auto_disabled_event(&app, endpoint, uid, failing_since.map(from_unix_ms));
-        emit(c, event).await?;
+        emit(c, event, from_unix_ms(at)).await?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use crate::key_column;
 use deadpool_postgres::GenericClient;
+use time::OffsetDateTime;
 use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
 use webhookd_core::{AppId, EndpointId};
 use webhookd_core::{AppKey, EndpointKey};
@@ -350,6 +351,7 @@ pub(crate) async fn delete_endpoint(
     c: &impl GenericClient,
     app: &AppId,
     id: &EndpointId,
+    now: OffsetDateTime,
 ) -> Result<bool> {
     let deleted = execute(
         c,
@@ -358,7 +360,7 @@ pub(crate) async fn delete_endpoint(
     )
     .await?;
     if deleted > 0 {
-        cancel_pending(c, id, ms(webhookd_core::time::now())).await?;
+        cancel_pending(c, id, ms(now)).await?;
         for table in ["poll_consumers", "poller_tokens"] {
             execute(
                 c,
@@ -452,6 +454,7 @@ pub(crate) async fn delete_event_type(
     c: &impl GenericClient,
     name: &str,
     expunge: bool,
+    now: OffsetDateTime,
 ) -> Result<bool> {
     let changed = if expunge {
         execute(c, "DELETE FROM event_types WHERE name = $1", &[&name]).await?
@@ -459,7 +462,7 @@ pub(crate) async fn delete_event_type(
         execute(
             c,
             "UPDATE event_types SET archived = TRUE, updated_at = $1 WHERE name = $2",
-            &[&ms(webhookd_core::time::now()), &name],
+            &[&ms(now), &name],
         )
         .await?
     };

@@ -4,7 +4,6 @@
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
-use webhookd_core::time::now;
 
 use super::rows::get;
 use super::sql::{execute, query};
@@ -51,6 +50,7 @@ async fn expired(
 pub(crate) async fn apply_retention(
     c: &impl GenericClient,
     cutoff: OffsetDateTime,
+    now: OffsetDateTime,
 ) -> Result<RetentionPurge> {
     let cutoff = super::rows::ms(cutoff);
     let attempts = execute(
@@ -63,13 +63,7 @@ pub(crate) async fn apply_retention(
     let mut ids = expired(c, "m.created_at < $1", cutoff, RETENTION_BATCH).await?;
     let room = RETENTION_BATCH - ids.len() as i64;
     if room > 0 {
-        let own = expired(
-            c,
-            "m.retain_payload_until < $1",
-            super::rows::ms(now()),
-            room,
-        )
-        .await?;
+        let own = expired(c, "m.retain_payload_until < $1", super::rows::ms(now), room).await?;
         ids.extend(own);
     }
     let payloads = erase_payloads(c, &ids).await?;

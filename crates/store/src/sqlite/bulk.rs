@@ -55,9 +55,15 @@ impl BulkStore for SqliteStore {
             .await
     }
 
-    async fn expunge_contents(&self, app: &AppId, msgs: &[MessageId]) -> Result<Vec<MessageId>> {
+    async fn expunge_contents(
+        &self,
+        app: &AppId,
+        msgs: &[MessageId],
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>> {
         let (app, msgs) = (app.clone(), msgs.to_vec());
-        self.write(move |c| expunge_contents(c, &app, &msgs)).await
+        self.write(move |c| expunge_contents(c, &app, &msgs, now))
+            .await
     }
 
     async fn expunge_attempt_content(
@@ -78,7 +84,7 @@ impl BulkStore for SqliteStore {
         .await
     }
 
-    async fn expunge_app_contents(&self, app: &AppId) -> Result<u64> {
+    async fn expunge_app_contents(&self, app: &AppId, now: OffsetDateTime) -> Result<u64> {
         let app = app.clone();
         self.write(move |c| {
             let ids = c
@@ -92,7 +98,7 @@ impl BulkStore for SqliteStore {
                 })
                 .map_err(map_error)?;
             let ids: Vec<MessageId> = ids.into_iter().map(MessageId::from_trusted).collect();
-            Ok(expunge_contents(c, &app, &ids)?.len() as u64)
+            Ok(expunge_contents(c, &app, &ids, now)?.len() as u64)
         })
         .await
     }
@@ -264,7 +270,12 @@ fn class_range(class: u16) -> (i64, i64) {
     if low == 0 { (0, 0) } else { (low, low + 99) }
 }
 
-fn expunge_contents(c: &Connection, app: &AppId, msgs: &[MessageId]) -> Result<Vec<MessageId>> {
+fn expunge_contents(
+    c: &Connection,
+    app: &AppId,
+    msgs: &[MessageId],
+    now: OffsetDateTime,
+) -> Result<Vec<MessageId>> {
     let mut find = c
         .prepare_cached("SELECT 1 FROM messages WHERE app_id = ? AND id = ?")
         .map_err(map_error)?;
@@ -286,7 +297,7 @@ fn expunge_contents(c: &Connection, app: &AppId, msgs: &[MessageId]) -> Result<V
              lease_until = NULL, updated_at = ? WHERE msg_id = ? AND status = ?",
         )
         .map_err(map_error)?;
-    let now = ms(webhookd_core::time::now());
+    let now = ms(now);
     for id in &ids {
         cancel
             .execute(params![DeliveryStatus::Canceled.code(), now, id, PENDING])

@@ -168,7 +168,7 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
         if let Some(health) = record.endpoint_health {
             update_health(c, &attempt.endpoint_id, health, ms(attempt.created_at))?;
         }
-        operational::emit(c, record.events.iter().cloned())?;
+        operational::emit(c, record.events.iter().cloned(), record.attempt.created_at)?;
     }
     super::rollup::add(c, records)
 }

@@ -296,7 +296,11 @@ impl Store for SqliteStore {
         self.write(move |c| {
             admin::save_idempotent(c, idempotency.as_ref())?;
             resources::create_endpoint(c, &codec, &endpoint)?;
-            operational::emit(c, crate::operational::created_event(&endpoint))
+            operational::emit(
+                c,
+                crate::operational::created_event(&endpoint),
+                endpoint.created_at,
+            )
         })
         .await
     }
@@ -340,21 +344,28 @@ impl Store for SqliteStore {
             operational::emit(
                 c,
                 crate::operational::update_events(was_disabled, &endpoint),
+                endpoint.updated_at,
             )
         })
         .await
     }
 
-    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> Result<bool> {
+    async fn delete_endpoint(
+        &self,
+        app: &AppId,
+        id: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
         let (app, id) = (app.clone(), id.clone());
         self.write(move |c| {
             let before = operational::endpoint_before(c, &app, &id)?;
-            let deleted = resources::delete_endpoint(c, &app, &id)?;
+            let deleted = resources::delete_endpoint(c, &app, &id, now)?;
             if let (true, Some((_, uid))) = (deleted, before) {
                 let change = webhookd_core::operational::EndpointChange::Deleted;
                 operational::emit(
                     c,
                     crate::operational::endpoint_event(change, &app, &id, uid),
+                    now,
                 )?;
             }
             Ok(deleted)
@@ -409,9 +420,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_event_type(&self, name: &str, expunge: bool) -> Result<bool> {
+    async fn delete_event_type(
+        &self,
+        name: &str,
+        expunge: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
         let name = name.to_owned();
-        self.write(move |c| resources::delete_event_type(c, &name, expunge))
+        self.write(move |c| resources::delete_event_type(c, &name, expunge, now))
             .await
     }
 
@@ -600,8 +616,12 @@ impl Store for SqliteStore {
         self.write(move |c| engine::take_resends(c, limit)).await
     }
 
-    async fn apply_retention(&self, cutoff: OffsetDateTime) -> Result<RetentionPurge> {
-        self.write(move |c| retention::apply_retention(c, cutoff))
+    async fn apply_retention(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<RetentionPurge> {
+        self.write(move |c| retention::apply_retention(c, cutoff, now))
             .await
     }
 
@@ -614,7 +634,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             admin::save_idempotent(c, idempotency.as_ref())?;
             admin::put_task(c, &task)?;
-            operational::emit(c, crate::operational::task_event(&task))
+            operational::emit(c, crate::operational::task_event(&task), task.updated_at)
         })
         .await
     }

@@ -1,15 +1,16 @@
 //! Operational events on SQLite: stored in the caller's transaction (see `crate::operational`).
 
 use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
 use webhookd_core::operational::OperationalEvent;
-use webhookd_core::time::{from_unix_ms, now};
+use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId};
 
 use super::map_error;
 use super::messages::create_message;
 use super::resources::cancel_pending;
 use crate::operational::{auto_disabled_event, message};
-use crate::{Result, StoreError};
+use crate::{Result, Taken};
 
 /// Stores each event as a message of the operational application, fanned out to the
 /// operational endpoints that subscribe to its type. An event already stored (same
@@ -17,14 +18,16 @@ use crate::{Result, StoreError};
 pub(crate) fn emit(
     c: &Connection,
     events: impl IntoIterator<Item = OperationalEvent>,
+    at: OffsetDateTime,
 ) -> Result<()> {
     for event in events {
         let app_uid = match event.app_id() {
             Some(app) => application_uid(c, app)?,
             None => None,
         };
-        match create_message(c, &message(&event, app_uid.as_deref(), now()), None) {
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
+        match create_message(c, &message(&event, app_uid.as_deref(), at), None) {
+            Ok(_) => {}
+            Err(error) if error.is_taken(Taken::EventId) => {}
             Err(error) => return Err(error),
         }
     }
@@ -81,6 +84,7 @@ pub(crate) fn disable(c: &Connection, endpoint: &EndpointId, at: i64) -> Result<
         emit(
             c,
             auto_disabled_event(&app, endpoint, uid, failing_since.map(from_unix_ms)),
+            from_unix_ms(at),
         )?;
     }
     Ok(())

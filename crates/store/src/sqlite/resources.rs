@@ -2,6 +2,7 @@
 
 use crate::key_column;
 use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
 use webhookd_core::AppId;
 use webhookd_core::EndpointId;
 use webhookd_core::model::{Application, DeliveryStatus, Endpoint, EventType};
@@ -283,7 +284,12 @@ pub(crate) fn cancel_pending(c: &Connection, endpoint: &EndpointId, now_ms: i64)
     .map_err(map_error)
 }
 
-pub(crate) fn delete_endpoint(c: &Connection, app: &AppId, id: &EndpointId) -> Result<bool> {
+pub(crate) fn delete_endpoint(
+    c: &Connection,
+    app: &AppId,
+    id: &EndpointId,
+    now: OffsetDateTime,
+) -> Result<bool> {
     let deleted = c
         .execute(
             "DELETE FROM endpoints WHERE app_id = ? AND id = ?",
@@ -291,7 +297,7 @@ pub(crate) fn delete_endpoint(c: &Connection, app: &AppId, id: &EndpointId) -> R
         )
         .map_err(map_error)?;
     if deleted > 0 {
-        cancel_pending(c, id, ms(webhookd_core::time::now()))?;
+        cancel_pending(c, id, ms(now))?;
         for table in ["poll_consumers", "poller_tokens"] {
             c.execute(
                 &format!("DELETE FROM {table} WHERE endpoint_id = ?"),
@@ -367,13 +373,18 @@ pub(crate) fn put_event_type(c: &Connection, event_type: &EventType) -> Result<(
     Ok(())
 }
 
-pub(crate) fn delete_event_type(c: &Connection, name: &str, expunge: bool) -> Result<bool> {
+pub(crate) fn delete_event_type(
+    c: &Connection,
+    name: &str,
+    expunge: bool,
+    now: OffsetDateTime,
+) -> Result<bool> {
     let changed = if expunge {
         c.execute("DELETE FROM event_types WHERE name = ?", [name])
     } else {
         c.execute(
             "UPDATE event_types SET archived = 1, updated_at = ? WHERE name = ?",
-            params![ms(webhookd_core::time::now()), name],
+            params![ms(now), name],
         )
     }
     .map_err(map_error)?;

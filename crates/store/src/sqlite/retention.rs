@@ -4,7 +4,6 @@
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
-use webhookd_core::time::now;
 
 use super::map_error;
 use super::rows::ms;
@@ -46,7 +45,11 @@ fn expired(c: &Connection, condition: &str, bound: i64, limit: i64) -> Result<Ve
     .map_err(map_error)
 }
 
-pub(crate) fn apply_retention(c: &Connection, cutoff: OffsetDateTime) -> Result<RetentionPurge> {
+pub(crate) fn apply_retention(
+    c: &Connection,
+    cutoff: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<RetentionPurge> {
     let cutoff = ms(cutoff);
     let attempts = c
         .execute(
@@ -58,7 +61,7 @@ pub(crate) fn apply_retention(c: &Connection, cutoff: OffsetDateTime) -> Result<
     let mut ids = expired(c, "m.created_at < ?", cutoff, RETENTION_BATCH)?;
     let room = RETENTION_BATCH - ids.len() as i64;
     if room > 0 {
-        ids.extend(expired(c, "m.retain_payload_until < ?", ms(now()), room)?);
+        ids.extend(expired(c, "m.retain_payload_until < ?", ms(now), room)?);
     }
     let payloads = erase_payloads(c, &ids)?;
     Ok(RetentionPurge { payloads, attempts })

@@ -24,7 +24,7 @@ pub(crate) async fn replay_missing_fills_only_absent_deliveries(store: &dyn Stor
         store.create_message(msg, None, None).await.unwrap();
     }
     store
-        .expunge_contents(&app.id, std::slice::from_ref(&erased.id))
+        .expunge_contents(&app.id, std::slice::from_ref(&erased.id), now())
         .await
         .unwrap();
     let mut late = endpoint(&app.id, None);
@@ -147,7 +147,7 @@ pub(crate) async fn expunged_contents_are_erased(store: &dyn Store) {
     store.record_attempts(&[record]).await.unwrap();
 
     let expunged = store
-        .expunge_contents(&app.id, &[waiting.id.clone(), kept.id.clone()])
+        .expunge_contents(&app.id, &[waiting.id.clone(), kept.id.clone()], now())
         .await
         .unwrap();
     assert_eq!(
@@ -191,8 +191,8 @@ pub(crate) async fn expunged_contents_are_erased(store: &dyn Store) {
             .unwrap()
     );
 
-    assert_eq!(store.expunge_app_contents(&app.id).await.unwrap(), 1);
-    assert_eq!(store.expunge_app_contents(&app.id).await.unwrap(), 0);
+    assert_eq!(store.expunge_app_contents(&app.id, now()).await.unwrap(), 1);
+    assert_eq!(store.expunge_app_contents(&app.id, now()).await.unwrap(), 0);
     let read = store
         .get_message(&app.id, &sent.id.clone().into())
         .await

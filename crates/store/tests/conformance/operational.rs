@@ -148,7 +148,12 @@ pub(crate) async fn operational_events_are_stored_with_their_cause(store: &dyn S
     assert_eq!(finished[0].1["data"]["taskId"], task.id.as_str());
     assert_eq!(finished[0].1["data"]["status"], "finished");
 
-    assert!(store.delete_endpoint(&app.id, &hook.id).await.unwrap());
+    assert!(
+        store
+            .delete_endpoint(&app.id, &hook.id, now())
+            .await
+            .unwrap()
+    );
     let events = emitted(store, &ops.id).await;
     assert_eq!(of_type(&events, "endpoint.deleted").len(), 1);
 }

@@ -121,7 +121,12 @@ pub(crate) async fn canceled_stays_canceled(store: &dyn Store) {
 
     // Deleting an endpoint cancels its pending deliveries too.
     let other = &hooks[1];
-    assert!(store.delete_endpoint(&app.id, &other.id).await.unwrap());
+    assert!(
+        store
+            .delete_endpoint(&app.id, &other.id, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(
         status(store, &msg.id, &other.id).await.0,
         DeliveryStatus::Canceled
@@ -425,7 +430,10 @@ pub(crate) async fn retention_keeps_pending_payloads(store: &dyn Store) {
     let done_recent = attempt_record(&app.id, &recent.id, hook, DeliveryUpdate::Delivered, "n");
     store.record_attempts(&[done_recent]).await.unwrap();
 
-    let purged = store.apply_retention(t - Duration::days(1)).await.unwrap();
+    let purged = store
+        .apply_retention(t - Duration::days(1), now())
+        .await
+        .unwrap();
     assert_eq!((purged.payloads, purged.attempts), (2, 1));
     let payload = |msg: &MessageId| {
         let msg = msg.clone();
@@ -460,7 +468,7 @@ pub(crate) async fn retention_keeps_pending_payloads(store: &dyn Store) {
     assert_eq!(attempts(&short_lived.id).await, 1);
     assert!(
         store
-            .apply_retention(t - Duration::days(1))
+            .apply_retention(t - Duration::days(1), now())
             .await
             .unwrap()
             .is_empty()

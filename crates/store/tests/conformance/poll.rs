@@ -139,7 +139,12 @@ pub(crate) async fn poll_offsets_are_kept_per_consumer(store: &dyn Store) {
         Some("it-9".into())
     );
     // Gone with the endpoint.
-    assert!(store.delete_endpoint(&app.id, &poller.id).await.unwrap());
+    assert!(
+        store
+            .delete_endpoint(&app.id, &poller.id, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get_poll_offset(&poller.id, "a").await.unwrap(), None);
 }
 
@@ -204,6 +209,11 @@ pub(crate) async fn poller_tokens_rotate_and_retire_forward(store: &dyn Store) {
         store.find_poller_token("hash-2").await.unwrap(),
         Some(second.clone())
     );
-    assert!(store.delete_endpoint(&app.id, &poller.id).await.unwrap());
+    assert!(
+        store
+            .delete_endpoint(&app.id, &poller.id, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.find_poller_token("hash-2").await.unwrap(), None);
 }

@@ -217,11 +217,16 @@ pub(crate) async fn endpoints_crud_and_uid_conflicts(store: &dyn Store) {
 
     assert!(
         !store
-            .delete_endpoint(&other_app.id, &main.id)
+            .delete_endpoint(&other_app.id, &main.id, now())
             .await
             .unwrap()
     );
-    assert!(store.delete_endpoint(&app.id, &main.id).await.unwrap());
+    assert!(
+        store
+            .delete_endpoint(&app.id, &main.id, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .get_endpoint(&app.id, &Key::parse("main"))
@@ -229,7 +234,12 @@ pub(crate) async fn endpoints_crud_and_uid_conflicts(store: &dyn Store) {
             .unwrap(),
         None
     );
-    assert!(!store.delete_endpoint(&app.id, &main.id).await.unwrap());
+    assert!(
+        !store
+            .delete_endpoint(&app.id, &main.id, now())
+            .await
+            .unwrap()
+    );
 }
 
 pub(crate) async fn event_types_archive_and_conflict(store: &dyn Store) {
@@ -254,7 +264,7 @@ pub(crate) async fn event_types_archive_and_conflict(store: &dyn Store) {
 
     assert!(
         store
-            .delete_event_type("user.created", false)
+            .delete_event_type("user.created", false, now())
             .await
             .unwrap()
     );
@@ -302,10 +312,25 @@ pub(crate) async fn event_types_archive_and_conflict(store: &dyn Store) {
         .unwrap();
     assert!(store.get_event_type("order.paid").await.unwrap().is_some());
 
-    assert!(store.delete_event_type("user.created", true).await.unwrap());
+    assert!(
+        store
+            .delete_event_type("user.created", true, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get_event_type("user.created").await.unwrap(), None);
-    assert!(!store.delete_event_type("user.created", true).await.unwrap());
-    assert!(!store.delete_event_type("nothing", false).await.unwrap());
+    assert!(
+        !store
+            .delete_event_type("user.created", true, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_event_type("nothing", false, now())
+            .await
+            .unwrap()
+    );
 }
 
 fn request(limit: usize, order: Order, cursor: Option<(&str, bool)>) -> PageRequest {
