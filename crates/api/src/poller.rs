@@ -28,11 +28,10 @@ use serde::de;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
-use webhookd_core::filter::{FilterInput, PayloadFilter};
 use webhookd_core::model::{Application, Endpoint, Message};
 use webhookd_core::time::{from_unix_ms, now, serde_rfc3339, to_unix_ms};
 use webhookd_core::{TokenId, validate};
-use webhookd_store::{PollerTokenRecord, StreamPosition};
+use webhookd_store::{PollerTokenRecord, StreamPosition, passes_payload_filter};
 
 use crate::ApiState;
 use crate::auth::{POLLER_TOKEN_PREFIX, generate_secret_with_prefix, hash_hex};
@@ -202,22 +201,14 @@ impl Read {
     /// Whether the consumer reads `message`: the endpoint's event types and channels, its
     /// payload filter (`filter`, compiled once per request; one that does not compile, which
     /// validation on write rules out, lets nothing through), and this read's own filters.
-    fn wants(
-        &self,
-        endpoint: &Endpoint,
-        filter: Option<&Result<PayloadFilter, webhookd_core::filter::FilterError>>,
-        message: &Message,
-    ) -> bool {
+    fn wants(&self, endpoint: &Endpoint, message: &Message) -> bool {
         endpoint.wants(message)
-            && filter.is_none_or(|filter| {
-                filter.as_ref().is_ok_and(|filter| {
-                    filter.matches(&FilterInput::new(
-                        &message.payload,
-                        &message.event_type,
-                        &message.channels,
-                    ))
-                })
-            })
+            && passes_payload_filter(
+                endpoint.payload_filter.as_deref(),
+                &message.payload,
+                &message.event_type,
+                &message.channels,
+            )
             && self
                 .event_type
                 .as_ref()
@@ -265,10 +256,6 @@ async fn read_stream(
     read: &Read,
 ) -> ApiResult<(Vec<Message>, StreamIterator, bool)> {
     let mut position = from.position.clone();
-    let filter = endpoint
-        .payload_filter
-        .as_deref()
-        .map(PayloadFilter::compile);
     let mut wanted = Vec::new();
     let mut scanned = 0;
     loop {
@@ -280,7 +267,7 @@ async fn read_stream(
         for (at, message) in batch {
             position = at;
             scanned += 1;
-            if read.wants(endpoint, filter.as_ref(), &message) {
+            if read.wants(endpoint, &message) {
                 wanted.push(message);
                 if wanted.len() == read.limit {
                     let next = StreamIterator {

@@ -44,13 +44,9 @@ impl<'m> FilterPass<'m> {
 }
 
 /// Whether a stored message passes an endpoint's filter (none lets everything through): for
-/// replays, which fill in what fan-out would have made.
-pub(crate) fn passes(
-    filter: Option<&str>,
-    payload: &[u8],
-    event_type: &str,
-    channels: &[String],
-) -> bool {
+/// replays, which fill in what fan-out would have made, and for polling readers, which apply
+/// the filter when they read.
+pub fn passes(filter: Option<&str>, payload: &[u8], event_type: &str, channels: &[String]) -> bool {
     filter.is_none_or(|filter| {
         FILTERS.matches(filter, &FilterInput::new(payload, event_type, channels))
     })

@@ -37,6 +37,7 @@ pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
 pub use conflict::{Conflict, Taken};
 pub use deadline::DeadlineStore;
+pub use fanout::passes as passes_payload_filter;
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use poll::{PollStore, PollerTokenRecord, StreamPosition};
 pub use rollup::{ROLLUP_RETENTION, RollupMinute};

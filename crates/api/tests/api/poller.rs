@@ -152,6 +152,38 @@ async fn a_polling_endpoint_gets_no_deliveries_and_reads_its_stream() {
 }
 
 #[tokio::test]
+async fn a_polling_endpoint_reads_only_what_its_payload_filter_lets_through() {
+    let api = setup().await;
+    api.post(
+        "/api/v1/app/joe/endpoint",
+        json!({"uid": "big", "url": "poll:", "payloadFilter": "payload.n >= 10"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    send(&api, "user.created", 1).await;
+    let big = send(&api, "user.created", 12).await;
+    send(&api, "invoice.paid", 3).await;
+    let bigger = send(&api, "invoice.paid", 30).await;
+    let page = api
+        .get("/api/v1/app/joe/poller/big")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&page), vec![big, bigger.clone()]);
+    // A changed filter applies to the next read.
+    api.patch(
+        "/api/v1/app/joe/endpoint/big",
+        json!({"payloadFilter": "payload.n >= 20"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let page = api
+        .get("/api/v1/app/joe/poller/big")
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ids(&page), vec![bigger]);
+}
+
+#[tokio::test]
 async fn what_makes_no_sense_for_a_polling_endpoint_is_refused() {
     let api = setup().await;
     let msg = send(&api, "user.created", 1).await;
