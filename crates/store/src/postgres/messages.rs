@@ -325,8 +325,16 @@ pub(crate) fn insert_batch_params(items: &[BatchItem<'_>]) -> Vec<Param> {
         texts(|m| &m.event_type),
         param(messages().map(|m| m.event_id.clone()).collect::<Vec<_>>()),
         param(messages().map(|m| m.payload.to_vec()).collect::<Vec<_>>()),
-        param(messages().map(|m| array_literal(&m.channels)).collect::<Vec<_>>()),
-        param(messages().map(|m| array_literal(&m.tags)).collect::<Vec<_>>()),
+        param(
+            messages()
+                .map(|m| array_literal(&m.channels))
+                .collect::<Vec<_>>(),
+        ),
+        param(
+            messages()
+                .map(|m| array_literal(&m.tags))
+                .collect::<Vec<_>>(),
+        ),
         ints(|m| Some(ms(m.created_at))),
         ints(|m| opt_ms(m.deliver_at)),
         ints(|m| opt_ms(m.retain_payload_until)),
