@@ -12,7 +12,8 @@
 //! 3. Each caller is answered only after the commit that holds its message.
 //!
 //! Each caller keeps its own outcome. When any message of a batch fails (its `eventId` is
-//! taken, its idempotency key is held by another request, on this node or another), the
+//! taken, its idempotency key is held by another request, on this node or another, or was
+//! recorded before and has expired: the batch's records are a plain insert), the
 //! batch's transaction is rolled back and each of its messages is then written alone, in its
 //! own transaction, exactly as without batching: the failing ones fail, the others are stored.
 //! Conflicts are rare, so the common batch costs three round trips and one commit. The
@@ -35,7 +36,7 @@ use super::messages::{self, Evaluated, claim_at_insert};
 use super::rows::get;
 use super::sql::{Pipeline, query};
 use crate::fanout::FilterPass;
-use crate::{Conflict, IdempotentResponse, Lease, Result, StoreError};
+use crate::{IdempotentResponse, Lease, Result, StoreError};
 
 /// The most messages in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -198,10 +199,8 @@ async fn together(
         ));
     };
     if !keyed.is_empty() {
-        let written = answers.next().unwrap_or_else(|| Err(stopped()))?;
-        if written.len() != keyed.len() {
-            return Err(StoreError::Conflict(Conflict::idempotency_key()));
-        }
+        // A key already recorded fails the insert: the batch is written one by one instead.
+        answers.next().unwrap_or_else(|| Err(stopped()))?;
     }
     for notified in answers {
         notified?;

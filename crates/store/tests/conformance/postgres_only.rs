@@ -202,6 +202,65 @@ async fn messages_that_arrive_together_keep_their_own_outcomes() {
         .await;
 }
 
+/// An idempotency key whose record has expired is free again, also for a request that
+/// arrives with others: its message is stored and the record replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_idempotency_key_is_free_again_in_a_group_commit() {
+    use std::sync::Arc;
+    use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
+
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = Arc::new(
+                PostgresStore::connect(&url)
+                    .await
+                    .expect("the store connects"),
+            );
+            let (app, _) = app_with_endpoints(&*store, 1).await;
+            let record = |created_at| IdempotentResponse {
+                key_hash: "expired-key".into(),
+                status: 202,
+                body: br#"{"ok":true}"#.to_vec(),
+                created_at,
+            };
+            let long_ago = webhookd_core::time::now() - IDEMPOTENCY_WINDOW - minutes(1);
+            let old = message_at(&app.id, "user.created", long_ago);
+            store
+                .create_message(&old, None, Some(&record(long_ago)))
+                .await
+                .expect("the first use of the key");
+            let count = 32;
+            let start = Arc::new(tokio::sync::Barrier::new(count));
+            let mut tasks = Vec::new();
+            for i in 0..count {
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                let t = webhookd_core::time::now();
+                let msg = message_at(&app.id, "user.created", t);
+                let key = (i == 0).then(|| record(t));
+                tasks.push(tokio::spawn(async move {
+                    start.wait().await;
+                    store.create_message(&msg, None, key.as_ref()).await
+                }));
+            }
+            for task in tasks {
+                task.await
+                    .expect("the request task runs")
+                    .expect("every message is stored");
+            }
+            // The record is the new request's: recorded within the window.
+            let replaced = store
+                .get_idempotent_response("expired-key", long_ago + minutes(1))
+                .await
+                .unwrap();
+            assert!(replaced.is_some(), "the expired record was not replaced");
+        })
+        .await;
+}
+
 /// Messages committed together (one statement for the whole batch) are stored as each would
 /// be alone: their own channels and tags, read back exactly (quotes, commas, braces and
 /// backslashes included) and found by the list's label filters, and deliveries for exactly
