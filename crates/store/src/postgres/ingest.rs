@@ -192,7 +192,7 @@ async fn together(
     }
     let mut answers = pipeline.query_each(&tx).await?.into_iter();
     let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
-    let Ok(fanned_out) = messages::batch_fanned_out_to(&rows, &items)? else {
+    let Some(fanned_out) = messages::batch_fanned_out_to(&rows, &items)? else {
         // A filter changed after it was read: the batch is written one by one instead.
         return Err(StoreError::Unavailable(
             "a payload filter changed during the group commit".into(),

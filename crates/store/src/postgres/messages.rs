@@ -386,18 +386,18 @@ fn array_literal(values: &[String]) -> String {
 
 /// What [`insert_batch_statement`] returned, for `items`: each message's endpoints fanned out
 /// to (in id order, only those that kept their claim for a claimed message, as in
-/// [`fanned_out_to`]), or the endpoints whose filters were not evaluated (nothing stored).
+/// [`fanned_out_to`]), or `None` when an endpoint's filter was not evaluated (nothing stored).
 pub(crate) fn batch_fanned_out_to(
     rows: &[Row],
     items: &[BatchItem<'_>],
-) -> Result<std::result::Result<Vec<Vec<EndpointId>>, Vec<(String, String)>>> {
+) -> Result<Option<Vec<Vec<EndpointId>>>> {
     let index: std::collections::HashMap<&str, usize> = items
         .iter()
         .enumerate()
         .map(|(at, item)| (item.message.id.as_str(), at))
         .collect();
     let mut fanned_out = vec![Vec::new(); items.len()];
-    let mut unevaluated = Vec::new();
+    let mut unevaluated = false;
     for row in rows {
         let msg: &str = get(row, 0)?;
         let endpoint: String = get(row, 1)?;
@@ -409,16 +409,16 @@ pub(crate) fn batch_fanned_out_to(
         match get::<Option<String>>(row, 2)? {
             None if items[at].claim.is_some() && !get::<bool>(row, 3)? => {}
             None => fanned_out[at].push(EndpointId::from_trusted(endpoint)),
-            Some(filter) => unevaluated.push((endpoint, filter)),
+            Some(_) => unevaluated = true,
         }
     }
-    if !unevaluated.is_empty() {
-        return Ok(Err(unevaluated));
+    if unevaluated {
+        return Ok(None);
     }
     for endpoints in &mut fanned_out {
         endpoints.sort();
     }
-    Ok(Ok(fanned_out))
+    Ok(Some(fanned_out))
 }
 
 pub(crate) async fn get_message(
