@@ -7,8 +7,8 @@
 //!    batch's payload filters, then the batch's messages, labels and deliveries in one
 //!    statement (`messages::insert_batch_statement`, a multi-row insert per table), the
 //!    idempotency records of the batch in one statement and one `NOTIFY`, pipelined (one round
-//!    trip for the lot), `COMMIT`. Up to
-//!    [`BATCHES_IN_FLIGHT`] batches commit at once; the next one gathers meanwhile.
+//!    trip for the lot), `COMMIT`. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the
+//!    next one gathers meanwhile.
 //! 3. Each caller is answered only after the commit that holds its message.
 //!
 //! Each caller keeps its own outcome. When any message of a batch fails (its `eventId` is
@@ -16,8 +16,9 @@
 //! recorded before and has expired: the batch's records are a plain insert), the
 //! batch's transaction is rolled back and each of its messages is then written alone, in its
 //! own transaction, exactly as without batching: the failing ones fail, the others are stored.
-//! Conflicts are rare, so the common batch costs three round trips and one commit. The
-//! database's unique constraints decide conflicts, so this holds across nodes.
+//! Conflicts are rare, so the common batch costs four round trips (`BEGIN`, the filters, the
+//! pipeline, `COMMIT`) and one commit. The database's unique constraints decide conflicts, so
+//! this holds across nodes.
 //!
 //! A failed `COMMIT` fails every caller of the batch: whether it committed is unknown, and
 //! retrying could store a message twice.
