@@ -53,20 +53,16 @@ pub(crate) fn save_idempotent_statement(
     )
 }
 
-/// [`save_idempotent_statement`] for several responses at once: one row returned per record
-/// written, so fewer rows than responses means a key was taken. Two responses under one key
-/// fail the statement (PostgreSQL refuses to update a row twice in one statement).
+/// The records of several responses in one plain insert (a group commit's): a key already
+/// recorded, live or stale, or twice among them fails the statement, and the caller then
+/// writes each response alone with [`save_idempotent_statement`], which replaces a stale
+/// record. A plain insert spares each row the speculative insertion of `ON CONFLICT`.
 pub(crate) fn save_idempotent_many_statement(
     responses: &[&IdempotentResponse],
 ) -> (&'static str, Vec<Param>) {
-    let window = i64::try_from(IDEMPOTENCY_WINDOW.as_millis()).unwrap_or(i64::MAX);
     (
         "INSERT INTO idempotency (key_hash, status, body, created_at) \
-         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[], $4::bigint[]) \
-         ON CONFLICT (key_hash) DO UPDATE SET status = excluded.status, body = excluded.body, \
-         created_at = excluded.created_at \
-         WHERE idempotency.created_at < excluded.created_at - $5::bigint \
-         RETURNING 1",
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[], $4::bigint[])",
         vec![
             param(
                 responses
@@ -92,7 +88,6 @@ pub(crate) fn save_idempotent_many_statement(
                     .map(|response| ms(response.created_at))
                     .collect::<Vec<_>>(),
             ),
-            int(window),
         ],
     )
 }

@@ -3,18 +3,22 @@
 //! 1. `create_message` sends its message (with its lease and sealed idempotency record) to the
 //!    node's ingest task and awaits the answer.
 //! 2. The task takes the first message waiting, then every other one already waiting (up to
-//!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, then each message's
-//!    insert (the statement of `messages::insert_statement`), the idempotency records of the
-//!    batch in one statement and one `NOTIFY`, pipelined (one round trip for the lot), `COMMIT`. Up to
-//!    [`BATCHES_IN_FLIGHT`] batches commit at once; the next one gathers meanwhile.
+//!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, the read of the
+//!    batch's payload filters, then the batch's messages, labels and deliveries in one
+//!    statement (`messages::insert_batch_statement`, a multi-row insert per table), the
+//!    idempotency records of the batch in one statement and one `NOTIFY`, pipelined (one round
+//!    trip for the lot), `COMMIT`. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the
+//!    next one gathers meanwhile.
 //! 3. Each caller is answered only after the commit that holds its message.
 //!
 //! Each caller keeps its own outcome. When any message of a batch fails (its `eventId` is
-//! taken, its idempotency key is held by another request, on this node or another), the
+//! taken, its idempotency key is held by another request, on this node or another, or was
+//! recorded before and has expired: the batch's records are a plain insert), the
 //! batch's transaction is rolled back and each of its messages is then written alone, in its
 //! own transaction, exactly as without batching: the failing ones fail, the others are stored.
-//! Conflicts are rare, so the common batch costs three round trips and one commit. The
-//! database's unique constraints decide conflicts, so this holds across nodes.
+//! Conflicts are rare, so the common batch costs four round trips (`BEGIN`, the filters, the
+//! pipeline, `COMMIT`) and one commit. The database's unique constraints decide conflicts, so
+//! this holds across nodes.
 //!
 //! A failed `COMMIT` fails every caller of the batch: whether it committed is unknown, and
 //! retrying could store a message twice.
@@ -29,11 +33,11 @@ use webhookd_core::model::{Message, selects};
 use super::admin;
 use super::error::{map_error, map_pool_error};
 use super::listen;
-use super::messages::{self, Evaluated, Fanned, claim_at_insert};
+use super::messages::{self, Evaluated, claim_at_insert};
 use super::rows::get;
 use super::sql::{Pipeline, query};
 use crate::fanout::FilterPass;
-use crate::{Conflict, IdempotentResponse, Lease, Result, StoreError};
+use crate::{IdempotentResponse, Lease, Result, StoreError};
 
 /// The most messages in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -159,14 +163,20 @@ async fn together(
 ) -> Result<Result<Vec<Vec<EndpointId>>>> {
     let tx = client.transaction().await.map_err(map_error)?;
     let filters = evaluate_filters(&tx, batch).await?;
-    let insert = messages::insert_statement("");
+    let items: Vec<messages::BatchItem<'_>> = batch
+        .iter()
+        .zip(&filters)
+        .map(|(job, filters)| messages::BatchItem {
+            message: &job.message,
+            claim: job.claim.as_ref(),
+            filters,
+        })
+        .collect();
     let mut pipeline = Pipeline::default();
-    for (job, filters) in batch.iter().zip(&filters) {
-        pipeline.push(
-            insert.clone(),
-            messages::insert_params(&job.message, job.claim.as_ref(), filters),
-        );
-    }
+    pipeline.push(
+        messages::insert_batch_statement(),
+        messages::insert_batch_params(&items),
+    );
     // Every idempotency record of the batch in one statement.
     let keyed: Vec<&IdempotentResponse> = batch
         .iter()
@@ -182,24 +192,16 @@ async fn together(
         pipeline.push(sql, params);
     }
     let mut answers = pipeline.query_each(&tx).await?.into_iter();
-    let mut fanned_out = Vec::with_capacity(batch.len());
-    for job in batch {
-        let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
-        match messages::fanned_out_to(&rows, job.claim.is_some())? {
-            Fanned::Out(endpoints) => fanned_out.push(endpoints),
-            // A filter changed after it was read: the batch is written one by one instead.
-            Fanned::Unevaluated(_) => {
-                return Err(StoreError::Unavailable(
-                    "a payload filter changed during the group commit".into(),
-                ));
-            }
-        }
-    }
+    let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
+    let Some(fanned_out) = messages::batch_fanned_out_to(&rows, &items)? else {
+        // A filter changed after it was read: the batch is written one by one instead.
+        return Err(StoreError::Unavailable(
+            "a payload filter changed during the group commit".into(),
+        ));
+    };
     if !keyed.is_empty() {
-        let written = answers.next().unwrap_or_else(|| Err(stopped()))?;
-        if written.len() != keyed.len() {
-            return Err(StoreError::Conflict(Conflict::idempotency_key()));
-        }
+        // A key already recorded fails the insert: the batch is written one by one instead.
+        answers.next().unwrap_or_else(|| Err(stopped()))?;
     }
     for notified in answers {
         notified?;

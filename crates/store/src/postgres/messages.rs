@@ -56,11 +56,11 @@ pub(crate) async fn insert_message_once(
     insert_message_with(c, message, None, "ON CONFLICT DO NOTHING").await
 }
 
-/// The rule of `Endpoint::accepts` on event types and channels, in SQL, for the endpoint `e`
-/// and the message whose type is `$3` and channels `$6`.
+/// The rule of `Endpoint::accepts` on event types and channels, in SQL (`selects` in Rust),
+/// for the endpoint `e` and the message `s` (its `event_type` and `channels`).
 const SELECTS_ENDPOINT: &str = "NOT e.disabled \
-     AND (cardinality(e.event_types) = 0 OR $3::text = ANY(e.event_types)) \
-     AND (cardinality(e.channels) = 0 OR e.channels && $6::text[])";
+     AND (cardinality(e.event_types) = 0 OR s.event_type = ANY(e.event_types)) \
+     AND (cardinality(e.channels) = 0 OR e.channels && s.channels)";
 
 /// How many tries fan-out makes while it keeps meeting filters it has not evaluated
 /// (endpoints given a new filter meanwhile) before it answers `Unavailable` (retry later).
@@ -138,9 +138,11 @@ async fn insert_message_with(
 /// endpoints whose filters are still to evaluate (nothing stored). `on_conflict` follows the
 /// message's `INSERT`.
 pub(crate) fn insert_statement(on_conflict: &str) -> String {
+    // The message as `SELECTS_ENDPOINT` names it.
+    const ONE: &str = "(SELECT $3::text AS event_type, $6::text[] AS channels) s";
     format!(
         "WITH unevaluated AS ( \
-           SELECT e.id, e.payload_filter FROM endpoints e \
+           SELECT e.id, e.payload_filter FROM endpoints e, {ONE} \
            WHERE e.app_id = $2 AND {SELECTS_ENDPOINT} AND e.url <> '{POLLING_URL}' AND e.payload_filter IS NOT NULL \
            AND (e.id, e.payload_filter) NOT IN \
              (SELECT * FROM unnest($15::text[], $16::text[]))), \
@@ -160,7 +162,7 @@ pub(crate) fn insert_statement(on_conflict: &str) -> String {
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
          SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
            {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
-         FROM message JOIN endpoints e ON e.app_id = message.app_id \
+         FROM message JOIN endpoints e ON e.app_id = message.app_id, {ONE} \
          WHERE {SELECTS_ENDPOINT} AND e.url <> '{POLLING_URL}' \
          AND (e.payload_filter IS NULL OR (e.id, e.payload_filter) IN \
            (SELECT * FROM unnest($17::text[], $18::text[]))) \
@@ -231,6 +233,200 @@ pub(crate) fn fanned_out_to(rows: &[Row], claimed: bool) -> Result<Fanned> {
     }
     endpoints.sort();
     Ok(Fanned::Out(endpoints))
+}
+
+/// One message of [`insert_batch_statement`]: the message, the lease that claims its
+/// deliveries (if any) and its payload filters' verdicts.
+pub(crate) struct BatchItem<'a> {
+    pub(crate) message: &'a Message,
+    pub(crate) claim: Option<&'a Lease>,
+    pub(crate) filters: &'a Evaluated,
+}
+
+/// The statement that stores a whole batch of messages as [`insert_statement`] stores one:
+/// every message, its labels and its deliveries, each table in one multi-row insert over
+/// arrays (a column per array, a message per index; a message's channels and tags as one
+/// array literal each, and its filters' verdicts flattened with the message's index). When
+/// an endpoint of any message has a filter not in its verdicts, nothing is stored and those
+/// endpoints are returned instead (message id, endpoint id, filter). Otherwise the rows are
+/// the deliveries (message id, endpoint id, NULL, whether claimed). Deliveries are inserted
+/// in endpoint id order, then the batch's order: an ordered endpoint's numbers follow the
+/// batch, and two batches lock ordered endpoints in one order. Each application's endpoints
+/// are read once, through its index whatever the table's statistics say (the `LATERAL`
+/// read, fenced by `OFFSET 0`, cannot become a scan of every endpoint).
+pub(crate) fn insert_batch_statement() -> String {
+    format!(
+        "WITH s AS MATERIALIZED ( \
+           SELECT ix, id, app_id, event_type, event_id, payload, \
+             channel_list::text[] AS channels, tag_list::text[] AS tags, created_at, deliver_at, \
+             retain_payload_until, due, lease_owner, lease_ms \
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], \
+             $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], \
+             $13::bigint[]) WITH ORDINALITY \
+           AS b(id, app_id, event_type, event_id, payload, channel_list, tag_list, created_at, \
+             deliver_at, retain_payload_until, due, lease_owner, lease_ms, ix)), \
+         e AS MATERIALIZED ( \
+           SELECT e.* FROM (SELECT DISTINCT app_id FROM s) a, LATERAL ( \
+             SELECT id, app_id, disabled, event_types, channels, payload_filter FROM endpoints \
+             WHERE app_id = a.app_id AND url <> '{POLLING_URL}' OFFSET 0) e), \
+         targets AS MATERIALIZED ( \
+           SELECT s.ix, s.id AS msg_id, s.app_id, s.due, s.lease_owner, s.lease_ms, s.created_at, \
+             e.id AS endpoint_id, e.payload_filter \
+           FROM s JOIN e ON e.app_id = s.app_id WHERE {SELECTS_ENDPOINT}), \
+         unevaluated AS ( \
+           SELECT msg_id, endpoint_id, payload_filter FROM targets \
+           WHERE payload_filter IS NOT NULL AND (ix, endpoint_id, payload_filter) NOT IN \
+             (SELECT * FROM unnest($15::bigint[], $16::text[], $17::text[]))), \
+         message AS ( \
+           INSERT INTO messages ({}) \
+           SELECT id, app_id, event_type, event_id, payload, channels, tags, created_at, \
+             deliver_at, retain_payload_until \
+           FROM s WHERE NOT EXISTS (SELECT 1 FROM unevaluated) ORDER BY ix), \
+         tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
+           SELECT DISTINCT s.app_id, tag, s.id FROM s, unnest(s.tags) AS t(tag) \
+           WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
+         channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
+           SELECT DISTINCT s.app_id, channel, s.id FROM s, unnest(s.channels) AS c(channel) \
+           WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
+         fanned_out AS (INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+           next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+         SELECT msg_id, endpoint_id, app_id, $14::smallint, 0, due, lease_owner, \
+           {DB_NOW_MS} + lease_ms, created_at, created_at \
+         FROM targets \
+         WHERE NOT EXISTS (SELECT 1 FROM unevaluated) \
+         AND (payload_filter IS NULL OR (ix, endpoint_id, payload_filter) IN \
+           (SELECT * FROM unnest($18::bigint[], $19::text[], $20::text[]))) \
+         ORDER BY endpoint_id, ix \
+         RETURNING msg_id, endpoint_id, lease_owner IS NOT NULL AS claimed) \
+         SELECT msg_id, endpoint_id, NULL::text, claimed FROM fanned_out \
+         UNION ALL SELECT msg_id, endpoint_id, payload_filter, false FROM unevaluated",
+        MESSAGE_COLUMNS.replace("m.", ""),
+    )
+}
+
+/// The parameters of [`insert_batch_statement`].
+pub(crate) fn insert_batch_params(items: &[BatchItem<'_>]) -> Vec<Param> {
+    let messages = || items.iter().map(|item| item.message);
+    let texts = |field: fn(&Message) -> &str| -> Param {
+        param(messages().map(|m| field(m).to_owned()).collect::<Vec<_>>())
+    };
+    let ints = |field: fn(&Message) -> Option<i64>| -> Param {
+        param(messages().map(field).collect::<Vec<_>>())
+    };
+    // A message's verdicts, flattened: its index in the batch (from 1), endpoint, filter.
+    let flatten = |verdicts: fn(&Evaluated) -> &(Vec<String>, Vec<String>)| -> [Param; 3] {
+        let (mut ix, mut endpoints, mut filters) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, item) in (1_i64..).zip(items) {
+            let (ids, texts) = verdicts(item.filters);
+            ix.extend(std::iter::repeat_n(index, ids.len()));
+            endpoints.extend(ids.iter().cloned());
+            filters.extend(texts.iter().cloned());
+        }
+        [param(ix), param(endpoints), param(filters)]
+    };
+    let [evaluated_ix, evaluated_endpoints, evaluated_filters] =
+        flatten(|filters| &filters.evaluated);
+    let [accepted_ix, accepted_endpoints, accepted_filters] = flatten(|filters| &filters.accepted);
+    vec![
+        texts(|m| m.id.as_str()),
+        texts(|m| m.app_id.as_str()),
+        texts(|m| &m.event_type),
+        param(messages().map(|m| m.event_id.clone()).collect::<Vec<_>>()),
+        param(messages().map(|m| m.payload.to_vec()).collect::<Vec<_>>()),
+        param(
+            messages()
+                .map(|m| array_literal(&m.channels))
+                .collect::<Vec<_>>(),
+        ),
+        param(
+            messages()
+                .map(|m| array_literal(&m.tags))
+                .collect::<Vec<_>>(),
+        ),
+        ints(|m| Some(ms(m.created_at))),
+        ints(|m| opt_ms(m.deliver_at)),
+        ints(|m| opt_ms(m.retain_payload_until)),
+        ints(|m| {
+            let created = ms(m.created_at);
+            Some(opt_ms(m.deliver_at).map_or(created, |at| at.max(created)))
+        }),
+        param(
+            items
+                .iter()
+                .map(|item| item.claim.map(|lease| lease.owner.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        param(
+            items
+                .iter()
+                .map(|item| item.claim.map(lease_ms))
+                .collect::<Vec<_>>(),
+        ),
+        param(status_code(DeliveryStatus::Pending)),
+        evaluated_ix,
+        evaluated_endpoints,
+        evaluated_filters,
+        accepted_ix,
+        accepted_endpoints,
+        accepted_filters,
+    ]
+}
+
+/// `values` as a PostgreSQL array literal (`{"a","b\"c"}`), which `::text[]` reads back exactly.
+fn array_literal(values: &[String]) -> String {
+    let mut literal = String::from("{");
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            literal.push(',');
+        }
+        literal.push('"');
+        for c in value.chars() {
+            if c == '"' || c == '\\' {
+                literal.push('\\');
+            }
+            literal.push(c);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
+}
+
+/// What [`insert_batch_statement`] returned, for `items`: each message's endpoints fanned out
+/// to (in id order, only those that kept their claim for a claimed message, as in
+/// [`fanned_out_to`]), or `None` when an endpoint's filter was not evaluated (nothing stored).
+pub(crate) fn batch_fanned_out_to(
+    rows: &[Row],
+    items: &[BatchItem<'_>],
+) -> Result<Option<Vec<Vec<EndpointId>>>> {
+    let index: std::collections::HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(at, item)| (item.message.id.as_str(), at))
+        .collect();
+    let mut fanned_out = vec![Vec::new(); items.len()];
+    let mut unevaluated = false;
+    for row in rows {
+        let msg: &str = get(row, 0)?;
+        let endpoint: String = get(row, 1)?;
+        let Some(&at) = index.get(msg) else {
+            return Err(StoreError::Unavailable(
+                "the batch's insert returned a message it was not given".into(),
+            ));
+        };
+        match get::<Option<String>>(row, 2)? {
+            None if items[at].claim.is_some() && !get::<bool>(row, 3)? => {}
+            None => fanned_out[at].push(EndpointId::from_trusted(endpoint)),
+            Some(_) => unevaluated = true,
+        }
+    }
+    if unevaluated {
+        return Ok(None);
+    }
+    for endpoints in &mut fanned_out {
+        endpoints.sort();
+    }
+    Ok(Some(fanned_out))
 }
 
 pub(crate) async fn get_message(

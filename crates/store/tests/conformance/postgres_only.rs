@@ -202,6 +202,193 @@ async fn messages_that_arrive_together_keep_their_own_outcomes() {
         .await;
 }
 
+/// An idempotency key whose record has expired is free again, also for a request that
+/// arrives with others: its message is stored and the record replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_idempotency_key_is_free_again_in_a_group_commit() {
+    use std::sync::Arc;
+    use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
+
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = Arc::new(
+                PostgresStore::connect(&url)
+                    .await
+                    .expect("the store connects"),
+            );
+            let (app, _) = app_with_endpoints(&*store, 1).await;
+            let record = |created_at| IdempotentResponse {
+                key_hash: "expired-key".into(),
+                status: 202,
+                body: br#"{"ok":true}"#.to_vec(),
+                created_at,
+            };
+            let long_ago = webhookd_core::time::now() - IDEMPOTENCY_WINDOW - minutes(1);
+            let old = message_at(&app.id, "user.created", long_ago);
+            store
+                .create_message(&old, None, Some(&record(long_ago)))
+                .await
+                .expect("the first use of the key");
+            let count = 32;
+            let start = Arc::new(tokio::sync::Barrier::new(count));
+            let mut tasks = Vec::new();
+            for i in 0..count {
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                let t = webhookd_core::time::now();
+                let msg = message_at(&app.id, "user.created", t);
+                let key = (i == 0).then(|| record(t));
+                tasks.push(tokio::spawn(async move {
+                    start.wait().await;
+                    store.create_message(&msg, None, key.as_ref()).await
+                }));
+            }
+            for task in tasks {
+                task.await
+                    .expect("the request task runs")
+                    .expect("every message is stored");
+            }
+            // The record is the new request's: recorded within the window.
+            let replaced = store
+                .get_idempotent_response("expired-key", long_ago + minutes(1))
+                .await
+                .unwrap();
+            assert!(replaced.is_some(), "the expired record was not replaced");
+        })
+        .await;
+}
+
+/// Messages committed together (one statement for the whole batch) are stored as each would
+/// be alone: their own channels and tags, read back exactly (quotes, commas, braces and
+/// backslashes included) and found by the list's label filters, and deliveries for exactly
+/// the endpoints whose event types, channels and payload filter accept them; a disabled or
+/// polling endpoint gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_committed_together_fan_out_as_each_alone() {
+    use std::sync::Arc;
+    use webhookd_core::model::POLLING_URL;
+    use webhookd_store::{MessageFilter, PageRequest};
+
+    use crate::support::{application, endpoint};
+
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            let store = Arc::new(
+                PostgresStore::connect(&url)
+                    .await
+                    .expect("the store connects"),
+            );
+            let app = application(None);
+            store.create_application(&app, None).await.unwrap();
+            let every = endpoint(&app.id, None);
+            let mut typed = endpoint(&app.id, None);
+            typed.event_types = vec!["a.created".into()];
+            let mut channeled = endpoint(&app.id, None);
+            channeled.channels = vec![r#"x"y"#.into(), "p,q".into()];
+            let mut filtered = endpoint(&app.id, None);
+            filtered.payload_filter = Some("payload.even == true".into());
+            let mut disabled = endpoint(&app.id, None);
+            disabled.disabled = true;
+            let mut polling = endpoint(&app.id, None);
+            polling.url = POLLING_URL.into();
+            let hooks = [&every, &typed, &channeled, &filtered, &disabled, &polling];
+            for hook in hooks {
+                store.create_endpoint(hook, None).await.unwrap();
+            }
+            let channels = |i: usize| -> Vec<String> {
+                match i % 3 {
+                    0 => vec![r#"x"y"#.into()],
+                    1 => vec!["p,q".into(), r"back\slash".into(), "{brace}".into()],
+                    _ => Vec::new(),
+                }
+            };
+            let count = 64;
+            let start = Arc::new(tokio::sync::Barrier::new(count));
+            let mut tasks = Vec::new();
+            for i in 0..count {
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                let t = webhookd_core::time::now();
+                let event_type = if i % 2 == 1 { "a.created" } else { "b.created" };
+                let mut msg = message_at(&app.id, event_type, t);
+                msg.payload = format!(r#"{{"n":{i},"even":{}}}"#, i % 2 == 0)
+                    .into_bytes()
+                    .into();
+                msg.channels = channels(i);
+                msg.tags = vec![format!("t{}", i % 4), r#"q"uote"#.into()];
+                let claim = (i % 4 < 2).then(|| lease("node", t + minutes(1)));
+                tasks.push(tokio::spawn(async move {
+                    start.wait().await;
+                    let fanned = store.create_message(&msg, claim.as_ref(), None).await;
+                    (i, msg, fanned)
+                }));
+            }
+            for task in tasks {
+                let (i, msg, fanned) = task.await.expect("the request task runs");
+                let mut expected = vec![every.id.clone()];
+                if i % 2 == 1 {
+                    expected.push(typed.id.clone());
+                }
+                if i % 3 != 2 {
+                    expected.push(channeled.id.clone());
+                }
+                if i % 2 == 0 {
+                    expected.push(filtered.id.clone());
+                }
+                expected.sort();
+                assert_eq!(fanned.unwrap(), expected, "message {i}");
+                let stored = store
+                    .get_message(&app.id, msg.id.as_str())
+                    .await
+                    .unwrap()
+                    .expect("stored");
+                assert_eq!(stored.channels, msg.channels, "message {i}");
+                assert_eq!(stored.tags, msg.tags, "message {i}");
+                for hook in hooks {
+                    let delivery = store.get_delivery(&msg.id, &hook.id).await.unwrap();
+                    assert_eq!(
+                        delivery.is_some(),
+                        expected.contains(&hook.id),
+                        "message {i}, endpoint {}",
+                        hook.url
+                    );
+                }
+            }
+            let listed = |channel: Option<&str>, tag: Option<&str>| {
+                let filter = MessageFilter {
+                    channel: channel.map(str::to_owned),
+                    tag: tag.map(str::to_owned),
+                    ..MessageFilter::default()
+                };
+                let store = Arc::clone(&store);
+                let app = app.id.clone();
+                async move {
+                    let page = PageRequest {
+                        limit: 100,
+                        ..PageRequest::default()
+                    };
+                    store
+                        .list_messages(&app, &filter, &page)
+                        .await
+                        .unwrap()
+                        .items
+                        .len()
+                }
+            };
+            assert_eq!(listed(None, Some(r#"q"uote"#)).await, count);
+            assert_eq!(listed(None, Some("t1")).await, count / 4);
+            assert_eq!(listed(Some(r"back\slash"), None).await, 21);
+            assert_eq!(listed(Some(r#"x"y"#), None).await, 22);
+        })
+        .await;
+}
+
 /// The tests of TLS need a server with TLS on, and the CA that signed its certificate (for
 /// 127.0.0.1) in `WEBHOOKD_TEST_DATABASE_CA`; `.ci/run` sets both up. Without them the test
 /// says so and passes, except under `CI=true`.
