@@ -344,7 +344,7 @@ async fn messages_committed_together_fan_out_as_each_alone() {
                 expected.sort();
                 assert_eq!(fanned.unwrap(), expected, "message {i}");
                 let stored = store
-                    .get_message(&app.id, msg.id.as_str())
+                    .get_message(&app.id, &msg.id.clone().into())
                     .await
                     .unwrap()
                     .expect("stored");
