@@ -83,6 +83,25 @@ pub struct Lease {
     pub until: OffsetDateTime,
 }
 
+/// When a new message's deliveries first fall due: at its `deliverAt`, never before the
+/// message was made.
+pub(crate) fn first_due(message: &Message) -> OffsetDateTime {
+    message
+        .deliver_at
+        .map_or(message.created_at, |at| at.max(message.created_at))
+}
+
+/// The lease that claims a new message's deliveries as they are stored: the ingesting node's
+/// (it sends them at once), unless `deliverAt` holds them, when a scheduler picks them up as
+/// they fall due. (An ordered endpoint's delivery behind others of its line is left unclaimed
+/// by each backend's numbering, which alone knows the line.)
+pub(crate) fn claim_at_insert<'a>(
+    message: &Message,
+    lease: Option<&'a Lease>,
+) -> Option<&'a Lease> {
+    lease.filter(|_| first_due(message) <= message.created_at)
+}
+
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 

@@ -12,12 +12,14 @@ use super::PostgresStore;
 use super::error::map_error;
 use super::list::{Param, int, param, text, text_list};
 use super::listen::notify_due;
-use super::messages::claim_at_insert;
 use super::retention;
 use super::rows::{get, ms, opt_ms, status_code};
 use super::sql::{execute, query};
 use crate::columns::MESSAGE_COLUMNS;
-use crate::{AppUsage, BulkStore, Conflict, EXPUNGE_BATCH, Lease, ReplayFilter, Result, fanout};
+use crate::{
+    AppUsage, BulkStore, Conflict, EXPUNGE_BATCH, Lease, ReplayFilter, Result, claim_at_insert,
+    fanout, first_due,
+};
 
 const PENDING: i16 = DeliveryStatus::Pending as i16;
 
@@ -30,8 +32,7 @@ impl BulkStore for PostgresStore {
         lease: Option<&Lease>,
     ) -> Result<()> {
         let claim = claim_at_insert(message, lease);
-        let created = ms(message.created_at);
-        let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+        let due = ms(first_due(message));
         let (owner, until) = claim
             .map(|lease| (lease.owner.as_str(), ms(lease.until)))
             .unzip();
@@ -57,7 +58,7 @@ impl BulkStore for PostgresStore {
                 &message.payload.as_ref(),
                 &message.channels,
                 &message.tags,
-                &created,
+                &ms(message.created_at),
                 &opt_ms(message.deliver_at),
                 &opt_ms(message.retain_payload_until),
                 &endpoint.as_str(),

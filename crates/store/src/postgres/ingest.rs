@@ -33,9 +33,10 @@ use webhookd_core::model::{Message, selects};
 use super::admin;
 use super::error::{map_error, map_pool_error};
 use super::listen;
-use super::messages::{self, Evaluated, claim_at_insert};
+use super::messages::{self, Evaluated};
 use super::rows::get;
 use super::sql::{Pipeline, query};
+use crate::claim_at_insert;
 use crate::fanout::FilterPass;
 use crate::{IdempotentResponse, Lease, Result, StoreError};
 

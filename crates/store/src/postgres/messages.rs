@@ -20,19 +20,8 @@ use crate::fanout::FilterPass;
 use crate::lists;
 use crate::{
     AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
-    SecretCodec, StoreError,
+    SecretCodec, StoreError, first_due,
 };
-
-/// The lease that claims a new message's deliveries at once, if any: the ingesting node's,
-/// unless `deliverAt` holds them (a scheduler then picks them up when they are due).
-pub(crate) fn claim_at_insert<'a>(
-    message: &Message,
-    lease: Option<&'a Lease>,
-) -> Option<&'a Lease> {
-    let created = ms(message.created_at);
-    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
-    lease.filter(|_| due <= created)
-}
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
 /// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL, and its payload
@@ -180,8 +169,7 @@ pub(crate) fn insert_params(
     claim: Option<&Lease>,
     filters: &Evaluated,
 ) -> Vec<Param> {
-    let created = ms(message.created_at);
-    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
+    let due = ms(first_due(message));
     let (owner, until) = claim
         .map(|lease| (lease.owner.clone(), lease_ms(lease)))
         .unzip();
@@ -193,7 +181,7 @@ pub(crate) fn insert_params(
         param(message.payload.to_vec()),
         text_list(&message.channels),
         text_list(&message.tags),
-        int(created),
+        int(ms(message.created_at)),
         param(opt_ms(message.deliver_at)),
         param(opt_ms(message.retain_payload_until)),
         param(status_code(DeliveryStatus::Pending)),
@@ -346,10 +334,7 @@ pub(crate) fn insert_batch_params(items: &[BatchItem<'_>]) -> Vec<Param> {
         ints(|m| Some(ms(m.created_at))),
         ints(|m| opt_ms(m.deliver_at)),
         ints(|m| opt_ms(m.retain_payload_until)),
-        ints(|m| {
-            let created = ms(m.created_at);
-            Some(opt_ms(m.deliver_at).map_or(created, |at| at.max(created)))
-        }),
+        ints(|m| Some(ms(first_due(m)))),
         param(
             items
                 .iter()

@@ -19,7 +19,7 @@ use crate::fanout::FilterPass;
 use crate::lists;
 use crate::{
     AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
-    SecretCodec,
+    SecretCodec, claim_at_insert, first_due,
 };
 
 /// Stores the message and a pending delivery for every endpoint that accepts it: its event
@@ -83,13 +83,10 @@ pub(crate) fn insert_deliveries(
     endpoints: &[EndpointId],
     lease: Option<&Lease>,
 ) -> Result<()> {
-    let created = ms(message.created_at);
-    let due = opt_ms(message.deliver_at).map_or(created, |at| at.max(created));
-    // Deliveries held by `deliverAt` are not claimed: the scheduler picks them up when due.
-    let (owner, until) = match lease {
-        Some(lease) if due <= created => (Some(lease.owner.as_str()), Some(ms(lease.until))),
-        _ => (None, None),
-    };
+    let (created, due) = (ms(message.created_at), ms(first_due(message)));
+    let (owner, until) = claim_at_insert(message, lease)
+        .map(|lease| (lease.owner.as_str(), ms(lease.until)))
+        .unzip();
     let mut insert = c
         .prepare_cached(
             "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
