@@ -1,4 +1,8 @@
-//! A deadline on every store call: [`DeadlineStore`] wraps a store and answers
+//! Wrappers of a store: [`Wrapped`] forwards every call to an inner store through an
+//! [`Around`], which may bound, refuse or observe it; the list of forwarded methods is written
+//! once, here.
+//!
+//! [`DeadlineStore`] puts a deadline on every store call: it answers
 //! [`StoreError::Unavailable`] when a call has not finished in time, so that a database that is
 //! frozen, unreachable or stuck on a lock makes requests fail fast (503 with `Retry-After`) and
 //! the engine back off, instead of hanging for as long as the database does.
@@ -6,20 +10,22 @@
 //! A call cut off by its deadline may still complete in the database afterwards (a write that
 //! was already sent commits or not, as the database decides): a caller that retries must be
 //! idempotent, as the API is with an `idempotency-key` and the engine is with its leases.
-//! Giving back every lease at the start of a single node (`release_all_leases`) is not bounded:
-//! it may take long on a large store, and nothing else waits for it.
+//! Giving back every lease at the start of a single node (`release_all_leases`) and rewriting
+//! the files after a re-encryption (`scrub`) are not bounded: they may take long on a large
+//! store, and nothing else waits for them.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use webhookd_core::{AppKey, EndpointKey, MessageKey};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use webhookd_core::model::{
     Application, Attempt, BackgroundTask, Delivery, Endpoint, EndpointStats, EventType, Message,
 };
-use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId, TokenId};
+use webhookd_core::{
+    AppId, AppKey, AttemptId, EndpointId, EndpointKey, MessageId, MessageKey, TaskId, TokenId,
+};
 
 use crate::{
     AccessStore, ApiTokenRecord, AppTokenRecord, AppUsage, AttemptFilter, AttemptRecord,
@@ -28,22 +34,50 @@ use crate::{
     RetentionPurge, RollupMinute, SessionRecord, Store, StoreError, StreamPosition,
 };
 
-/// A store whose every call (but one, see the module docs) ends within `limit`.
-pub struct DeadlineStore {
+/// What a [`Wrapped`] store does around each call of its inner store: `call` is the method's
+/// name, `work` the inner store's call, not started yet.
+pub trait Around: Send + Sync + 'static {
+    fn around<T, F>(&self, call: &'static str, work: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send,
+        F: Future<Output = Result<T>> + Send;
+}
+
+/// A store that forwards every call to `inner` through `around`.
+pub struct Wrapped<A> {
     inner: Arc<dyn Store>,
+    around: A,
+}
+
+impl<A: Around> Wrapped<A> {
+    pub fn around(inner: Arc<dyn Store>, around: A) -> Self {
+        Self { inner, around }
+    }
+
+    /// The wrapper's own state.
+    pub fn wrapper(&self) -> &A {
+        &self.around
+    }
+}
+
+/// The deadline of every store call but the unbounded ones (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
     limit: Duration,
 }
 
-impl DeadlineStore {
-    pub fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
-        Self { inner, limit }
-    }
+/// The calls a deadline does not bound.
+const UNBOUNDED: [&str; 2] = ["release_all_leases", "scrub"];
 
-    async fn bounded<T>(
-        &self,
-        call: &'static str,
-        work: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+impl Around for Deadline {
+    async fn around<T, F>(&self, call: &'static str, work: F) -> Result<T>
+    where
+        T: Send,
+        F: Future<Output = Result<T>> + Send,
+    {
+        if UNBOUNDED.contains(&call) {
+            return work.await;
+        }
         match tokio::time::timeout(self.limit, work).await {
             Ok(result) => result,
             Err(_) => {
@@ -57,18 +91,27 @@ impl DeadlineStore {
     }
 }
 
-/// Implements a store trait by forwarding each listed method to the inner store under the
-/// deadline; `extra` holds the trait's methods that are forwarded without one.
-macro_rules! bounded_store {
+/// A store whose every call (but those the module docs name) ends within a limit.
+pub type DeadlineStore = Wrapped<Deadline>;
+
+impl DeadlineStore {
+    pub fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
+        Self::around(inner, Deadline { limit })
+    }
+}
+
+/// Implements a store trait for [`Wrapped`] by forwarding each listed method to the inner
+/// store through the wrapper; `extra` holds the trait's methods written out.
+macro_rules! wrapped_store {
     (
         impl $trait:ident { $($extra:item)* }
         $(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*
     ) => {
         #[async_trait]
-        impl $trait for DeadlineStore {
+        impl<A: Around> $trait for Wrapped<A> {
             $(
                 async fn $name(&self, $($arg: $ty),*) -> $ret {
-                    self.bounded(stringify!($name), self.inner.$name($($arg),*)).await
+                    self.around.around(stringify!($name), self.inner.$name($($arg),*)).await
                 }
             )*
 
@@ -77,7 +120,7 @@ macro_rules! bounded_store {
     };
 }
 
-bounded_store! {
+wrapped_store! {
     impl BulkStore {}
     fn create_message_to(message: &Message, endpoint: &EndpointId, lease: Option<&Lease>) -> Result<()>;
     fn replay_missing(endpoint: &Endpoint, since: OffsetDateTime, until: OffsetDateTime, now: OffsetDateTime) -> Result<u64>;
@@ -88,7 +131,7 @@ bounded_store! {
     fn usage_by_app(apps: Option<&[AppId]>, since: OffsetDateTime, until: OffsetDateTime) -> Result<Vec<AppUsage>>;
 }
 
-bounded_store! {
+wrapped_store! {
     impl AccessStore {}
     fn create_app_token(token: &AppTokenRecord) -> Result<()>;
     fn find_app_token(hash: &str) -> Result<Option<AppTokenRecord>>;
@@ -101,7 +144,7 @@ bounded_store! {
     fn prune_access(before: OffsetDateTime) -> Result<u64>;
 }
 
-bounded_store! {
+wrapped_store! {
     impl PollStore {}
     fn stream_start(app: &AppId, since: OffsetDateTime) -> Result<StreamPosition>;
     fn read_stream(app: &AppId, since: OffsetDateTime, after: &StreamPosition, limit: usize) -> Result<Vec<(StreamPosition, Message)>>;
@@ -113,17 +156,8 @@ bounded_store! {
     fn reseal_poller_tokens() -> Result<u64>;
 }
 
-bounded_store! {
+wrapped_store! {
     impl Store {
-        async fn release_all_leases(&self) -> Result<u64> {
-            self.inner.release_all_leases().await
-        }
-
-        // Rewriting the files after a re-encryption may take long; nothing waits for it.
-        async fn scrub(&self) -> Result<()> {
-            self.inner.scrub().await
-        }
-
         fn due_notifications(&self) -> Option<Arc<tokio::sync::Notify>> {
             self.inner.due_notifications()
         }
@@ -183,4 +217,6 @@ bounded_store! {
     fn reseal_idempotent_responses() -> Result<u64>;
     fn rollup_minutes(since: OffsetDateTime) -> Result<Vec<RollupMinute>>;
     fn prune_rollup(before: OffsetDateTime) -> Result<u64>;
+    fn release_all_leases() -> Result<u64>;
+    fn scrub() -> Result<()>;
 }

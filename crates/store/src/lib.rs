@@ -36,7 +36,7 @@ use webhookd_core::{
 pub use access::{AccessStore, AppTokenRecord, SessionRecord, SessionSubject};
 pub use bulk::{AppUsage, BulkStore, EXPUNGE_BATCH, ReplayFilter};
 pub use conflict::{Conflict, Taken};
-pub use deadline::DeadlineStore;
+pub use deadline::{Around, Deadline, DeadlineStore, Wrapped};
 pub use fanout::passes as passes_payload_filter;
 pub use page::{Cursor, Order, Page, PageRequest};
 pub use poll::{PollStore, PollerTokenRecord, StreamPosition};
