@@ -248,8 +248,9 @@ pub(crate) async fn put(
     Json(input): Json<ApplicationIn>,
 ) -> ApiResult<JsonBytes> {
     input.validate()?;
-    match state.store().get_application(&AppKey::parse(&key)).await? {
-        Some(mut app) => {
+    let key = AppKey::parse(&key);
+    match (state.store().get_application(&key).await?, key) {
+        (Some(mut app), _) => {
             app.throttle_rate = rate(input.throttle_rate, input.rate_limit);
             app.name = input.name;
             app.uid = input.uid.or(app.uid);
@@ -259,8 +260,8 @@ pub(crate) async fn put(
             state.applications_changed();
             JsonBytes::new(StatusCode::OK, &ApplicationOut::from(app))
         }
-        None if AppId::looks_like(&key) => Err(ApiError::not_found("application")),
-        None => {
+        (None, Key::Id(_)) => Err(ApiError::not_found("application")),
+        (None, Key::Name(key)) => {
             let mut input = input;
             if input.uid.as_deref().is_some_and(|uid| uid != key) {
                 return Err(ApiError::invalid(

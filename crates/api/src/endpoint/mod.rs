@@ -36,12 +36,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
-use webhookd_core::EndpointKey;
 use webhookd_core::model::{Application, Endpoint, POLLING_URL};
 use webhookd_core::retry::RetrySchedule;
 use webhookd_core::signing::{Secret, SignatureType};
 use webhookd_core::time::{now, serde_rfc3339};
 use webhookd_core::{AppId, EndpointId, validate};
+use webhookd_core::{EndpointKey, Key};
 use webhookd_store::Order;
 
 use crate::ApiState;
@@ -551,19 +551,16 @@ pub(crate) async fn put(
 ) -> ApiResult<JsonBytes> {
     let app = state.application(&app).await?;
     let mut checked = input.check(state.config().lease)?;
-    match state
-        .store()
-        .get_endpoint(&app.id, &EndpointKey::parse(&key))
-        .await?
-    {
-        Some(mut endpoint) => {
+    let key = EndpointKey::parse(&key);
+    match (state.store().get_endpoint(&app.id, &key).await?, key) {
+        (Some(mut endpoint), _) => {
             check_same_kind(&endpoint, &checked.url)?;
             checked.replace(&mut endpoint, now());
             save(&state, &endpoint).await?;
             JsonBytes::new(StatusCode::OK, &EndpointOut::from(&endpoint))
         }
-        None if EndpointId::looks_like(&key) => Err(ApiError::not_found("endpoint")),
-        None => {
+        (None, Key::Id(_)) => Err(ApiError::not_found("endpoint")),
+        (None, Key::Name(key)) => {
             if checked.uid.as_deref().is_some_and(|uid| uid != key) {
                 return Err(ApiError::invalid(
                     &["body", "uid"],

@@ -18,11 +18,11 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use webhookd_core::EndpointId;
-use webhookd_core::EndpointKey;
 use webhookd_core::model::Endpoint;
 use webhookd_core::operational::{EVENT_TYPES, operational_app};
 use webhookd_core::signing::SignatureType;
 use webhookd_core::time::{now, serde_rfc3339};
+use webhookd_core::{EndpointKey, Key};
 use webhookd_store::Order;
 
 use super::headers::{HeadersOut, check_all, redact};
@@ -285,20 +285,15 @@ pub(crate) async fn upsert(
 ) -> ApiResult<JsonBytes> {
     let app = operational_app();
     let mut checked = input.into_endpoint_in()?.check(state.config().lease)?;
-    match state
-        .store()
-        .get_endpoint(&app, &EndpointKey::parse(&key))
-        .await?
-    {
-        Some(mut endpoint) => {
+    let key = EndpointKey::parse(&key);
+    match (state.store().get_endpoint(&app, &key).await?, key) {
+        (Some(mut endpoint), _) => {
             checked.replace(&mut endpoint, now());
             save(&state, &endpoint).await?;
             json(StatusCode::OK, &endpoint)
         }
-        None if EndpointId::looks_like(&key) => {
-            Err(ApiError::not_found("operational webhook endpoint"))
-        }
-        None => {
+        (None, Key::Id(_)) => Err(ApiError::not_found("operational webhook endpoint")),
+        (None, Key::Name(key)) => {
             if checked.uid.as_deref().is_some_and(|uid| uid != key) {
                 return Err(ApiError::invalid(
                     &["body", "uid"],
