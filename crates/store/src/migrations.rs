@@ -1,7 +1,8 @@
-//! How the schema's migrations are written and applied: SQL files
-//! `<backend>/migrations/V<n>__<name>.sql`, embedded at build time and applied in version order
-//! by refinery, which records each one it applies (with a checksum of its name and text) in the
-//! table `refinery_schema_history`.
+//! How both backends' schemas are written and applied. A backend's schema is its list of SQL
+//! files `<backend>/migrations/V<n>__<name>.sql`, embedded at build time and applied in version
+//! order by refinery, which records each one it applies (with a checksum of its name and text)
+//! in the table `refinery_schema_history`. The two lists are numbered alike: migration `n` of
+//! SQLite is migration `n` of PostgreSQL, with the same name, each in its own dialect.
 //!
 //! A migration is never edited once released (refinery refuses a database whose recorded
 //! checksum differs from the file's): changes are new migrations, additive first (add, then
@@ -25,16 +26,38 @@ pub(crate) fn version_reached(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn postgres_migrations_are_numbered_one_by_one() {
-        // The runner applies them in version order; the files are listed in name order.
-        let mut versions: Vec<_> = crate::postgres::schema::migrations::runner()
+    use refinery::Runner;
+
+    /// A list's migrations as (version, name), in version order.
+    fn listed(runner: &Runner) -> Vec<(i32, String)> {
+        let mut listed: Vec<_> = runner
             .get_migrations()
             .iter()
-            .map(|migration| migration.version())
+            .map(|migration| (migration.version(), migration.name().to_owned()))
             .collect();
-        versions.sort_unstable();
-        let expected: Vec<_> = (1..=versions.len()).map(|n| n as i32).collect();
-        assert_eq!(versions, expected);
+        listed.sort_unstable();
+        listed
+    }
+
+    fn sqlite() -> Vec<(i32, String)> {
+        listed(&crate::sqlite::schema::migrations::runner())
+    }
+
+    fn postgres() -> Vec<(i32, String)> {
+        listed(&crate::postgres::schema::migrations::runner())
+    }
+
+    #[test]
+    fn each_list_is_numbered_one_by_one() {
+        for list in [sqlite(), postgres()] {
+            let versions: Vec<_> = list.iter().map(|(version, _)| *version).collect();
+            let expected: Vec<_> = (1..=versions.len()).map(|n| n as i32).collect();
+            assert_eq!(versions, expected, "{list:?}");
+        }
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        assert_eq!(sqlite(), postgres());
     }
 }
