@@ -13,6 +13,7 @@ mod conflict;
 mod deadline;
 mod fanout;
 mod lists;
+mod migrations;
 mod operational;
 mod overrides;
 mod page;

@@ -34,7 +34,7 @@ mod resources;
 mod retention;
 mod rollup;
 mod rows;
-mod schema;
+pub(crate) mod schema;
 mod sql;
 mod tls;
 

@@ -1,5 +1,5 @@
-//! The PostgreSQL schema: the SQL files under `migrations/`, embedded at build time and applied
-//! in order by refinery, which records them in `refinery_schema_history`.
+//! The PostgreSQL schema: the SQL files under `migrations/`, applied by refinery (see
+//! `crate::migrations`), each in a transaction of its own.
 //!
 //! Several nodes may start at once: the migrations run under a session advisory lock, so one
 //! node applies them and the others find them applied. A node that finds migrations newer
@@ -9,7 +9,7 @@
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error::map_error;
-use crate::{Result, StoreError};
+use crate::Result;
 
 refinery::embed_migrations!("src/postgres/migrations");
 
@@ -35,7 +35,7 @@ pub(crate) async fn migrate(
         .map_err(map_error)?;
     let runner = migrations::runner().set_abort_missing(false);
     let applied = runner.run_async(&mut client).await;
-    let version = match applied {
+    let newest = match applied {
         Ok(_) => runner.get_last_applied_migration_async(&mut client).await,
         Err(error) => Err(error),
     };
@@ -45,25 +45,5 @@ pub(crate) async fn migrate(
         .await;
     drop(client);
     let _ = driver.await;
-    let last =
-        version.map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
-    Ok(last.map_or(0, |migration| {
-        usize::try_from(migration.version()).unwrap_or_default()
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn migrations_are_numbered_one_by_one() {
-        // The runner applies them in version order; the files are listed in name order.
-        let mut versions: Vec<_> = super::migrations::runner()
-            .get_migrations()
-            .iter()
-            .map(|migration| migration.version())
-            .collect();
-        versions.sort_unstable();
-        let expected: Vec<_> = (1..=versions.len()).map(|n| n as i32).collect();
-        assert_eq!(versions, expected);
-    }
+    crate::migrations::version_reached(newest)
 }

@@ -21,7 +21,7 @@ mod resources;
 mod retention;
 mod rollup;
 mod rows;
-mod schema;
+pub(crate) mod schema;
 mod writer;
 
 use std::fs::File;
@@ -181,17 +181,7 @@ impl SqliteStore {
     /// Applies pending migrations; returns the schema version reached.
     pub fn migrate(path: &Path) -> Result<usize> {
         let mut connection = open_connection(path, OpenFlags::default())?;
-        let migrations = schema::migrations();
-        migrations
-            .to_latest(&mut connection)
-            .map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
-        let version = migrations
-            .current_version(&connection)
-            .map_err(|error| StoreError::Internal(error.to_string()))?;
-        Ok(match version {
-            rusqlite_migration::SchemaVersion::Inside(n) => n.get(),
-            _ => 0,
-        })
+        schema::migrate(&mut connection)
     }
 
     /// Seals endpoint secrets with `codec` from now on (and opens them with it).

@@ -1,8 +1,7 @@
 //! The lines of ordered endpoints (FIFO delivery): the numbers that say which pending delivery
-//! is earlier. The insert trigger of the `ORDERED_ENDPOINTS` migration numbers fresh
-//! deliveries; this numbers deliveries made pending again (recover, replay, resend) and the
-//! pending deliveries of an endpoint whose `ordered` changed. The claim's rule is in
-//! `engine::claim_due`.
+//! is earlier. The insert trigger of migration V10 numbers fresh deliveries; this numbers
+//! deliveries made pending again (recover, replay, resend) and the pending deliveries of an
+//! endpoint whose `ordered` changed. The claim's rule is in `engine::claim_due`.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;

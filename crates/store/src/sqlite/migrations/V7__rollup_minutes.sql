@@ -1,0 +1,25 @@
+-- Deliveries per minute on every node together (see `crate::rollup`), kept two days.
+CREATE TABLE rollup_minutes (
+    minute INTEGER PRIMARY KEY,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    retried INTEGER NOT NULL DEFAULT 0,
+    latency_0 INTEGER NOT NULL DEFAULT 0,
+    latency_1 INTEGER NOT NULL DEFAULT 0,
+    latency_2 INTEGER NOT NULL DEFAULT 0,
+    latency_3 INTEGER NOT NULL DEFAULT 0,
+    latency_4 INTEGER NOT NULL DEFAULT 0,
+    latency_5 INTEGER NOT NULL DEFAULT 0,
+    latency_6 INTEGER NOT NULL DEFAULT 0,
+    latency_7 INTEGER NOT NULL DEFAULT 0,
+    latency_8 INTEGER NOT NULL DEFAULT 0,
+    latency_9 INTEGER NOT NULL DEFAULT 0,
+    latency_10 INTEGER NOT NULL DEFAULT 0,
+    latency_11 INTEGER NOT NULL DEFAULT 0,
+    latency_12 INTEGER NOT NULL DEFAULT 0,
+    latency_13 INTEGER NOT NULL DEFAULT 0,
+    latency_14 INTEGER NOT NULL DEFAULT 0,
+    latency_15 INTEGER NOT NULL DEFAULT 0,
+    latency_16 INTEGER NOT NULL DEFAULT 0
+);
