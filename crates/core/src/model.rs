@@ -266,6 +266,21 @@ pub struct EndpointStats {
     pub canceled: u64,
 }
 
+impl EndpointStats {
+    /// Adds `count` deliveries of the stored status `code` (an unknown code counts nowhere).
+    pub fn add(&mut self, code: i64, count: u64) {
+        let slot = match DeliveryStatus::from_code(code) {
+            Some(DeliveryStatus::Success) => &mut self.success,
+            Some(DeliveryStatus::Pending) => &mut self.pending,
+            Some(DeliveryStatus::Fail) => &mut self.fail,
+            Some(DeliveryStatus::Sending) => &mut self.sending,
+            Some(DeliveryStatus::Canceled) => &mut self.canceled,
+            None => return,
+        };
+        *slot += count;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskStatus {
     Running,

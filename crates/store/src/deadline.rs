@@ -173,7 +173,7 @@ wrapped_store! {
     fn list_endpoints(app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>>;
     fn update_endpoint(endpoint: &Endpoint) -> Result<()>;
     fn delete_endpoint(app: &AppId, id: &EndpointId, now: OffsetDateTime) -> Result<bool>;
-    fn endpoint_stats(endpoint: &EndpointId) -> Result<EndpointStats>;
+    fn endpoint_stats(endpoint: &EndpointId, since: Option<OffsetDateTime>, until: Option<OffsetDateTime>) -> Result<EndpointStats>;
     fn count_endpoints(app: &AppId) -> Result<u64>;
     fn create_event_type(event_type: &EventType, idempotency: Option<&IdempotentResponse>) -> Result<()>;
     fn get_event_type(name: &str) -> Result<Option<EventType>>;

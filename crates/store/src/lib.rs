@@ -86,6 +86,16 @@ pub struct Lease {
 
 /// When a new message's deliveries first fall due: at its `deliverAt`, never before the
 /// message was made.
+/// The bounds of an endpoint's counts as stored times (milliseconds): an open bound is the
+/// widest one.
+pub(crate) fn stats_bounds(
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+) -> (i64, i64) {
+    let ms = webhookd_core::time::to_unix_ms;
+    (since.map_or(i64::MIN, ms), until.map_or(i64::MAX, ms))
+}
+
 pub(crate) fn first_due(message: &Message) -> OffsetDateTime {
     message
         .deliver_at
@@ -312,7 +322,14 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
         id: &EndpointId,
         now: OffsetDateTime,
     ) -> Result<bool>;
-    async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats>;
+    /// Counts of the endpoint's deliveries by status, of those created in `[since, until]`
+    /// (either bound may be open).
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: Option<OffsetDateTime>,
+        until: Option<OffsetDateTime>,
+    ) -> Result<EndpointStats>;
     /// How many endpoints the application has.
     async fn count_endpoints(&self, app: &AppId) -> Result<u64>;
 

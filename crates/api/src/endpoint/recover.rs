@@ -147,26 +147,36 @@ pub(crate) async fn recover(
     Ok(response)
 }
 
-/// The query of the endpoint's counts: `since` and `until` are accepted (and must be
-/// timestamps), as the SDKs send them, but do not narrow the counts.
+/// The window of the endpoint's counts: deliveries of messages created in `[since, until]`;
+/// either bound may be left out.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(
-    dead_code,
-    reason = "read so that a wrong value answers 422; it narrows nothing"
-)]
 pub(crate) struct StatsQuery {
-    /// Accepted, as the SDKs send it; counts are not narrowed.
+    /// Count only deliveries created at or after this time (RFC 3339).
     #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
-    since: Option<OffsetDateTime>,
-    /// Accepted, as the SDKs send it; counts are not narrowed.
+    pub(crate) since: Option<OffsetDateTime>,
+    /// Count only deliveries created at or before this time (RFC 3339).
     #[serde(default, deserialize_with = "serde_rfc3339::option::deserialize")]
-    until: Option<OffsetDateTime>,
+    pub(crate) until: Option<OffsetDateTime>,
 }
 
-/// Counts of the endpoint's deliveries by status. `since` and `until` are accepted (and must be
-/// timestamps), as the SDKs send them, but do not narrow the counts: the store counts every
-/// delivery it holds for the endpoint, which retention bounds.
+impl StatsQuery {
+    /// The window, checked: `since` after `until` is a 422 rather than an empty count.
+    pub(crate) fn window(&self) -> ApiResult<(Option<OffsetDateTime>, Option<OffsetDateTime>)> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err(ApiError::invalid(
+                &["query", "since"],
+                "must not be after `until`",
+            ));
+        }
+        Ok((self.since, self.until))
+    }
+}
+
+/// Counts of the endpoint's deliveries by status, of messages created in the window the query
+/// gives (all the endpoint's deliveries the store holds, which retention bounds, without one).
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app}/endpoint/{ep}/stats",
@@ -179,15 +189,19 @@ pub(crate) struct StatsQuery {
     responses(
         (status = 200, description = "Counts of the endpoint's deliveries by status", body = StatsOut),
         (status = 404, description = "No such application or endpoint", body = ErrorBody),
-        (status = 422, description = "`since` or `until` is not a timestamp", body = ValidationErrorBody),
+        (status = 422, description = "`since` or `until` is not a timestamp, or `since` is after `until`", body = ValidationErrorBody),
     )
 )]
 pub(crate) async fn stats(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    _: Query<StatsQuery>,
+    Query(query): Query<StatsQuery>,
 ) -> ApiResult<JsonBytes> {
+    let (since, until) = query.window()?;
     let (_, endpoint) = locate(&state, &app, &ep).await?;
-    let stats = state.store().endpoint_stats(&endpoint.id).await?;
+    let stats = state
+        .store()
+        .endpoint_stats(&endpoint.id, since, until)
+        .await?;
     JsonBytes::new(StatusCode::OK, &StatsOut::from(stats))
 }

@@ -321,8 +321,8 @@ pub(crate) async fn send_example(
     Ok(response)
 }
 
-/// Counts of the endpoint's finished deliveries. `since` and `until` are accepted (and must be
-/// timestamps), as the SDKs send them, but do not narrow the counts.
+/// Counts of the endpoint's finished deliveries, of messages created in the window the query
+/// gives (`since`, `until`; either may be left out).
 #[utoipa::path(
     get,
     path = "/api/v1/app/{app}/endpoint/{ep}/attempt-stats",
@@ -335,16 +335,20 @@ pub(crate) async fn send_example(
     responses(
         (status = 200, description = "Finished deliveries by status", body = AttemptStatsOut),
         (status = 404, description = "No such application or endpoint", body = ErrorBody),
-        (status = 422, description = "`since` or `until` is not a timestamp", body = ValidationErrorBody),
+        (status = 422, description = "`since` or `until` is not a timestamp, or `since` is after `until`", body = ValidationErrorBody),
     )
 )]
 pub(crate) async fn attempt_stats(
     State(state): State<ApiState>,
     Path((app, ep)): Path<(String, String)>,
-    _: Query<StatsQuery>,
+    Query(query): Query<StatsQuery>,
 ) -> ApiResult<JsonBytes> {
+    let (since, until) = query.window()?;
     let (_, endpoint) = locate(&state, &app, &ep).await?;
-    let stats = state.store().endpoint_stats(&endpoint.id).await?;
+    let stats = state
+        .store()
+        .endpoint_stats(&endpoint.id, since, until)
+        .await?;
     JsonBytes::new(
         StatusCode::OK,
         &AttemptStatsOut {

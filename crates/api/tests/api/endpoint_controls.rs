@@ -242,6 +242,28 @@ async fn stats_count_deliveries_by_status() {
         .expect(StatusCode::OK);
     assert_eq!(stats["canceled"], 1);
     assert_eq!(stats["pending"], 0);
+    // The window narrows the counts: a window that ends before the message counts nothing.
+    for path in ["stats", "attempt-stats"] {
+        let stats = api
+            .get(&format!(
+                "/api/v1/app/acme/endpoint/e/{path}?until=2024-01-01T00:00:00Z"
+            ))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(stats["canceled"], 0, "{path}");
+        let stats = api
+            .get(&format!(
+                "/api/v1/app/acme/endpoint/e/{path}?since=2024-01-01T00:00:00Z"
+            ))
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(stats["canceled"], 1, "{path}");
+        api.get(&format!(
+            "/api/v1/app/acme/endpoint/e/{path}?since=2025-01-02T00:00:00Z&until=2025-01-01T00:00:00Z"
+        ))
+        .await
+        .expect_invalid(&["query", "since"]);
+    }
     api.get("/api/v1/app/acme/endpoint/e/stats?since=yesterday")
         .await
         .expect_invalid(&["query", "since"]);

@@ -518,25 +518,21 @@ pub(crate) async fn get_delivery(
 pub(crate) async fn endpoint_stats(
     c: &impl GenericClient,
     endpoint: &EndpointId,
+    since: Option<time::OffsetDateTime>,
+    until: Option<time::OffsetDateTime>,
 ) -> Result<EndpointStats> {
+    let (since, until) = crate::stats_bounds(since, until);
     let counts = query(
         c,
-        "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = $1 GROUP BY status",
-        &[&endpoint.as_str()],
+        "SELECT status, COUNT(*) FROM deliveries \
+         WHERE endpoint_id = $1 AND created_at >= $2 AND created_at <= $3 GROUP BY status",
+        &[&endpoint.as_str(), &since, &until],
     )
     .await?;
     let mut stats = EndpointStats::default();
     for row in &counts {
         let (code, count): (i16, i64) = (get(row, 0)?, get(row, 1)?);
-        let count = u64::try_from(count).unwrap_or_default();
-        match DeliveryStatus::from_code(i64::from(code)) {
-            Some(DeliveryStatus::Success) => stats.success += count,
-            Some(DeliveryStatus::Pending) => stats.pending += count,
-            Some(DeliveryStatus::Fail) => stats.fail += count,
-            Some(DeliveryStatus::Sending) => stats.sending += count,
-            Some(DeliveryStatus::Canceled) => stats.canceled += count,
-            None => {}
-        }
+        stats.add(i64::from(code), u64::try_from(count).unwrap_or_default());
     }
     Ok(stats)
 }

@@ -354,8 +354,13 @@ impl Store for PostgresStore {
         resources::count_endpoints(&self.client().await?, app).await
     }
 
-    async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
-        messages::endpoint_stats(&self.client().await?, endpoint).await
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: Option<OffsetDateTime>,
+        until: Option<OffsetDateTime>,
+    ) -> Result<EndpointStats> {
+        messages::endpoint_stats(&self.client().await?, endpoint, since, until).await
     }
 
     async fn create_event_type(

@@ -277,14 +277,21 @@ pub(crate) fn get_delivery(
     .map_err(map_error)
 }
 
-pub(crate) fn endpoint_stats(c: &Connection, endpoint: &EndpointId) -> Result<EndpointStats> {
+pub(crate) fn endpoint_stats(
+    c: &Connection,
+    endpoint: &EndpointId,
+    since: Option<time::OffsetDateTime>,
+    until: Option<time::OffsetDateTime>,
+) -> Result<EndpointStats> {
+    let (since, until) = crate::stats_bounds(since, until);
     let mut select = c
         .prepare_cached(
-            "SELECT status, COUNT(*) FROM deliveries WHERE endpoint_id = ? GROUP BY status",
+            "SELECT status, COUNT(*) FROM deliveries \
+             WHERE endpoint_id = ? AND created_at >= ? AND created_at <= ? GROUP BY status",
         )
         .map_err(map_error)?;
     let counts = select
-        .query_map([endpoint.as_str()], |row| {
+        .query_map(rusqlite::params![endpoint.as_str(), since, until], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?))
         })
         .map_err(map_error)?
@@ -292,14 +299,7 @@ pub(crate) fn endpoint_stats(c: &Connection, endpoint: &EndpointId) -> Result<En
         .map_err(map_error)?;
     let mut stats = EndpointStats::default();
     for (code, count) in counts {
-        match DeliveryStatus::from_code(code) {
-            Some(DeliveryStatus::Success) => stats.success += count,
-            Some(DeliveryStatus::Pending) => stats.pending += count,
-            Some(DeliveryStatus::Fail) => stats.fail += count,
-            Some(DeliveryStatus::Sending) => stats.sending += count,
-            Some(DeliveryStatus::Canceled) => stats.canceled += count,
-            None => {}
-        }
+        stats.add(code, count);
     }
     Ok(stats)
 }

@@ -369,9 +369,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn endpoint_stats(&self, endpoint: &EndpointId) -> Result<EndpointStats> {
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: Option<OffsetDateTime>,
+        until: Option<OffsetDateTime>,
+    ) -> Result<EndpointStats> {
         let endpoint = endpoint.clone();
-        self.read(move |c| messages::endpoint_stats(c, &endpoint))
+        self.read(move |c| messages::endpoint_stats(c, &endpoint, since, until))
             .await
     }
 

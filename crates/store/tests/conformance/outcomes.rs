@@ -1,7 +1,7 @@
 //! What recorded attempts do to deliveries and endpoints (and what they may not undo),
 //! recovery, statistics and the queue's depth, and retention.
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use webhookd_core::model::{DeliveryStatus, EndpointStats};
 use webhookd_core::time::now;
 use webhookd_core::{EndpointId, MessageId};
@@ -371,7 +371,7 @@ pub(crate) async fn stats_and_queue_depth(store: &dyn Store) {
         .await
         .unwrap();
 
-    let stats = store.endpoint_stats(hook).await.unwrap();
+    let stats = store.endpoint_stats(hook, None, None).await.unwrap();
     assert_eq!(
         stats,
         EndpointStats {
@@ -383,7 +383,10 @@ pub(crate) async fn stats_and_queue_depth(store: &dyn Store) {
         }
     );
     assert_eq!(
-        store.endpoint_stats(&EndpointId::new()).await.unwrap(),
+        store
+            .endpoint_stats(&EndpointId::new(), None, None)
+            .await
+            .unwrap(),
         EndpointStats::default()
     );
     assert_eq!(store.queue_depth(t).await.unwrap(), depth(1, 1, 1));
@@ -397,6 +400,27 @@ pub(crate) async fn stats_and_queue_depth(store: &dyn Store) {
             .await
             .unwrap(),
         Some(t)
+    );
+    // A window counts the deliveries created in it, bounds included.
+    let earlier = message_at(&app.id, "a", t - minutes(120));
+    store.create_message(&earlier, None, None).await.unwrap();
+    let window = |since: Option<OffsetDateTime>, until: Option<OffsetDateTime>| {
+        store.endpoint_stats(hook, since, until)
+    };
+    assert_eq!(window(None, None).await.unwrap().pending, 4);
+    assert_eq!(window(Some(t), None).await.unwrap().pending, 3);
+    assert_eq!(window(Some(t), Some(t)).await.unwrap().success, 1);
+    let before = window(None, Some(t - minutes(1))).await.unwrap();
+    assert_eq!(
+        before,
+        EndpointStats {
+            pending: 1,
+            ..EndpointStats::default()
+        }
+    );
+    assert_eq!(
+        window(Some(t + minutes(1)), None).await.unwrap(),
+        EndpointStats::default()
     );
 }
 
