@@ -39,9 +39,10 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::Path;
 use crate::idempotency;
-use crate::message::{MessageOut, PayloadOut, borrowed, non_empty};
+use crate::message::borrowed;
+use crate::message_out::{MessageOut, PayloadOut};
 use crate::query::{self, ListQuery};
-use crate::wire::{Empty, JsonBytes, ListResponse};
+use crate::wire::{Empty, JsonBytes, ListResponse, non_empty};
 
 /// The values `status_code_class` takes: 0 is "no response".
 const STATUS_CODE_CLASSES: [u16; 6] = [0, 100, 200, 300, 400, 500];
@@ -92,7 +93,7 @@ pub(crate) struct MessageAttemptOut {
     timestamp: OffsetDateTime,
     /// The message, in lists asked `with_msg=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::message::MessageOut>)]
+    #[schema(value_type = Option<crate::message_out::MessageOut>)]
     msg: Option<Box<RawValue>>,
 }
 

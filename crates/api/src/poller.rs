@@ -38,7 +38,7 @@ use crate::auth::{POLLER_TOKEN_PREFIX, generate_secret_with_prefix, hash_hex};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency;
-use crate::message::MessageOut;
+use crate::message_out::MessageOut;
 use crate::query::{self, Query};
 use crate::wire::JsonBytes;
 

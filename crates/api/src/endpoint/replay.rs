@@ -36,7 +36,7 @@ use crate::background_task::{TaskStartedOut, run_task};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::message::MessageOut;
+use crate::message_out::MessageOut;
 use crate::query::Query;
 use crate::wire::JsonBytes;
 
