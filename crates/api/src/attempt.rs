@@ -41,6 +41,7 @@ use crate::extract::Path;
 use crate::idempotency;
 use crate::message::borrowed;
 use crate::message_out::{MessageOut, PayloadOut};
+use crate::poller::refuse_polling;
 use crate::query::{self, ListQuery};
 use crate::wire::{Empty, JsonBytes, ListResponse, non_empty};
 
@@ -571,7 +572,7 @@ pub(crate) async fn resend(
     let app = state.application(&app).await?;
     let message = message(&state, &app, &msg).await?;
     let endpoint = state.endpoint(&app, &ep).await?;
-    crate::endpoint::refuse_polling(&endpoint, "resend")?;
+    refuse_polling(&endpoint, "resend")?;
     if message.payload.is_empty() {
         return Err(ApiError::BadRequest {
             code: "payload_expunged",
