@@ -39,9 +39,11 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::Path;
 use crate::idempotency;
-use crate::message::{MessageOut, PayloadOut, borrowed, non_empty};
+use crate::message::borrowed;
+use crate::message_out::{MessageOut, PayloadOut};
+use crate::poller::refuse_polling;
 use crate::query::{self, ListQuery};
-use crate::wire::{Empty, JsonBytes, ListResponse};
+use crate::wire::{Empty, JsonBytes, ListResponse, non_empty};
 
 /// The values `status_code_class` takes: 0 is "no response".
 const STATUS_CODE_CLASSES: [u16; 6] = [0, 100, 200, 300, 400, 500];
@@ -92,7 +94,7 @@ pub(crate) struct MessageAttemptOut {
     timestamp: OffsetDateTime,
     /// The message, in lists asked `with_msg=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::message::MessageOut>)]
+    #[schema(value_type = Option<crate::message_out::MessageOut>)]
     msg: Option<Box<RawValue>>,
 }
 
@@ -570,7 +572,7 @@ pub(crate) async fn resend(
     let app = state.application(&app).await?;
     let message = message(&state, &app, &msg).await?;
     let endpoint = state.endpoint(&app, &ep).await?;
-    crate::endpoint::refuse_polling(&endpoint, "resend")?;
+    refuse_polling(&endpoint, "resend")?;
     if message.payload.is_empty() {
         return Err(ApiError::BadRequest {
             code: "payload_expunged",

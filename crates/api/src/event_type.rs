@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::query::{self, ListQuery, Query};
-use crate::wire::{JsonBytes, ListResponse, nullable};
+use crate::wire::{JsonBytes, ListResponse, non_empty, nullable};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
@@ -175,7 +175,7 @@ impl<'a> EventTypeOut<'a> {
             archived: event_type.archived,
             deprecated: event_type.deprecated,
             schemas: event_type.schemas.as_ref().filter(|_| with_content),
-            feature_flags: crate::message::non_empty(&event_type.feature_flags),
+            feature_flags: non_empty(&event_type.feature_flags),
             feature_flag: event_type.feature_flags.first().map(String::as_str),
             group_name: event_type.group_name.as_deref(),
             created_at: event_type.created_at,

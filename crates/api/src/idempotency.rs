@@ -34,6 +34,7 @@ use webhookd_store::{IDEMPOTENCY_WINDOW, IdempotentResponse};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, KeyUsed};
+use crate::message_out;
 use crate::wire::{JsonBytes, NotStored, Recorded};
 
 /// The longest key accepted.
@@ -244,7 +245,7 @@ async fn replay_message(state: &ApiState, status: StatusCode, reference: &str) -
         .get_message(&app, &MessageKey::parse(msg))
         .await
     {
-        Ok(Some(message)) => crate::message::answer(status, &message, with_content == "1")
+        Ok(Some(message)) => message_out::answer(status, &message, with_content == "1")
             .map_or_else(IntoResponse::into_response, IntoResponse::into_response),
         Ok(None) => ApiError::not_found("message").into_response(),
         Err(error) => ApiError::from(error).into_response(),

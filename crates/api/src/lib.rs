@@ -29,6 +29,7 @@ mod health;
 mod local_guard;
 mod message;
 mod message_content;
+mod message_out;
 mod poller;
 mod schema;
 mod seed;

@@ -23,8 +23,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use bytes::Bytes;
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -39,8 +38,9 @@ use crate::application::ApplicationIn;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, IdempotencyKey};
+use crate::message_out::{MessageOut, PayloadOut};
 use crate::query::{self, ListQuery, Query};
-use crate::wire::{JsonBytes, ListResponse};
+use crate::wire::{JsonBytes, ListResponse, non_empty};
 
 /// The most channels, and the most tags, a message may carry.
 const MAX_CHANNELS: usize = 10;
@@ -263,95 +263,6 @@ pub(crate) fn within(field: &str, error: ApiError) -> ApiError {
     }
 }
 
-/// A payload as shown: the stored JSON object, written out as its own bytes, or `{}`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum PayloadOut<'a> {
-    Raw(&'a RawValue),
-    Empty,
-}
-
-impl<'a> PayloadOut<'a> {
-    /// The stored bytes when they hold a JSON object, else `{}`.
-    pub(crate) fn of(bytes: &'a [u8]) -> Self {
-        match serde_json::from_slice::<&RawValue>(bytes) {
-            Ok(raw) if raw.get().trim_start().starts_with('{') => Self::Raw(raw),
-            _ => Self::Empty,
-        }
-    }
-
-    /// As [`Self::of`], or `{}` when the content is not wanted.
-    pub(crate) fn shown(bytes: &'a [u8], with_content: bool) -> Self {
-        if with_content {
-            Self::of(bytes)
-        } else {
-            Self::Empty
-        }
-    }
-}
-
-impl Serialize for PayloadOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Self::Raw(raw) => raw.serialize(serializer),
-            Self::Empty => serializer.serialize_map(Some(0))?.end(),
-        }
-    }
-}
-
-/// `None` for an empty list: Svix shows absent channels and tags as `null`.
-pub(crate) fn non_empty(list: &[String]) -> Option<&[String]> {
-    (!list.is_empty()).then_some(list)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct MessageOut<'a> {
-    #[schema(value_type = String, example = "msg_2yZwUhtZW9Qj6Px3ZzwkHtXXi1E")]
-    id: &'a MessageId,
-    event_type: &'a str,
-    /// The payload when it is a JSON object, else `{}` (also with `with_content=false`).
-    #[schema(value_type = Object)]
-    payload: PayloadOut<'a>,
-    #[schema(required)]
-    event_id: Option<&'a str>,
-    #[schema(required, value_type = Option<Vec<String>>)]
-    channels: Option<&'a [String]>,
-    #[schema(required, value_type = Option<Vec<String>>)]
-    tags: Option<&'a [String]>,
-    #[serde(with = "serde_rfc3339")]
-    timestamp: OffsetDateTime,
-    #[serde(
-        with = "serde_rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    deliver_at: Option<OffsetDateTime>,
-}
-
-/// A message's answer, as its create answered it (a replayed `idempotency-key` renders it
-/// again from the stored message).
-pub(crate) fn answer(
-    status: StatusCode,
-    message: &Message,
-    with_content: bool,
-) -> ApiResult<JsonBytes> {
-    JsonBytes::new(status, &MessageOut::of(message, with_content))
-}
-
-impl<'a> MessageOut<'a> {
-    pub(crate) fn of(message: &'a Message, with_content: bool) -> Self {
-        Self {
-            id: &message.id,
-            event_type: &message.event_type,
-            payload: PayloadOut::shown(&message.payload, with_content),
-            event_id: message.event_id.as_deref(),
-            channels: non_empty(&message.channels),
-            tags: non_empty(&message.tags),
-            timestamp: message.created_at,
-            deliver_at: message.deliver_at,
-        }
-    }
-}
-
 /// A page of borrowed items, so that wire types may borrow from what the store returned.
 pub(crate) fn borrowed<T>(page: &Page<T>) -> Page<&T> {
     Page {
@@ -571,17 +482,6 @@ pub(crate) async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payloads_show_objects_and_hide_the_rest() {
-        let shown = |bytes: &[u8]| serde_json::to_string(&PayloadOut::of(bytes)).unwrap();
-        assert_eq!(shown(br#"{"a":  1}"#), r#"{"a":  1}"#);
-        assert_eq!(shown(b"[1, 2]"), "{}");
-        assert_eq!(shown(b"not json"), "{}");
-        assert_eq!(shown(b""), "{}");
-        let hidden = serde_json::to_string(&PayloadOut::shown(b"{\"a\":1}", false)).unwrap();
-        assert_eq!(hidden, "{}");
-    }
 
     #[test]
     fn raw_payload_values_survive_the_body_parser() {

@@ -38,7 +38,7 @@ use crate::auth::{POLLER_TOKEN_PREFIX, generate_secret_with_prefix, hash_hex};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency;
-use crate::message::MessageOut;
+use crate::message_out::MessageOut;
 use crate::query::{self, Query};
 use crate::wire::JsonBytes;
 
@@ -233,6 +233,21 @@ async fn locate(state: &ApiState, app: &str, ep: &str) -> ApiResult<(Application
         });
     }
     Ok((app, endpoint))
+}
+
+/// Refuses `what`, which sends to the endpoint, for a polling endpoint: nothing is ever sent
+/// to one, its consumer reads its stream.
+pub(crate) fn refuse_polling(endpoint: &Endpoint, what: &str) -> ApiResult<()> {
+    if endpoint.is_polling() {
+        return Err(ApiError::BadRequest {
+            code: "polling_endpoint",
+            detail: format!(
+                "{what} sends messages to an endpoint, and nothing is sent to a polling \
+                 endpoint: its consumer reads them through the poller API"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The stream's beginning: messages created after `since`.

@@ -148,3 +148,8 @@ pub fn check_uid(uid: Option<&str>) -> ApiResult<()> {
         None => Ok(()),
     }
 }
+
+/// `None` for an empty list: Svix shows absent channels and tags as `null`.
+pub(crate) fn non_empty(list: &[String]) -> Option<&[String]> {
+    (!list.is_empty()).then_some(list)
+}

@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod rollup;
 mod secrets;
 pub mod sqlite;
+mod status;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

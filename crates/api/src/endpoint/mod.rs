@@ -397,21 +397,6 @@ pub(super) fn check_same_kind(endpoint: &Endpoint, url: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Refuses `what`, which sends to the endpoint, for a polling endpoint: nothing is ever sent
-/// to one, its consumer reads its stream.
-pub(crate) fn refuse_polling(endpoint: &Endpoint, what: &str) -> ApiResult<()> {
-    if endpoint.is_polling() {
-        return Err(ApiError::BadRequest {
-            code: "polling_endpoint",
-            detail: format!(
-                "{what} sends messages to an endpoint, and nothing is sent to a polling \
-                 endpoint: its consumer reads them through the poller API"
-            ),
-        });
-    }
-    Ok(())
-}
-
 fn check_version(version: i64) -> ApiResult<()> {
     if version < 1 {
         return Err(ApiError::invalid(

@@ -28,6 +28,7 @@ use crate::background_task::run_task;
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, IdempotencyKey};
+use crate::poller::refuse_polling;
 use crate::query::Query;
 use crate::wire::JsonBytes;
 
@@ -120,7 +121,7 @@ pub(crate) async fn recover(
     Json(input): Json<RecoverIn>,
 ) -> ApiResult<JsonBytes> {
     let (_, endpoint) = locate(&state, &app, &ep).await?;
-    super::refuse_polling(&endpoint, "recover")?;
+    refuse_polling(&endpoint, "recover")?;
     let started = now();
     let until = input.until.unwrap_or(started);
     if input.since >= until {

@@ -36,7 +36,8 @@ use crate::background_task::{TaskStartedOut, run_task};
 use crate::error::{ApiError, ApiResult, ErrorBody, ValidationErrorBody};
 use crate::extract::{Json, Path};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::message::MessageOut;
+use crate::message_out::MessageOut;
+use crate::poller::refuse_polling;
 use crate::query::Query;
 use crate::wire::JsonBytes;
 
@@ -150,7 +151,7 @@ pub(crate) async fn replay_missing(
 ) -> ApiResult<JsonBytes> {
     let until = window(input.since, input.until)?;
     let (_, endpoint) = locate(&state, &app, &ep).await?;
-    super::refuse_polling(&endpoint, "replay-missing")?;
+    refuse_polling(&endpoint, "replay-missing")?;
     let store = state.store();
     let response = run_task(
         &state,
@@ -214,7 +215,7 @@ pub(crate) async fn bulk_replay(
         status_code_class: input.status_code_class,
     };
     let (_, endpoint) = locate(&state, &app, &ep).await?;
-    super::refuse_polling(&endpoint, "bulk-replay")?;
+    refuse_polling(&endpoint, "bulk-replay")?;
     let store = state.store();
     let response = run_task(
         &state,
@@ -266,7 +267,7 @@ pub(crate) async fn send_example(
     Json(input): Json<EventExampleIn>,
 ) -> ApiResult<JsonBytes> {
     let (app, endpoint) = locate(&state, &app, &ep).await?;
-    super::refuse_polling(&endpoint, "send-example")?;
+    refuse_polling(&endpoint, "send-example")?;
     let payload = match input.payload {
         Some(payload) => Value::Object(payload),
         None => {

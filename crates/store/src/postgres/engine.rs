@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 
+use const_format::formatcp;
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
@@ -25,12 +26,11 @@ use super::operational;
 use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
 use super::sql::{Pipeline, execute, query, query_one};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
+use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
     Result,
 };
-
-const PENDING: i16 = DeliveryStatus::Pending as i16;
 
 /// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
 /// number, found through `deliveries_line` (then read by its key). The claim hands out
@@ -40,10 +40,12 @@ const PENDING: i16 = DeliveryStatus::Pending as i16;
 /// other, for which it is still the smallest pending number, so neither takes the next.
 /// Numbered deliveries are not in `deliveries_due`, so a long line costs the claim nothing but
 /// its head.
-const LINE_HEADS: &str = "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
+const LINE_HEADS: &str = formatcp!(
+    "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
      AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
-                     WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL \
-                     ORDER BY x.seq LIMIT 1)";
+                     WHERE x.endpoint_id = en.id AND x.status = {PENDING} AND x.seq IS NOT NULL \
+                     ORDER BY x.seq LIMIT 1)"
+);
 
 /// Claims due deliveries. `now` decides what is due; whether a lease has ended is decided on
 /// the database's clock, at `now` translated to it (the scheduler passes its own now, so that
@@ -317,10 +319,12 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
     let (delivered, retried, failed): (Columns, Columns, Columns) = (delivered, retried, failed);
     if !delivered.msgs.is_empty() {
         pipeline.push(
-            "UPDATE deliveries d SET status = 0, attempts = d.attempts + 1, \
-             next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
-             FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(msg_id, endpoint_id, at) \
-             WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id",
+            formatcp!(
+                "UPDATE deliveries d SET status = {SUCCESS}, attempts = d.attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
+                 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(msg_id, endpoint_id, at) \
+                 WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id"
+            ),
             vec![
                 param(delivered.msgs),
                 param(delivered.endpoints),
@@ -351,7 +355,7 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
     if !failed.msgs.is_empty() {
         pipeline.push(
             format!(
-                "UPDATE deliveries d SET status = 2, attempts = d.attempts + 1, \
+                "UPDATE deliveries d SET status = {FAIL}, attempts = d.attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) \
                  AS k(msg_id, endpoint_id, at, owner) \
@@ -376,9 +380,11 @@ fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
     // canceled meanwhile stays canceled.
     match record.delivery {
         DeliveryUpdate::Delivered => pipeline.push(
-            "UPDATE deliveries SET status = 0, attempts = attempts + 1, \
-             next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
-             WHERE msg_id = $2 AND endpoint_id = $3",
+            formatcp!(
+                "UPDATE deliveries SET status = {SUCCESS}, attempts = attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+                 WHERE msg_id = $2 AND endpoint_id = $3"
+            ),
             vec![int(at), text(msg), text(endpoint)],
         ),
         DeliveryUpdate::RetryAt(next) => pipeline.push(
@@ -398,7 +404,7 @@ fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
         ),
         DeliveryUpdate::Failed => pipeline.push(
             format!(
-                "UPDATE deliveries SET status = 2, attempts = attempts + 1, \
+                "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
                  WHERE msg_id = $2 AND endpoint_id = $3 AND status = {PENDING} \
                  AND (lease_owner IS NULL OR lease_owner = $4)"
@@ -424,12 +430,16 @@ fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
                 ],
             );
             let sql = if success {
-                "UPDATE deliveries SET status = 0, next_attempt_at = NULL, updated_at = $1 \
-                 WHERE msg_id = $2 AND endpoint_id = $3"
+                formatcp!(
+                    "UPDATE deliveries SET status = {SUCCESS}, next_attempt_at = NULL, updated_at = $1 \
+                     WHERE msg_id = $2 AND endpoint_id = $3"
+                )
             } else {
                 // A delivery still pending on its own schedule keeps it.
-                "UPDATE deliveries SET status = 2, updated_at = $1 \
-                 WHERE msg_id = $2 AND endpoint_id = $3 AND status <> 1"
+                formatcp!(
+                    "UPDATE deliveries SET status = {FAIL}, updated_at = $1 \
+                     WHERE msg_id = $2 AND endpoint_id = $3 AND status <> {PENDING}"
+                )
             };
             pipeline.push(sql, vec![int(at), text(msg), text(endpoint)]);
         }
@@ -484,7 +494,7 @@ pub(crate) async fn recover(
     let sql = format!(
         "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
          lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
-         WHERE endpoint_id = $2 AND status IN (2, 4) AND created_at >= $3 AND created_at <= $4 \
+         WHERE endpoint_id = $2 AND status IN ({FAIL}, {CANCELED}) AND created_at >= $3 AND created_at <= $4 \
          RETURNING msg_id"
     );
     let rows = query(

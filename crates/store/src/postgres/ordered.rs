@@ -4,6 +4,7 @@
 //! replay) and the pending deliveries of an endpoint whose `ordered` changed. The claim's rule
 //! is in `engine::claim_due`.
 
+use const_format::formatcp;
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::{AppId, EndpointId, MessageId};
@@ -12,6 +13,7 @@ use super::listen::notify_due;
 use super::rows::{get, ms};
 use super::sql::{execute, query, query_opt};
 use crate::Result;
+use crate::status::PENDING;
 
 /// Turns on the insert trigger that numbers deliveries, before an endpoint becomes ordered.
 /// Until an endpoint of the database is ordered the trigger is off (migration V10 leaves it
@@ -75,12 +77,14 @@ async fn number(c: &impl GenericClient, endpoint: &EndpointId, msgs: &[String]) 
     let count = i64::try_from(msgs.len()).unwrap_or(i64::MAX);
     execute(
         c,
-        "WITH drawn AS ( \
-           UPDATE endpoints SET last_seq = last_seq + $2 WHERE id = $1 AND ordered \
-           RETURNING last_seq - $2 AS base) \
-         UPDATE deliveries d SET seq = drawn.base + k.n \
-         FROM drawn, unnest($3::text[]) WITH ORDINALITY AS k(msg_id, n) \
-         WHERE d.endpoint_id = $1 AND d.msg_id = k.msg_id AND d.status = 1",
+        formatcp!(
+            "WITH drawn AS ( \
+               UPDATE endpoints SET last_seq = last_seq + $2 WHERE id = $1 AND ordered \
+               RETURNING last_seq - $2 AS base) \
+             UPDATE deliveries d SET seq = drawn.base + k.n \
+             FROM drawn, unnest($3::text[]) WITH ORDINALITY AS k(msg_id, n) \
+             WHERE d.endpoint_id = $1 AND d.msg_id = k.msg_id AND d.status = {PENDING}"
+        ),
         &[&endpoint.as_str(), &count, &msgs],
     )
     .await?;
@@ -98,8 +102,10 @@ pub(crate) async fn reorder(
     if !ordered {
         execute(
             c,
-            "UPDATE deliveries SET seq = NULL \
-             WHERE endpoint_id = $1 AND status = 1 AND seq IS NOT NULL",
+            formatcp!(
+                "UPDATE deliveries SET seq = NULL \
+                 WHERE endpoint_id = $1 AND status = {PENDING} AND seq IS NOT NULL"
+            ),
             &[&endpoint.as_str()],
         )
         .await?;
@@ -107,8 +113,11 @@ pub(crate) async fn reorder(
     }
     let rows = query(
         c,
-        "SELECT msg_id FROM deliveries WHERE endpoint_id = $1 AND status = 1 AND seq IS NULL \
-         ORDER BY lease_owner IS NULL, msg_id",
+        formatcp!(
+            "SELECT msg_id FROM deliveries \
+             WHERE endpoint_id = $1 AND status = {PENDING} AND seq IS NULL \
+             ORDER BY lease_owner IS NULL, msg_id"
+        ),
         &[&endpoint.as_str()],
     )
     .await?;
@@ -130,9 +139,11 @@ pub(crate) async fn requeue(
     let now = ms(now);
     let again = execute(
         c,
-        "UPDATE deliveries SET status = 1, attempts = 0, next_attempt_at = $1, \
-         lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
-         WHERE msg_id = $2 AND endpoint_id = $3 AND status <> 1",
+        formatcp!(
+            "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
+             WHERE msg_id = $2 AND endpoint_id = $3 AND status <> {PENDING}"
+        ),
         &[&now, &msg.as_str(), &endpoint.as_str()],
     )
     .await?;
@@ -142,9 +153,12 @@ pub(crate) async fn requeue(
         // Absent: created pending, numbered by the insert trigger. Present and pending: kept.
         execute(
             c,
-            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-             next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, 1, 0, $4, $4, $4) \
-             ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+            formatcp!(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                 next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, {PENDING}, 0, $4, $4, $4) \
+                 ON CONFLICT (msg_id, endpoint_id) DO NOTHING"
+            ),
             &[&msg.as_str(), &endpoint.as_str(), &app.as_str(), &now],
         )
         .await?;

@@ -3,16 +3,14 @@
 
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
-use webhookd_core::model::DeliveryStatus;
 
 use super::rows::get;
 use super::sql::{execute, query};
+use crate::status::PENDING;
 use crate::{Result, RetentionPurge};
 
 /// Rows purged per kind and call at most: a batch holds its row locks for milliseconds.
 const RETENTION_BATCH: i64 = 200;
-
-const PENDING: i16 = DeliveryStatus::Pending as i16;
 
 /// Erases these messages' payloads: they read back as empty content, never as an error. The
 /// one place content is erased, shared by retention and the expunge APIs.

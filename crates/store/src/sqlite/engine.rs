@@ -1,5 +1,6 @@
 //! The engine's side of storage: claims and leases, attempt results, recovery and retention.
 
+use const_format::formatcp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
@@ -11,12 +12,11 @@ use super::map_error;
 use super::operational;
 use super::rows::{self, ms};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
+use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
     Result,
 };
-
-const PENDING: i64 = DeliveryStatus::Pending as i64;
 
 /// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
 /// number, found through `deliveries_line` (then read by its key). The claim hands out
@@ -24,10 +24,12 @@ const PENDING: i64 = DeliveryStatus::Pending as i64;
 /// waiting for a retry: it holds the line); an expired lease (a dead node's) lets the head be
 /// claimed again. Numbered deliveries are not in `deliveries_due`, so a long line costs the
 /// claim nothing but its head.
-const LINE_HEADS: &str = "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
+const LINE_HEADS: &str = formatcp!(
+    "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
      AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
-                     WHERE x.endpoint_id = en.id AND x.status = 1 AND x.seq IS NOT NULL \
-                     ORDER BY x.seq LIMIT 1)";
+                     WHERE x.endpoint_id = en.id AND x.status = {PENDING} AND x.seq IS NOT NULL \
+                     ORDER BY x.seq LIMIT 1)"
+);
 
 pub(crate) fn claim_due(
     c: &Connection,
@@ -181,11 +183,11 @@ fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
     // canceled meanwhile stays canceled.
     let result = match record.delivery {
         DeliveryUpdate::Delivered => c
-            .prepare_cached(
-                "UPDATE deliveries SET status = 0, attempts = attempts + 1, next_attempt_at = NULL, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = ? \
-                 WHERE msg_id = ? AND endpoint_id = ?",
-            )
+            .prepare_cached(formatcp!(
+                "UPDATE deliveries SET status = {SUCCESS}, attempts = attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                 WHERE msg_id = ? AND endpoint_id = ?"
+            ))
             .and_then(|mut update| update.execute(params![at, key.0, key.1])),
         DeliveryUpdate::RetryAt(next) => c
             .prepare_cached(&format!(
@@ -194,32 +196,49 @@ fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
                  WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
                  AND (lease_owner IS NULL OR lease_owner = ?)"
             ))
-            .and_then(|mut update| update.execute(params![ms(next), at, key.0, key.1, record.owner])),
+            .and_then(|mut update| {
+                update.execute(params![ms(next), at, key.0, key.1, record.owner])
+            }),
         DeliveryUpdate::Failed => c
             .prepare_cached(&format!(
-                "UPDATE deliveries SET status = 2, attempts = attempts + 1, next_attempt_at = NULL, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? \
                  WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
                  AND (lease_owner IS NULL OR lease_owner = ?)"
             ))
             .and_then(|mut update| update.execute(params![at, key.0, key.1, record.owner])),
         DeliveryUpdate::Manual { success } => {
-            let status = if success { DeliveryStatus::Success } else { DeliveryStatus::Fail };
+            let status = if success {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Fail
+            };
             c.prepare_cached(
                 "INSERT OR IGNORE INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
                  created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
             )
             .and_then(|mut insert| {
-                insert.execute(params![key.0, key.1, attempt.app_id.as_str(), status.code(), at, at])
+                insert.execute(params![
+                    key.0,
+                    key.1,
+                    attempt.app_id.as_str(),
+                    status.code(),
+                    at,
+                    at
+                ])
             })
             .and_then(|_| {
                 let sql = if success {
-                    "UPDATE deliveries SET status = 0, next_attempt_at = NULL, updated_at = ? \
-                     WHERE msg_id = ? AND endpoint_id = ?"
+                    formatcp!(
+                        "UPDATE deliveries SET status = {SUCCESS}, next_attempt_at = NULL, \
+                         updated_at = ? WHERE msg_id = ? AND endpoint_id = ?"
+                    )
                 } else {
                     // A delivery still pending on its own schedule keeps it.
-                    "UPDATE deliveries SET status = 2, updated_at = ? \
-                     WHERE msg_id = ? AND endpoint_id = ? AND status != 1"
+                    formatcp!(
+                        "UPDATE deliveries SET status = {FAIL}, updated_at = ? \
+                         WHERE msg_id = ? AND endpoint_id = ? AND status != {PENDING}"
+                    )
                 };
                 c.prepare_cached(sql)?.execute(params![at, key.0, key.1])
             })
@@ -290,7 +309,8 @@ pub(crate) fn recover(
         .prepare_cached(&format!(
             "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = ?, \
              lease_owner = NULL, lease_until = NULL, updated_at = ?, seq = NULL \
-             WHERE endpoint_id = ? AND status IN (2, 4) AND created_at >= ? AND created_at <= ? \
+             WHERE endpoint_id = ? AND status IN ({FAIL}, {CANCELED}) \
+             AND created_at >= ? AND created_at <= ? \
              RETURNING msg_id"
         ))
         .and_then(|mut update| {

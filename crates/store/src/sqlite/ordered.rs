@@ -3,6 +3,7 @@
 //! deliveries made pending again (recover, replay, resend) and the pending deliveries of an
 //! endpoint whose `ordered` changed. The claim's rule is in `engine::claim_due`.
 
+use const_format::formatcp;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use webhookd_core::{AppId, EndpointId, MessageId};
@@ -10,6 +11,7 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 use super::map_error;
 use super::rows::ms;
 use crate::Result;
+use crate::status::PENDING;
 
 /// Whether the endpoint delivers in order (false when it does not exist).
 pub(crate) fn is_ordered(c: &Connection, endpoint: &EndpointId) -> Result<bool> {
@@ -46,9 +48,10 @@ fn number(c: &Connection, endpoint: &EndpointId, msgs: &[String]) -> Result<()> 
         })
         .map_err(map_error)?;
     let mut number = c
-        .prepare_cached(
-            "UPDATE deliveries SET seq = ? WHERE msg_id = ? AND endpoint_id = ? AND status = 1",
-        )
+        .prepare_cached(formatcp!(
+            "UPDATE deliveries SET seq = ? \
+             WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING}"
+        ))
         .map_err(map_error)?;
     for (seq, msg) in (last - count + 1..).zip(msgs) {
         number
@@ -64,19 +67,20 @@ fn number(c: &Connection, endpoint: &EndpointId, msgs: &[String]) -> Result<()> 
 pub(crate) fn reorder(c: &Connection, endpoint: &EndpointId, ordered: bool) -> Result<()> {
     if !ordered {
         return c
-            .prepare_cached(
+            .prepare_cached(formatcp!(
                 "UPDATE deliveries SET seq = NULL \
-                 WHERE endpoint_id = ? AND status = 1 AND seq IS NOT NULL",
-            )
+                 WHERE endpoint_id = ? AND status = {PENDING} AND seq IS NOT NULL"
+            ))
             .and_then(|mut update| update.execute([endpoint.as_str()]))
             .map(drop)
             .map_err(map_error);
     }
     let pending = c
-        .prepare_cached(
-            "SELECT msg_id FROM deliveries WHERE endpoint_id = ? AND status = 1 AND seq IS NULL \
-             ORDER BY lease_owner IS NULL, msg_id",
-        )
+        .prepare_cached(formatcp!(
+            "SELECT msg_id FROM deliveries \
+             WHERE endpoint_id = ? AND status = {PENDING} AND seq IS NULL \
+             ORDER BY lease_owner IS NULL, msg_id"
+        ))
         .and_then(|mut select| {
             select
                 .query_map([endpoint.as_str()], |row| row.get::<_, String>(0))?
@@ -96,21 +100,21 @@ pub(crate) fn requeue(
 ) -> Result<()> {
     let now = ms(now);
     let again = c
-        .prepare_cached(
-            "UPDATE deliveries SET status = 1, attempts = 0, next_attempt_at = ?, \
+        .prepare_cached(formatcp!(
+            "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = ?, \
              lease_owner = NULL, lease_until = NULL, updated_at = ?, seq = NULL \
-             WHERE msg_id = ? AND endpoint_id = ? AND status <> 1",
-        )
+             WHERE msg_id = ? AND endpoint_id = ? AND status <> {PENDING}"
+        ))
         .and_then(|mut update| update.execute(params![now, now, msg.as_str(), endpoint.as_str()]))
         .map_err(map_error)?;
     if again > 0 {
         return line_up(c, endpoint, vec![msg.to_string()]);
     }
     // Absent: created pending, numbered by the insert trigger. Present and pending: kept.
-    c.prepare_cached(
+    c.prepare_cached(formatcp!(
         "INSERT OR IGNORE INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-         next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 1, 0, ?, ?, ?)",
-    )
+         next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, {PENDING}, 0, ?, ?, ?)"
+    ))
     .and_then(|mut insert| {
         insert.execute(params![
             msg.as_str(),

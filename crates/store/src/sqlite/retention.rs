@@ -3,16 +3,14 @@
 
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
-use webhookd_core::model::DeliveryStatus;
 
 use super::map_error;
 use super::rows::ms;
+use crate::status::PENDING;
 use crate::{Result, RetentionPurge};
 
 /// Rows purged per kind and call at most: a batch costs the writer a few milliseconds.
 const RETENTION_BATCH: i64 = 200;
-
-const PENDING: i64 = DeliveryStatus::Pending as i64;
 
 /// Erases these messages' payloads: they read back as empty content, never as an error. The
 /// one place content is erased, shared by retention and the expunge APIs.
