@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use const_format::formatcp;
+use const_format::{formatcp, str_replace};
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
@@ -47,6 +47,36 @@ const LINE_HEADS: &str = formatcp!(
                      ORDER BY x.seq LIMIT 1)"
 );
 
+/// What a claim may take: due, not leased (or its lease ended by the database's clock), and
+/// not of an endpoint the caller skips.
+const CLAIMABLE: &str = formatcp!(
+    "d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until < {DB_NOW_MS} + $6) \
+     AND d.endpoint_id <> ALL($4::text[])"
+);
+/// Unordered deliveries and the heads of the ordered endpoints' lines, each locked as it is
+/// picked; the oldest due of both are claimed.
+const CLAIM_DUE: &str = formatcp!(
+    "WITH unordered AS ( \
+       SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
+       WHERE d.status = {PENDING} AND d.seq IS NULL AND {CLAIMABLE} \
+       ORDER BY d.next_attempt_at LIMIT $5 \
+       FOR UPDATE SKIP LOCKED), \
+     heads AS ( \
+       SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM {LINE_HEADS} \
+       WHERE en.ordered AND {CLAIMABLE} \
+       ORDER BY d.next_attempt_at LIMIT $5 \
+       FOR UPDATE OF d SKIP LOCKED), \
+     picked AS ( \
+       SELECT msg_id, endpoint_id FROM (SELECT * FROM unordered UNION ALL SELECT * FROM heads) u \
+       ORDER BY next_attempt_at LIMIT $5), \
+     claimed AS ( \
+       UPDATE deliveries SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2 \
+       WHERE (msg_id, endpoint_id) IN (SELECT msg_id, endpoint_id FROM picked) \
+       RETURNING *) \
+     SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM claimed d \
+     JOIN messages m ON m.id = d.msg_id ORDER BY d.next_attempt_at"
+);
+
 /// Claims due deliveries. `now` decides what is due; whether a lease has ended is decided on
 /// the database's clock, at `now` translated to it (the scheduler passes its own now, so that
 /// is the database's now; a caller may pass a later `now` to look ahead in time).
@@ -61,34 +91,9 @@ pub(crate) async fn claim_due(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Unordered deliveries and the heads of the ordered endpoints' lines, each locked as it
     // is picked; the oldest due of both are claimed.
-    let claimable = format!(
-        "d.next_attempt_at <= $3 AND (d.lease_until IS NULL OR d.lease_until < {DB_NOW_MS} + $6) \
-         AND d.endpoint_id <> ALL($4::text[])"
-    );
-    let sql = format!(
-        "WITH unordered AS ( \
-           SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
-           WHERE d.status = {PENDING} AND d.seq IS NULL AND {claimable} \
-           ORDER BY d.next_attempt_at LIMIT $5 \
-           FOR UPDATE SKIP LOCKED), \
-         heads AS ( \
-           SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM {LINE_HEADS} \
-           WHERE en.ordered AND {claimable} \
-           ORDER BY d.next_attempt_at LIMIT $5 \
-           FOR UPDATE OF d SKIP LOCKED), \
-         picked AS ( \
-           SELECT msg_id, endpoint_id FROM (SELECT * FROM unordered UNION ALL SELECT * FROM heads) u \
-           ORDER BY next_attempt_at LIMIT $5), \
-         claimed AS ( \
-           UPDATE deliveries SET lease_owner = $1, lease_until = {DB_NOW_MS} + $2 \
-           WHERE (msg_id, endpoint_id) IN (SELECT msg_id, endpoint_id FROM picked) \
-           RETURNING *) \
-         SELECT {DELIVERY_COLUMNS}, {MESSAGE_COLUMNS} FROM claimed d \
-         JOIN messages m ON m.id = d.msg_id ORDER BY d.next_attempt_at"
-    );
     let claimed = query(
         c,
-        &sql,
+        CLAIM_DUE,
         &[
             &lease.owner,
             &lease_ms(lease),
@@ -110,7 +115,7 @@ pub(crate) async fn claim_due(
 pub(crate) async fn renew_leases(c: &impl GenericClient, lease: &Lease) -> Result<u64> {
     execute(
         c,
-        &format!(
+        formatcp!(
             "UPDATE deliveries SET lease_until = {DB_NOW_MS} + $1 \
              WHERE lease_owner = $2 AND status = {PENDING}"
         ),
@@ -225,11 +230,11 @@ fn insert_attempts(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
         )
     };
     pipeline.push(
-        format!(
+        formatcp!(
             "INSERT INTO attempts ({}) SELECT * FROM unnest($1::text[], $2::text[], \
              $3::text[], $4::text[], $5::text[], $6::smallint[], $7::integer[], $8::text[], \
              $9::bigint[], $10::smallint[], $11::bigint[])",
-            ATTEMPT_COLUMNS.replace("a.", "")
+            str_replace!(ATTEMPT_COLUMNS, "a.", "")
         ),
         vec![
             texts(|a| a.id.as_str()),
@@ -335,7 +340,7 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
     // A scheduled result applies only while the delivery is still pending and ours.
     if !retried.msgs.is_empty() {
         pipeline.push(
-            format!(
+            formatcp!(
                 "UPDATE deliveries d SET attempts = d.attempts + 1, next_attempt_at = k.next, \
                  lease_owner = NULL, lease_until = NULL, updated_at = k.at \
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) \
@@ -354,7 +359,7 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
     }
     if !failed.msgs.is_empty() {
         pipeline.push(
-            format!(
+            formatcp!(
                 "UPDATE deliveries d SET status = {FAIL}, attempts = d.attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) \
@@ -388,7 +393,7 @@ fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
             vec![int(at), text(msg), text(endpoint)],
         ),
         DeliveryUpdate::RetryAt(next) => pipeline.push(
-            format!(
+            formatcp!(
                 "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
                  lease_owner = NULL, lease_until = NULL, updated_at = $2 \
                  WHERE msg_id = $3 AND endpoint_id = $4 AND status = {PENDING} \
@@ -403,7 +408,7 @@ fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
             ],
         ),
         DeliveryUpdate::Failed => pipeline.push(
-            format!(
+            formatcp!(
                 "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
                  WHERE msg_id = $2 AND endpoint_id = $3 AND status = {PENDING} \
@@ -469,14 +474,14 @@ pub(crate) async fn next_due_at(
 ) -> Result<Option<OffsetDateTime>> {
     // Of unordered deliveries, and of the heads of ordered endpoints' lines (the rest of a line
     // waits for its head, not for the clock).
-    let sql = format!(
+    let sql = formatcp!(
         "SELECT LEAST( \
            (SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} AND seq IS NULL \
             AND lease_owner IS NULL AND next_attempt_at > $1 ORDER BY next_attempt_at LIMIT 1), \
            (SELECT MIN(d.next_attempt_at) FROM {LINE_HEADS} \
             WHERE en.ordered AND d.lease_owner IS NULL AND d.next_attempt_at > $1))"
     );
-    let rows = query(c, &sql, &[&ms(after)]).await?;
+    let rows = query(c, sql, &[&ms(after)]).await?;
     let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
     Ok(next.map(from_unix_ms))
 }
@@ -491,7 +496,7 @@ pub(crate) async fn recover(
     now: OffsetDateTime,
 ) -> Result<u64> {
     // An ordered endpoint's recovered deliveries join the end of its line, in message order.
-    let sql = format!(
+    let sql = formatcp!(
         "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
          lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
          WHERE endpoint_id = $2 AND status IN ({FAIL}, {CANCELED}) AND created_at >= $3 AND created_at <= $4 \
@@ -499,7 +504,7 @@ pub(crate) async fn recover(
     );
     let rows = query(
         c,
-        &sql,
+        sql,
         &[&ms(now), &endpoint.as_str(), &ms(since), &ms(until)],
     )
     .await?;

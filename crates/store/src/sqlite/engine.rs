@@ -1,6 +1,6 @@
 //! The engine's side of storage: claims and leases, attempt results, recovery and retention.
 
-use const_format::formatcp;
+use const_format::{formatcp, str_replace};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
@@ -104,7 +104,7 @@ pub(crate) fn claim_due(
 
 pub(crate) fn renew_leases(c: &Connection, lease: &Lease) -> Result<u64> {
     let renewed = c
-        .prepare_cached(&format!(
+        .prepare_cached(formatcp!(
             "UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND status = {PENDING}"
         ))
         .and_then(|mut update| update.execute(params![ms(lease.until), lease.owner]))
@@ -144,9 +144,9 @@ pub(crate) fn release_all_leases(c: &Connection) -> Result<u64> {
 
 pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Result<()> {
     let mut insert = c
-        .prepare_cached(&format!(
+        .prepare_cached(formatcp!(
             "INSERT INTO attempts ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ATTEMPT_COLUMNS.replace("a.", "")
+            str_replace!(ATTEMPT_COLUMNS, "a.", "")
         ))
         .map_err(map_error)?;
     for record in records {
@@ -190,7 +190,7 @@ fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
             ))
             .and_then(|mut update| update.execute(params![at, key.0, key.1])),
         DeliveryUpdate::RetryAt(next) => c
-            .prepare_cached(&format!(
+            .prepare_cached(formatcp!(
                 "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, \
                  lease_owner = NULL, lease_until = NULL, updated_at = ? \
                  WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
@@ -200,7 +200,7 @@ fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
                 update.execute(params![ms(next), at, key.0, key.1, record.owner])
             }),
         DeliveryUpdate::Failed => c
-            .prepare_cached(&format!(
+            .prepare_cached(formatcp!(
                 "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? \
                  WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
@@ -274,18 +274,18 @@ pub(crate) fn next_due_at(c: &Connection, after: OffsetDateTime) -> Result<Optio
     // waits for its head, not for the clock).
     let mut next: Option<i64> = None;
     for sql in [
-        format!(
+        formatcp!(
             "SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} AND seq IS NULL \
              AND lease_owner IS NULL AND next_attempt_at > ?1 \
              ORDER BY next_attempt_at LIMIT 1"
         ),
-        format!(
+        formatcp!(
             "SELECT MIN(d.next_attempt_at) FROM {LINE_HEADS} \
              WHERE en.ordered = 1 AND d.lease_owner IS NULL AND d.next_attempt_at > ?1"
         ),
     ] {
         let found: Option<i64> = c
-            .prepare_cached(&sql)
+            .prepare_cached(sql)
             .and_then(|mut select| select.query_row([ms(after)], |row| row.get(0)).optional())
             .map_err(map_error)?
             .flatten();
