@@ -1,6 +1,7 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
 use crate::key_column;
+use const_format::{formatcp, str_replace};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -242,8 +243,8 @@ pub(crate) struct BatchItem<'a> {
 /// batch, and two batches lock ordered endpoints in one order. Each application's endpoints
 /// are read once, through its index whatever the table's statistics say (the `LATERAL`
 /// read, fenced by `OFFSET 0`, cannot become a scan of every endpoint).
-pub(crate) fn insert_batch_statement() -> String {
-    format!(
+pub(crate) fn insert_batch_statement() -> &'static str {
+    formatcp!(
         "WITH s AS MATERIALIZED ( \
            SELECT ix, id, app_id, event_type, event_id, payload, \
              channel_list::text[] AS channels, tag_list::text[] AS tags, created_at, deliver_at, \
@@ -288,7 +289,7 @@ pub(crate) fn insert_batch_statement() -> String {
          RETURNING msg_id, endpoint_id, lease_owner IS NOT NULL AS claimed) \
          SELECT msg_id, endpoint_id, NULL::text, claimed FROM fanned_out \
          UNION ALL SELECT msg_id, endpoint_id, payload_filter, false FROM unevaluated",
-        MESSAGE_COLUMNS.replace("m.", ""),
+        str_replace!(MESSAGE_COLUMNS, "m.", ""),
     )
 }
 
