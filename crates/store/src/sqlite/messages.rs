@@ -1,6 +1,7 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
 use crate::key_column;
+use const_format::{formatcp, str_replace};
 use rusqlite::{Connection, OptionalExtension, params};
 use webhookd_core::MessageKey;
 use webhookd_core::model::{
@@ -53,9 +54,9 @@ pub(crate) fn create_message(
 /// Stores the message row and its tags and channels (the list's indexes); Conflict when its
 /// eventId is taken.
 pub(crate) fn insert_message(c: &Connection, message: &Message) -> Result<()> {
-    c.prepare_cached(&format!(
+    c.prepare_cached(formatcp!(
         "INSERT INTO messages ({}, stream_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NEXT_STREAM_SEQ})",
-        MESSAGE_COLUMNS.replace("m.", "")
+        str_replace!(MESSAGE_COLUMNS, "m.", "")
     ))
     .and_then(|mut insert| {
         insert.execute(params![
@@ -139,7 +140,7 @@ fn insert_labels(c: &Connection, message: &Message) -> Result<()> {
 /// endpoints get no deliveries (their consumers read the stream instead).
 fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<EndpointId>, bool)> {
     let mut select = c
-        .prepare_cached(&format!(
+        .prepare_cached(formatcp!(
             "SELECT id, event_types, channels, payload_filter, ordered FROM endpoints \
              WHERE app_id = ? AND disabled = 0 AND url <> '{POLLING_URL}'"
         ))
