@@ -3,6 +3,7 @@
 
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
+use webhookd_core::AttemptId;
 
 use super::rows::get;
 use super::sql::{execute, query};
@@ -50,12 +51,14 @@ pub(crate) async fn apply_retention(
     cutoff: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<RetentionPurge> {
+    // An attempt's id carries the time it was made: the oldest attempts are the lowest ids.
+    let first_kept = AttemptId::lowest_at(cutoff);
     let cutoff = super::rows::ms(cutoff);
     let attempts = execute(
         c,
         "DELETE FROM attempts WHERE id IN \
-         (SELECT id FROM attempts WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        &[&cutoff, &RETENTION_BATCH],
+         (SELECT id FROM attempts WHERE id < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&first_kept.as_str(), &RETENTION_BATCH],
     )
     .await?;
     let mut ids = expired(c, "m.created_at < $1", cutoff, RETENTION_BATCH).await?;

@@ -3,6 +3,7 @@
 
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
+use webhookd_core::AttemptId;
 
 use super::map_error;
 use super::rows::ms;
@@ -48,12 +49,14 @@ pub(crate) fn apply_retention(
     cutoff: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<RetentionPurge> {
+    // An attempt's id carries the time it was made: the oldest attempts are the lowest ids.
+    let first_kept = AttemptId::lowest_at(cutoff);
     let cutoff = ms(cutoff);
     let attempts = c
         .execute(
             "DELETE FROM attempts WHERE rowid IN \
-             (SELECT rowid FROM attempts WHERE created_at < ? LIMIT ?)",
-            params![cutoff, RETENTION_BATCH],
+             (SELECT rowid FROM attempts WHERE id < ? LIMIT ?)",
+            params![first_kept.as_str(), RETENTION_BATCH],
         )
         .map_err(map_error)? as u64;
     let mut ids = expired(c, "m.created_at < ?", cutoff, RETENTION_BATCH)?;

@@ -4,7 +4,7 @@
 use time::{Duration, OffsetDateTime};
 use webhookd_core::model::{DeliveryStatus, EndpointStats};
 use webhookd_core::time::now;
-use webhookd_core::{EndpointId, MessageId};
+use webhookd_core::{AttemptId, EndpointId, MessageId};
 use webhookd_store::{
     AttemptScope, DeliveryUpdate, EndpointHealth, PageRequest, Store, StoreError,
 };
@@ -439,6 +439,8 @@ pub(crate) async fn retention_keeps_pending_payloads(store: &dyn Store) {
     }
     let mut old_attempt =
         attempt_record(&app.id, &old_done.id, hook, DeliveryUpdate::Delivered, "n");
+    // An attempt made long ago has the id of that time.
+    old_attempt.attempt.id = AttemptId::made_at(long_ago);
     old_attempt.attempt.created_at = long_ago;
     let new_attempt = attempt_record(
         &app.id,
