@@ -4,12 +4,15 @@
 //! are counted, up to [`INTAKE`]. A submission beyond that is not queued in memory: its
 //! deliveries are already committed, so the handle gives their leases back to the store (the
 //! scheduler writes the release, and retries it while the store fails), where the scheduler
-//! claims them like any due work. Nothing is lost and a flood of submissions
+//! claims them like any due work; their endpoints are noted, and the loop marks them spilled
+//! before its next step, so later fresh deliveries of theirs wait behind them (order under
+//! overload stays close to arrival order). Nothing is lost and a flood of submissions
 //! that the loop cannot keep up with holds at most `INTAKE` deliveries (plus one submission)
 //! in the channel. The other commands are one per API request and carry no delivery.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -66,11 +69,15 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// Fresh deliveries handed to the loop and not yet taken in.
+/// Fresh deliveries handed to the loop and not yet taken in, and the endpoints whose fresh
+/// deliveries were given back to the store instead (the loop marks them as spilled).
 #[derive(Debug)]
 pub(crate) struct Intake {
     max: usize,
     waiting: AtomicUsize,
+    /// Set while `spilled` holds endpoints, so the loop looks at the set only then.
+    has_spilled: AtomicBool,
+    spilled: Mutex<HashSet<EndpointId>>,
 }
 
 impl Intake {
@@ -78,7 +85,31 @@ impl Intake {
         Self {
             max,
             waiting: AtomicUsize::new(0),
+            has_spilled: AtomicBool::new(false),
+            spilled: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn spilled(&self) -> std::sync::MutexGuard<'_, HashSet<EndpointId>> {
+        // A set changed under the lock without panicking code in between.
+        self.spilled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Notes endpoints whose fresh deliveries went to the store at intake.
+    fn spill(&self, endpoints: &[EndpointId]) {
+        self.spilled().extend(endpoints.iter().cloned());
+        self.has_spilled.store(true, Ordering::Release);
+    }
+
+    /// The endpoints noted since the last call, if any.
+    pub(crate) fn take_spilled(&self) -> Option<Vec<EndpointId>> {
+        if !self.has_spilled.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        let spilled: Vec<EndpointId> = self.spilled().drain().collect();
+        (!spilled.is_empty()).then_some(spilled)
     }
 
     /// Counts a submission of `count` deliveries in, unless `max` are already waiting.
@@ -165,7 +196,9 @@ impl Dispatcher {
             });
             return;
         }
-        // The loop is behind: the deliveries wait in the store, due, for the scheduler.
+        // The loop is behind: the deliveries wait in the store, due, for the scheduler, and the
+        // loop sends later fresh ones of these endpoints behind them.
+        shared.intake.spill(&endpoints);
         shared.engine.release(
             endpoints
                 .into_iter()
@@ -270,6 +303,9 @@ mod tests {
             BOUND,
             "the intake holds its bound and no more"
         );
+        // The loop learns, once, that the endpoint spilled.
+        assert_eq!(intake.take_spilled().map(|spilled| spilled.len()), Some(1));
+        assert_eq!(intake.take_spilled(), None, "taken once");
         assert_eq!(intake.waiting(), BOUND);
 
         // The scheduler writes the releases; then another node finds the overflow due at once,

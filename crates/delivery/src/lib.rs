@@ -48,7 +48,8 @@
 //! Once an endpoint has spilled, its later fresh deliveries wait in the store behind the earlier
 //! ones and come back oldest first, so under overload delivery order stays close to arrival
 //! order. Fresh submissions waiting for the loop are bounded too: beyond the bound the handle
-//! releases their leases instead of queueing them (see [`Dispatcher`]).
+//! releases their leases instead of queueing them, and their endpoints count as spilled (see
+//! [`Dispatcher`]).
 
 mod attempt;
 mod engine;

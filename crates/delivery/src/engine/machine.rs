@@ -45,6 +45,10 @@ pub(crate) enum Event {
         message: Arc<Message>,
         endpoints: Vec<EndpointId>,
     },
+    /// Fresh deliveries of these endpoints were given back to the store at intake (beyond its
+    /// bound, before the loop took them in): they wait there, and later fresh ones go behind
+    /// them, as behind any overflow.
+    Spilled(Vec<EndpointId>),
     /// Due deliveries claimed by the scheduler (already counted in the window). `drained`:
     /// the store had no more due work but for the endpoints skipped as full.
     Claimed { due: Vec<Due>, drained: bool },
@@ -186,6 +190,7 @@ impl Machine {
                     self.enqueue(now, endpoint, job, true);
                 }
             }
+            Event::Spilled(endpoints) => self.spilled.extend(endpoints),
             Event::Claimed { due, drained } => {
                 for Due { delivery, message } in due {
                     let job = Job {
@@ -263,6 +268,7 @@ impl Machine {
                 }
             }
             Event::Loaded { .. }
+            | Event::Spilled(_)
             | Event::Resend { .. }
             | Event::EndpointChanged(_)
             | Event::Timer

@@ -143,6 +143,9 @@ async fn run(
             },
             () = sleep_until(next_timer), if next_timer.is_some() => Event::Timer,
         };
+        if let Some(spilled) = driver.intake.take_spilled() {
+            machine.handle(now(), Event::Spilled(spilled));
+        }
         machine.handle(now(), event);
         while let Some(effect) = machine.poll_effect() {
             driver.perform(effect);

@@ -299,6 +299,23 @@ fn a_flooded_endpoint_does_not_starve_a_quiet_one() {
 }
 
 #[test]
+fn an_endpoint_spilled_at_intake_sends_fresh_work_behind_it() {
+    let mut h = Harness::new(10, 100, 1);
+    let (a, b) = (EndpointId::new(), EndpointId::new());
+    h.step(Event::Spilled(vec![a.clone()]));
+    // Fresh work of the spilled endpoint waits in the store behind what spilled; others run.
+    let behind = h.submit(&a);
+    assert_eq!(h.released, [(behind.clone(), a.clone())]);
+    assert_eq!(h.window.held(), 0, "what was released holds no place");
+    h.submit(&b);
+    assert_eq!(h.released.len(), 1);
+    // Once the scheduler has claimed it back and nothing more is due, fresh work fits again.
+    h.claim(vec![(a.clone(), behind)], true);
+    h.submit(&a);
+    assert_eq!(h.released.len(), 1);
+}
+
+#[test]
 fn overflow_comes_back_oldest_first() {
     let mut h = Harness::new(2, 100, 1);
     let a = EndpointId::new();
