@@ -190,6 +190,10 @@ impl Dispatcher {
             return;
         }
         if shared.intake.enter(endpoints.len()) {
+            shared
+                .engine
+                .held
+                .take(endpoints.iter().map(|endpoint| (&message.id, endpoint)));
             self.send(Command::Fresh {
                 message: Arc::new(message),
                 endpoints,

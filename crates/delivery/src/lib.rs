@@ -27,16 +27,19 @@
 //! # Leases
 //!
 //! Every delivery this node works on carries a lease (owner = node id, until = now + lease).
-//! The scheduler renews all of this node's leases every quarter of the lease, so a slow
-//! request or a long queue never loses its claim while the node lives. A dead node's leases
+//! The engine keeps the list of the deliveries it holds (`held.rs`: taken when handed over
+//! or claimed, let go when the attempt's record commits, the lease is given back, or the
+//! delivery is canceled), and the scheduler renews exactly those every quarter of the lease,
+//! so a slow request or a long queue never loses its claim while the node lives. A lease the
+//! engine does not hold (granted by a store write cut off by its deadline that committed
+//! anyway) is not renewed: it expires and the work is claimed again. A dead node's leases
 //! expire and another node (or this one after a restart) claims the work. A delivery can
 //! therefore be sent twice only after a crash, always with the same `webhook-id`.
 //!
-//! Because renewal covers every lease the node owns, a lease given back (overflow, intake
-//! beyond its bound, a refused record, shutdown) must reach the store, or its delivery would
-//! wait under this node's lease for as long as the node lives. Releases are queued in one
-//! place (`releases.rs`) and written by the scheduler between its claims; a failed write is
-//! kept and retried with backoff.
+//! A lease given back (overflow, intake beyond its bound, a refused record, shutdown) is
+//! written to the store so that the delivery is due at once rather than when the lease
+//! expires. Releases are queued in one place (`releases.rs`) and written by the scheduler
+//! between its claims; a failed write is kept and retried with backoff.
 //!
 //! # Memory
 //!
@@ -54,6 +57,7 @@
 mod attempt;
 mod engine;
 mod handle;
+mod held;
 pub mod http;
 mod recorder;
 mod releases;

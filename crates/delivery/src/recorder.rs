@@ -70,7 +70,16 @@ async fn write(store: &dyn Store, shared: &Shared, batch: &[AttemptRecord]) {
     let mut backoff = Duration::from_millis(50);
     loop {
         match store.record_attempts(batch).await {
-            Ok(()) => return,
+            Ok(()) => {
+                // The write ended these leases (a manual attempt holds none).
+                shared.held.let_go(
+                    batch
+                        .iter()
+                        .filter(|record| !matches!(record.delivery, DeliveryUpdate::Manual { .. }))
+                        .map(|record| (&record.attempt.msg_id, &record.attempt.endpoint_id)),
+                );
+                return;
+            }
             Err(StoreError::Unavailable(reason)) => {
                 tracing::warn!(%reason, records = batch.len(), "recording attempts failed; retrying");
                 tokio::time::sleep(backoff).await;

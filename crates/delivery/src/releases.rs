@@ -5,10 +5,10 @@
 //! and shutdown. Each of these only hands its keys here ([`Releases::give_back`]); the
 //! scheduler writes them ([`Releases::write`]), between its claims, in chunks of [`CHUNK`].
 //!
-//! **A failed release is kept and tried again.** The scheduler renews every lease this node
-//! owns, so a release that is simply dropped would keep its deliveries leased, and stalled, for
-//! as long as the node lives. A failed write keeps its keys and is tried again after a backoff
-//! (from [`FIRST_BACKOFF`], doubling, at most the renewal interval), so a passing store failure
+//! **A failed release is kept and tried again.** A released delivery is no longer renewed
+//! (see `held.rs`), so a release that is simply dropped would leave it waiting for its lease to
+//! expire. A failed write keeps its keys and is tried again after a backoff (from
+//! [`FIRST_BACKOFF`], doubling, at most the renewal interval), so a passing store failure
 //! delays those deliveries by about as long as it lasts.
 //!
 //! **Only the scheduler writes, between claims.** A release cut off by a deadline may still
@@ -17,8 +17,8 @@
 //! by one task, one after the other, a kept key is never released while this node works on it.
 //!
 //! **Memory is bounded**: at most [`KEPT`] keys wait. Beyond that, what does not fit is logged
-//! and counted (`webhookd_lease_releases_dropped_total`); its deliveries keep this node's lease
-//! until the node restarts (SQLite) or stops (PostgreSQL). Reaching the bound takes that many
+//! and counted (`webhookd_lease_releases_dropped_total`); its deliveries wait until their
+//! lease expires. Reaching the bound takes that many
 //! releases failing while the same store goes on committing the ingest that caused them.
 
 use std::collections::BTreeSet;
@@ -90,7 +90,7 @@ impl Releases {
             tracing::error!(
                 dropped,
                 kept = KEPT,
-                "too many lease releases are waiting for the store; these stay leased to this node until it stops"
+                "too many lease releases are waiting for the store; these deliveries wait for their leases to expire"
             );
         }
     }

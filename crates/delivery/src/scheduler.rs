@@ -17,12 +17,15 @@ use webhookd_store::{IDEMPOTENCY_WINDOW, Lease, ROLLUP_RETENTION, RetentionPurge
 
 use crate::EngineConfig;
 use crate::engine::{Event, Window};
+use crate::held::Held;
 use crate::releases::Releases;
 
 /// Queued resends taken per poll at most.
 const RESEND_BATCH: usize = 100;
 /// Claims per store call at most.
 const CLAIM_BATCH: usize = 1000;
+/// Leases renewed per store call at most.
+const RENEW_BATCH: usize = 1000;
 /// How often retention, idempotency and rollup pruning run.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 /// The pause between two batches of retention.
@@ -40,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     /// Leases waiting to be given back; the scheduler writes them.
     pub(crate) releases: Releases,
+    /// The leases this node works under: the scheduler renews these and no others.
+    pub(crate) held: Held,
 }
 
 impl Shared {
@@ -48,12 +53,17 @@ impl Shared {
             window: Arc::new(Window::new(config.window)),
             wake: Notify::new(),
             releases: Releases::new(config.node_id.clone(), config.lease / 4),
+            held: Held::default(),
         }
     }
 
     /// Gives leases back to the store, soon: the scheduler writes them, and retries them
     /// while the store fails.
+    /// They are no longer held, so no longer renewed.
     pub(crate) fn release(&self, keys: impl IntoIterator<Item = (MessageId, EndpointId)>) {
+        let keys: Vec<(MessageId, EndpointId)> = keys.into_iter().collect();
+        self.held
+            .let_go(keys.iter().map(|(msg, endpoint)| (msg, endpoint)));
         self.releases.give_back(keys);
         self.wake.notify_one();
     }
@@ -94,6 +104,10 @@ pub(crate) async fn run(
             match store.claim_due(&lease(&config), now(), limit, &full).await {
                 Ok(due) => {
                     shared.releases.claimed(&due);
+                    shared.held.take(
+                        due.iter()
+                            .map(|due| (&due.message.id, &due.delivery.endpoint_id)),
+                    );
                     window.give_back(limit - due.len());
                     more_waiting = due.len() == limit;
                     // Fewer than asked: nothing else due waits in the store, but for the
@@ -117,10 +131,7 @@ pub(crate) async fn run(
             take_resends(store.as_ref(), &events).await;
         }
         if Instant::now() >= next_renewal {
-            match store.renew_leases(&lease(&config)).await {
-                Ok(renewed) => tracing::debug!(renewed, "leases renewed"),
-                Err(error) => tracing::warn!(%error, "renewing leases failed"),
-            }
+            renew(store.as_ref(), &lease(&config), &shared.held).await;
             next_renewal = Instant::now() + renew_every;
         }
         if Instant::now() >= next_gauges {
@@ -135,6 +146,8 @@ pub(crate) async fn run(
         if let Some(at) = shared.releases.due_at() {
             pause = pause.min(at.saturating_duration_since(Instant::now()));
         }
+        // A poll interval longer than a quarter lease must not delay a renewal.
+        pause = pause.min(next_renewal.saturating_duration_since(Instant::now()));
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = shared.wake.notified() => {}
@@ -147,6 +160,20 @@ pub(crate) async fn run(
             () = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// Renews the leases this node holds, in batches; a failed batch is tried again at the next
+/// renewal (a quarter of the lease later), well before those leases end.
+async fn renew(store: &dyn Store, lease: &Lease, held: &Held) {
+    let keys = held.keys();
+    let mut renewed = 0;
+    for batch in keys.chunks(RENEW_BATCH) {
+        match store.renew_leases(lease, batch).await {
+            Ok(count) => renewed += count,
+            Err(error) => tracing::warn!(%error, count = batch.len(), "renewing leases failed"),
+        }
+    }
+    tracing::debug!(held = keys.len(), renewed, "leases renewed");
 }
 
 /// Hands the engine the manual attempts that nodes which do not deliver have queued.

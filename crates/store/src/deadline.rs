@@ -189,7 +189,7 @@ wrapped_store! {
     fn list_endpoint_deliveries(app: &AppId, endpoint: &EndpointId, filter: &AttemptFilter, page: &PageRequest) -> Result<Page<(Message, Delivery)>>;
     fn get_delivery(msg: &MessageId, endpoint: &EndpointId) -> Result<Option<Delivery>>;
     fn claim_due(lease: &Lease, now: OffsetDateTime, limit: usize, skip_endpoints: &[EndpointId]) -> Result<Vec<Due>>;
-    fn renew_leases(lease: &Lease) -> Result<u64>;
+    fn renew_leases(lease: &Lease, keys: &[(MessageId, EndpointId)]) -> Result<u64>;
     fn release_leases(owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()>;
     fn record_attempts(records: &[AttemptRecord]) -> Result<()>;
     fn next_due_at(after: OffsetDateTime) -> Result<Option<OffsetDateTime>>;

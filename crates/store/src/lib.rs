@@ -428,8 +428,10 @@ pub trait Store: BulkStore + AccessStore + PollStore + Send + Sync + 'static {
         limit: usize,
         skip_endpoints: &[EndpointId],
     ) -> Result<Vec<Due>>;
-    /// Extends every lease held by `lease.owner` to `lease.until`.
-    async fn renew_leases(&self, lease: &Lease) -> Result<u64>;
+    /// Extends the leases `lease.owner` holds on these deliveries, while pending, to
+    /// `lease.until`; returns how many. Any other lease of the owner is left to expire (one it
+    /// took by a write it believes failed, say), so a node renews only what it works on.
+    async fn renew_leases(&self, lease: &Lease, keys: &[(MessageId, EndpointId)]) -> Result<u64>;
     /// Gives back claims the owner will not work on; they become due at once.
     async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()>;
     /// Gives back every claim of every owner (a single-node store at start).

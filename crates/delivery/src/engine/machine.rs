@@ -94,6 +94,9 @@ pub(crate) enum Effect {
     Load(EndpointId),
     /// Give these leases back to the store in one write: the deliveries wait there, due.
     Release(Vec<(MessageId, EndpointId)>),
+    /// Stop renewing these leases: the store canceled the deliveries (their endpoint was
+    /// disabled or deleted), and the machine forgot them.
+    LetGo(Vec<(MessageId, EndpointId)>),
     /// Due work may be claimable again (an endpoint is no longer full).
     WakeScheduler,
 }
@@ -125,6 +128,8 @@ pub(crate) struct Machine {
     budget: Budget,
     /// Leases to give back, written at the end of the step as one release.
     to_release: Vec<(MessageId, EndpointId)>,
+    /// Deliveries forgotten in this step (their queue dropped), let go at its end.
+    to_let_go: Vec<(MessageId, EndpointId)>,
     effects: VecDeque<Effect>,
     shutting_down: bool,
 }
@@ -141,6 +146,7 @@ impl Machine {
             parked: VecDeque::new(),
             budget: Budget::new(limits.max_in_flight),
             to_release: Vec::new(),
+            to_let_go: Vec::new(),
             effects: VecDeque::new(),
             shutting_down: false,
         }
@@ -175,6 +181,10 @@ impl Machine {
         if !self.to_release.is_empty() {
             let keys = std::mem::take(&mut self.to_release);
             self.effects.push_back(Effect::Release(keys));
+        }
+        if !self.to_let_go.is_empty() {
+            let keys = std::mem::take(&mut self.to_let_go);
+            self.effects.push_back(Effect::LetGo(keys));
         }
     }
 
@@ -416,8 +426,14 @@ impl Machine {
         let Some(lane) = self.lanes.get_mut(id) else {
             return;
         };
-        let dropped = lane.queue.drain(..).filter(|job| !job.manual).count();
-        self.window.give_back(dropped);
+        let before = self.to_let_go.len();
+        self.to_let_go.extend(
+            lane.queue
+                .drain(..)
+                .filter(|job| !job.manual)
+                .map(|job| (job.message.id.clone(), id.clone())),
+        );
+        self.window.give_back(self.to_let_go.len() - before);
     }
 
     /// Puts the lane in the ready list if it can start a request.

@@ -221,6 +221,10 @@ impl Driver {
             } => self.spawn_attempt(endpoint, job, unproven),
             Effect::Load(id) => self.load(id),
             Effect::Release(keys) => self.shared.release(keys),
+            Effect::LetGo(keys) => self
+                .shared
+                .held
+                .let_go(keys.iter().map(|(msg, endpoint)| (msg, endpoint))),
             Effect::WakeScheduler => self.shared.wake.notify_one(),
         }
     }

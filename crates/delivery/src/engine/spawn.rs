@@ -18,6 +18,7 @@ impl Driver {
         let http = self.http.clone();
         let recorder = self.recorder.clone();
         let events = self.events.clone();
+        let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             let attempt =
                 AssertUnwindSafe(attempt::run(&config, &http, &endpoint, &job)).catch_unwind();
@@ -30,8 +31,12 @@ impl Driver {
                     (finished.outcome, health, answered)
                 }
                 Err(_) => {
-                    // The delivery keeps its lease and is retried after it expires.
+                    // The delivery keeps its lease, no longer renewed, and is claimed again
+                    // when it expires.
                     tracing::error!(endpoint = %endpoint.id, msg = %job.message.id, "an attempt panicked");
+                    if !job.manual {
+                        shared.held.let_go([(&job.message.id, &endpoint.id)]);
+                    }
                     (
                         Outcome::Failed {
                             disable_endpoint: false,

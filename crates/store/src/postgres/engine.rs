@@ -112,14 +112,25 @@ pub(crate) async fn claim_due(
     })
 }
 
-pub(crate) async fn renew_leases(c: &impl GenericClient, lease: &Lease) -> Result<u64> {
+pub(crate) async fn renew_leases(
+    c: &impl GenericClient,
+    lease: &Lease,
+    keys: &[(MessageId, EndpointId)],
+) -> Result<u64> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let messages: Vec<&str> = keys.iter().map(|(msg, _)| msg.as_str()).collect();
+    let endpoints: Vec<&str> = keys.iter().map(|(_, endpoint)| endpoint.as_str()).collect();
     execute(
         c,
         formatcp!(
-            "UPDATE deliveries SET lease_until = {DB_NOW_MS} + $1 \
-             WHERE lease_owner = $2 AND status = {PENDING}"
+            "UPDATE deliveries d SET lease_until = {DB_NOW_MS} + $1 \
+             FROM unnest($3::text[], $4::text[]) AS k(msg_id, endpoint_id) \
+             WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
+             AND d.lease_owner = $2 AND d.status = {PENDING}"
         ),
-        &[&lease_ms(lease), &lease.owner],
+        &[&lease_ms(lease), &lease.owner, &messages, &endpoints],
     )
     .await
 }
@@ -149,14 +160,23 @@ pub(crate) async fn release_leases(
     Ok(())
 }
 
+/// Only pending deliveries are leased (every other status is written with the lease ended),
+/// and they are read through their indexes: unordered ones by `deliveries_due`, numbered ones
+/// by `deliveries_line`.
 pub(crate) async fn release_all_leases(c: &impl GenericClient) -> Result<u64> {
-    execute(
-        c,
-        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
-         WHERE lease_owner IS NOT NULL",
-        &[],
-    )
-    .await
+    let mut released = 0;
+    for numbered in ["seq IS NULL", "seq IS NOT NULL"] {
+        released += execute(
+            c,
+            &format!(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+                 WHERE status = {PENDING} AND {numbered} AND lease_owner IS NOT NULL"
+            ),
+            &[],
+        )
+        .await?;
+    }
+    Ok(released)
 }
 
 /// Writes the attempts, their deliveries' and their endpoints' new state and the rollup as

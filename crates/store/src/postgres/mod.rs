@@ -481,8 +481,8 @@ impl Store for PostgresStore {
         engine::claim_due(&self.client().await?, lease, now, limit, skip_endpoints).await
     }
 
-    async fn renew_leases(&self, lease: &Lease) -> Result<u64> {
-        engine::renew_leases(&self.client().await?, lease).await
+    async fn renew_leases(&self, lease: &Lease, keys: &[(MessageId, EndpointId)]) -> Result<u64> {
+        engine::renew_leases(&self.client().await?, lease, keys).await
     }
 
     async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {

@@ -102,13 +102,28 @@ pub(crate) fn claim_due(
     Ok(due)
 }
 
-pub(crate) fn renew_leases(c: &Connection, lease: &Lease) -> Result<u64> {
-    let renewed = c
+pub(crate) fn renew_leases(
+    c: &Connection,
+    lease: &Lease,
+    keys: &[(MessageId, EndpointId)],
+) -> Result<u64> {
+    let mut renew = c
         .prepare_cached(formatcp!(
-            "UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND status = {PENDING}"
+            "UPDATE deliveries SET lease_until = ? \
+             WHERE msg_id = ? AND endpoint_id = ? AND lease_owner = ? AND status = {PENDING}"
         ))
-        .and_then(|mut update| update.execute(params![ms(lease.until), lease.owner]))
         .map_err(map_error)?;
+    let mut renewed = 0;
+    for (msg, endpoint) in keys {
+        renewed += renew
+            .execute(params![
+                ms(lease.until),
+                msg.as_str(),
+                endpoint.as_str(),
+                lease.owner
+            ])
+            .map_err(map_error)?;
+    }
     Ok(renewed as u64)
 }
 
@@ -131,14 +146,22 @@ pub(crate) fn release_leases(
     Ok(())
 }
 
+/// Only pending deliveries are leased (every other status is written with the lease ended),
+/// and they are read through their indexes: unordered ones by `deliveries_due`, numbered ones
+/// by `deliveries_line`.
 pub(crate) fn release_all_leases(c: &Connection) -> Result<u64> {
-    let released = c
-        .execute(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
-             WHERE lease_owner IS NOT NULL",
-            [],
-        )
-        .map_err(map_error)?;
+    let mut released = 0;
+    for numbered in ["seq IS NULL", "seq IS NOT NULL"] {
+        released += c
+            .execute(
+                &format!(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+                     WHERE status = {PENDING} AND {numbered} AND lease_owner IS NOT NULL"
+                ),
+                [],
+            )
+            .map_err(map_error)?;
+    }
     Ok(released as u64)
 }
 

@@ -530,9 +530,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn renew_leases(&self, lease: &Lease) -> Result<u64> {
-        let lease = lease.clone();
-        self.write(move |c| engine::renew_leases(c, &lease)).await
+    async fn renew_leases(&self, lease: &Lease, keys: &[(MessageId, EndpointId)]) -> Result<u64> {
+        let (lease, keys) = (lease.clone(), keys.to_vec());
+        self.write(move |c| engine::renew_leases(c, &lease, &keys))
+            .await
     }
 
     async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {

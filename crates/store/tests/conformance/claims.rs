@@ -173,25 +173,56 @@ pub(crate) async fn leases_renew_and_release(store: &dyn Store) {
         None
     );
 
+    // Only the leases named are renewed, and only by their owner.
     assert_eq!(
         store
-            .renew_leases(&lease("node-a", t + minutes(10)))
+            .renew_leases(&lease("node-a", t + minutes(10)), &keys[..2])
             .await
             .unwrap(),
-        3
+        2
     );
     assert_eq!(
         store
-            .renew_leases(&lease("node-b", t + minutes(10)))
+            .renew_leases(&lease("node-b", t + minutes(10)), &keys)
             .await
             .unwrap(),
         0
     );
-    // Renewed leases hold past their first expiry.
-    assert!(
-        claim(store, "node-b", t + minutes(5), 10, &[])
+    assert_eq!(
+        store
+            .renew_leases(&lease("node-a", t + minutes(10)), &[])
             .await
-            .is_empty()
+            .unwrap(),
+        0
+    );
+    // Renewed leases hold past their first expiry; the one not named does not.
+    assert_eq!(
+        claim(store, "node-b", t + minutes(5), 10, &[]).await,
+        keys[2..].to_vec()
+    );
+    assert_eq!(
+        store
+            .renew_leases(&lease("node-a", t + minutes(10)), &keys)
+            .await
+            .unwrap(),
+        2,
+        "a lease now held by another node is not renewed"
+    );
+    store.release_leases("node-b", &keys[2..]).await.unwrap();
+    assert_eq!(
+        store
+            .renew_leases(&lease("node-a", t + minutes(10)), &keys[2..])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(claim(store, "node-a", t, 10, &[]).await, keys[2..].to_vec());
+    assert_eq!(
+        store
+            .renew_leases(&lease("node-a", t + minutes(10)), &keys)
+            .await
+            .unwrap(),
+        3
     );
 
     // Only the owner releases its claims.
@@ -217,7 +248,7 @@ pub(crate) async fn leases_renew_and_release(store: &dyn Store) {
     store.record_attempts(&[done]).await.unwrap();
     assert_eq!(
         store
-            .renew_leases(&lease("node-a", t + minutes(10)))
+            .renew_leases(&lease("node-a", t + minutes(10)), &keys)
             .await
             .unwrap(),
         2

@@ -22,7 +22,7 @@ async fn opens_from_blocking_start_up_code() {
             assert_eq!(store.count_tokens().await.unwrap(), 0);
             assert!(store.due_notifications().is_some());
             // The schema version is the number of the newest migration.
-            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 12);
+            assert_eq!(PostgresStore::migrate(&url).await.unwrap(), 13);
         })
         .await;
 }

@@ -26,6 +26,8 @@ struct Harness {
     /// Every attempt started, as (endpoint, message).
     started: Vec<(EndpointId, MessageId)>,
     released: Vec<(MessageId, EndpointId)>,
+    /// Deliveries forgotten with their canceled endpoint (no longer renewed).
+    let_go: Vec<(MessageId, EndpointId)>,
     loads: Vec<EndpointId>,
     wakes: usize,
     /// The most requests to endpoints not known to answer ever in flight at once.
@@ -48,6 +50,7 @@ impl Harness {
             running: Vec::new(),
             started: Vec::new(),
             released: Vec::new(),
+            let_go: Vec::new(),
             loads: Vec::new(),
             wakes: 0,
             most_unproven: 0,
@@ -71,6 +74,7 @@ impl Harness {
                 }
                 Effect::Load(id) => self.loads.push(id),
                 Effect::Release(keys) => self.released.extend(keys),
+                Effect::LetGo(keys) => self.let_go.extend(keys),
                 Effect::WakeScheduler => self.wakes += 1,
             }
         }
@@ -213,9 +217,8 @@ fn every_way_out_of_memory_gives_the_place_back() {
     h.finish(&a, true);
     assert_eq!(h.window.held(), 0);
     // Released: a claim for a lane that is full.
-    for _ in 0..3 {
-        h.submit(&b);
-    }
+    let mut queued: Vec<MessageId> = (0..3).map(|_| h.submit(&b)).collect();
+    queued.sort();
     let late = MessageId::new();
     h.claim(vec![(b.clone(), late.clone())], false);
     assert_eq!(h.window.held(), 3);
@@ -231,6 +234,13 @@ fn every_way_out_of_memory_gives_the_place_back() {
         found: None,
     });
     assert_eq!(h.window.held(), 0);
+    let mut let_go: Vec<MessageId> = h.let_go.iter().map(|(msg, _)| msg.clone()).collect();
+    let_go.sort();
+    assert_eq!(
+        let_go, queued,
+        "the dropped deliveries are no longer renewed"
+    );
+    assert!(h.let_go.iter().all(|(_, endpoint)| *endpoint == b));
     // Shutdown: queued work, work arriving after it and attempts in flight all give back.
     h.submit(&c);
     h.submit(&c);
