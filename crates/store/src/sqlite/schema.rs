@@ -5,6 +5,9 @@
 //! Databases made before refinery kept this schema count their migrations in
 //! `PRAGMA user_version` and have no history table. They are adopted first: their migrations
 //! are recorded as applied in refinery's history, so that refinery applies only the rest.
+//! Every run then writes the version reached to `user_version` too, so that a release from
+//! before refinery, which reads only that, refuses a database newer than it knows instead of
+//! applying its first migration again over existing tables.
 
 use refinery::Target;
 use rusqlite::Connection;
@@ -21,7 +24,11 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<usize> {
     let newest = runner
         .run(connection)
         .and_then(|_| runner.get_last_applied_migration(connection));
-    crate::migrations::version_reached(newest)
+    let reached = crate::migrations::version_reached(newest)?;
+    connection
+        .pragma_update(None, "user_version", reached)
+        .map_err(map_error)?;
+    Ok(reached)
 }
 
 /// Records the migrations counted in `user_version` as applied, in one transaction, unless
