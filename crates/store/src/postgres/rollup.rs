@@ -2,6 +2,8 @@
 //! records a batch of attempts (several nodes add into the same rows), read by the overview,
 //! pruned by maintenance.
 
+use std::sync::LazyLock;
+
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 
@@ -11,6 +13,9 @@ use super::sql::{Pipeline, execute, query};
 use crate::rollup::{self, RollupMinute};
 use crate::{AttemptRecord, Result};
 
+/// The upsert of one minute, written once.
+static UPSERT: LazyLock<String> = LazyLock::new(|| rollup::upsert_sql(|n| format!("${n}")));
+
 /// Adds what the batch did to each minute it touches: one statement per minute, sent with
 /// the batch's other statements.
 pub(crate) fn add(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
@@ -19,7 +24,7 @@ pub(crate) fn add(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
             .chain(minute.counts())
             .map(int)
             .collect();
-        pipeline.push(rollup::upsert_sql(|n| format!("${n}")), params);
+        pipeline.push(UPSERT.as_str(), params);
     }
 }
 

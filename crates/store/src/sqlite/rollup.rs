@@ -1,6 +1,8 @@
 //! The delivery rollup on SQLite (see `crate::rollup`): added to in the transaction that
 //! records a batch of attempts, read by the overview, pruned by maintenance.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, params_from_iter};
 use time::OffsetDateTime;
 
@@ -9,15 +11,16 @@ use super::rows::ms;
 use crate::Result;
 use crate::rollup::{self, RollupMinute};
 
+/// The upsert of one minute, written once.
+static UPSERT: LazyLock<String> = LazyLock::new(|| rollup::upsert_sql(|n| format!("?{n}")));
+
 /// Adds what the batch did to each minute it touches: one statement per minute.
 pub(crate) fn add(c: &Connection, records: &[crate::AttemptRecord]) -> Result<()> {
     let minutes = rollup::aggregate(records);
     if minutes.is_empty() {
         return Ok(());
     }
-    let mut upsert = c
-        .prepare_cached(&rollup::upsert_sql(|n| format!("?{n}")))
-        .map_err(map_error)?;
+    let mut upsert = c.prepare_cached(&UPSERT).map_err(map_error)?;
     for minute in &minutes {
         let values = std::iter::once(ms(minute.start)).chain(minute.counts());
         upsert
