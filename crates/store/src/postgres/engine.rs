@@ -32,19 +32,25 @@ use crate::{
     Result,
 };
 
-/// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
-/// number, found through `deliveries_line` (then read by its key). The claim hands out
-/// numbered deliveries only from here, so nothing of a line is sent while an earlier delivery of it is pending (leased, or
-/// waiting for a retry: it holds the line); an expired lease (a dead node's) lets the head be
-/// claimed again. Two nodes claiming at once: the head is locked by one and skipped by the
-/// other, for which it is still the smallest pending number, so neither takes the next.
-/// Numbered deliveries are not in `deliveries_due`, so a long line costs the claim nothing but
-/// its head.
+/// Each ordered endpoint (`en`, through `endpoints_ordered`) and the key of the head of its
+/// line (`h.msg_id`): its pending delivery with the smallest number, through `deliveries_line`.
+/// The caller reads the head's row by its key, in a `LATERAL` of its own. The claim hands out
+/// numbered deliveries only from here, so nothing of a line is sent while an earlier delivery
+/// of it is pending (leased, or waiting for a retry: it holds the line); an expired lease (a
+/// dead node's) lets the head be claimed again. Two nodes claiming at once: the head is locked by
+/// one and skipped by the other, for which it is still the smallest pending number, so neither
+/// takes the next. Numbered deliveries are not in `deliveries_due`, so a long line costs the
+/// claim nothing but its head.
+///
+/// Every step is a lookup of its own, fenced (`OFFSET 0`, `LATERAL`) so that no plan can turn
+/// it into a scan of the deliveries: a young table has no statistics, and a plan that joined
+/// a scan of every delivery to the heads made each claim cost the whole table (on a line of
+/// thousands, a few milliseconds of the database's time per delivery).
 const LINE_HEADS: &str = formatcp!(
-    "endpoints en JOIN deliveries d ON d.endpoint_id = en.id \
-     AND d.msg_id = (SELECT x.msg_id FROM deliveries x \
-                     WHERE x.endpoint_id = en.id AND x.status = {PENDING} AND x.seq IS NOT NULL \
-                     ORDER BY x.seq LIMIT 1)"
+    "(SELECT id FROM endpoints WHERE ordered OFFSET 0) en, \
+     LATERAL (SELECT x.msg_id FROM deliveries x \
+              WHERE x.endpoint_id = en.id AND x.status = {PENDING} AND x.seq IS NOT NULL \
+              ORDER BY x.seq LIMIT 1) h"
 );
 
 /// What a claim may take: due, not leased (or its lease ended by the database's clock), and
@@ -62,10 +68,11 @@ const CLAIM_DUE: &str = formatcp!(
        ORDER BY d.next_attempt_at LIMIT $5 \
        FOR UPDATE SKIP LOCKED), \
      heads AS ( \
-       SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM {LINE_HEADS} \
-       WHERE en.ordered AND {CLAIMABLE} \
-       ORDER BY d.next_attempt_at LIMIT $5 \
-       FOR UPDATE OF d SKIP LOCKED), \
+       SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM {LINE_HEADS}, \
+       LATERAL (SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
+                WHERE d.msg_id = h.msg_id AND d.endpoint_id = en.id AND {CLAIMABLE} \
+                FOR UPDATE SKIP LOCKED) d \
+       ORDER BY d.next_attempt_at LIMIT $5), \
      picked AS ( \
        SELECT msg_id, endpoint_id FROM (SELECT * FROM unordered UNION ALL SELECT * FROM heads) u \
        ORDER BY next_attempt_at LIMIT $5), \
@@ -498,8 +505,10 @@ pub(crate) async fn next_due_at(
         "SELECT LEAST( \
            (SELECT next_attempt_at FROM deliveries WHERE status = {PENDING} AND seq IS NULL \
             AND lease_owner IS NULL AND next_attempt_at > $1 ORDER BY next_attempt_at LIMIT 1), \
-           (SELECT MIN(d.next_attempt_at) FROM {LINE_HEADS} \
-            WHERE en.ordered AND d.lease_owner IS NULL AND d.next_attempt_at > $1))"
+           (SELECT MIN(d.next_attempt_at) FROM {LINE_HEADS}, \
+            LATERAL (SELECT d.next_attempt_at FROM deliveries d \
+                     WHERE d.msg_id = h.msg_id AND d.endpoint_id = en.id \
+                     AND d.lease_owner IS NULL AND d.next_attempt_at > $1 OFFSET 0) d))"
     );
     let rows = query(c, sql, &[&ms(after)]).await?;
     let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
