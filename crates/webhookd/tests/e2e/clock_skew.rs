@@ -40,6 +40,15 @@ async fn faketime_available() -> bool {
     found
 }
 
+/// The creation time of an application made now on `node`: the node's clock.
+async fn created_now(node: &ServerProcess) -> time::OffsetDateTime {
+    let app = node.create_app().await;
+    let (_, body) = node.get(&format!("/api/v1/app/{app}")).await;
+    let at = body["createdAt"].as_str().expect("createdAt");
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .expect("createdAt is RFC 3339")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_whose_clock_is_ahead_does_not_take_live_leases() {
     if !faketime_available().await {
@@ -62,6 +71,12 @@ async fn a_node_whose_clock_is_ahead_does_not_take_live_leases() {
         &SETTINGS,
     )
     .await;
+    // The node ahead really runs 60 s ahead: what each node creates carries its own clock.
+    let skew = created_now(&ahead).await - created_now(&behind).await;
+    assert!(
+        skew > time::Duration::seconds(50),
+        "the node under libfaketime is not ahead: {skew}"
+    );
     let app = behind.create_app().await;
     let endpoint = behind
         .create_endpoint(&app, json!({"url": receiver.url("/hook")}))

@@ -26,14 +26,22 @@ pub(crate) fn webhookd() -> Command {
 }
 
 /// `webhookd` under libfaketime (Debian's `faketime`), its wall clock shifted by `offset`
-/// (`"+60s"`); its monotonic clock, which timers use, is left alone.
+/// (`"+60s"`); its monotonic clock, which timers use, is left alone. The library is preloaded
+/// into `webhookd` itself, as the `faketime` command would, but without that command's own
+/// process in between: the child is `webhookd`, so killing it (or dropping it) ends the node
+/// instead of leaving it running, orphaned, after the test.
 pub(crate) fn webhookd_with_clock(offset: &str) -> Command {
-    let mut command = Command::new("faketime");
+    let mut command = webhookd();
     command
-        .args(["-f", offset, env!("CARGO_BIN_EXE_webhookd")])
+        .env("LD_PRELOAD", FAKETIME_LIBRARY)
+        .env("FAKETIME", offset)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-    clean(command)
+    command
 }
+
+/// libfaketime as Debian installs it (`$LIB` is the dynamic loader's: the library directory
+/// of the process's architecture).
+const FAKETIME_LIBRARY: &str = "/usr/$LIB/faketime/libfaketime.so.1";
 
 /// `webhookd` started by `sh` after `ulimit -n open_files` (soft and hard limit), as on a host
 /// that allows a process few open files.
