@@ -60,19 +60,24 @@ const CLAIMABLE: &str = formatcp!(
      AND d.endpoint_id <> ALL($4::text[])"
 );
 /// Unordered deliveries and the heads of the ordered endpoints' lines, each locked as it is
-/// picked; the oldest due of both are claimed.
+/// picked; the oldest due of both are claimed. The heads are chosen first (the oldest due, at
+/// most the claim's size) and only those are locked, each by its key.
 const CLAIM_DUE: &str = formatcp!(
     "WITH unordered AS ( \
        SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
        WHERE d.status = {PENDING} AND d.seq IS NULL AND {CLAIMABLE} \
        ORDER BY d.next_attempt_at LIMIT $5 \
        FOR UPDATE SKIP LOCKED), \
-     heads AS ( \
-       SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM {LINE_HEADS}, \
-       LATERAL (SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
-                WHERE d.msg_id = h.msg_id AND d.endpoint_id = en.id AND {CLAIMABLE} \
-                FOR UPDATE SKIP LOCKED) d \
+     candidates AS MATERIALIZED ( \
+       SELECT h.msg_id, en.id AS endpoint_id FROM {LINE_HEADS}, \
+       LATERAL (SELECT d.next_attempt_at FROM deliveries d \
+                WHERE d.msg_id = h.msg_id AND d.endpoint_id = en.id AND {CLAIMABLE} OFFSET 0) d \
        ORDER BY d.next_attempt_at LIMIT $5), \
+     heads AS ( \
+       SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM candidates c, \
+       LATERAL (SELECT d.msg_id, d.endpoint_id, d.next_attempt_at FROM deliveries d \
+                WHERE d.msg_id = c.msg_id AND d.endpoint_id = c.endpoint_id AND {CLAIMABLE} \
+                FOR UPDATE SKIP LOCKED) d), \
      picked AS ( \
        SELECT msg_id, endpoint_id FROM (SELECT * FROM unordered UNION ALL SELECT * FROM heads) u \
        ORDER BY next_attempt_at LIMIT $5), \
