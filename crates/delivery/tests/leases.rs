@@ -3,9 +3,9 @@
 //! never got (a write cut off by the store's deadline that committed anyway) expires and its
 //! delivery is sent. The engine runs on a SQLite store and sends to a receiver on loopback.
 
+mod refusing;
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,9 @@ use webhookd_core::model::Message;
 use webhookd_core::time::now;
 use webhookd_delivery::EngineConfig;
 use webhookd_store::sqlite::SqliteStore;
-use webhookd_store::{Around, Lease, Result, Store, StoreError, Wrapped};
+use webhookd_store::{Lease, Store, Wrapped};
 
+use refusing::Refusing;
 use support::{application_with_endpoint, http, ingest, start_receiver};
 
 fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
@@ -82,23 +83,6 @@ async fn a_lease_the_engine_does_not_hold_expires_and_its_delivery_is_sent() {
     engine.shutdown().await;
 }
 
-/// Refuses the engine's claims, so that an expired lease is not taken back by this node
-/// (which would hide it) but stays for another node's claim to find.
-struct NoClaims;
-
-impl Around for NoClaims {
-    async fn around<T, F>(&self, call: &'static str, work: F) -> Result<T>
-    where
-        T: Send,
-        F: Future<Output = Result<T>> + Send,
-    {
-        if call == "claim_due" {
-            return Err(StoreError::Unavailable("claims refused by the test".into()));
-        }
-        work.await
-    }
-}
-
 /// Deliveries queued behind a request that takes longer than a lease keep their leases: when
 /// the first request returns, another node's claim finds nothing to take.
 #[tokio::test]
@@ -106,7 +90,12 @@ async fn work_held_longer_than_a_lease_keeps_it() {
     const MESSAGES: usize = 3;
     let dir = tempfile::tempdir().unwrap();
     let unwrapped = sqlite(&dir);
-    let store: Arc<dyn Store> = Arc::new(Wrapped::around(Arc::clone(&unwrapped), NoClaims));
+    // The engine's own claims are refused, so that an expired lease is not taken back by this
+    // node (which would hide it) but stays for another node's claim to find.
+    let store: Arc<dyn Store> = Arc::new(Wrapped::around(
+        Arc::clone(&unwrapped),
+        Refusing::new("claim_due", usize::MAX),
+    ));
     let lease = Duration::from_secs(3);
     // Each request outlasts a lease by two seconds.
     let (url, arrivals) = start_receiver(lease + Duration::from_secs(2)).await;

@@ -4,64 +4,29 @@
 //! runs on a SQLite store behind a wrapper that refuses `release_leases` once, and sends to a
 //! receiver on loopback.
 
+mod refusing;
 mod support;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use webhookd_delivery::EngineConfig;
 use webhookd_store::sqlite::SqliteStore;
-use webhookd_store::{Around, Result, Store, StoreError, Wrapped};
+use webhookd_store::{Store, Wrapped};
 
+use refusing::Refusing;
 use support::{application_with_endpoint, http, ingest, start_receiver};
 
 const MESSAGES: usize = 30;
 const ENDPOINT_QUEUE: usize = 2;
 
-/// Refuses the first `failures_left` calls of `release_leases`; every other call goes through.
-struct FlakyReleases {
-    failures_left: AtomicUsize,
-    releases: AtomicUsize,
-}
-
-impl Around for FlakyReleases {
-    async fn around<T, F>(&self, call: &'static str, work: F) -> Result<T>
-    where
-        T: Send,
-        F: Future<Output = Result<T>> + Send,
-    {
-        if call == "release_leases" {
-            self.releases.fetch_add(1, Ordering::SeqCst);
-            let refuse = self
-                .failures_left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                    left.checked_sub(1)
-                })
-                .is_ok();
-            if refuse {
-                return Err(StoreError::Unavailable(
-                    "a release refused by the test".into(),
-                ));
-            }
-        }
-        work.await
-    }
-}
-
 #[tokio::test]
 async fn a_refused_release_is_retried_and_its_deliveries_are_sent() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
-    let wrapped = Arc::new(Wrapped::around(
-        sqlite,
-        FlakyReleases {
-            failures_left: AtomicUsize::new(1),
-            releases: AtomicUsize::new(0),
-        },
-    ));
+    let wrapped = Arc::new(Wrapped::around(sqlite, Refusing::new("release_leases", 1)));
     let store: Arc<dyn Store> = Arc::clone(&wrapped) as Arc<dyn Store>;
     let flaky = wrapped.wrapper();
     let (url, arrivals) = start_receiver(Duration::from_millis(5)).await;
@@ -89,7 +54,7 @@ async fn a_refused_release_is_retried_and_its_deliveries_are_sent() {
             tokio::time::Instant::now() < deadline,
             "only {} of {MESSAGES} messages arrived (releases tried {} times, {} refusals left)",
             arrivals.lock().unwrap().len(),
-            flaky.releases.load(Ordering::SeqCst),
+            flaky.calls.load(Ordering::SeqCst),
             flaky.failures_left.load(Ordering::SeqCst),
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -99,7 +64,7 @@ async fn a_refused_release_is_retried_and_its_deliveries_are_sent() {
         0,
         "no release was refused: the overflow never reached the store"
     );
-    assert!(flaky.releases.load(Ordering::SeqCst) >= 2);
+    assert!(flaky.calls.load(Ordering::SeqCst) >= 2);
     let arrived: HashSet<String> = arrivals.lock().unwrap().iter().cloned().collect();
     assert_eq!(arrived, sent);
     engine.shutdown().await;
