@@ -12,7 +12,8 @@
 //!    as a token bucket; the whole node has at most `max_in_flight`. A slow endpoint fills only
 //!    its own slots. These rules are one state machine (`engine/machine.rs`): events in
 //!    (submitted, claimed, endpoint loaded, attempt done, resend, timer, shutdown), effects out
-//!    (start an attempt, load an endpoint, release leases, wake the scheduler) as plain data.
+//!    (start an attempt, load an endpoint, release leases, let go of a canceled queue's leases,
+//!    wake the scheduler) as plain data.
 //!    The loop (`engine/mod.rs`) feeds it and performs the effects; only the loop spawns.
 //! 4. **Sign and POST.** Each attempt is signed afresh with its own timestamp and sent through
 //!    the one outbound client ([`http`]), which applies the SSRF guard.
