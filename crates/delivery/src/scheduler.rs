@@ -58,8 +58,7 @@ impl Shared {
     }
 
     /// Gives leases back to the store, soon: the scheduler writes them, and retries them
-    /// while the store fails.
-    /// They are no longer held, so no longer renewed.
+    /// while the store fails. They are no longer held, so no longer renewed.
     pub(crate) fn release(&self, keys: impl IntoIterator<Item = (MessageId, EndpointId)>) {
         let keys: Vec<(MessageId, EndpointId)> = keys.into_iter().collect();
         self.held

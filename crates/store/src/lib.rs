@@ -85,8 +85,6 @@ pub struct Lease {
     pub until: OffsetDateTime,
 }
 
-/// When a new message's deliveries first fall due: at its `deliverAt`, never before the
-/// message was made.
 /// The bounds of an endpoint's counts as stored times (milliseconds): an open bound is the
 /// widest one.
 pub(crate) fn stats_bounds(
@@ -97,11 +95,30 @@ pub(crate) fn stats_bounds(
     (since.map_or(i64::MIN, ms), until.map_or(i64::MAX, ms))
 }
 
+/// When a new message's deliveries first fall due: at its `deliverAt`, never before the
+/// message was made.
 pub(crate) fn first_due(message: &Message) -> OffsetDateTime {
     message
         .deliver_at
         .map_or(message.created_at, |at| at.max(message.created_at))
 }
+
+/// Gives back every lease of every owner (a single node at start), in both dialects. Only
+/// pending deliveries are leased (every other status is written with the lease ended), so the
+/// statements read them through their indexes: unordered ones by `deliveries_due`, numbered
+/// ones by `deliveries_line`.
+pub(crate) const RELEASE_ALL_LEASES: [&str; 2] = [
+    const_format::formatcp!(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+         WHERE status = {} AND seq IS NULL AND lease_owner IS NOT NULL",
+        status::PENDING
+    ),
+    const_format::formatcp!(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
+         WHERE status = {} AND seq IS NOT NULL AND lease_owner IS NOT NULL",
+        status::PENDING
+    ),
+];
 
 /// The lease that claims a new message's deliveries as they are stored: the ingesting node's
 /// (it sends them at once), unless `deliverAt` holds them, when a scheduler picks them up as

@@ -172,21 +172,10 @@ pub(crate) async fn release_leases(
     Ok(())
 }
 
-/// Only pending deliveries are leased (every other status is written with the lease ended),
-/// and they are read through their indexes: unordered ones by `deliveries_due`, numbered ones
-/// by `deliveries_line`.
 pub(crate) async fn release_all_leases(c: &impl GenericClient) -> Result<u64> {
     let mut released = 0;
-    for numbered in ["seq IS NULL", "seq IS NOT NULL"] {
-        released += execute(
-            c,
-            &format!(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
-                 WHERE status = {PENDING} AND {numbered} AND lease_owner IS NOT NULL"
-            ),
-            &[],
-        )
-        .await?;
+    for sql in crate::RELEASE_ALL_LEASES {
+        released += execute(c, sql, &[]).await?;
     }
     Ok(released)
 }

@@ -146,21 +146,10 @@ pub(crate) fn release_leases(
     Ok(())
 }
 
-/// Only pending deliveries are leased (every other status is written with the lease ended),
-/// and they are read through their indexes: unordered ones by `deliveries_due`, numbered ones
-/// by `deliveries_line`.
 pub(crate) fn release_all_leases(c: &Connection) -> Result<u64> {
     let mut released = 0;
-    for numbered in ["seq IS NULL", "seq IS NOT NULL"] {
-        released += c
-            .execute(
-                &format!(
-                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL \
-                     WHERE status = {PENDING} AND {numbered} AND lease_owner IS NOT NULL"
-                ),
-                [],
-            )
-            .map_err(map_error)?;
+    for sql in crate::RELEASE_ALL_LEASES {
+        released += c.execute(sql, []).map_err(map_error)?;
     }
     Ok(released as u64)
 }
