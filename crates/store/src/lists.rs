@@ -14,7 +14,8 @@ use crate::columns::{
     APPLICATION_COLUMNS, ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_COLUMNS, EVENT_TYPE_COLUMNS,
     MESSAGE_COLUMNS, prefixed,
 };
-use crate::{AttemptFilter, AttemptScope, MessageFilter, PageRequest};
+use crate::db::{self, Db, Row};
+use crate::{AttemptFilter, AttemptScope, MessageFilter, Page, PageRequest, Result};
 
 /// A value bound to a list's statement, of the column type it is compared with.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,6 +343,28 @@ fn time_filters(mut query: ListQuery, filter: &AttemptFilter, column: &str) -> L
         query = query.filter(&format!("{column} > ?"), [ms(after)]);
     }
     query
+}
+
+/// Runs a list on either backend, reading each row with `read`.
+pub(crate) async fn run<T>(
+    db: &mut Db<'_>,
+    query: ListQuery,
+    page: &PageRequest,
+    read: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Page<T>> {
+    let (sql, rendered) = query.render(db.dialect(), page);
+    let params: Vec<db::Param<'_>> = rendered
+        .iter()
+        .map(|param| match param {
+            Param::One(Value::Status(value)) => db::Param::Int((*value).into()),
+            Param::One(Value::Int(value)) => db::Param::Int((*value).into()),
+            Param::One(Value::Big(value)) => db::Param::Int(*value),
+            Param::One(Value::Text(value)) => db::Param::Text(value),
+            Param::Texts(values) => db::Param::List(values),
+        })
+        .collect();
+    let rows = db.query(&sql, &params, read).await?;
+    Ok(page.finish(rows))
 }
 
 #[cfg(test)]

@@ -175,7 +175,7 @@ pub(crate) async fn get_task(
     query_opt(c, &sql, &[&id.as_str()])
         .await?
         .as_ref()
-        .map(rows::task)
+        .map(|row| crate::rows::task(&crate::db::Row::Postgres(row)))
         .transpose()
 }
 

@@ -118,8 +118,8 @@ pub(crate) async fn claim_due(
     .await?;
     rows::all(&claimed, |row| {
         Ok(Due {
-            delivery: rows::delivery_at(row, 0)?,
-            message: rows::message_at(row, DELIVERY_WIDTH)?,
+            delivery: crate::rows::delivery_at(&crate::db::Row::Postgres(row), 0)?,
+            message: crate::rows::message_at(&crate::db::Row::Postgres(row), DELIVERY_WIDTH)?,
         })
     })
 }

@@ -1,28 +1,18 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
-use crate::key_column;
 use const_format::{formatcp, str_replace};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use webhookd_core::MessageKey;
-use webhookd_core::model::{
-    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL,
-};
-use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
+use webhookd_core::EndpointId;
+use webhookd_core::model::{DeliveryStatus, Message, POLLING_URL};
 
-use super::list::{self, Param, int, param, text, text_list};
-use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, opt_ms, status_code};
-use super::sql::{query, query_opt};
-use crate::columns::{
-    ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_WIDTH, MESSAGE_COLUMNS, MESSAGE_WIDTH,
-};
+use super::list::{Param, int, param, text, text_list};
+use super::rows::{DB_NOW_MS, get, lease_ms, ms, opt_ms, status_code};
+use super::sql::query;
+use crate::columns::MESSAGE_COLUMNS;
 use crate::fanout::FilterPass;
-use crate::lists;
-use crate::{
-    AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
-    SecretCodec, StoreError, first_due,
-};
+use crate::{Conflict, Lease, Result, StoreError, first_due};
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
 /// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL, and its payload
@@ -413,127 +403,4 @@ pub(crate) fn batch_fanned_out_to(
         endpoints.sort();
     }
     Ok(Some(fanned_out))
-}
-
-pub(crate) async fn get_message(
-    c: &impl GenericClient,
-    app: &AppId,
-    key: &MessageKey,
-) -> Result<Option<Message>> {
-    let (column, key) = key_column(key, "event_id");
-    let sql =
-        format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.{column} = $2");
-    query_opt(c, &sql, &[&app.as_str(), &key])
-        .await?
-        .as_ref()
-        .map(|row| rows::message_at(row, 0))
-        .transpose()
-}
-
-pub(crate) async fn list_messages(
-    c: &impl GenericClient,
-    app: &AppId,
-    filter: &MessageFilter,
-    page: &PageRequest,
-) -> Result<Page<Message>> {
-    list::run(c, lists::messages(app, filter), page, |row| {
-        rows::message_at(row, 0)
-    })
-    .await
-}
-
-pub(crate) async fn list_attempts(
-    c: &impl GenericClient,
-    app: &AppId,
-    scope: &AttemptScope,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<Attempt>> {
-    list::run(c, lists::attempts(app, scope, filter), page, rows::attempt).await
-}
-
-pub(crate) async fn get_attempt(
-    c: &impl GenericClient,
-    app: &AppId,
-    msg: &MessageId,
-    id: &AttemptId,
-) -> Result<Option<Attempt>> {
-    let sql = format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.app_id = $1 AND a.msg_id = $2 AND a.id = $3"
-    );
-    query_opt(c, &sql, &[&app.as_str(), &msg.as_str(), &id.as_str()])
-        .await?
-        .as_ref()
-        .map(rows::attempt)
-        .transpose()
-}
-
-pub(crate) async fn list_message_deliveries(
-    c: &impl GenericClient,
-    codec: &SecretCodec,
-    app: &AppId,
-    msg: &MessageId,
-    page: &PageRequest,
-) -> Result<Page<(Endpoint, Delivery)>> {
-    list::run(c, lists::message_deliveries(app, msg), page, |row| {
-        Ok((
-            rows::endpoint(row, codec)?,
-            rows::delivery_at(row, ENDPOINT_WIDTH)?,
-        ))
-    })
-    .await
-}
-
-pub(crate) async fn list_endpoint_deliveries(
-    c: &impl GenericClient,
-    app: &AppId,
-    endpoint: &EndpointId,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<(Message, Delivery)>> {
-    let query = lists::endpoint_deliveries(app, endpoint, filter);
-    list::run(c, query, page, |row| {
-        Ok((
-            rows::message_at(row, 0)?,
-            rows::delivery_at(row, MESSAGE_WIDTH)?,
-        ))
-    })
-    .await
-}
-
-pub(crate) async fn get_delivery(
-    c: &impl GenericClient,
-    msg: &MessageId,
-    endpoint: &EndpointId,
-) -> Result<Option<Delivery>> {
-    let sql = format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.msg_id = $1 AND d.endpoint_id = $2"
-    );
-    query_opt(c, &sql, &[&msg.as_str(), &endpoint.as_str()])
-        .await?
-        .as_ref()
-        .map(|row| rows::delivery_at(row, 0))
-        .transpose()
-}
-
-pub(crate) async fn endpoint_stats(
-    c: &impl GenericClient,
-    endpoint: &EndpointId,
-    since: Option<time::OffsetDateTime>,
-    until: Option<time::OffsetDateTime>,
-) -> Result<EndpointStats> {
-    let (since, until) = crate::stats_bounds(since, until);
-    let counts = query(
-        c,
-        "SELECT status, COUNT(*) FROM deliveries \
-         WHERE endpoint_id = $1 AND created_at >= $2 AND created_at <= $3 GROUP BY status",
-        &[&endpoint.as_str(), &since, &until],
-    )
-    .await?;
-    let mut stats = EndpointStats::default();
-    for row in &counts {
-        let (code, count): (i16, i64) = (get(row, 0)?, get(row, 1)?);
-        stats.add(i64::from(code), u64::try_from(count).unwrap_or_default());
-    }
-    Ok(stats)
 }

@@ -21,6 +21,7 @@
 mod access;
 mod admin;
 mod bulk;
+pub(crate) mod db;
 mod engine;
 mod error;
 mod ingest;
@@ -28,9 +29,8 @@ mod list;
 mod listen;
 mod messages;
 mod operational;
-mod ordered;
+pub(crate) mod ordered;
 mod poll;
-mod resources;
 mod retention;
 mod rollup;
 mod rows;
@@ -59,6 +59,9 @@ use crate::{
     RetentionPurge, SecretCodec, Store, StoreError,
 };
 use error::{map_error, map_pool_error};
+
+use crate::db::Db;
+use crate::{reads, resources};
 
 /// Connections in the pool of one node, unless [`PostgresStore::connect_with`] says otherwise.
 pub const POOL_SIZE: usize = 16;
@@ -269,24 +272,28 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
-            resources::create_application(&tx, app).await?
+            resources::create_application(&mut Db::transaction(&tx), app).await?
         })
     }
 
     async fn get_application(&self, key: &AppKey) -> Result<Option<Application>> {
-        resources::get_application(&self.client().await?, key).await
+        resources::get_application(&mut Db::client(&self.client().await?), key).await
     }
 
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>> {
-        resources::list_applications(&self.client().await?, page).await
+        resources::list_applications(&mut Db::client(&self.client().await?), page).await
     }
 
     async fn update_application(&self, app: &Application) -> Result<()> {
-        resources::update_application(&self.client().await?, app).await
+        resources::update_application(&mut Db::client(&self.client().await?), app).await
     }
 
     async fn delete_application(&self, id: &AppId) -> Result<bool> {
-        in_transaction!(self, |tx| resources::delete_application(&tx, id).await?)
+        in_transaction!(self, |tx| resources::delete_application(
+            &mut Db::transaction(&tx),
+            id
+        )
+        .await?)
     }
 
     async fn create_endpoint(
@@ -296,36 +303,50 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
-            resources::create_endpoint(&tx, &self.codec, endpoint).await?;
+            resources::create_endpoint(&mut Db::transaction(&tx), &self.codec, endpoint).await?;
             let event = crate::operational::created_event(endpoint);
             operational::emit(&tx, event, endpoint.created_at).await?
         })
     }
 
     async fn get_endpoint(&self, app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>> {
-        resources::get_endpoint(&self.client().await?, &self.codec, app, key).await
+        resources::get_endpoint(
+            &mut Db::client(&self.client().await?),
+            &self.codec,
+            app,
+            key,
+        )
+        .await
     }
 
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
-        resources::get_endpoints(&self.client().await?, &self.codec, ids).await
+        resources::get_endpoints(&mut Db::client(&self.client().await?), &self.codec, ids).await
     }
 
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
-        resources::list_endpoints(&self.client().await?, &self.codec, app, page).await
+        resources::list_endpoints(
+            &mut Db::client(&self.client().await?),
+            &self.codec,
+            app,
+            page,
+        )
+        .await
     }
 
     async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>> {
-        resources::list_all_endpoints(&self.client().await?, &self.codec, page).await
+        resources::list_all_endpoints(&mut Db::client(&self.client().await?), &self.codec, page)
+            .await
     }
 
     async fn count_unsealed_endpoints(&self) -> Result<u64> {
-        resources::count_unsealed_endpoints(&self.client().await?, &self.codec).await
+        resources::count_unsealed_endpoints(&mut Db::client(&self.client().await?), &self.codec)
+            .await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         in_transaction!(self, |tx| {
             let before = operational::endpoint_before(&tx, &endpoint.app_id, &endpoint.id).await?;
-            resources::update_endpoint(&tx, &self.codec, endpoint).await?;
+            resources::update_endpoint(&mut Db::transaction(&tx), &self.codec, endpoint).await?;
             let was_disabled = before.is_some_and(|(disabled, _)| disabled);
             let events = crate::operational::update_events(was_disabled, endpoint);
             operational::emit(&tx, events, endpoint.updated_at).await?
@@ -340,7 +361,8 @@ impl Store for PostgresStore {
     ) -> Result<bool> {
         in_transaction!(self, |tx| {
             let before = operational::endpoint_before(&tx, app, id).await?;
-            let deleted = resources::delete_endpoint(&tx, app, id, now).await?;
+            let deleted =
+                resources::delete_endpoint(&mut Db::transaction(&tx), app, id, now).await?;
             if let (true, Some((_, uid))) = (deleted, before) {
                 let change = webhookd_core::operational::EndpointChange::Deleted;
                 let event = crate::operational::endpoint_event(change, app, id, uid);
@@ -351,7 +373,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
-        resources::count_endpoints(&self.client().await?, app).await
+        resources::count_endpoints(&mut Db::client(&self.client().await?), app).await
     }
 
     async fn endpoint_stats(
@@ -360,7 +382,13 @@ impl Store for PostgresStore {
         since: Option<OffsetDateTime>,
         until: Option<OffsetDateTime>,
     ) -> Result<EndpointStats> {
-        messages::endpoint_stats(&self.client().await?, endpoint, since, until).await
+        reads::endpoint_stats(
+            &mut Db::client(&self.client().await?),
+            endpoint,
+            since,
+            until,
+        )
+        .await
     }
 
     async fn create_event_type(
@@ -370,12 +398,12 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         in_transaction!(self, |tx| {
             admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
-            resources::create_event_type(&tx, event_type).await?
+            resources::create_event_type(&mut Db::transaction(&tx), event_type).await?
         })
     }
 
     async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
-        resources::get_event_type(&self.client().await?, name).await
+        resources::get_event_type(&mut Db::client(&self.client().await?), name).await
     }
 
     async fn list_event_types(
@@ -383,11 +411,16 @@ impl Store for PostgresStore {
         page: &PageRequest,
         include_archived: bool,
     ) -> Result<Page<EventType>> {
-        resources::list_event_types(&self.client().await?, page, include_archived).await
+        resources::list_event_types(
+            &mut Db::client(&self.client().await?),
+            page,
+            include_archived,
+        )
+        .await
     }
 
     async fn put_event_type(&self, event_type: &EventType) -> Result<()> {
-        resources::put_event_type(&self.client().await?, event_type).await
+        resources::put_event_type(&mut Db::client(&self.client().await?), event_type).await
     }
 
     async fn delete_event_type(
@@ -396,7 +429,8 @@ impl Store for PostgresStore {
         expunge: bool,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        resources::delete_event_type(&self.client().await?, name, expunge, now).await
+        resources::delete_event_type(&mut Db::client(&self.client().await?), name, expunge, now)
+            .await
     }
 
     async fn create_message(
@@ -413,7 +447,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_message(&self, app: &AppId, key: &MessageKey) -> Result<Option<Message>> {
-        messages::get_message(&self.client().await?, app, key).await
+        reads::get_message(&mut Db::client(&self.client().await?), app, key).await
     }
 
     async fn list_messages(
@@ -422,7 +456,7 @@ impl Store for PostgresStore {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> Result<Page<Message>> {
-        messages::list_messages(&self.client().await?, app, filter, page).await
+        reads::list_messages(&mut Db::client(&self.client().await?), app, filter, page).await
     }
 
     async fn list_attempts(
@@ -432,7 +466,14 @@ impl Store for PostgresStore {
         filter: &AttemptFilter,
         page: &PageRequest,
     ) -> Result<Page<Attempt>> {
-        messages::list_attempts(&self.client().await?, app, scope, filter, page).await
+        reads::list_attempts(
+            &mut Db::client(&self.client().await?),
+            app,
+            scope,
+            filter,
+            page,
+        )
+        .await
     }
 
     async fn get_attempt(
@@ -441,7 +482,7 @@ impl Store for PostgresStore {
         msg: &MessageId,
         id: &AttemptId,
     ) -> Result<Option<Attempt>> {
-        messages::get_attempt(&self.client().await?, app, msg, id).await
+        reads::get_attempt(&mut Db::client(&self.client().await?), app, msg, id).await
     }
 
     async fn list_message_deliveries(
@@ -450,7 +491,14 @@ impl Store for PostgresStore {
         msg: &MessageId,
         page: &PageRequest,
     ) -> Result<Page<(Endpoint, Delivery)>> {
-        messages::list_message_deliveries(&self.client().await?, &self.codec, app, msg, page).await
+        reads::list_message_deliveries(
+            &mut Db::client(&self.client().await?),
+            &self.codec,
+            app,
+            msg,
+            page,
+        )
+        .await
     }
 
     async fn list_endpoint_deliveries(
@@ -460,7 +508,14 @@ impl Store for PostgresStore {
         filter: &AttemptFilter,
         page: &PageRequest,
     ) -> Result<Page<(Message, Delivery)>> {
-        messages::list_endpoint_deliveries(&self.client().await?, app, endpoint, filter, page).await
+        reads::list_endpoint_deliveries(
+            &mut Db::client(&self.client().await?),
+            app,
+            endpoint,
+            filter,
+            page,
+        )
+        .await
     }
 
     async fn get_delivery(
@@ -468,7 +523,7 @@ impl Store for PostgresStore {
         msg: &MessageId,
         endpoint: &EndpointId,
     ) -> Result<Option<Delivery>> {
-        messages::get_delivery(&self.client().await?, msg, endpoint).await
+        reads::get_delivery(&mut Db::client(&self.client().await?), msg, endpoint).await
     }
 
     async fn claim_due(

@@ -9,7 +9,6 @@ use webhookd_core::{AppId, EndpointId};
 
 use super::listen::notify_due;
 use super::messages::insert_message_once;
-use super::resources::cancel_pending;
 use super::rows::get;
 use super::sql::query_opt;
 use crate::Result;
@@ -79,7 +78,12 @@ pub(crate) async fn disable(c: &impl GenericClient, endpoint: &EndpointId, at: i
         &[&at, &endpoint.as_str()],
     )
     .await?;
-    cancel_pending(c, endpoint, at).await?;
+    super::db::execute(
+        c,
+        crate::resources::CANCEL_PENDING,
+        &crate::db::params![at, endpoint.as_str()],
+    )
+    .await?;
     if let Some(row) = changed {
         let app = AppId::from_trusted(get::<String>(&row, 0)?);
         let uid: Option<String> = get(&row, 1)?;

@@ -42,20 +42,6 @@ pub(crate) async fn enable_numbering(c: &impl GenericClient) -> Result<()> {
     Ok(())
 }
 
-/// Whether the endpoint delivers in order (false when it does not exist).
-pub(crate) async fn is_ordered(c: &impl GenericClient, endpoint: &EndpointId) -> Result<bool> {
-    match query_opt(
-        c,
-        "SELECT ordered FROM endpoints WHERE id = $1",
-        &[&endpoint.as_str()],
-    )
-    .await?
-    {
-        Some(row) => get(&row, 0),
-        None => Ok(false),
-    }
-}
-
 /// Puts these pending deliveries of the endpoint at the end of its line, in message id order,
 /// when the endpoint is ordered. The statement that made them pending cleared their numbers.
 /// Drawing the numbers locks the endpoint's row, as an insert does.

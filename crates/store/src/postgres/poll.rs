@@ -9,7 +9,7 @@ use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId, TokenId};
 
 use super::PostgresStore;
-use super::rows::{get, message_at, ms};
+use super::rows::{get, ms};
 use super::sql::{execute, query, query_one, query_opt};
 use crate::columns::MESSAGE_COLUMNS;
 use crate::poll::POLLER_TOKEN_COLUMNS;
@@ -83,7 +83,7 @@ impl PollStore for PostgresStore {
         .await?;
         rows.iter()
             .map(|row| {
-                let message = message_at(row, 1)?;
+                let message = crate::rows::message_at(&crate::db::Row::Postgres(row), 1)?;
                 let position = StreamPosition {
                     seq: get(row, 0)?,
                     msg: message.id.as_str().to_owned(),

@@ -7,9 +7,9 @@ use webhookd_core::access;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, TokenId};
 
-use super::rows::ms;
 use super::{SqliteStore, map_error};
 use crate::access::{APP_TOKEN_COLUMNS, SESSION_COLUMNS};
+use crate::rows::ms;
 use crate::{AccessStore, AppTokenRecord, Result, SessionRecord, SessionSubject};
 
 fn app_token(row: &rusqlite::Row<'_>) -> rusqlite::Result<AppTokenRecord> {

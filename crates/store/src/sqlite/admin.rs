@@ -7,8 +7,8 @@ use webhookd_core::time::from_unix_ms;
 use webhookd_core::{TaskId, TokenId};
 
 use super::map_error;
-use super::rows::{self, json, ms};
 use crate::columns::TASK_COLUMNS;
+use crate::rows::{json, ms};
 use crate::{
     ApiTokenRecord, Conflict, IDEMPOTENCY_WINDOW, IdempotentResponse, Result, SecretCodec,
     StoreError,
@@ -119,7 +119,11 @@ pub(crate) fn get_task(c: &Connection, id: &TaskId) -> Result<Option<BackgroundT
     c.prepare_cached(&format!(
         "SELECT {TASK_COLUMNS} FROM background_tasks WHERE id = ?"
     ))
-    .and_then(|mut select| select.query_row([id.as_str()], rows::task).optional())
+    .and_then(|mut select| {
+        select
+            .query_row([id.as_str()], super::db::reader(crate::rows::task))
+            .optional()
+    })
     .map_err(map_error)
 }
 

@@ -11,7 +11,7 @@ use super::SqliteStore;
 use super::map_error;
 use super::messages::{self, json_contains};
 use super::retention;
-use super::rows::ms;
+use crate::rows::ms;
 use crate::{AppUsage, BulkStore, EXPUNGE_BATCH, Lease, ReplayFilter, Result, fanout};
 
 const PENDING: i64 = DeliveryStatus::Pending as i64;

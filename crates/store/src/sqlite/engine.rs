@@ -10,8 +10,8 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::map_error;
 use super::operational;
-use super::rows::{self, ms};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
+use crate::rows::ms;
 use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
 use crate::{
     AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
@@ -72,8 +72,10 @@ pub(crate) fn claim_due(
                 select
                     .query_map(params_from_iter(values.iter()), |row| {
                         Ok(Due {
-                            delivery: rows::delivery_at(row, 0)?,
-                            message: rows::message_at(row, width)?,
+                            delivery: super::db::read(row, |row| crate::rows::delivery_at(row, 0))?,
+                            message: super::db::read(row, |row| {
+                                crate::rows::message_at(row, width)
+                            })?,
                         })
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()

@@ -1,27 +1,16 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
-use crate::key_column;
 use const_format::{formatcp, str_replace};
-use rusqlite::{Connection, OptionalExtension, params};
-use webhookd_core::MessageKey;
-use webhookd_core::model::{
-    Attempt, Delivery, DeliveryStatus, Endpoint, EndpointStats, Message, POLLING_URL, selects,
-};
-use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
+use rusqlite::{Connection, params};
+use webhookd_core::EndpointId;
+use webhookd_core::model::{DeliveryStatus, Message, POLLING_URL, selects};
 
-use super::list;
 use super::map_error;
 use super::poll::NEXT_STREAM_SEQ;
-use super::rows::{self, json, ms, opt_ms};
-use crate::columns::{
-    ATTEMPT_COLUMNS, DELIVERY_COLUMNS, ENDPOINT_WIDTH, MESSAGE_COLUMNS, MESSAGE_WIDTH,
-};
+use crate::columns::MESSAGE_COLUMNS;
 use crate::fanout::FilterPass;
-use crate::lists;
-use crate::{
-    AttemptFilter, AttemptScope, Conflict, Lease, MessageFilter, Page, PageRequest, Result,
-    SecretCodec, claim_at_insert, first_due,
-};
+use crate::rows::{json, ms, opt_ms};
+use crate::{Conflict, Lease, Result, claim_at_insert, first_due};
 
 /// Stores the message and a pending delivery for every endpoint that accepts it: its event
 /// types, channels and payload filter let the message through.
@@ -169,138 +158,7 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<Endpoint
     Ok((matching, ordered))
 }
 
-pub(crate) fn get_message(
-    c: &Connection,
-    app: &AppId,
-    key: &MessageKey,
-) -> Result<Option<Message>> {
-    let (column, key) = key_column(key, "event_id");
-    c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.{column} = ?"
-    ))
-    .and_then(|mut select| {
-        select
-            .query_row([app.as_str(), key], |row| rows::message_at(row, 0))
-            .optional()
-    })
-    .map_err(map_error)
-}
-
 /// `EXISTS` over a JSON array column holding `?`.
 pub(super) fn json_contains(column: &str) -> String {
     format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
-}
-
-pub(crate) fn list_messages(
-    c: &Connection,
-    app: &AppId,
-    filter: &MessageFilter,
-    page: &PageRequest,
-) -> Result<Page<Message>> {
-    list::run(c, lists::messages(app, filter), page, |row| {
-        rows::message_at(row, 0)
-    })
-}
-
-pub(crate) fn list_attempts(
-    c: &Connection,
-    app: &AppId,
-    scope: &AttemptScope,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<Attempt>> {
-    list::run(c, lists::attempts(app, scope, filter), page, rows::attempt)
-}
-
-pub(crate) fn get_attempt(
-    c: &Connection,
-    app: &AppId,
-    msg: &MessageId,
-    id: &AttemptId,
-) -> Result<Option<Attempt>> {
-    c.prepare_cached(&format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM attempts a WHERE a.app_id = ? AND a.msg_id = ? AND a.id = ?"
-    ))
-    .and_then(|mut select| {
-        select
-            .query_row([app.as_str(), msg.as_str(), id.as_str()], rows::attempt)
-            .optional()
-    })
-    .map_err(map_error)
-}
-
-pub(crate) fn list_message_deliveries(
-    c: &Connection,
-    codec: &SecretCodec,
-    app: &AppId,
-    msg: &MessageId,
-    page: &PageRequest,
-) -> Result<Page<(Endpoint, Delivery)>> {
-    list::run(c, lists::message_deliveries(app, msg), page, |row| {
-        Ok((
-            rows::endpoint(row, codec)?,
-            rows::delivery_at(row, ENDPOINT_WIDTH)?,
-        ))
-    })
-}
-
-pub(crate) fn list_endpoint_deliveries(
-    c: &Connection,
-    app: &AppId,
-    endpoint: &EndpointId,
-    filter: &AttemptFilter,
-    page: &PageRequest,
-) -> Result<Page<(Message, Delivery)>> {
-    let query = lists::endpoint_deliveries(app, endpoint, filter);
-    list::run(c, query, page, |row| {
-        Ok((
-            rows::message_at(row, 0)?,
-            rows::delivery_at(row, MESSAGE_WIDTH)?,
-        ))
-    })
-}
-
-pub(crate) fn get_delivery(
-    c: &Connection,
-    msg: &MessageId,
-    endpoint: &EndpointId,
-) -> Result<Option<Delivery>> {
-    c.prepare_cached(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries d WHERE d.msg_id = ? AND d.endpoint_id = ?"
-    ))
-    .and_then(|mut select| {
-        select
-            .query_row([msg.as_str(), endpoint.as_str()], |row| {
-                rows::delivery_at(row, 0)
-            })
-            .optional()
-    })
-    .map_err(map_error)
-}
-
-pub(crate) fn endpoint_stats(
-    c: &Connection,
-    endpoint: &EndpointId,
-    since: Option<time::OffsetDateTime>,
-    until: Option<time::OffsetDateTime>,
-) -> Result<EndpointStats> {
-    let (since, until) = crate::stats_bounds(since, until);
-    let mut select = c
-        .prepare_cached(
-            "SELECT status, COUNT(*) FROM deliveries \
-             WHERE endpoint_id = ? AND created_at >= ? AND created_at <= ? GROUP BY status",
-        )
-        .map_err(map_error)?;
-    let counts = select
-        .query_map(rusqlite::params![endpoint.as_str(), since, until], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, u64>(1)?))
-        })
-        .map_err(map_error)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(map_error)?;
-    let mut stats = EndpointStats::default();
-    for (code, count) in counts {
-        stats.add(code, count);
-    }
-    Ok(stats)
 }

@@ -10,17 +10,15 @@
 mod access;
 mod admin;
 mod bulk;
+pub(crate) mod db;
 mod engine;
 mod files;
-mod list;
 mod messages;
 mod operational;
-mod ordered;
+pub(crate) mod ordered;
 mod poll;
-mod resources;
 mod retention;
 mod rollup;
-mod rows;
 pub(crate) mod schema;
 mod writer;
 
@@ -44,6 +42,9 @@ use crate::{
     Result, RetentionPurge, SecretCodec, Store, StoreError,
 };
 use writer::Writer;
+
+use crate::db::{Db, complete};
+use crate::{reads, resources};
 
 /// Read connections; reads run beside the writer thanks to WAL.
 const READERS: usize = 4;
@@ -73,6 +74,12 @@ struct Readers {
 
 /// Maps SQLite's errors to the kinds callers act on.
 pub(crate) fn map_error(error: rusqlite::Error) -> StoreError {
+    // A shared row reader's own error, carried through rusqlite's row mapping.
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &error
+        && let Some(error) = inner.downcast_ref::<StoreError>()
+    {
+        return error.clone();
+    }
     match error.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation) if is_uniqueness(&error) => {
             StoreError::Conflict(Conflict::unique(error.to_string()))
@@ -198,7 +205,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         self.writer.write(job).await
     }
@@ -206,7 +213,7 @@ impl SqliteStore {
     async fn read<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
         let _permit = readers
@@ -216,13 +223,13 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         let pool = Arc::clone(&readers);
         tokio::task::spawn_blocking(move || {
-            let connection = pool
+            let mut connection = pool
                 .connections
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .pop()
                 .ok_or_else(|| StoreError::Internal("no read connection free".into()))?;
-            let result = job(&connection);
+            let result = job(&mut connection);
             pool.connections
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -244,32 +251,32 @@ impl Store for SqliteStore {
         let (app, idempotency) = (app.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
             admin::save_idempotent(c, idempotency.as_ref())?;
-            resources::create_application(c, &app)
+            complete(resources::create_application(&mut Db::Sqlite(c), &app))
         })
         .await
     }
 
     async fn get_application(&self, key: &AppKey) -> Result<Option<Application>> {
         let key = key.to_owned();
-        self.read(move |c| resources::get_application(c, &key))
+        self.read(move |c| complete(resources::get_application(&mut Db::Sqlite(c), &key)))
             .await
     }
 
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>> {
         let page = page.clone();
-        self.read(move |c| resources::list_applications(c, &page))
+        self.read(move |c| complete(resources::list_applications(&mut Db::Sqlite(c), &page)))
             .await
     }
 
     async fn update_application(&self, app: &Application) -> Result<()> {
         let app = app.clone();
-        self.write(move |c| resources::update_application(c, &app))
+        self.write(move |c| complete(resources::update_application(&mut Db::Sqlite(c), &app)))
             .await
     }
 
     async fn delete_application(&self, id: &AppId) -> Result<bool> {
         let id = id.clone();
-        self.write(move |c| resources::delete_application(c, &id))
+        self.write(move |c| complete(resources::delete_application(&mut Db::Sqlite(c), &id)))
             .await
     }
 
@@ -285,7 +292,11 @@ impl Store for SqliteStore {
         );
         self.write(move |c| {
             admin::save_idempotent(c, idempotency.as_ref())?;
-            resources::create_endpoint(c, &codec, &endpoint)?;
+            complete(resources::create_endpoint(
+                &mut Db::Sqlite(c),
+                &codec,
+                &endpoint,
+            ))?;
             operational::emit(
                 c,
                 crate::operational::created_event(&endpoint),
@@ -297,39 +308,68 @@ impl Store for SqliteStore {
 
     async fn get_endpoint(&self, app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>> {
         let (app, key, codec) = (app.clone(), key.to_owned(), self.codec.clone());
-        self.read(move |c| resources::get_endpoint(c, &codec, &app, &key))
-            .await
+        self.read(move |c| {
+            complete(resources::get_endpoint(
+                &mut Db::Sqlite(c),
+                &codec,
+                &app,
+                &key,
+            ))
+        })
+        .await
     }
 
     async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
         let (ids, codec) = (ids.to_vec(), self.codec.clone());
-        self.read(move |c| resources::get_endpoints(c, &codec, &ids))
+        self.read(move |c| complete(resources::get_endpoints(&mut Db::Sqlite(c), &codec, &ids)))
             .await
     }
 
     async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
         let (app, page, codec) = (app.clone(), page.clone(), self.codec.clone());
-        self.read(move |c| resources::list_endpoints(c, &codec, &app, &page))
-            .await
+        self.read(move |c| {
+            complete(resources::list_endpoints(
+                &mut Db::Sqlite(c),
+                &codec,
+                &app,
+                &page,
+            ))
+        })
+        .await
     }
 
     async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>> {
         let (page, codec) = (page.clone(), self.codec.clone());
-        self.read(move |c| resources::list_all_endpoints(c, &codec, &page))
-            .await
+        self.read(move |c| {
+            complete(resources::list_all_endpoints(
+                &mut Db::Sqlite(c),
+                &codec,
+                &page,
+            ))
+        })
+        .await
     }
 
     async fn count_unsealed_endpoints(&self) -> Result<u64> {
         let codec = self.codec.clone();
-        self.read(move |c| resources::count_unsealed_endpoints(c, &codec))
-            .await
+        self.read(move |c| {
+            complete(resources::count_unsealed_endpoints(
+                &mut Db::Sqlite(c),
+                &codec,
+            ))
+        })
+        .await
     }
 
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
         let (endpoint, codec) = (endpoint.clone(), self.codec.clone());
         self.write(move |c| {
             let before = operational::endpoint_before(c, &endpoint.app_id, &endpoint.id)?;
-            resources::update_endpoint(c, &codec, &endpoint)?;
+            complete(resources::update_endpoint(
+                &mut Db::Sqlite(c),
+                &codec,
+                &endpoint,
+            ))?;
             let was_disabled = before.is_some_and(|(disabled, _)| disabled);
             operational::emit(
                 c,
@@ -349,7 +389,12 @@ impl Store for SqliteStore {
         let (app, id) = (app.clone(), id.clone());
         self.write(move |c| {
             let before = operational::endpoint_before(c, &app, &id)?;
-            let deleted = resources::delete_endpoint(c, &app, &id, now)?;
+            let deleted = complete(resources::delete_endpoint(
+                &mut Db::Sqlite(c),
+                &app,
+                &id,
+                now,
+            ))?;
             if let (true, Some((_, uid))) = (deleted, before) {
                 let change = webhookd_core::operational::EndpointChange::Deleted;
                 operational::emit(
@@ -365,7 +410,7 @@ impl Store for SqliteStore {
 
     async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
         let app = app.clone();
-        self.read(move |c| resources::count_endpoints(c, &app))
+        self.read(move |c| complete(resources::count_endpoints(&mut Db::Sqlite(c), &app)))
             .await
     }
 
@@ -376,8 +421,15 @@ impl Store for SqliteStore {
         until: Option<OffsetDateTime>,
     ) -> Result<EndpointStats> {
         let endpoint = endpoint.clone();
-        self.read(move |c| messages::endpoint_stats(c, &endpoint, since, until))
-            .await
+        self.read(move |c| {
+            complete(reads::endpoint_stats(
+                &mut Db::Sqlite(c),
+                &endpoint,
+                since,
+                until,
+            ))
+        })
+        .await
     }
 
     async fn create_event_type(
@@ -388,14 +440,17 @@ impl Store for SqliteStore {
         let (event_type, idempotency) = (event_type.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
             admin::save_idempotent(c, idempotency.as_ref())?;
-            resources::create_event_type(c, &event_type)
+            complete(resources::create_event_type(
+                &mut Db::Sqlite(c),
+                &event_type,
+            ))
         })
         .await
     }
 
     async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
         let name = name.to_owned();
-        self.read(move |c| resources::get_event_type(c, &name))
+        self.read(move |c| complete(resources::get_event_type(&mut Db::Sqlite(c), &name)))
             .await
     }
 
@@ -405,13 +460,19 @@ impl Store for SqliteStore {
         include_archived: bool,
     ) -> Result<Page<EventType>> {
         let page = page.clone();
-        self.read(move |c| resources::list_event_types(c, &page, include_archived))
-            .await
+        self.read(move |c| {
+            complete(resources::list_event_types(
+                &mut Db::Sqlite(c),
+                &page,
+                include_archived,
+            ))
+        })
+        .await
     }
 
     async fn put_event_type(&self, event_type: &EventType) -> Result<()> {
         let event_type = event_type.clone();
-        self.write(move |c| resources::put_event_type(c, &event_type))
+        self.write(move |c| complete(resources::put_event_type(&mut Db::Sqlite(c), &event_type)))
             .await
     }
 
@@ -422,8 +483,15 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<bool> {
         let name = name.to_owned();
-        self.write(move |c| resources::delete_event_type(c, &name, expunge, now))
-            .await
+        self.write(move |c| {
+            complete(resources::delete_event_type(
+                &mut Db::Sqlite(c),
+                &name,
+                expunge,
+                now,
+            ))
+        })
+        .await
     }
 
     async fn create_message(
@@ -446,7 +514,7 @@ impl Store for SqliteStore {
 
     async fn get_message(&self, app: &AppId, key: &MessageKey) -> Result<Option<Message>> {
         let (app, key) = (app.clone(), key.to_owned());
-        self.read(move |c| messages::get_message(c, &app, &key))
+        self.read(move |c| complete(reads::get_message(&mut Db::Sqlite(c), &app, &key)))
             .await
     }
 
@@ -457,8 +525,15 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<Message>> {
         let (app, filter, page) = (app.clone(), filter.clone(), page.clone());
-        self.read(move |c| messages::list_messages(c, &app, &filter, &page))
-            .await
+        self.read(move |c| {
+            complete(reads::list_messages(
+                &mut Db::Sqlite(c),
+                &app,
+                &filter,
+                &page,
+            ))
+        })
+        .await
     }
 
     async fn list_attempts(
@@ -469,8 +544,16 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<Attempt>> {
         let (app, scope, filter, page) = (app.clone(), scope.clone(), filter.clone(), page.clone());
-        self.read(move |c| messages::list_attempts(c, &app, &scope, &filter, &page))
-            .await
+        self.read(move |c| {
+            complete(reads::list_attempts(
+                &mut Db::Sqlite(c),
+                &app,
+                &scope,
+                &filter,
+                &page,
+            ))
+        })
+        .await
     }
 
     async fn get_attempt(
@@ -480,7 +563,7 @@ impl Store for SqliteStore {
         id: &AttemptId,
     ) -> Result<Option<Attempt>> {
         let (app, msg, id) = (app.clone(), msg.clone(), id.clone());
-        self.read(move |c| messages::get_attempt(c, &app, &msg, &id))
+        self.read(move |c| complete(reads::get_attempt(&mut Db::Sqlite(c), &app, &msg, &id)))
             .await
     }
 
@@ -491,8 +574,16 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<(Endpoint, Delivery)>> {
         let (app, msg, page, codec) = (app.clone(), msg.clone(), page.clone(), self.codec.clone());
-        self.read(move |c| messages::list_message_deliveries(c, &codec, &app, &msg, &page))
-            .await
+        self.read(move |c| {
+            complete(reads::list_message_deliveries(
+                &mut Db::Sqlite(c),
+                &codec,
+                &app,
+                &msg,
+                &page,
+            ))
+        })
+        .await
     }
 
     async fn list_endpoint_deliveries(
@@ -504,8 +595,16 @@ impl Store for SqliteStore {
     ) -> Result<Page<(Message, Delivery)>> {
         let (app, endpoint, filter, page) =
             (app.clone(), endpoint.clone(), filter.clone(), page.clone());
-        self.read(move |c| messages::list_endpoint_deliveries(c, &app, &endpoint, &filter, &page))
-            .await
+        self.read(move |c| {
+            complete(reads::list_endpoint_deliveries(
+                &mut Db::Sqlite(c),
+                &app,
+                &endpoint,
+                &filter,
+                &page,
+            ))
+        })
+        .await
     }
 
     async fn get_delivery(
@@ -514,7 +613,7 @@ impl Store for SqliteStore {
         endpoint: &EndpointId,
     ) -> Result<Option<Delivery>> {
         let (msg, endpoint) = (msg.clone(), endpoint.clone());
-        self.read(move |c| messages::get_delivery(c, &msg, &endpoint))
+        self.read(move |c| complete(reads::get_delivery(&mut Db::Sqlite(c), &msg, &endpoint)))
             .await
     }
 
@@ -543,7 +642,7 @@ impl Store for SqliteStore {
     }
 
     async fn release_all_leases(&self) -> Result<u64> {
-        self.write(engine::release_all_leases).await
+        self.write(|c| engine::release_all_leases(c)).await
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
@@ -581,7 +680,7 @@ impl Store for SqliteStore {
     }
 
     async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts> {
-        self.read(engine::endpoint_health_counts).await
+        self.read(|c| engine::endpoint_health_counts(c)).await
     }
 
     async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<crate::RollupMinute>> {
@@ -646,7 +745,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
-        self.read(admin::list_tokens).await
+        self.read(|c| admin::list_tokens(c)).await
     }
 
     async fn revoke_token(&self, key: &str) -> Result<bool> {
@@ -666,7 +765,7 @@ impl Store for SqliteStore {
     }
 
     async fn had_tokens(&self) -> Result<bool> {
-        self.read(admin::had_tokens).await
+        self.read(|c| admin::had_tokens(c)).await
     }
 
     async fn scrub(&self) -> Result<()> {
@@ -677,11 +776,11 @@ impl Store for SqliteStore {
     }
 
     async fn count_tokens(&self) -> Result<u64> {
-        self.read(admin::count_tokens).await
+        self.read(|c| admin::count_tokens(c)).await
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(admin::ping).await
+        self.read(|c| admin::ping(c)).await
     }
 
     async fn get_idempotent_response(

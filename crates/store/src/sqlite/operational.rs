@@ -8,7 +8,6 @@ use webhookd_core::{AppId, EndpointId};
 
 use super::map_error;
 use super::messages::create_message;
-use super::resources::cancel_pending;
 use crate::operational::{auto_disabled_event, message};
 use crate::{Result, Taken};
 
@@ -78,7 +77,11 @@ pub(crate) fn disable(c: &Connection, endpoint: &EndpointId, at: i64) -> Result<
                 .optional()
         })
         .map_err(map_error)?;
-    cancel_pending(c, endpoint, at)?;
+    super::db::execute(
+        c,
+        crate::resources::CANCEL_PENDING,
+        &crate::db::params![at, endpoint.as_str()],
+    )?;
     if let Some((app, uid, failing_since)) = changed {
         let app = AppId::from_trusted(app);
         emit(

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::map_error;
-use super::rows::ms;
 use crate::Result;
+use crate::rows::ms;
 use crate::status::PENDING;
 
 /// Whether the endpoint delivers in order (false when it does not exist).

@@ -8,10 +8,10 @@ use webhookd_core::model::Message;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId, TokenId};
 
-use super::rows::{self, ms};
 use super::{SqliteStore, map_error};
 use crate::columns::MESSAGE_COLUMNS;
 use crate::poll::POLLER_TOKEN_COLUMNS;
+use crate::rows::ms;
 use crate::{MESSAGE_ID_CLOCK_SLACK, PollStore, PollerTokenRecord, Result, SecretCodec};
 
 /// The next `stream_seq` of the message's application, for its insert (`?2` is its app id).
@@ -54,7 +54,12 @@ fn read_stream(
                 ms(since),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
-            |row| Ok((row.get(0)?, rows::message_at(row, 1)?)),
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    super::db::read(row, |row| crate::rows::message_at(row, 1))?,
+                ))
+            },
         )
         .map_err(map_error)?;
     found

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use webhookd_core::AttemptId;
 
 use super::map_error;
-use super::rows::ms;
+use crate::rows::ms;
 use crate::status::PENDING;
 use crate::{Result, RetentionPurge};
 

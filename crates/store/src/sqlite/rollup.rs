@@ -7,9 +7,9 @@ use rusqlite::{Connection, params_from_iter};
 use time::OffsetDateTime;
 
 use super::map_error;
-use super::rows::ms;
 use crate::Result;
 use crate::rollup::{self, RollupMinute};
+use crate::rows::ms;
 
 /// The upsert of one minute, written once.
 static UPSERT: LazyLock<String> = LazyLock::new(|| rollup::upsert_sql(|n| format!("?{n}")));

@@ -27,7 +27,7 @@ type Finish = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// One caller's write, type-erased so that one channel carries them all.
 trait Job: Send {
     /// Runs the write; the answer waits for the commit. True when the write succeeded.
-    fn run(self: Box<Self>, connection: &Connection) -> (bool, Finish);
+    fn run(self: Box<Self>, connection: &mut Connection) -> (bool, Finish);
     /// Answers with `error` without running.
     fn abandon(self: Box<Self>, error: &StoreError);
 }
@@ -40,9 +40,9 @@ struct WriteJob<F, T> {
 impl<F, T> Job for WriteJob<F, T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, connection: &Connection) -> (bool, Finish) {
+    fn run(self: Box<Self>, connection: &mut Connection) -> (bool, Finish) {
         let WriteJob { write, answer } = *self;
         let result = write(connection);
         let succeeded = result.is_ok();
@@ -85,7 +85,7 @@ impl Writer {
     pub(crate) async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let job = Box::new(WriteJob { write: job, answer });

@@ -1,0 +1,96 @@
+//! Shared statements ([`crate::db`]) on PostgreSQL: each prepared once per connection, integers
+//! bound at the width of their column, columns read by their type.
+
+use bytes::BytesMut;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use super::error::map_error;
+use crate::Result;
+use crate::db::{Param, Row, Value, corrupt};
+
+pub(crate) async fn execute(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+) -> Result<u64> {
+    let statement = c.prepare_cached(sql).await.map_err(map_error)?;
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
+    c.execute(&statement, &params).await.map_err(map_error)
+}
+
+pub(crate) async fn query<T>(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[Param<'_>],
+    mut read: impl FnMut(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let statement = c.prepare_cached(sql).await.map_err(map_error)?;
+    let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
+    let rows = c.query(&statement, &params).await.map_err(map_error)?;
+    rows.iter().map(|row| read(&Row::Postgres(row))).collect()
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match *self {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Bool(flag) => flag.to_sql(ty, out),
+            Param::Int(number) => match *ty {
+                Type::INT2 => i16::try_from(number)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(number)?.to_sql(ty, out),
+                _ => number.to_sql(ty, out),
+            },
+            Param::Text(text) => text.to_sql(ty, out),
+            Param::Bytes(bytes) => bytes.to_sql(ty, out),
+            Param::List(list) => list.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        [
+            Type::BOOL,
+            Type::INT2,
+            Type::INT4,
+            Type::INT8,
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::BYTEA,
+            Type::TEXT_ARRAY,
+        ]
+        .contains(ty)
+    }
+
+    to_sql_checked!();
+}
+
+fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
+    row: &'r tokio_postgres::Row,
+    index: usize,
+) -> Result<T> {
+    row.try_get(index).map_err(map_error)
+}
+
+pub(crate) fn value<'r>(row: &'r tokio_postgres::Row, index: usize) -> Result<Value<'r>> {
+    let column = row
+        .columns()
+        .get(index)
+        .ok_or_else(|| corrupt(index, "no such column"))?;
+    let value = match *column.type_() {
+        Type::BOOL => get::<Option<bool>>(row, index)?.map(Value::Bool),
+        Type::INT2 => get::<Option<i16>>(row, index)?.map(|number| Value::Int(number.into())),
+        Type::INT4 => get::<Option<i32>>(row, index)?.map(|number| Value::Int(number.into())),
+        Type::INT8 => get::<Option<i64>>(row, index)?.map(Value::Int),
+        Type::FLOAT8 => get::<Option<f64>>(row, index)?.map(Value::Real),
+        Type::BYTEA => get::<Option<&[u8]>>(row, index)?.map(Value::Bytes),
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => {
+            get::<Option<Vec<String>>>(row, index)?.map(Value::List)
+        }
+        _ => get::<Option<&str>>(row, index)?.map(Value::Text),
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
