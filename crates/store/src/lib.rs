@@ -7,6 +7,7 @@
 //! found, unavailable), so that a 409 means the same on every backend.
 
 mod access;
+mod admin;
 mod bulk;
 mod columns;
 mod conflict;

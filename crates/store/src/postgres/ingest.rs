@@ -30,15 +30,16 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use webhookd_core::EndpointId;
 use webhookd_core::model::{Message, selects};
 
-use super::admin;
 use super::error::{map_error, map_pool_error};
+use super::list::{Param, param};
 use super::listen;
 use super::messages::{self, Evaluated};
-use super::rows::get;
+use super::rows::{get, ms};
 use super::sql::{Pipeline, query};
-use crate::claim_at_insert;
+use crate::db::Db;
 use crate::fanout::FilterPass;
 use crate::{IdempotentResponse, Lease, Result, StoreError};
+use crate::{admin, claim_at_insert};
 
 /// The most messages in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -184,7 +185,7 @@ async fn together(
         .filter_map(|job| job.idempotency.as_ref())
         .collect();
     if !keyed.is_empty() {
-        let (sql, params) = admin::save_idempotent_many_statement(&keyed);
+        let (sql, params) = save_idempotent_many_statement(&keyed);
         pipeline.push(sql, params);
     }
     // Deliveries no node claimed are work for any node: wake them when this commits.
@@ -281,11 +282,48 @@ async fn write_one(client: &mut deadpool_postgres::Client, job: &Job) -> Result<
     }
     let tx = client.transaction().await.map_err(map_error)?;
     // The key first: a repeat is told that its key was used, not that its eventId is taken.
-    admin::save_idempotent(&tx, job.idempotency.as_ref()).await?;
+    admin::save_idempotent(&mut Db::transaction(&tx), job.idempotency.as_ref()).await?;
     let endpoints = messages::insert_message(&tx, &job.message, claim).await?;
     if claim.is_none() && !endpoints.is_empty() {
         listen::notify_due(&tx).await?;
     }
     tx.commit().await.map_err(map_error)?;
     Ok(endpoints)
+}
+
+/// The records of several responses in one plain insert (a group commit's): a key already
+/// recorded, live or stale, or twice among them fails the statement, and the caller then
+/// writes each response alone with `crate::admin::SAVE_IDEMPOTENT`, which replaces a stale
+/// record. A plain insert spares each row the speculative insertion of `ON CONFLICT`.
+fn save_idempotent_many_statement(responses: &[&IdempotentResponse]) -> (&'static str, Vec<Param>) {
+    (
+        "INSERT INTO idempotency (key_hash, status, body, created_at) \
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[], $4::bigint[])",
+        vec![
+            param(
+                responses
+                    .iter()
+                    .map(|response| response.key_hash.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| i32::from(response.status))
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| response.body.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            param(
+                responses
+                    .iter()
+                    .map(|response| ms(response.created_at))
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )
 }

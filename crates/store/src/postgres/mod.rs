@@ -19,7 +19,6 @@
 //! Connections use TLS as the URL's `sslmode` and `sslrootcert` say (see `tls`).
 
 mod access;
-mod admin;
 mod bulk;
 pub(crate) mod db;
 mod engine;
@@ -61,7 +60,7 @@ use crate::{
 use error::{map_error, map_pool_error};
 
 use crate::db::Db;
-use crate::{reads, resources};
+use crate::{admin, reads, resources};
 
 /// Connections in the pool of one node, unless [`PostgresStore::connect_with`] says otherwise.
 pub const POOL_SIZE: usize = 16;
@@ -271,7 +270,11 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
+            admin::save_idempotent(
+                &mut Db::transaction(&tx),
+                self.codec.seal_response(idempotency).as_ref(),
+            )
+            .await?;
             resources::create_application(&mut Db::transaction(&tx), app).await?
         })
     }
@@ -302,7 +305,11 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
+            admin::save_idempotent(
+                &mut Db::transaction(&tx),
+                self.codec.seal_response(idempotency).as_ref(),
+            )
+            .await?;
             resources::create_endpoint(&mut Db::transaction(&tx), &self.codec, endpoint).await?;
             let event = crate::operational::created_event(endpoint);
             operational::emit(&tx, event, endpoint.created_at).await?
@@ -397,7 +404,11 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
+            admin::save_idempotent(
+                &mut Db::transaction(&tx),
+                self.codec.seal_response(idempotency).as_ref(),
+            )
+            .await?;
             resources::create_event_type(&mut Db::transaction(&tx), event_type).await?
         })
     }
@@ -626,47 +637,58 @@ impl Store for PostgresStore {
         idempotency: Option<&IdempotentResponse>,
     ) -> Result<()> {
         in_transaction!(self, |tx| {
-            admin::save_idempotent(&tx, self.codec.seal_response(idempotency).as_ref()).await?;
-            admin::put_task(&tx, task).await?;
+            admin::save_idempotent(
+                &mut Db::transaction(&tx),
+                self.codec.seal_response(idempotency).as_ref(),
+            )
+            .await?;
+            admin::put_task(&mut Db::transaction(&tx), task).await?;
             operational::emit(&tx, crate::operational::task_event(task), task.updated_at).await?
         })
     }
 
     async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>> {
-        admin::get_task(&self.client().await?, id).await
+        admin::get_task(&mut Db::client(&self.client().await?), id).await
     }
 
     async fn create_token(&self, token: &ApiTokenRecord) -> Result<()> {
-        in_transaction!(self, |tx| admin::create_token(&tx, token).await?)
+        in_transaction!(self, |tx| admin::create_token(
+            &mut Db::transaction(&tx),
+            token
+        )
+        .await?)
     }
 
     async fn reseal_idempotent_responses(&self) -> Result<u64> {
-        in_transaction!(self, |tx| admin::reseal_idempotent(&tx, &self.codec)
-            .await?)
+        in_transaction!(self, |tx| admin::reseal_idempotent(
+            &mut Db::transaction(&tx),
+            &self.codec
+        )
+        .await?)
     }
 
     async fn had_tokens(&self) -> Result<bool> {
-        admin::had_tokens(&self.client().await?).await
+        admin::had_tokens(&mut Db::client(&self.client().await?)).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
-        admin::list_tokens(&self.client().await?).await
+        admin::list_tokens(&mut Db::client(&self.client().await?)).await
     }
 
     async fn revoke_token(&self, key: &str) -> Result<bool> {
-        admin::revoke_token(&self.client().await?, key).await
+        admin::revoke_token(&mut Db::client(&self.client().await?), key).await
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
-        admin::find_token(&self.client().await?, hash).await
+        admin::find_token(&mut Db::client(&self.client().await?), hash).await
     }
 
     async fn count_tokens(&self) -> Result<u64> {
-        admin::count_tokens(&self.client().await?).await
+        admin::count_tokens(&mut Db::client(&self.client().await?)).await
     }
 
     async fn ping(&self) -> Result<()> {
-        admin::ping(&self.client().await?).await
+        admin::ping(&mut Db::client(&self.client().await?)).await
     }
 
     async fn get_idempotent_response(
@@ -674,7 +696,9 @@ impl Store for PostgresStore {
         key_hash: &str,
         not_before: OffsetDateTime,
     ) -> Result<Option<IdempotentResponse>> {
-        let stored = admin::get_idempotent(&self.client().await?, key_hash, not_before).await?;
+        let stored =
+            admin::get_idempotent(&mut Db::client(&self.client().await?), key_hash, not_before)
+                .await?;
         stored
             .map(|response| {
                 self.codec
@@ -686,14 +710,14 @@ impl Store for PostgresStore {
 
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
         admin::save_idempotent(
-            &self.client().await?,
+            &mut Db::client(&self.client().await?),
             self.codec.seal_response(Some(response)).as_ref(),
         )
         .await
     }
 
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {
-        admin::prune_idempotency(&self.client().await?, before).await
+        admin::prune_idempotency(&mut Db::client(&self.client().await?), before).await
     }
 
     fn due_notifications(&self) -> Option<Arc<Notify>> {

@@ -9,7 +9,7 @@ use webhookd_core::time::to_unix_ms;
 use super::error::map_error;
 use crate::{Lease, Result};
 
-pub(crate) use crate::rows::{json, ms, opt_ms};
+pub(crate) use crate::rows::{ms, opt_ms};
 
 /// The database's clock in Unix milliseconds, as SQL: the one clock every node's leases are
 /// measured by, however far the nodes' own clocks drift apart.

@@ -86,13 +86,6 @@ pub(crate) fn read<T>(
     })
 }
 
-/// A shared reader as rusqlite's row mapping.
-pub(crate) fn reader<T>(
-    read_row: impl Fn(&Row<'_>) -> Result<T>,
-) -> impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T> {
-    move |row| read(row, &read_row)
-}
-
 pub(crate) fn value<'r>(row: &'r rusqlite::Row<'r>, index: usize) -> Result<Value<'r>> {
     Ok(match row.get_ref(index).map_err(map_error)? {
         ValueRef::Null => Value::Null,

@@ -8,7 +8,6 @@
 //! log after secrets are rewritten.
 
 mod access;
-mod admin;
 mod bulk;
 pub(crate) mod db;
 mod engine;
@@ -44,7 +43,7 @@ use crate::{
 use writer::Writer;
 
 use crate::db::{Db, complete};
-use crate::{reads, resources};
+use crate::{admin, reads, resources};
 
 /// Read connections; reads run beside the writer thanks to WAL.
 const READERS: usize = 4;
@@ -250,7 +249,10 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (app, idempotency) = (app.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
-            admin::save_idempotent(c, idempotency.as_ref())?;
+            complete(admin::save_idempotent(
+                &mut Db::Sqlite(c),
+                idempotency.as_ref(),
+            ))?;
             complete(resources::create_application(&mut Db::Sqlite(c), &app))
         })
         .await
@@ -291,7 +293,10 @@ impl Store for SqliteStore {
             self.codec.clone(),
         );
         self.write(move |c| {
-            admin::save_idempotent(c, idempotency.as_ref())?;
+            complete(admin::save_idempotent(
+                &mut Db::Sqlite(c),
+                idempotency.as_ref(),
+            ))?;
             complete(resources::create_endpoint(
                 &mut Db::Sqlite(c),
                 &codec,
@@ -439,7 +444,10 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (event_type, idempotency) = (event_type.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
-            admin::save_idempotent(c, idempotency.as_ref())?;
+            complete(admin::save_idempotent(
+                &mut Db::Sqlite(c),
+                idempotency.as_ref(),
+            ))?;
             complete(resources::create_event_type(
                 &mut Db::Sqlite(c),
                 &event_type,
@@ -506,7 +514,10 @@ impl Store for SqliteStore {
             self.codec.seal_response(idempotency),
         );
         self.write(move |c| {
-            admin::save_idempotent(c, idempotency.as_ref())?;
+            complete(admin::save_idempotent(
+                &mut Db::Sqlite(c),
+                idempotency.as_ref(),
+            ))?;
             messages::create_message(c, &message, lease.as_ref())
         })
         .await
@@ -727,8 +738,11 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (task, idempotency) = (task.clone(), self.codec.seal_response(idempotency));
         self.write(move |c| {
-            admin::save_idempotent(c, idempotency.as_ref())?;
-            admin::put_task(c, &task)?;
+            complete(admin::save_idempotent(
+                &mut Db::Sqlite(c),
+                idempotency.as_ref(),
+            ))?;
+            complete(admin::put_task(&mut Db::Sqlite(c), &task))?;
             operational::emit(c, crate::operational::task_event(&task), task.updated_at)
         })
         .await
@@ -736,36 +750,42 @@ impl Store for SqliteStore {
 
     async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>> {
         let id = id.clone();
-        self.read(move |c| admin::get_task(c, &id)).await
+        self.read(move |c| complete(admin::get_task(&mut Db::Sqlite(c), &id)))
+            .await
     }
 
     async fn create_token(&self, token: &ApiTokenRecord) -> Result<()> {
         let token = token.clone();
-        self.write(move |c| admin::create_token(c, &token)).await
+        self.write(move |c| complete(admin::create_token(&mut Db::Sqlite(c), &token)))
+            .await
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
-        self.read(|c| admin::list_tokens(c)).await
+        self.read(|c| complete(admin::list_tokens(&mut Db::Sqlite(c))))
+            .await
     }
 
     async fn revoke_token(&self, key: &str) -> Result<bool> {
         let key = key.to_owned();
-        self.write(move |c| admin::revoke_token(c, &key)).await
+        self.write(move |c| complete(admin::revoke_token(&mut Db::Sqlite(c), &key)))
+            .await
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
         let hash = hash.to_owned();
-        self.read(move |c| admin::find_token(c, &hash)).await
+        self.read(move |c| complete(admin::find_token(&mut Db::Sqlite(c), &hash)))
+            .await
     }
 
     async fn reseal_idempotent_responses(&self) -> Result<u64> {
         let codec = self.codec.clone();
-        self.write(move |c| admin::reseal_idempotent(c, &codec))
+        self.write(move |c| complete(admin::reseal_idempotent(&mut Db::Sqlite(c), &codec)))
             .await
     }
 
     async fn had_tokens(&self) -> Result<bool> {
-        self.read(|c| admin::had_tokens(c)).await
+        self.read(|c| complete(admin::had_tokens(&mut Db::Sqlite(c))))
+            .await
     }
 
     async fn scrub(&self) -> Result<()> {
@@ -776,11 +796,13 @@ impl Store for SqliteStore {
     }
 
     async fn count_tokens(&self) -> Result<u64> {
-        self.read(|c| admin::count_tokens(c)).await
+        self.read(|c| complete(admin::count_tokens(&mut Db::Sqlite(c))))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| admin::ping(c)).await
+        self.read(|c| complete(admin::ping(&mut Db::Sqlite(c))))
+            .await
     }
 
     async fn get_idempotent_response(
@@ -790,7 +812,13 @@ impl Store for SqliteStore {
     ) -> Result<Option<IdempotentResponse>> {
         let key_hash = key_hash.to_owned();
         let stored = self
-            .read(move |c| admin::get_idempotent(c, &key_hash, not_before))
+            .read(move |c| {
+                complete(admin::get_idempotent(
+                    &mut Db::Sqlite(c),
+                    &key_hash,
+                    not_before,
+                ))
+            })
             .await?;
         stored
             .map(|response| {
@@ -803,12 +831,17 @@ impl Store for SqliteStore {
 
     async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
         let response = self.codec.seal_response(Some(response));
-        self.write(move |c| admin::save_idempotent(c, response.as_ref()))
-            .await
+        self.write(move |c| {
+            complete(admin::save_idempotent(
+                &mut Db::Sqlite(c),
+                response.as_ref(),
+            ))
+        })
+        .await
     }
 
     async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {
-        self.write(move |c| admin::prune_idempotency(c, before))
+        self.write(move |c| complete(admin::prune_idempotency(&mut Db::Sqlite(c), before)))
             .await
     }
 }
