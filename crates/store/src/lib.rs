@@ -8,6 +8,7 @@
 
 mod access;
 mod admin;
+mod backend;
 mod bulk;
 mod columns;
 mod conflict;

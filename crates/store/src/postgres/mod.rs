@@ -18,7 +18,6 @@
 //! response body is stored as U+FFFD, and one in an API string is refused as a storage failure.
 //! Connections use TLS as the URL's `sslmode` and `sslrootcert` say (see `tls`).
 
-mod access;
 mod bulk;
 pub(crate) mod db;
 mod engine;
@@ -59,6 +58,7 @@ use crate::{
 };
 use error::{map_error, map_pool_error};
 
+use crate::backend::{Access, Backend, Job};
 use crate::db::Db;
 use crate::{admin, reads, resources};
 
@@ -260,6 +260,20 @@ macro_rules! in_transaction {
         $tx.commit().await.map_err(map_error)?;
         Ok(value)
     }};
+}
+
+#[async_trait]
+impl Backend for PostgresStore {
+    async fn run<T: Send + 'static>(&self, access: Access, job: Job<T>) -> Result<T> {
+        let mut client = self.client().await?;
+        if access != Access::Transaction {
+            return job(&mut Db::client(&client)).await;
+        }
+        let transaction = client.transaction().await.map_err(map_error)?;
+        let value = job(&mut Db::transaction(&transaction)).await?;
+        transaction.commit().await.map_err(map_error)?;
+        Ok(value)
+    }
 }
 
 #[async_trait]

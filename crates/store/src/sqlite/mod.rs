@@ -7,7 +7,6 @@
 //! Data at rest (see `files`): private files, `secure_delete`, and a scrub of the write-ahead
 //! log after secrets are rewritten.
 
-mod access;
 mod bulk;
 pub(crate) mod db;
 mod engine;
@@ -42,6 +41,7 @@ use crate::{
 };
 use writer::Writer;
 
+use crate::backend::{Access, Backend, Job};
 use crate::db::{Db, complete};
 use crate::{admin, reads, resources};
 
@@ -237,6 +237,17 @@ impl SqliteStore {
         })
         .await
         .map_err(|error| StoreError::Internal(format!("a read task failed: {error}")))?
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    async fn run<T: Send + 'static>(&self, access: Access, job: Job<T>) -> Result<T> {
+        let work = move |c: &mut Connection| complete(job(&mut Db::Sqlite(c)));
+        match access {
+            Access::Read => self.read(work).await,
+            Access::Write | Access::Transaction => self.write(work).await,
+        }
     }
 }
 
