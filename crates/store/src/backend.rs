@@ -5,10 +5,15 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use async_trait::async_trait;
+use std::sync::Arc;
 
-use crate::Result;
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use webhookd_core::EndpointId;
+use webhookd_core::model::Message;
+
 use crate::db::Db;
+use crate::{IdempotentResponse, Lease, Result, SecretCodec};
 
 /// A future that may cross threads, borrowing for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -42,6 +47,28 @@ pub(crate) enum Access {
 pub(crate) trait Backend: Send + Sync + 'static {
     /// Runs `job` on a connection lent for `access`, and answers once its writes are durable.
     async fn run<T: Send + 'static>(&self, access: Access, job: Job<T>) -> Result<T>;
+
+    /// What seals endpoint secrets and stored answers.
+    fn codec(&self) -> &SecretCodec;
+
+    /// [`crate::Store::create_message`], with the idempotency record already sealed: each
+    /// backend group-commits ingest its own way.
+    async fn create_message(
+        &self,
+        message: &Message,
+        lease: Option<&Lease>,
+        idempotency: Option<IdempotentResponse>,
+    ) -> Result<Vec<EndpointId>>;
+
+    /// [`crate::Store::scrub`].
+    async fn scrub(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// [`crate::Store::due_notifications`].
+    fn due_notifications(&self) -> Option<Arc<Notify>> {
+        None
+    }
 }
 
 /// Runs `$body` (which may `.await`, and names the lent [`Db`] `$db`) on `$store`'s backend

@@ -30,6 +30,7 @@ mod rows;
 mod secrets;
 pub mod sqlite;
 mod status;
+mod stores;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

@@ -22,7 +22,6 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::list::{Param, int, param, text};
 use super::listen::notify_due;
-use super::operational;
 use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
 use super::sql::{Pipeline, execute, query, query_one};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
@@ -183,7 +182,8 @@ pub(crate) async fn release_all_leases(c: &impl GenericClient) -> Result<u64> {
 /// Writes the attempts, their deliveries' and their endpoints' new state and the rollup as
 /// one pipeline: a batch costs one round trip. The attempts go in as one multi-row statement,
 /// and the deliveries' updates as one statement per kind of result, unless two records of the
-/// batch are for one delivery (then one statement each, in order). Call inside a transaction.
+/// batch are for one delivery (then one statement each, in order). Call inside a transaction,
+/// then `crate::operational::after_attempts`.
 pub(crate) async fn record_attempts(
     c: &impl GenericClient,
     records: &[AttemptRecord],
@@ -213,26 +213,6 @@ pub(crate) async fn record_attempts(
     }
     super::rollup::add(&mut pipeline, records);
     pipeline.run(c).await?;
-    // Disabling and operational events are rare: written after the batch, in its
-    // transaction, one statement at a time (a disable emits only if it changed something).
-    for record in records {
-        let attempt = &record.attempt;
-        if record.endpoint_health == Some(EndpointHealth::Disable) {
-            operational::disable(c, &attempt.endpoint_id, ms(attempt.created_at)).await?;
-        }
-        operational::emit(c, record.events.iter().cloned(), record.attempt.created_at).await?;
-    }
-    // A finished delivery of an ordered endpoint lets the next of its line go, on any node.
-    let line_moves = records.iter().any(|record| {
-        record.ordered
-            && matches!(
-                record.delivery,
-                DeliveryUpdate::Delivered | DeliveryUpdate::Failed
-            )
-    });
-    if line_moves {
-        notify_due(c).await?;
-    }
     Ok(())
 }
 

@@ -20,17 +20,16 @@
 
 mod bulk;
 pub(crate) mod db;
-mod engine;
+pub(crate) mod engine;
 mod error;
 mod ingest;
 mod list;
-mod listen;
-mod messages;
-mod operational;
+pub(crate) mod listen;
+pub(crate) mod messages;
 pub(crate) mod ordered;
 mod poll;
-mod retention;
-mod rollup;
+pub(crate) mod retention;
+pub(crate) mod rollup;
 mod rows;
 pub(crate) mod schema;
 mod sql;
@@ -38,29 +37,20 @@ mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
-use webhookd_core::{AppKey, EndpointKey, MessageKey};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres_rustls::MakeRustlsConnect;
-use webhookd_core::model::{
-    Application, Attempt, BackgroundTask, Delivery, Endpoint, EndpointStats, EventType, Message,
-};
-use webhookd_core::{AppId, AttemptId, EndpointId, MessageId, TaskId};
+use webhookd_core::EndpointId;
+use webhookd_core::model::Message;
 
-use crate::{
-    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
-    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
-    RetentionPurge, SecretCodec, Store, StoreError,
-};
+use crate::{IdempotentResponse, Lease, Result, SecretCodec, StoreError};
 use error::{map_error, map_pool_error};
 
 use crate::backend::{Access, Backend, Job};
 use crate::db::Db;
-use crate::{admin, reads, resources};
 
 /// Connections in the pool of one node, unless [`PostgresStore::connect_with`] says otherwise.
 pub const POOL_SIZE: usize = 16;
@@ -250,18 +240,6 @@ impl PostgresStore {
     }
 }
 
-/// Runs `$body` inside a transaction on a pooled connection bound to `$tx`, committing when
-/// it succeeds (dropping the transaction rolls it back otherwise).
-macro_rules! in_transaction {
-    ($store:expr, |$tx:ident| $body:expr) => {{
-        let mut client = $store.client().await?;
-        let $tx = client.transaction().await.map_err(map_error)?;
-        let value = $body;
-        $tx.commit().await.map_err(map_error)?;
-        Ok(value)
-    }};
-}
-
 #[async_trait]
 impl Backend for PostgresStore {
     async fn run<T: Send + 'static>(&self, access: Access, job: Job<T>) -> Result<T> {
@@ -274,464 +252,21 @@ impl Backend for PostgresStore {
         transaction.commit().await.map_err(map_error)?;
         Ok(value)
     }
-}
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn create_application(
-        &self,
-        app: &Application,
-        idempotency: Option<&IdempotentResponse>,
-    ) -> Result<()> {
-        in_transaction!(self, |tx| {
-            admin::save_idempotent(
-                &mut Db::transaction(&tx),
-                self.codec.seal_response(idempotency).as_ref(),
-            )
-            .await?;
-            resources::create_application(&mut Db::transaction(&tx), app).await?
-        })
-    }
-
-    async fn get_application(&self, key: &AppKey) -> Result<Option<Application>> {
-        resources::get_application(&mut Db::client(&self.client().await?), key).await
-    }
-
-    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>> {
-        resources::list_applications(&mut Db::client(&self.client().await?), page).await
-    }
-
-    async fn update_application(&self, app: &Application) -> Result<()> {
-        resources::update_application(&mut Db::client(&self.client().await?), app).await
-    }
-
-    async fn delete_application(&self, id: &AppId) -> Result<bool> {
-        in_transaction!(self, |tx| resources::delete_application(
-            &mut Db::transaction(&tx),
-            id
-        )
-        .await?)
-    }
-
-    async fn create_endpoint(
-        &self,
-        endpoint: &Endpoint,
-        idempotency: Option<&IdempotentResponse>,
-    ) -> Result<()> {
-        in_transaction!(self, |tx| {
-            admin::save_idempotent(
-                &mut Db::transaction(&tx),
-                self.codec.seal_response(idempotency).as_ref(),
-            )
-            .await?;
-            resources::create_endpoint(&mut Db::transaction(&tx), &self.codec, endpoint).await?;
-            let event = crate::operational::created_event(endpoint);
-            operational::emit(&tx, event, endpoint.created_at).await?
-        })
-    }
-
-    async fn get_endpoint(&self, app: &AppId, key: &EndpointKey) -> Result<Option<Endpoint>> {
-        resources::get_endpoint(
-            &mut Db::client(&self.client().await?),
-            &self.codec,
-            app,
-            key,
-        )
-        .await
-    }
-
-    async fn get_endpoints(&self, ids: &[EndpointId]) -> Result<Vec<Endpoint>> {
-        resources::get_endpoints(&mut Db::client(&self.client().await?), &self.codec, ids).await
-    }
-
-    async fn list_endpoints(&self, app: &AppId, page: &PageRequest) -> Result<Page<Endpoint>> {
-        resources::list_endpoints(
-            &mut Db::client(&self.client().await?),
-            &self.codec,
-            app,
-            page,
-        )
-        .await
-    }
-
-    async fn list_all_endpoints(&self, page: &PageRequest) -> Result<Page<Endpoint>> {
-        resources::list_all_endpoints(&mut Db::client(&self.client().await?), &self.codec, page)
-            .await
-    }
-
-    async fn count_unsealed_endpoints(&self) -> Result<u64> {
-        resources::count_unsealed_endpoints(&mut Db::client(&self.client().await?), &self.codec)
-            .await
-    }
-
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
-        in_transaction!(self, |tx| {
-            let before = operational::endpoint_before(&tx, &endpoint.app_id, &endpoint.id).await?;
-            resources::update_endpoint(&mut Db::transaction(&tx), &self.codec, endpoint).await?;
-            let was_disabled = before.is_some_and(|(disabled, _)| disabled);
-            let events = crate::operational::update_events(was_disabled, endpoint);
-            operational::emit(&tx, events, endpoint.updated_at).await?
-        })
-    }
-
-    async fn delete_endpoint(
-        &self,
-        app: &AppId,
-        id: &EndpointId,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        in_transaction!(self, |tx| {
-            let before = operational::endpoint_before(&tx, app, id).await?;
-            let deleted =
-                resources::delete_endpoint(&mut Db::transaction(&tx), app, id, now).await?;
-            if let (true, Some((_, uid))) = (deleted, before) {
-                let change = webhookd_core::operational::EndpointChange::Deleted;
-                let event = crate::operational::endpoint_event(change, app, id, uid);
-                operational::emit(&tx, event, now).await?;
-            }
-            deleted
-        })
-    }
-
-    async fn count_endpoints(&self, app: &AppId) -> Result<u64> {
-        resources::count_endpoints(&mut Db::client(&self.client().await?), app).await
-    }
-
-    async fn endpoint_stats(
-        &self,
-        endpoint: &EndpointId,
-        since: Option<OffsetDateTime>,
-        until: Option<OffsetDateTime>,
-    ) -> Result<EndpointStats> {
-        reads::endpoint_stats(
-            &mut Db::client(&self.client().await?),
-            endpoint,
-            since,
-            until,
-        )
-        .await
-    }
-
-    async fn create_event_type(
-        &self,
-        event_type: &EventType,
-        idempotency: Option<&IdempotentResponse>,
-    ) -> Result<()> {
-        in_transaction!(self, |tx| {
-            admin::save_idempotent(
-                &mut Db::transaction(&tx),
-                self.codec.seal_response(idempotency).as_ref(),
-            )
-            .await?;
-            resources::create_event_type(&mut Db::transaction(&tx), event_type).await?
-        })
-    }
-
-    async fn get_event_type(&self, name: &str) -> Result<Option<EventType>> {
-        resources::get_event_type(&mut Db::client(&self.client().await?), name).await
-    }
-
-    async fn list_event_types(
-        &self,
-        page: &PageRequest,
-        include_archived: bool,
-    ) -> Result<Page<EventType>> {
-        resources::list_event_types(
-            &mut Db::client(&self.client().await?),
-            page,
-            include_archived,
-        )
-        .await
-    }
-
-    async fn put_event_type(&self, event_type: &EventType) -> Result<()> {
-        resources::put_event_type(&mut Db::client(&self.client().await?), event_type).await
-    }
-
-    async fn delete_event_type(
-        &self,
-        name: &str,
-        expunge: bool,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        resources::delete_event_type(&mut Db::client(&self.client().await?), name, expunge, now)
-            .await
+    fn codec(&self) -> &SecretCodec {
+        &self.codec
     }
 
     async fn create_message(
         &self,
         message: &Message,
         lease: Option<&Lease>,
-        idempotency: Option<&IdempotentResponse>,
+        idempotency: Option<IdempotentResponse>,
     ) -> Result<Vec<EndpointId>> {
         // Group commit: see `ingest`.
-        let idempotency = self.codec.seal_response(idempotency);
         self.ingest
             .create_message(message, lease, idempotency)
             .await
-    }
-
-    async fn get_message(&self, app: &AppId, key: &MessageKey) -> Result<Option<Message>> {
-        reads::get_message(&mut Db::client(&self.client().await?), app, key).await
-    }
-
-    async fn list_messages(
-        &self,
-        app: &AppId,
-        filter: &MessageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Message>> {
-        reads::list_messages(&mut Db::client(&self.client().await?), app, filter, page).await
-    }
-
-    async fn list_attempts(
-        &self,
-        app: &AppId,
-        scope: &AttemptScope,
-        filter: &AttemptFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Attempt>> {
-        reads::list_attempts(
-            &mut Db::client(&self.client().await?),
-            app,
-            scope,
-            filter,
-            page,
-        )
-        .await
-    }
-
-    async fn get_attempt(
-        &self,
-        app: &AppId,
-        msg: &MessageId,
-        id: &AttemptId,
-    ) -> Result<Option<Attempt>> {
-        reads::get_attempt(&mut Db::client(&self.client().await?), app, msg, id).await
-    }
-
-    async fn list_message_deliveries(
-        &self,
-        app: &AppId,
-        msg: &MessageId,
-        page: &PageRequest,
-    ) -> Result<Page<(Endpoint, Delivery)>> {
-        reads::list_message_deliveries(
-            &mut Db::client(&self.client().await?),
-            &self.codec,
-            app,
-            msg,
-            page,
-        )
-        .await
-    }
-
-    async fn list_endpoint_deliveries(
-        &self,
-        app: &AppId,
-        endpoint: &EndpointId,
-        filter: &AttemptFilter,
-        page: &PageRequest,
-    ) -> Result<Page<(Message, Delivery)>> {
-        reads::list_endpoint_deliveries(
-            &mut Db::client(&self.client().await?),
-            app,
-            endpoint,
-            filter,
-            page,
-        )
-        .await
-    }
-
-    async fn get_delivery(
-        &self,
-        msg: &MessageId,
-        endpoint: &EndpointId,
-    ) -> Result<Option<Delivery>> {
-        reads::get_delivery(&mut Db::client(&self.client().await?), msg, endpoint).await
-    }
-
-    async fn claim_due(
-        &self,
-        lease: &Lease,
-        now: OffsetDateTime,
-        limit: usize,
-        skip_endpoints: &[EndpointId],
-    ) -> Result<Vec<Due>> {
-        engine::claim_due(&self.client().await?, lease, now, limit, skip_endpoints).await
-    }
-
-    async fn renew_leases(&self, lease: &Lease, keys: &[(MessageId, EndpointId)]) -> Result<u64> {
-        engine::renew_leases(&self.client().await?, lease, keys).await
-    }
-
-    async fn release_leases(&self, owner: &str, keys: &[(MessageId, EndpointId)]) -> Result<()> {
-        in_transaction!(self, |tx| engine::release_leases(&tx, owner, keys).await?)
-    }
-
-    async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts> {
-        engine::endpoint_health_counts(&self.client().await?).await
-    }
-
-    async fn request_resend(
-        &self,
-        app: &AppId,
-        msg: &MessageId,
-        endpoint: &EndpointId,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        in_transaction!(self, |tx| engine::request_resend(
-            &tx, app, msg, endpoint, now
-        )
-        .await?)
-    }
-
-    async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
-        engine::take_resends(&self.client().await?, limit).await
-    }
-
-    async fn release_all_leases(&self) -> Result<u64> {
-        engine::release_all_leases(&self.client().await?).await
-    }
-
-    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
-        in_transaction!(self, |tx| engine::record_attempts(&tx, records).await?)
-    }
-
-    async fn next_due_at(&self, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
-        engine::next_due_at(&self.client().await?, after).await
-    }
-
-    async fn recover(
-        &self,
-        endpoint: &EndpointId,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<u64> {
-        in_transaction!(self, |tx| engine::recover(&tx, endpoint, since, until, now)
-            .await?)
-    }
-
-    async fn requeue(
-        &self,
-        app: &AppId,
-        msg: &MessageId,
-        endpoint: &EndpointId,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        in_transaction!(self, |tx| ordered::requeue(&tx, app, msg, endpoint, now)
-            .await?)
-    }
-
-    async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<crate::RollupMinute>> {
-        rollup::read(&self.client().await?, since).await
-    }
-
-    async fn prune_rollup(&self, before: OffsetDateTime) -> Result<u64> {
-        rollup::prune(&self.client().await?, before).await
-    }
-
-    async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {
-        engine::queue_depth(&self.client().await?, now).await
-    }
-
-    async fn apply_retention(
-        &self,
-        cutoff: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<RetentionPurge> {
-        in_transaction!(self, |tx| retention::apply_retention(&tx, cutoff, now)
-            .await?)
-    }
-
-    async fn put_task(
-        &self,
-        task: &BackgroundTask,
-        idempotency: Option<&IdempotentResponse>,
-    ) -> Result<()> {
-        in_transaction!(self, |tx| {
-            admin::save_idempotent(
-                &mut Db::transaction(&tx),
-                self.codec.seal_response(idempotency).as_ref(),
-            )
-            .await?;
-            admin::put_task(&mut Db::transaction(&tx), task).await?;
-            operational::emit(&tx, crate::operational::task_event(task), task.updated_at).await?
-        })
-    }
-
-    async fn get_task(&self, id: &TaskId) -> Result<Option<BackgroundTask>> {
-        admin::get_task(&mut Db::client(&self.client().await?), id).await
-    }
-
-    async fn create_token(&self, token: &ApiTokenRecord) -> Result<()> {
-        in_transaction!(self, |tx| admin::create_token(
-            &mut Db::transaction(&tx),
-            token
-        )
-        .await?)
-    }
-
-    async fn reseal_idempotent_responses(&self) -> Result<u64> {
-        in_transaction!(self, |tx| admin::reseal_idempotent(
-            &mut Db::transaction(&tx),
-            &self.codec
-        )
-        .await?)
-    }
-
-    async fn had_tokens(&self) -> Result<bool> {
-        admin::had_tokens(&mut Db::client(&self.client().await?)).await
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
-        admin::list_tokens(&mut Db::client(&self.client().await?)).await
-    }
-
-    async fn revoke_token(&self, key: &str) -> Result<bool> {
-        admin::revoke_token(&mut Db::client(&self.client().await?), key).await
-    }
-
-    async fn find_token(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
-        admin::find_token(&mut Db::client(&self.client().await?), hash).await
-    }
-
-    async fn count_tokens(&self) -> Result<u64> {
-        admin::count_tokens(&mut Db::client(&self.client().await?)).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        admin::ping(&mut Db::client(&self.client().await?)).await
-    }
-
-    async fn get_idempotent_response(
-        &self,
-        key_hash: &str,
-        not_before: OffsetDateTime,
-    ) -> Result<Option<IdempotentResponse>> {
-        let stored =
-            admin::get_idempotent(&mut Db::client(&self.client().await?), key_hash, not_before)
-                .await?;
-        stored
-            .map(|response| {
-                self.codec
-                    .open_response(response)
-                    .map_err(StoreError::Internal)
-            })
-            .transpose()
-    }
-
-    async fn save_idempotent_response(&self, response: &IdempotentResponse) -> Result<()> {
-        admin::save_idempotent(
-            &mut Db::client(&self.client().await?),
-            self.codec.seal_response(Some(response)).as_ref(),
-        )
-        .await
-    }
-
-    async fn prune_idempotency(&self, before: OffsetDateTime) -> Result<u64> {
-        admin::prune_idempotency(&mut Db::client(&self.client().await?), before).await
     }
 
     fn due_notifications(&self) -> Option<Arc<Notify>> {

@@ -9,7 +9,6 @@ use webhookd_core::time::from_unix_ms;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
 use super::map_error;
-use super::operational;
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::rows::ms;
 use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
@@ -156,6 +155,8 @@ pub(crate) fn release_all_leases(c: &Connection) -> Result<u64> {
     Ok(released as u64)
 }
 
+/// Writes the attempts, their deliveries' and endpoints' new state and the rollup; then
+/// `crate::operational::after_attempts`.
 pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Result<()> {
     let mut insert = c
         .prepare_cached(formatcp!(
@@ -182,9 +183,8 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
             .map_err(map_error)?;
         update_delivery(c, record)?;
         if let Some(health) = record.endpoint_health {
-            update_health(c, &attempt.endpoint_id, health, ms(attempt.created_at))?;
+            update_health(c, &attempt.endpoint_id, health)?;
         }
-        operational::emit(c, record.events.iter().cloned(), record.attempt.created_at)?;
     }
     super::rollup::add(c, records)
 }
@@ -261,12 +261,7 @@ fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
     result.map(drop).map_err(map_error)
 }
 
-fn update_health(
-    c: &Connection,
-    endpoint: &EndpointId,
-    health: EndpointHealth,
-    at: i64,
-) -> Result<()> {
+fn update_health(c: &Connection, endpoint: &EndpointId, health: EndpointHealth) -> Result<()> {
     let id = endpoint.as_str();
     match health {
         EndpointHealth::FailingSince(since) => c.execute(
@@ -277,7 +272,8 @@ fn update_health(
             "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
             [id],
         ),
-        EndpointHealth::Disable => return operational::disable(c, endpoint, at),
+        // Written after the batch (see `crate::operational::after_attempts`).
+        EndpointHealth::Disable => return Ok(()),
     }
     .map(drop)
     .map_err(map_error)
