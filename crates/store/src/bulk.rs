@@ -6,14 +6,20 @@
 //! them; they live apart from the core interface because none of them is on the delivery path.
 //!
 //! Erasure is real: an erased payload or response body is overwritten in the database, not
-//! hidden. Payloads are erased by each backend's `retention::erase_payloads`, which the
-//! retention purge uses too.
+//! hidden. Payloads are erased by `retention::erase_payloads`, which the retention purge uses
+//! too. Replays and the message sent to one endpoint are the backends' own (arrays and fan-out
+//! differ); the rest is written once here.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
+use crate::backend::{Backend, run};
+use crate::db::{Db, Dialect, by_backend, params};
+use crate::postgres as pg;
+use crate::sqlite as lite;
+use crate::status::{CANCELED, PENDING};
 use crate::{Lease, Result};
 
 /// Which of an endpoint's deliveries a bulk replay sends again. Times bound the messages'
@@ -111,4 +117,168 @@ pub trait BulkStore: Send + Sync {
         since: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Vec<AppUsage>>;
+}
+
+/// Erases the payloads of these messages of the application and cancels their pending
+/// deliveries (what is erased cannot be sent); returns the ids found. Call inside a
+/// transaction.
+async fn expunge(
+    db: &mut Db<'_>,
+    app: &AppId,
+    ids: &[String],
+    now: OffsetDateTime,
+) -> Result<Vec<MessageId>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id FROM messages WHERE app_id = $1 AND {}",
+        db.any_of("id", "$2")
+    );
+    let found: Vec<String> = db
+        .query(&sql, &params![app.as_str(), ids], |row| row.get(0))
+        .await?;
+    crate::retention::erase_payloads(db, &found).await?;
+    let sql = format!(
+        "UPDATE deliveries SET status = {CANCELED}, next_attempt_at = NULL, lease_owner = NULL, \
+         lease_until = NULL, updated_at = $1 WHERE {} AND status = {PENDING}",
+        db.any_of("msg_id", "$2")
+    );
+    db.execute(&sql, &params![now, &found]).await?;
+    Ok(found.into_iter().map(MessageId::from_trusted).collect())
+}
+
+#[async_trait]
+impl<B: Backend> BulkStore for B {
+    async fn create_message_to(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+        lease: Option<&Lease>,
+    ) -> Result<()> {
+        let (message, endpoint, lease) = (message.clone(), endpoint.clone(), lease.cloned());
+        run!(self, Write, |db| by_backend!(db,
+            c => lite::bulk::create_message_to(c, &message, &endpoint, lease.as_ref()),
+            c => pg::bulk::create_message_to(*c, &message, &endpoint, lease.as_ref()).await))
+        .await
+    }
+
+    async fn replay_missing(
+        &self,
+        endpoint: &Endpoint,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let endpoint = endpoint.clone();
+        run!(self, Transaction, |db| by_backend!(db,
+            c => lite::bulk::replay_missing(c, &endpoint, since, until, now),
+            c => pg::bulk::replay_missing(*c, &endpoint, since, until, now).await))
+        .await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        endpoint: &EndpointId,
+        filter: &ReplayFilter,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let (endpoint, filter) = (endpoint.clone(), filter.clone());
+        run!(self, Transaction, |db| by_backend!(db,
+            c => lite::bulk::replay_deliveries(c, &endpoint, &filter, now),
+            c => pg::bulk::replay_deliveries(*c, &endpoint, &filter, now).await))
+        .await
+    }
+
+    async fn expunge_contents(
+        &self,
+        app: &AppId,
+        msgs: &[MessageId],
+        now: OffsetDateTime,
+    ) -> Result<Vec<MessageId>> {
+        let app = app.clone();
+        let ids: Vec<String> = msgs.iter().map(ToString::to_string).collect();
+        run!(self, Transaction, |db| expunge(db, &app, &ids, now).await).await
+    }
+
+    async fn expunge_attempt_content(
+        &self,
+        app: &AppId,
+        msg: &MessageId,
+        attempt: &AttemptId,
+    ) -> Result<bool> {
+        let (app, msg, attempt) = (app.clone(), msg.clone(), attempt.clone());
+        run!(self, Write, |db| {
+            let changed = db
+                .execute(
+                    "UPDATE attempts SET response = '' \
+                     WHERE app_id = $1 AND msg_id = $2 AND id = $3",
+                    &params![app.as_str(), msg.as_str(), attempt.as_str()],
+                )
+                .await?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn expunge_app_contents(&self, app: &AppId, now: OffsetDateTime) -> Result<u64> {
+        let app = app.clone();
+        run!(self, Transaction, |db| {
+            // Rows another node is erasing at the same moment are skipped, not waited for.
+            let sql = match db.dialect() {
+                Dialect::Sqlite => {
+                    "SELECT id FROM messages WHERE app_id = $1 AND NOT expunged LIMIT $2"
+                }
+                Dialect::Postgres => {
+                    "SELECT id FROM messages WHERE app_id = $1 AND NOT expunged \
+                     LIMIT $2 FOR UPDATE SKIP LOCKED"
+                }
+            };
+            let ids: Vec<String> = db
+                .query(sql, &params![app.as_str(), EXPUNGE_BATCH as i64], |row| {
+                    row.get(0)
+                })
+                .await?;
+            Ok(expunge(db, &app, &ids, now).await?.len() as u64)
+        })
+        .await
+    }
+
+    async fn usage_by_app(
+        &self,
+        apps: Option<&[AppId]>,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<AppUsage>> {
+        let apps: Option<Vec<String>> =
+            apps.map(|apps| apps.iter().map(ToString::to_string).collect());
+        run!(self, Read, |db| {
+            let sql = match &apps {
+                Some(_) => format!(
+                    "SELECT a.id, a.uid, (SELECT COUNT(*) FROM deliveries d \
+                       WHERE d.app_id = a.id AND d.created_at >= $1 AND d.created_at <= $2) \
+                     FROM applications a WHERE {} ORDER BY a.id",
+                    db.any_of("a.id", "$3")
+                ),
+                None => "SELECT a.id, a.uid, COUNT(*) FROM deliveries d \
+                         JOIN applications a ON a.id = d.app_id \
+                         WHERE d.created_at >= $1 AND d.created_at <= $2 \
+                         GROUP BY a.id, a.uid ORDER BY a.id"
+                    .to_owned(),
+            };
+            let mut params = params![since, until].to_vec();
+            if let Some(apps) = &apps {
+                params.push(apps.into());
+            }
+            db.query(&sql, &params, |row| {
+                Ok(AppUsage {
+                    app_id: AppId::from_trusted(row.get(0)?),
+                    app_uid: row.get(1)?,
+                    message_destinations: row.get(2)?,
+                })
+            })
+            .await
+        })
+        .await
+    }
 }

@@ -25,6 +25,7 @@ mod poll;
 pub mod postgres;
 mod reads;
 mod resources;
+mod retention;
 pub mod rollup;
 mod rows;
 mod secrets;

@@ -20,7 +20,11 @@ use time::OffsetDateTime;
 use webhookd_core::model::Message;
 use webhookd_core::{AppId, EndpointId, TokenId};
 
-use crate::Result;
+use crate::backend::{Backend, run};
+use crate::db::{Row, by_backend, params};
+use crate::postgres as pg;
+use crate::sqlite as lite;
+use crate::{Result, SecretCodec, StoreError};
 
 /// A place in an application's message stream (see the module docs); opaque to callers but
 /// for being stored and given back.
@@ -103,3 +107,176 @@ pub trait PollStore: Send + Sync {
 /// The columns of `poller_tokens`, in the order both backends read them.
 pub(crate) const POLLER_TOKEN_COLUMNS: &str =
     "id, hash, app_id, endpoint_id, token, created_at, expires_at";
+
+fn poller_token(row: &Row<'_>, codec: &SecretCodec) -> Result<PollerTokenRecord> {
+    Ok(PollerTokenRecord {
+        id: TokenId::from_trusted(row.get(0)?),
+        hash: row.get(1)?,
+        app_id: AppId::from_trusted(row.get(2)?),
+        endpoint_id: EndpointId::from_trusted(row.get(3)?),
+        token: codec.open_text(row.get(4)?).map_err(StoreError::Internal)?,
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+    })
+}
+
+#[async_trait]
+impl<B: Backend> PollStore for B {
+    async fn stream_start(&self, app: &AppId, since: OffsetDateTime) -> Result<StreamPosition> {
+        let app = app.clone();
+        run!(self, Read, |db| by_backend!(db,
+            c => lite::poll::stream_start(c, &app, since),
+            c => pg::poll::stream_start(*c, &app, since).await))
+        .await
+    }
+
+    async fn read_stream(
+        &self,
+        app: &AppId,
+        since: OffsetDateTime,
+        after: &StreamPosition,
+        limit: usize,
+    ) -> Result<Vec<(StreamPosition, Message)>> {
+        let (app, after) = (app.clone(), after.clone());
+        run!(self, Read, |db| by_backend!(db,
+            c => lite::poll::read_stream(c, &app, since, &after, limit),
+            c => pg::poll::read_stream(*c, &app, since, &after, limit).await))
+        .await
+    }
+
+    async fn get_poll_offset(
+        &self,
+        endpoint: &EndpointId,
+        consumer: &str,
+    ) -> Result<Option<String>> {
+        let (endpoint, consumer) = (endpoint.clone(), consumer.to_owned());
+        run!(self, Read, |db| {
+            db.query_opt(
+                "SELECT iterator FROM poll_consumers WHERE endpoint_id = $1 AND consumer_id = $2",
+                &params![endpoint.as_str(), &consumer],
+                |row| row.get(0),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn set_poll_offset(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        consumer: &str,
+        iterator: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (app, endpoint) = (app.clone(), endpoint.clone());
+        let (consumer, iterator) = (consumer.to_owned(), iterator.to_owned());
+        run!(self, Write, |db| {
+            db.execute(
+                "INSERT INTO poll_consumers (endpoint_id, consumer_id, app_id, iterator, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint_id, consumer_id) \
+                 DO UPDATE SET iterator = excluded.iterator, updated_at = excluded.updated_at",
+                &params![endpoint.as_str(), &consumer, app.as_str(), &iterator, now],
+            )
+            .await
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn rotate_poller_token(
+        &self,
+        token: &PollerTokenRecord,
+        retire_others_at: OffsetDateTime,
+    ) -> Result<()> {
+        let sealed = self.codec().seal_text(&token.token);
+        let token = token.clone();
+        run!(self, Transaction, |db| {
+            db.execute(
+                "UPDATE poller_tokens SET expires_at = $2 \
+                 WHERE endpoint_id = $1 AND expires_at > $2",
+                &params![token.endpoint_id.as_str(), retire_others_at],
+            )
+            .await?;
+            db.execute(
+                const_format::formatcp!(
+                    "INSERT INTO poller_tokens ({POLLER_TOKEN_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
+                &params![
+                    token.id.as_str(),
+                    &token.hash,
+                    token.app_id.as_str(),
+                    token.endpoint_id.as_str(),
+                    &sealed,
+                    token.created_at,
+                    token.expires_at,
+                ],
+            )
+            .await
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn find_poller_token(&self, hash: &str) -> Result<Option<PollerTokenRecord>> {
+        let (hash, codec) = (hash.to_owned(), self.codec().clone());
+        run!(self, Read, |db| {
+            db.query_opt(
+                const_format::formatcp!(
+                    "SELECT {POLLER_TOKEN_COLUMNS} FROM poller_tokens WHERE hash = $1"
+                ),
+                &params![&hash],
+                |row| poller_token(row, &codec),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn reseal_poller_tokens(&self) -> Result<u64> {
+        let codec = self.codec().clone();
+        run!(self, Transaction, |db| {
+            let select = match db.dialect() {
+                crate::db::Dialect::Sqlite => "SELECT id, token FROM poller_tokens",
+                crate::db::Dialect::Postgres => "SELECT id, token FROM poller_tokens FOR UPDATE",
+            };
+            let stored = db
+                .query(select, &[], |row| {
+                    Ok((row.get::<String>(0)?, row.get::<String>(1)?))
+                })
+                .await?;
+            for (id, sealed) in &stored {
+                let token = codec.open_text(sealed).map_err(StoreError::Internal)?;
+                db.execute(
+                    "UPDATE poller_tokens SET token = $1 WHERE id = $2",
+                    &params![&codec.seal_text(&token), id],
+                )
+                .await?;
+            }
+            Ok(stored.len() as u64)
+        })
+        .await
+    }
+
+    async fn current_poller_token(
+        &self,
+        endpoint: &EndpointId,
+        now: OffsetDateTime,
+    ) -> Result<Option<PollerTokenRecord>> {
+        let (endpoint, codec) = (endpoint.clone(), self.codec().clone());
+        run!(self, Read, |db| {
+            db.query_opt(
+                const_format::formatcp!(
+                    "SELECT {POLLER_TOKEN_COLUMNS} FROM poller_tokens \
+                     WHERE endpoint_id = $1 AND expires_at > $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT 1"
+                ),
+                &params![endpoint.as_str(), now],
+                |row| poller_token(row, &codec),
+            )
+            .await
+        })
+        .await
+    }
+}

@@ -20,13 +20,13 @@ use crate::operational::{self, emit, endpoint_before};
 use crate::postgres as pg;
 use crate::sqlite as lite;
 use crate::{
-    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, BulkStore, Due,
-    EndpointHealthCounts, IdempotentResponse, Lease, MessageFilter, Page, PageRequest, PollStore,
-    QueueDepth, Result, RetentionPurge, RollupMinute, Store, StoreError, admin, reads, resources,
+    ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
+    IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
+    RetentionPurge, RollupMinute, Store, StoreError, admin, reads, resources,
 };
 
 #[async_trait]
-impl<B: Backend + BulkStore + PollStore> Store for B {
+impl<B: Backend> Store for B {
     async fn create_application(
         &self,
         app: &Application,
@@ -461,9 +461,9 @@ impl<B: Backend + BulkStore + PollStore> Store for B {
         cutoff: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<RetentionPurge> {
-        run!(self, Transaction, |db| by_backend!(db,
-            c => lite::retention::apply_retention(c, cutoff, now),
-            c => pg::retention::apply_retention(*c, cutoff, now).await))
+        run!(self, Transaction, |db| {
+            crate::retention::apply_retention(db, cutoff, now).await
+        })
         .await
     }
 

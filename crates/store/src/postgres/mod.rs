@@ -18,7 +18,7 @@
 //! response body is stored as U+FFFD, and one in an API string is refused as a storage failure.
 //! Connections use TLS as the URL's `sslmode` and `sslrootcert` say (see `tls`).
 
-mod bulk;
+pub(crate) mod bulk;
 pub(crate) mod db;
 pub(crate) mod engine;
 mod error;
@@ -27,8 +27,7 @@ mod list;
 pub(crate) mod listen;
 pub(crate) mod messages;
 pub(crate) mod ordered;
-mod poll;
-pub(crate) mod retention;
+pub(crate) mod poll;
 pub(crate) mod rollup;
 mod rows;
 pub(crate) mod schema;

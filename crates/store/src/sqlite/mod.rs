@@ -7,14 +7,13 @@
 //! Data at rest (see `files`): private files, `secure_delete`, and a scrub of the write-ahead
 //! log after secrets are rewritten.
 
-mod bulk;
+pub(crate) mod bulk;
 pub(crate) mod db;
 pub(crate) mod engine;
 mod files;
 pub(crate) mod messages;
 pub(crate) mod ordered;
-mod poll;
-pub(crate) mod retention;
+pub(crate) mod poll;
 pub(crate) mod rollup;
 pub(crate) mod schema;
 mod writer;

@@ -1,0 +1,74 @@
+//! Retention, in small batches, each a short write: a purge of millions of messages never
+//! holds SQLite's writer (and the ingest behind it) for long, and on PostgreSQL each batch skips
+//! the rows another node is purging at the same moment instead of waiting for them.
+
+use time::OffsetDateTime;
+use webhookd_core::AttemptId;
+
+use crate::db::{Db, Dialect, Param, params};
+use crate::status::PENDING;
+use crate::{Result, RetentionPurge};
+
+/// Rows purged per kind and call at most: a batch costs milliseconds.
+const RETENTION_BATCH: i64 = 200;
+
+/// Erases these messages' payloads: they read back as empty content, never as an error. The
+/// one place content is erased, shared by retention and the expunge APIs.
+pub(crate) async fn erase_payloads(db: &mut Db<'_>, ids: &[String]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE messages SET payload = $2, expunged = TRUE WHERE {} AND NOT expunged",
+        db.any_of("id", "$1")
+    );
+    db.execute(&sql, &params![ids, Param::Bytes(&[])]).await
+}
+
+/// `FOR UPDATE … SKIP LOCKED` on PostgreSQL (`of`: the table alias locked), nothing on SQLite
+/// (one writer).
+fn skip_locked(db: &Db<'_>, of: &str) -> String {
+    match db.dialect() {
+        Dialect::Sqlite => String::new(),
+        Dialect::Postgres => format!(" FOR UPDATE{of} SKIP LOCKED"),
+    }
+}
+
+/// Ids of messages whose payload is due for erasure by `condition` (indexed, on `$1`),
+/// skipping messages with a delivery still pending.
+async fn expired(db: &mut Db<'_>, condition: &str, bound: i64, limit: i64) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT m.id FROM messages m WHERE NOT m.expunged AND {condition} \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = {PENDING}) \
+         LIMIT $2{}",
+        skip_locked(db, " OF m")
+    );
+    db.query(&sql, &params![bound, limit], |row| row.get(0))
+        .await
+}
+
+/// One batch of retention. Call inside a transaction.
+pub(crate) async fn apply_retention(
+    db: &mut Db<'_>,
+    cutoff: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<RetentionPurge> {
+    // An attempt's id carries the time it was made: the oldest attempts are the lowest ids.
+    let first_kept = AttemptId::lowest_at(cutoff);
+    let sql = format!(
+        "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 LIMIT $2{})",
+        skip_locked(db, "")
+    );
+    let attempts = db
+        .execute(&sql, &params![first_kept.as_str(), RETENTION_BATCH])
+        .await?;
+    let cutoff = crate::rows::ms(cutoff);
+    let mut ids = expired(db, "m.created_at < $1", cutoff, RETENTION_BATCH).await?;
+    let room = RETENTION_BATCH - ids.len() as i64;
+    if room > 0 {
+        let now = crate::rows::ms(now);
+        ids.extend(expired(db, "m.retain_payload_until < $1", now, room).await?);
+    }
+    let payloads = erase_payloads(db, &ids).await?;
+    Ok(RetentionPurge { payloads, attempts })
+}
