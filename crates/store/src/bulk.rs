@@ -184,9 +184,19 @@ impl<B: Backend> BulkStore for B {
         now: OffsetDateTime,
     ) -> Result<u64> {
         let (endpoint, filter) = (endpoint.clone(), filter.clone());
-        run!(self, Transaction, |db| by_backend!(db,
-            c => lite::bulk::replay_deliveries(c, &endpoint, &filter, now),
-            c => pg::bulk::replay_deliveries(*c, &endpoint, &filter, now).await))
+        run!(self, Transaction, |db| {
+            let replayed = by_backend!(&mut *db,
+                c => lite::bulk::replay_deliveries(c, &endpoint, &filter, now),
+                c => pg::bulk::replay_deliveries(*c, &endpoint, &filter, now).await)?;
+            let count = replayed.len() as u64;
+            // An ordered endpoint's replayed deliveries join the end of its line, in message
+            // order.
+            crate::ordered::line_up(db, &endpoint, replayed).await?;
+            if count > 0 {
+                crate::operational::notify_due(db).await?;
+            }
+            Ok(count)
+        })
         .await
     }
 

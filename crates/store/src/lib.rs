@@ -14,6 +14,7 @@ mod columns;
 mod conflict;
 mod db;
 mod deadline;
+mod engine;
 mod fanout;
 mod lists;
 mod migrations;

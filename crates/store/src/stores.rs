@@ -22,7 +22,7 @@ use crate::sqlite as lite;
 use crate::{
     ApiTokenRecord, AttemptFilter, AttemptRecord, AttemptScope, Due, EndpointHealthCounts,
     IdempotentResponse, Lease, MessageFilter, Page, PageRequest, QueueDepth, Result,
-    RetentionPurge, RollupMinute, Store, StoreError, admin, reads, resources,
+    RetentionPurge, RollupMinute, Store, StoreError, admin, engine, reads, resources,
 };
 
 #[async_trait]
@@ -355,10 +355,7 @@ impl<B: Backend> Store for B {
     }
 
     async fn release_all_leases(&self) -> Result<u64> {
-        run!(self, Write, |db| by_backend!(db,
-            c => lite::engine::release_all_leases(c),
-            c => pg::engine::release_all_leases(*c).await))
-        .await
+        run!(self, Write, |db| engine::release_all_leases(db).await).await
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<()> {
@@ -387,9 +384,9 @@ impl<B: Backend> Store for B {
         now: OffsetDateTime,
     ) -> Result<u64> {
         let endpoint = endpoint.clone();
-        run!(self, Transaction, |db| by_backend!(db,
-            c => lite::engine::recover(c, &endpoint, since, until, now),
-            c => pg::engine::recover(*c, &endpoint, since, until, now).await))
+        run!(self, Transaction, |db| {
+            engine::recover(db, &endpoint, since, until, now).await
+        })
         .await
     }
 
@@ -401,24 +398,18 @@ impl<B: Backend> Store for B {
         now: OffsetDateTime,
     ) -> Result<()> {
         let (app, msg, endpoint) = (app.clone(), msg.clone(), endpoint.clone());
-        run!(self, Transaction, |db| by_backend!(db,
-            c => lite::ordered::requeue(c, &app, &msg, &endpoint, now),
-            c => pg::ordered::requeue(*c, &app, &msg, &endpoint, now).await))
+        run!(self, Transaction, |db| {
+            crate::ordered::requeue(db, &app, &msg, &endpoint, now).await
+        })
         .await
     }
 
     async fn queue_depth(&self, now: OffsetDateTime) -> Result<QueueDepth> {
-        run!(self, Read, |db| by_backend!(db,
-            c => lite::engine::queue_depth(c, now),
-            c => pg::engine::queue_depth(*c, now).await))
-        .await
+        run!(self, Read, |db| engine::queue_depth(db, now).await).await
     }
 
     async fn endpoint_health_counts(&self) -> Result<EndpointHealthCounts> {
-        run!(self, Read, |db| by_backend!(db,
-            c => lite::engine::endpoint_health_counts(c),
-            c => pg::engine::endpoint_health_counts(*c).await))
-        .await
+        run!(self, Read, |db| engine::endpoint_health_counts(db).await).await
     }
 
     async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<RollupMinute>> {
@@ -443,17 +434,14 @@ impl<B: Backend> Store for B {
         now: OffsetDateTime,
     ) -> Result<()> {
         let (app, msg, endpoint) = (app.clone(), msg.clone(), endpoint.clone());
-        run!(self, Transaction, |db| by_backend!(db,
-            c => lite::engine::request_resend(c, &app, &msg, &endpoint, now),
-            c => pg::engine::request_resend(*c, &app, &msg, &endpoint, now).await))
+        run!(self, Transaction, |db| {
+            engine::request_resend(db, &app, &msg, &endpoint, now).await
+        })
         .await
     }
 
     async fn take_resends(&self, limit: usize) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
-        run!(self, Write, |db| by_backend!(db,
-            c => lite::engine::take_resends(c, limit),
-            c => pg::engine::take_resends(*c, limit).await))
-        .await
+        run!(self, Write, |db| engine::take_resends(db, limit).await).await
     }
 
     async fn apply_retention(

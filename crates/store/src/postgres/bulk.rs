@@ -135,13 +135,13 @@ pub(crate) async fn replay_missing(
     Ok(replayed)
 }
 
-/// See [`crate::BulkStore::replay_deliveries`]. Call inside a transaction.
+/// See [`crate::BulkStore::replay_deliveries`]; returns the messages replayed.
 pub(crate) async fn replay_deliveries(
     c: &impl GenericClient,
     endpoint: &EndpointId,
     filter: &ReplayFilter,
     now: OffsetDateTime,
-) -> Result<u64> {
+) -> Result<Vec<String>> {
     let finished = [
         DeliveryStatus::Success,
         DeliveryStatus::Fail,
@@ -199,17 +199,7 @@ pub(crate) async fn replay_deliveries(
         .iter()
         .map(|param| param.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    // An ordered endpoint's replayed deliveries join the end of its line, in message order.
     sql.push_str(" RETURNING d.msg_id");
     let rows = query(c, &sql, &values).await?;
-    let replayed = rows
-        .iter()
-        .map(|row| get::<String>(row, 0))
-        .collect::<Result<Vec<_>>>()?;
-    super::ordered::line_up(c, endpoint, replayed.clone()).await?;
-    let replayed = replayed.len() as u64;
-    if replayed > 0 {
-        notify_due(c).await?;
-    }
-    Ok(replayed)
+    rows.iter().map(|row| get::<String>(row, 0)).collect()
 }

@@ -18,18 +18,15 @@ use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::from_unix_ms;
-use webhookd_core::{AppId, EndpointId, MessageId};
+use webhookd_core::{EndpointId, MessageId};
 
 use super::list::{Param, int, param, text};
 use super::listen::notify_due;
 use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
-use super::sql::{Pipeline, execute, query, query_one};
+use super::sql::{Pipeline, execute, query};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
-use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
-use crate::{
-    AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
-    Result,
-};
+use crate::status::{FAIL, PENDING, SUCCESS};
+use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, Result};
 
 /// Each ordered endpoint (`en`, through `endpoints_ordered`) and the key of the head of its
 /// line (`h.msg_id`): its pending delivery with the smallest number, through `deliveries_line`.
@@ -169,14 +166,6 @@ pub(crate) async fn release_leases(
         notify_due(c).await?;
     }
     Ok(())
-}
-
-pub(crate) async fn release_all_leases(c: &impl GenericClient) -> Result<u64> {
-    let mut released = 0;
-    for sql in crate::RELEASE_ALL_LEASES {
-        released += execute(c, sql, &[]).await?;
-    }
-    Ok(released)
 }
 
 /// Writes the attempts, their deliveries' and their endpoints' new state and the rollup as
@@ -487,119 +476,4 @@ pub(crate) async fn next_due_at(
     let rows = query(c, sql, &[&ms(after)]).await?;
     let next: Option<i64> = rows.first().map(|row| get(row, 0)).transpose()?.flatten();
     Ok(next.map(from_unix_ms))
-}
-
-/// Makes the endpoint's failed and canceled deliveries of the window pending again, and wakes
-/// the nodes. Call inside a transaction.
-pub(crate) async fn recover(
-    c: &impl GenericClient,
-    endpoint: &EndpointId,
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<u64> {
-    // An ordered endpoint's recovered deliveries join the end of its line, in message order.
-    let sql = formatcp!(
-        "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
-         lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
-         WHERE endpoint_id = $2 AND status IN ({FAIL}, {CANCELED}) AND created_at >= $3 AND created_at <= $4 \
-         RETURNING msg_id"
-    );
-    let rows = query(
-        c,
-        sql,
-        &[&ms(now), &endpoint.as_str(), &ms(since), &ms(until)],
-    )
-    .await?;
-    let recovered = rows
-        .iter()
-        .map(|row| get::<String>(row, 0))
-        .collect::<Result<Vec<_>>>()?;
-    let count = recovered.len() as u64;
-    super::ordered::line_up(c, endpoint, recovered).await?;
-    if count > 0 {
-        notify_due(c).await?;
-    }
-    Ok(count)
-}
-
-pub(crate) async fn queue_depth(c: &impl GenericClient, now: OffsetDateTime) -> Result<QueueDepth> {
-    // Unordered and numbered deliveries apart, each through its own index.
-    let part = |numbered: &str| {
-        format!(
-            "SELECT \
-               COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at <= $1) AS due, \
-               COUNT(*) FILTER (WHERE lease_owner IS NULL AND next_attempt_at > $1) AS scheduled, \
-               COUNT(*) FILTER (WHERE lease_owner IS NOT NULL) AS leased \
-             FROM deliveries WHERE status = {PENDING} AND {numbered}"
-        )
-    };
-    let sql = format!(
-        "SELECT SUM(due)::bigint, SUM(scheduled)::bigint, SUM(leased)::bigint FROM ({} UNION ALL {}) p",
-        part("seq IS NULL"),
-        part("seq IS NOT NULL")
-    );
-    let row = query_one(c, &sql, &[&ms(now)]).await?;
-    let count = |index| get::<i64>(&row, index).map(|n| u64::try_from(n).unwrap_or_default());
-    Ok(QueueDepth {
-        due: count(0)?,
-        scheduled: count(1)?,
-        leased: count(2)?,
-    })
-}
-
-pub(crate) async fn request_resend(
-    c: &impl GenericClient,
-    app: &AppId,
-    msg: &MessageId,
-    endpoint: &EndpointId,
-    now: OffsetDateTime,
-) -> Result<()> {
-    execute(
-        c,
-        "INSERT INTO resend_requests (msg_id, endpoint_id, app_id, requested_at) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        &[&msg.as_str(), &endpoint.as_str(), &app.as_str(), &ms(now)],
-    )
-    .await?;
-    notify_due(c).await
-}
-
-pub(crate) async fn take_resends(
-    c: &impl GenericClient,
-    limit: usize,
-) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
-    let rows = query(
-        c,
-        "DELETE FROM resend_requests WHERE (msg_id, endpoint_id) IN \
-         (SELECT msg_id, endpoint_id FROM resend_requests ORDER BY requested_at \
-          LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING app_id, msg_id, endpoint_id",
-        &[&(limit as i64)],
-    )
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                AppId::from_trusted(get::<&str>(row, 0)?.to_owned()),
-                MessageId::from_trusted(get::<&str>(row, 1)?.to_owned()),
-                EndpointId::from_trusted(get::<&str>(row, 2)?.to_owned()),
-            ))
-        })
-        .collect()
-}
-
-pub(crate) async fn endpoint_health_counts(c: &impl GenericClient) -> Result<EndpointHealthCounts> {
-    let row = query_one(
-        c,
-        "SELECT COUNT(*) FILTER (WHERE failing_since IS NOT NULL AND NOT disabled), \
-         COUNT(*) FILTER (WHERE disabled) FROM endpoints",
-        &[],
-    )
-    .await?;
-    let (failing, disabled): (i64, i64) = (get(&row, 0)?, get(&row, 1)?);
-    Ok(EndpointHealthCounts {
-        failing: failing.max(0) as u64,
-        disabled: disabled.max(0) as u64,
-    })
 }

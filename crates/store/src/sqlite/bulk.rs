@@ -103,13 +103,13 @@ pub(crate) fn replay_missing(
     Ok(replayed)
 }
 
-/// See [`crate::BulkStore::replay_deliveries`].
+/// See [`crate::BulkStore::replay_deliveries`]; returns the messages replayed.
 pub(crate) fn replay_deliveries(
     c: &Connection,
     endpoint: &EndpointId,
     filter: &ReplayFilter,
     now: OffsetDateTime,
-) -> Result<u64> {
+) -> Result<Vec<String>> {
     let now = ms(now);
     let finished = [
         DeliveryStatus::Success,
@@ -160,19 +160,14 @@ pub(crate) fn replay_deliveries(
         values.push(Value::Integer(low));
         values.push(Value::Integer(high));
     }
-    // An ordered endpoint's replayed deliveries join the end of its line, in message order.
     sql.push_str(" RETURNING msg_id");
-    let replayed = c
-        .prepare(&sql)
+    c.prepare(&sql)
         .and_then(|mut update| {
             update
                 .query_map(params_from_iter(values), |row| row.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .map_err(map_error)?;
-    let count = replayed.len() as u64;
-    super::ordered::line_up(c, endpoint, replayed)?;
-    Ok(count)
+        .map_err(map_error)
 }
 
 /// The response codes of a status class: 0 is "no response", else `class..=class + 99`.

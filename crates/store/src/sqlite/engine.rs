@@ -6,16 +6,13 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::from_unix_ms;
-use webhookd_core::{AppId, EndpointId, MessageId};
+use webhookd_core::{EndpointId, MessageId};
 
 use super::map_error;
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::rows::ms;
-use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
-use crate::{
-    AttemptRecord, DeliveryUpdate, Due, EndpointHealth, EndpointHealthCounts, Lease, QueueDepth,
-    Result,
-};
+use crate::status::{FAIL, PENDING, SUCCESS};
+use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, Result};
 
 /// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
 /// number, found through `deliveries_line` (then read by its key). The claim hands out
@@ -145,14 +142,6 @@ pub(crate) fn release_leases(
             .map_err(map_error)?;
     }
     Ok(())
-}
-
-pub(crate) fn release_all_leases(c: &Connection) -> Result<u64> {
-    let mut released = 0;
-    for sql in crate::RELEASE_ALL_LEASES {
-        released += c.execute(sql, []).map_err(map_error)?;
-    }
-    Ok(released as u64)
 }
 
 /// Writes the attempts, their deliveries' and endpoints' new state and the rollup; then
@@ -305,127 +294,4 @@ pub(crate) fn next_due_at(c: &Connection, after: OffsetDateTime) -> Result<Optio
         };
     }
     Ok(next.map(from_unix_ms))
-}
-
-pub(crate) fn recover(
-    c: &Connection,
-    endpoint: &EndpointId,
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<u64> {
-    // An ordered endpoint's recovered deliveries join the end of its line, in message order.
-    let recovered = c
-        .prepare_cached(&format!(
-            "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = ?, \
-             lease_owner = NULL, lease_until = NULL, updated_at = ?, seq = NULL \
-             WHERE endpoint_id = ? AND status IN ({FAIL}, {CANCELED}) \
-             AND created_at >= ? AND created_at <= ? \
-             RETURNING msg_id"
-        ))
-        .and_then(|mut update| {
-            update
-                .query_map(
-                    params![ms(now), ms(now), endpoint.as_str(), ms(since), ms(until)],
-                    |row| row.get::<_, String>(0),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(map_error)?;
-    let count = recovered.len() as u64;
-    super::ordered::line_up(c, endpoint, recovered)?;
-    Ok(count)
-}
-
-pub(crate) fn queue_depth(c: &Connection, now: OffsetDateTime) -> Result<QueueDepth> {
-    // Unordered and numbered deliveries apart, each through its own index.
-    let mut depth = QueueDepth::default();
-    for numbered in ["seq IS NULL", "seq IS NOT NULL"] {
-        let part = c
-            .query_row(
-                &format!(
-                    "SELECT \
-                       COALESCE(SUM(lease_owner IS NULL AND next_attempt_at <= ?1), 0), \
-                       COALESCE(SUM(lease_owner IS NULL AND next_attempt_at > ?1), 0), \
-                       COALESCE(SUM(lease_owner IS NOT NULL), 0) \
-                     FROM deliveries WHERE status = {PENDING} AND {numbered}"
-                ),
-                [ms(now)],
-                |row| {
-                    Ok(QueueDepth {
-                        due: row.get(0)?,
-                        scheduled: row.get(1)?,
-                        leased: row.get(2)?,
-                    })
-                },
-            )
-            .map_err(map_error)?;
-        depth.due += part.due;
-        depth.scheduled += part.scheduled;
-        depth.leased += part.leased;
-    }
-    Ok(depth)
-}
-
-pub(crate) fn request_resend(
-    c: &Connection,
-    app: &AppId,
-    msg: &MessageId,
-    endpoint: &EndpointId,
-    now: OffsetDateTime,
-) -> Result<()> {
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO resend_requests (msg_id, endpoint_id, app_id, requested_at) \
-         VALUES (?, ?, ?, ?)",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
-            msg.as_str(),
-            endpoint.as_str(),
-            app.as_str(),
-            ms(now)
-        ])
-    })
-    .map(drop)
-    .map_err(map_error)
-}
-
-pub(crate) fn take_resends(
-    c: &Connection,
-    limit: usize,
-) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
-    let taken = c
-        .prepare_cached(
-            "DELETE FROM resend_requests WHERE rowid IN \
-             (SELECT rowid FROM resend_requests ORDER BY requested_at LIMIT ?) \
-             RETURNING app_id, msg_id, endpoint_id",
-        )
-        .and_then(|mut delete| {
-            delete
-                .query_map([limit as i64], |row| {
-                    Ok((
-                        AppId::from_trusted(row.get(0)?),
-                        MessageId::from_trusted(row.get(1)?),
-                        EndpointId::from_trusted(row.get(2)?),
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(map_error)?;
-    Ok(taken)
-}
-
-pub(crate) fn endpoint_health_counts(c: &Connection) -> Result<EndpointHealthCounts> {
-    c.query_row(
-        "SELECT COALESCE(SUM(failing_since IS NOT NULL AND disabled = 0), 0), \
-         COALESCE(SUM(disabled), 0) FROM endpoints",
-        [],
-        |row| {
-            Ok(EndpointHealthCounts {
-                failing: row.get(0)?,
-                disabled: row.get(1)?,
-            })
-        },
-    )
-    .map_err(map_error)
 }
