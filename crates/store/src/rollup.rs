@@ -14,7 +14,8 @@ use webhookd_core::latency::{self, Histogram};
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::{from_unix_ms, to_unix_ms};
 
-use crate::{AttemptRecord, DeliveryUpdate};
+use crate::db::{Db, params};
+use crate::{AttemptRecord, DeliveryUpdate, Result};
 
 /// How long minutes are kept: the longest period the overview shows, and a day more.
 pub const ROLLUP_RETENTION: time::Duration = time::Duration::days(2);
@@ -91,11 +92,10 @@ pub(crate) static COLUMNS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// `INSERT … ON CONFLICT (minute) DO UPDATE SET c = rollup_minutes.c + excluded.c` for every
-/// count column, with the placeholders that `mark(n)` writes for parameter `n` (1-based). The
-/// statement is the same in both dialects but for the placeholders.
-pub(crate) fn upsert_sql(mark: impl Fn(usize) -> String) -> String {
+/// count column: the minute's start is `$1`, its counts follow. Built once, for both backends.
+pub(crate) static UPSERT: LazyLock<String> = LazyLock::new(|| {
     let columns = COLUMNS.join(", ");
-    let marks: Vec<String> = (1..=COLUMNS.len() + 1).map(mark).collect();
+    let marks: Vec<String> = (1..=COLUMNS.len() + 1).map(|n| format!("${n}")).collect();
     let sums: Vec<String> = COLUMNS
         .iter()
         .map(|column| format!("{column} = rollup_minutes.{column} + excluded.{column}"))
@@ -106,15 +106,30 @@ pub(crate) fn upsert_sql(mark: impl Fn(usize) -> String) -> String {
         marks.join(", "),
         sums.join(", ")
     )
+});
+
+/// The minutes that start at or after `since`, oldest first.
+pub(crate) async fn read(db: &mut Db<'_>, since: OffsetDateTime) -> Result<Vec<RollupMinute>> {
+    let sql = format!(
+        "SELECT minute, {} FROM rollup_minutes WHERE minute >= $1 ORDER BY minute",
+        COLUMNS.join(", ")
+    );
+    db.query(&sql, &params![since], |row| {
+        let counts = (1..=COLUMNS.len())
+            .map(|index| row.get::<i64>(index))
+            .collect::<Result<Vec<i64>>>()?;
+        Ok(RollupMinute::from_row(row.get(0)?, &counts))
+    })
+    .await
 }
 
-/// `SELECT minute, <counts> FROM rollup_minutes WHERE minute >= ? ORDER BY minute`, with the
-/// placeholder `mark`.
-pub(crate) fn select_sql(mark: &str) -> String {
-    format!(
-        "SELECT minute, {} FROM rollup_minutes WHERE minute >= {mark} ORDER BY minute",
-        COLUMNS.join(", ")
+/// Deletes the minutes that start before `before`; returns how many.
+pub(crate) async fn prune(db: &mut Db<'_>, before: OffsetDateTime) -> Result<u64> {
+    db.execute(
+        "DELETE FROM rollup_minutes WHERE minute < $1",
+        &params![before],
     )
+    .await
 }
 
 const MINUTE_MS: i64 = 60_000;
@@ -233,7 +248,7 @@ mod tests {
 
     #[test]
     fn the_upsert_adds_every_column() {
-        let sql = upsert_sql(|n| format!("${n}"));
+        let sql = UPSERT.as_str();
         assert!(sql.contains("latency_16 = rollup_minutes.latency_16 + excluded.latency_16"));
         assert!(sql.contains(&format!("${}", COLUMNS.len() + 1)));
     }

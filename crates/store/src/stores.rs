@@ -413,17 +413,11 @@ impl<B: Backend> Store for B {
     }
 
     async fn rollup_minutes(&self, since: OffsetDateTime) -> Result<Vec<RollupMinute>> {
-        run!(self, Read, |db| by_backend!(db,
-            c => lite::rollup::read(c, since),
-            c => pg::rollup::read(*c, since).await))
-        .await
+        run!(self, Read, |db| crate::rollup::read(db, since).await).await
     }
 
     async fn prune_rollup(&self, before: OffsetDateTime) -> Result<u64> {
-        run!(self, Write, |db| by_backend!(db,
-            c => lite::rollup::prune(c, before),
-            c => pg::rollup::prune(*c, before).await))
-        .await
+        run!(self, Write, |db| crate::rollup::prune(db, before).await).await
     }
 
     async fn request_resend(
