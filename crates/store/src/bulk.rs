@@ -237,7 +237,7 @@ impl<B: Backend> BulkStore for B {
             // Rows another node is erasing at the same moment are skipped, not waited for.
             let sql = match db.dialect() {
                 Dialect::Sqlite => {
-                    "SELECT id FROM messages WHERE app_id = $1 AND NOT expunged LIMIT $2"
+                    "SELECT id FROM messages WHERE app_id = $1 AND expunged = 0 LIMIT $2"
                 }
                 Dialect::Postgres => {
                     "SELECT id FROM messages WHERE app_id = $1 AND NOT expunged \

@@ -103,6 +103,15 @@ impl<'c> Db<'c> {
             .ok_or_else(|| StoreError::Internal(format!("no row returned by: {sql}")))
     }
 
+    /// A condition that the flag `column` is false, written as the backend's partial indexes
+    /// write it (`= 0` on SQLite, `NOT` on PostgreSQL), so that the planner can use them.
+    pub(crate) fn is_false(&self, column: &str) -> String {
+        match self {
+            Db::Sqlite(_) => format!("{column} = 0"),
+            Db::Postgres(_) => format!("NOT {column}"),
+        }
+    }
+
     /// A condition that `column` is one of the strings of a list parameter (`$n`).
     pub(crate) fn any_of(&self, column: &str, param: &str) -> String {
         match self {

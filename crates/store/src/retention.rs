@@ -38,9 +38,10 @@ fn skip_locked(db: &Db<'_>, of: &str) -> String {
 /// skipping messages with a delivery still pending.
 async fn expired(db: &mut Db<'_>, condition: &str, bound: i64, limit: i64) -> Result<Vec<String>> {
     let sql = format!(
-        "SELECT m.id FROM messages m WHERE NOT m.expunged AND {condition} \
+        "SELECT m.id FROM messages m WHERE {} AND {condition} \
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = {PENDING}) \
          LIMIT $2{}",
+        db.is_false("m.expunged"),
         skip_locked(db, " OF m")
     );
     db.query(&sql, &params![bound, limit], |row| row.get(0))
