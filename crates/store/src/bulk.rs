@@ -16,11 +16,11 @@ use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use crate::backend::{Backend, run};
-use crate::db::{Db, Dialect, by_backend, params};
+use crate::db::{Db, Dialect, Param, by_backend, params};
 use crate::postgres as pg;
 use crate::sqlite as lite;
-use crate::status::{CANCELED, PENDING};
-use crate::{Lease, Result};
+use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
+use crate::{Lease, Result, fanout};
 
 /// Which of an endpoint's deliveries a bulk replay sends again. Times bound the messages'
 /// creation; every filter given must hold.
@@ -119,6 +119,122 @@ pub trait BulkStore: Send + Sync {
     ) -> Result<Vec<AppUsage>>;
 }
 
+/// See [`BulkStore::replay_missing`]: the candidates are read, the endpoint's rule (types,
+/// channels, payload filter) is applied in Rust as at fan-out, and those that pass are inserted
+/// in message order (an ordered endpoint numbers them at insert). Call inside a transaction.
+async fn replay_missing(
+    db: &mut Db<'_>,
+    endpoint: &Endpoint,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<u64> {
+    // The payload is read only to evaluate the endpoint's filter.
+    let payload = if endpoint.payload_filter.is_some() {
+        "m.payload"
+    } else {
+        "NULL"
+    };
+    let sql = format!(
+        "SELECT m.id, m.event_type, m.channels, {payload} FROM messages m \
+         WHERE m.app_id = $1 AND m.created_at >= $2 AND m.created_at <= $3 AND {} \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.endpoint_id = $4) \
+         ORDER BY m.id",
+        db.is_false("m.expunged")
+    );
+    let params = params![endpoint.app_id.as_str(), since, until, endpoint.id.as_str()];
+    let passing: Vec<String> = db
+        .query(&sql, &params, |row| {
+            let (event_type, channels): (String, Vec<String>) = (row.get(1)?, row.get(2)?);
+            let payload: Option<Vec<u8>> = row.get(3)?;
+            let passes = endpoint.matches(&event_type, &channels)
+                && fanout::passes(
+                    endpoint.payload_filter.as_deref(),
+                    payload.as_deref().unwrap_or_default(),
+                    &event_type,
+                    &channels,
+                );
+            passes.then(|| row.get(0)).transpose()
+        })
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if passing.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+           next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+         SELECT m.id, $1, m.app_id, {PENDING}, 0, $3, NULL, NULL, $3, $3 FROM messages m \
+         WHERE {} ORDER BY m.id ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+        db.any_of("m.id", "$2")
+    );
+    let replayed = db
+        .execute(&sql, &params![endpoint.id.as_str(), &passing, now])
+        .await?;
+    if replayed > 0 {
+        crate::operational::notify_due(db).await?;
+    }
+    Ok(replayed)
+}
+
+/// See [`BulkStore::replay_deliveries`]: makes the endpoint's finished deliveries that match
+/// the filter pending again; returns their messages.
+async fn replay_deliveries(
+    db: &mut Db<'_>,
+    endpoint: &EndpointId,
+    filter: &ReplayFilter,
+    now: OffsetDateTime,
+) -> Result<Vec<String>> {
+    let mut params: Vec<Param<'_>> = params![now, endpoint.as_str()].to_vec();
+    let mut mark = |param| {
+        params.push(param);
+        format!("${}", params.len())
+    };
+    let mut sql = format!(
+        "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
+         lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
+         WHERE endpoint_id = $2 AND status IN ({SUCCESS}, {FAIL}, {CANCELED})"
+    );
+    if let Some(status) = filter.status {
+        sql.push_str(&format!(
+            " AND status = {}",
+            mark(Param::Int(status.code()))
+        ));
+    }
+    let (since, until) = (mark(filter.since.into()), mark(filter.until.into()));
+    sql.push_str(&format!(
+        " AND EXISTS (SELECT 1 FROM messages m WHERE m.id = deliveries.msg_id AND {} \
+         AND m.created_at >= {since} AND m.created_at <= {until}",
+        db.is_false("m.expunged")
+    ));
+    if !filter.event_types.is_empty() {
+        let types = mark(Param::List(&filter.event_types));
+        sql.push_str(&format!(" AND {}", db.any_of("m.event_type", &types)));
+    }
+    for (column, value) in [("m.channels", &filter.channel), ("m.tags", &filter.tag)] {
+        if let Some(value) = value {
+            let value = mark(Param::Text(value));
+            sql.push_str(&format!(" AND {}", db.holds(column, &value)));
+        }
+    }
+    sql.push(')');
+    if let Some(class) = filter.status_code_class {
+        // 0 is "no response", else `class..=class + 99`.
+        let low = i64::from(class);
+        let high = if low == 0 { 0 } else { low + 99 };
+        let (low, high) = (mark(Param::Int(low)), mark(Param::Int(high)));
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM attempts a WHERE a.msg_id = deliveries.msg_id \
+             AND a.endpoint_id = deliveries.endpoint_id \
+             AND a.response_status_code BETWEEN {low} AND {high})"
+        ));
+    }
+    sql.push_str(" RETURNING msg_id");
+    db.query(&sql, &params, |row| row.get(0)).await
+}
+
 /// Erases the payloads of these messages of the application and cancels their pending
 /// deliveries (what is erased cannot be sent); returns the ids found. Call inside a
 /// transaction.
@@ -171,9 +287,9 @@ impl<B: Backend> BulkStore for B {
         now: OffsetDateTime,
     ) -> Result<u64> {
         let endpoint = endpoint.clone();
-        run!(self, Transaction, |db| by_backend!(db,
-            c => lite::bulk::replay_missing(c, &endpoint, since, until, now),
-            c => pg::bulk::replay_missing(*c, &endpoint, since, until, now).await))
+        run!(self, Transaction, |db| {
+            replay_missing(db, &endpoint, since, until, now).await
+        })
         .await
     }
 
@@ -185,9 +301,7 @@ impl<B: Backend> BulkStore for B {
     ) -> Result<u64> {
         let (endpoint, filter) = (endpoint.clone(), filter.clone());
         run!(self, Transaction, |db| {
-            let replayed = by_backend!(&mut *db,
-                c => lite::bulk::replay_deliveries(c, &endpoint, &filter, now),
-                c => pg::bulk::replay_deliveries(*c, &endpoint, &filter, now).await)?;
+            let replayed = replay_deliveries(db, &endpoint, &filter, now).await?;
             let count = replayed.len() as u64;
             // An ordered endpoint's replayed deliveries join the end of its line, in message
             // order.

@@ -112,6 +112,16 @@ impl<'c> Db<'c> {
         }
     }
 
+    /// A condition that the string-list `column` holds the text parameter `param` (`$n`).
+    pub(crate) fn holds(&self, column: &str, param: &str) -> String {
+        match self {
+            Db::Sqlite(_) => format!(
+                "EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = {param})"
+            ),
+            Db::Postgres(_) => format!("{param} = ANY({column})"),
+        }
+    }
+
     /// A condition that `column` is one of the strings of a list parameter (`$n`).
     pub(crate) fn any_of(&self, column: &str, param: &str) -> String {
         match self {

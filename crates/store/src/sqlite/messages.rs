@@ -157,8 +157,3 @@ fn matching_endpoints(c: &Connection, message: &Message) -> Result<(Vec<Endpoint
     }
     Ok((matching, ordered))
 }
-
-/// `EXISTS` over a JSON array column holding `?`.
-pub(super) fn json_contains(column: &str) -> String {
-    format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)")
-}
