@@ -17,6 +17,7 @@ use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use crate::backend::{Backend, run};
 use crate::db::{Db, Dialect, Param, by_backend, params};
+use crate::engine::REOPEN;
 use crate::postgres as pg;
 use crate::sqlite as lite;
 use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
@@ -193,8 +194,7 @@ async fn replay_deliveries(
         format!("${}", params.len())
     };
     let mut sql = format!(
-        "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
-         lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
+        "UPDATE deliveries SET {REOPEN} \
          WHERE endpoint_id = $2 AND status IN ({SUCCESS}, {FAIL}, {CANCELED})"
     );
     if let Some(status) = filter.status {

@@ -11,6 +11,14 @@ use crate::operational::notify_due;
 use crate::status::{CANCELED, FAIL, PENDING};
 use crate::{EndpointHealthCounts, QueueDepth, RELEASE_ALL_LEASES, Result};
 
+/// The `SET` of a delivery made pending again (recovered, replayed, requeued): due at `$1`, its
+/// attempts counted afresh, out of any lease and out of its endpoint's line (a number is drawn
+/// again by `ordered::line_up`, at the end of the line).
+pub(crate) const REOPEN: &str = formatcp!(
+    "status = {PENDING}, attempts = 0, next_attempt_at = $1, lease_owner = NULL, \
+     lease_until = NULL, updated_at = $1, seq = NULL"
+);
+
 /// Makes the endpoint's failed and canceled deliveries of the window pending again, and wakes
 /// the nodes. Call inside a transaction.
 pub(crate) async fn recover(
@@ -23,8 +31,7 @@ pub(crate) async fn recover(
     let recovered: Vec<String> = db
         .query(
             formatcp!(
-                "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
+                "UPDATE deliveries SET {REOPEN} \
                  WHERE endpoint_id = $2 AND status IN ({FAIL}, {CANCELED}) \
                  AND created_at >= $3 AND created_at <= $4 RETURNING msg_id"
             ),

@@ -10,6 +10,7 @@ use webhookd_core::{AppId, EndpointId, MessageId};
 
 use crate::Result;
 use crate::db::{Db, by_backend, params};
+use crate::engine::REOPEN;
 use crate::operational::notify_due;
 use crate::status::PENDING;
 
@@ -83,8 +84,7 @@ pub(crate) async fn requeue(
     let again = db
         .execute(
             formatcp!(
-                "UPDATE deliveries SET status = {PENDING}, attempts = 0, next_attempt_at = $1, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $1, seq = NULL \
+                "UPDATE deliveries SET {REOPEN} \
                  WHERE msg_id = $2 AND endpoint_id = $3 AND status <> {PENDING}"
             ),
             &params![now, msg.as_str(), endpoint.as_str()],
