@@ -1,5 +1,6 @@
-//! Shared statements ([`crate::db`]) on PostgreSQL: each prepared once per connection, integers
-//! bound at the width of their column, columns read by their type.
+//! Shared statements ([`crate::db`]) on PostgreSQL: run as every statement is (`sql`: prepared
+//! once per connection), integers bound at the width of their column, columns read by their
+//! type.
 
 use bytes::BytesMut;
 use deadpool_postgres::GenericClient;
@@ -14,9 +15,8 @@ pub(crate) async fn execute(
     sql: &str,
     params: &[Param<'_>],
 ) -> Result<u64> {
-    let statement = c.prepare_cached(sql).await.map_err(map_error)?;
     let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
-    c.execute(&statement, &params).await.map_err(map_error)
+    super::sql::execute(c, sql, &params).await
 }
 
 pub(crate) async fn query<T>(
@@ -25,9 +25,8 @@ pub(crate) async fn query<T>(
     params: &[Param<'_>],
     mut read: impl FnMut(&Row<'_>) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let statement = c.prepare_cached(sql).await.map_err(map_error)?;
     let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
-    let rows = c.query(&statement, &params).await.map_err(map_error)?;
+    let rows = super::sql::query(c, sql, &params).await?;
     rows.iter().map(|row| read(&Row::Postgres(row))).collect()
 }
 
