@@ -97,3 +97,39 @@ pub(crate) fn value<'r>(row: &'r rusqlite::Row<'r>, index: usize) -> Result<Valu
         ValueRef::Blob(bytes) => Value::Bytes(bytes),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::params;
+
+    #[test]
+    fn parameters_are_bound_by_their_number_wherever_they_stand() {
+        let connection = Connection::open_in_memory().unwrap();
+        let list = vec!["a".to_owned(), "b".to_owned()];
+        let rows = query(
+            &connection,
+            "SELECT $3, $1, $3, $2, (SELECT count(*) FROM json_each($4))",
+            &params!["one", 2_i64, true, &list],
+            |row| {
+                Ok((
+                    row.get::<bool>(0)?,
+                    row.get::<String>(1)?,
+                    row.get::<Option<i64>>(2)?,
+                    row.get::<u32>(3)?,
+                    row.get::<usize>(4)?,
+                ))
+            },
+        )
+        .unwrap();
+        assert_eq!(rows, vec![(true, "one".to_owned(), Some(1), 2, 2)]);
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_an_error_that_names_it() {
+        let connection = Connection::open_in_memory().unwrap();
+        let read = query(&connection, "SELECT 'text'", &[], |row| row.get::<i64>(0));
+        let error = read.unwrap_err().to_string();
+        assert!(error.contains("column 0"), "{error}");
+    }
+}
