@@ -1,15 +1,20 @@
 //! The engine's statements that read and write the same way on both backends: recovery, the
-//! queue's depth, manual resends, endpoint health counts, and giving back every lease. The
-//! claim, lease renewal and the batched record of attempts are each backend's own.
+//! queue's depth, manual resends, endpoint health counts, giving back every lease, and what one
+//! attempt's result writes. The claim, lease renewal and the batching of attempt records are
+//! each backend's own.
 
 use const_format::formatcp;
 use time::OffsetDateTime;
+use webhookd_core::model::DeliveryStatus;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
-use crate::db::{Db, Dialect, params};
+use crate::db::{Db, Dialect, Param, params};
 use crate::operational::notify_due;
-use crate::status::{CANCELED, FAIL, PENDING};
-use crate::{EndpointHealthCounts, QueueDepth, RELEASE_ALL_LEASES, Result};
+use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
+use crate::{
+    AttemptRecord, DeliveryUpdate, EndpointHealth, EndpointHealthCounts, QueueDepth,
+    RELEASE_ALL_LEASES, Result,
+};
 
 /// The `SET` of a delivery made pending again (recovered, replayed, requeued): due at `$1`, its
 /// attempts counted afresh, out of any lease and out of its endpoint's line (a number is drawn
@@ -138,4 +143,96 @@ pub(crate) async fn release_all_leases(db: &mut Db<'_>) -> Result<u64> {
         released += db.execute(sql, &[]).await?;
     }
     Ok(released)
+}
+
+/// The statements that write one attempt's result to its delivery, in order, each handed to
+/// `run` with its parameters. A scheduled result (a retry, a final failure) applies only while
+/// the delivery is still pending and not leased to another node: a delivery canceled meanwhile
+/// stays canceled. A manual attempt's result creates a missing delivery finished; a failure
+/// leaves a pending delivery on its own schedule.
+pub(crate) fn delivery_statements(
+    record: &AttemptRecord,
+    mut run: impl FnMut(&'static str, &[Param<'_>]) -> Result<()>,
+) -> Result<()> {
+    let attempt = &record.attempt;
+    let (msg, endpoint, at) = (
+        attempt.msg_id.as_str(),
+        attempt.endpoint_id.as_str(),
+        attempt.created_at,
+    );
+    match record.delivery {
+        DeliveryUpdate::Delivered => run(
+            formatcp!(
+                "UPDATE deliveries SET status = {SUCCESS}, attempts = attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+                 WHERE msg_id = $2 AND endpoint_id = $3"
+            ),
+            &params![at, msg, endpoint],
+        ),
+        DeliveryUpdate::RetryAt(next) => run(
+            formatcp!(
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+                 WHERE msg_id = $3 AND endpoint_id = $4 AND status = {PENDING} \
+                 AND (lease_owner IS NULL OR lease_owner = $5)"
+            ),
+            &params![next, at, msg, endpoint, &record.owner],
+        ),
+        DeliveryUpdate::Failed => run(
+            formatcp!(
+                "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
+                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+                 WHERE msg_id = $2 AND endpoint_id = $3 AND status = {PENDING} \
+                 AND (lease_owner IS NULL OR lease_owner = $4)"
+            ),
+            &params![at, msg, endpoint, &record.owner],
+        ),
+        DeliveryUpdate::Manual { success } => {
+            let status = if success {
+                DeliveryStatus::Success
+            } else {
+                DeliveryStatus::Fail
+            };
+            run(
+                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5) \
+                 ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
+                &params![msg, endpoint, attempt.app_id.as_str(), status.code(), at],
+            )?;
+            let sql = if success {
+                formatcp!(
+                    "UPDATE deliveries SET status = {SUCCESS}, next_attempt_at = NULL, \
+                     updated_at = $1 WHERE msg_id = $2 AND endpoint_id = $3"
+                )
+            } else {
+                // A delivery still pending on its own schedule keeps it.
+                formatcp!(
+                    "UPDATE deliveries SET status = {FAIL}, updated_at = $1 \
+                     WHERE msg_id = $2 AND endpoint_id = $3 AND status <> {PENDING}"
+                )
+            };
+            run(sql, &params![at, msg, endpoint])
+        }
+    }
+}
+
+/// The statement that writes what an attempt says of its endpoint's health, handed to `run`:
+/// failing since a time (kept if already failing), or healthy again. Disabling is written
+/// after the batch (`operational::after_attempts`).
+pub(crate) fn health_statement(
+    record: &AttemptRecord,
+    mut run: impl FnMut(&'static str, &[Param<'_>]) -> Result<()>,
+) -> Result<()> {
+    let id = record.attempt.endpoint_id.as_str();
+    match record.endpoint_health {
+        Some(EndpointHealth::FailingSince(since)) => run(
+            "UPDATE endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+            &params![since, id],
+        ),
+        Some(EndpointHealth::Healthy) => run(
+            "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+            &params![id],
+        ),
+        Some(EndpointHealth::Disable) | None => Ok(()),
+    }
 }

@@ -93,3 +93,61 @@ pub(crate) fn value<'r>(row: &'r tokio_postgres::Row, index: usize) -> Result<Va
     };
     Ok(value.unwrap_or(Value::Null))
 }
+
+/// A parameter that owns its value, for a pipeline (which keeps its statements' parameters
+/// until it is sent); bound as [`Param`] is.
+#[derive(Debug)]
+enum Owned {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    List(Vec<String>),
+}
+
+impl Owned {
+    fn borrowed(&self) -> Param<'_> {
+        match self {
+            Owned::Null => Param::Null,
+            Owned::Bool(flag) => Param::Bool(*flag),
+            Owned::Int(number) => Param::Int(*number),
+            Owned::Text(text) => Param::Text(text),
+            Owned::Bytes(bytes) => Param::Bytes(bytes),
+            Owned::List(list) => Param::List(list),
+        }
+    }
+}
+
+impl ToSql for Owned {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.borrowed().to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <Param<'_> as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+/// Shared statements' parameters, owned, for a [`super::sql::Pipeline`].
+pub(crate) fn owned(params: &[Param<'_>]) -> Vec<super::list::Param> {
+    params
+        .iter()
+        .map(|param| -> super::list::Param {
+            Box::new(match *param {
+                Param::Null => Owned::Null,
+                Param::Bool(flag) => Owned::Bool(flag),
+                Param::Int(number) => Owned::Int(number),
+                Param::Text(text) => Owned::Text(text.to_owned()),
+                Param::Bytes(bytes) => Owned::Bytes(bytes.to_vec()),
+                Param::List(list) => Owned::List(list.to_vec()),
+            })
+        })
+        .collect()
+}

@@ -16,17 +16,16 @@ use std::collections::HashSet;
 use const_format::{formatcp, str_replace};
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
-use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{EndpointId, MessageId};
 
-use super::list::{Param, int, param, text};
+use super::list::{Param, param};
 use super::listen::notify_due;
 use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
 use super::sql::{Pipeline, execute, query};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::status::{FAIL, PENDING, SUCCESS};
-use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, Result};
+use crate::{AttemptRecord, DeliveryUpdate, Due, Lease, Result};
 
 /// Each ordered endpoint (`en`, through `endpoints_ordered`) and the key of the head of its
 /// line (`h.msg_id`): its pending delivery with the smallest number, through `deliveries_line`.
@@ -189,16 +188,14 @@ pub(crate) async fn record_attempts(
         })
         .collect();
     if keys.len() == records.len() {
-        update_deliveries(&mut pipeline, records);
+        update_deliveries(&mut pipeline, records)?;
     } else {
         for record in records {
-            update_delivery(&mut pipeline, record);
+            update_delivery(&mut pipeline, record)?;
         }
     }
     for record in records {
-        if let Some(health) = record.endpoint_health {
-            update_health(&mut pipeline, &record.attempt.endpoint_id, health);
-        }
+        crate::engine::health_statement(record, push_to(&mut pipeline))?;
     }
     super::rollup::add(&mut pipeline, records);
     pipeline.run(c).await?;
@@ -274,7 +271,7 @@ const ONE_BY_ONE: usize = 16;
 /// The deliveries' updates of a batch whose records are for distinct deliveries: one
 /// statement per kind of result (manual results, rare, one by one). Each applies as
 /// [`update_delivery`] would.
-fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
+fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Result<()> {
     #[derive(Default)]
     struct Columns {
         msgs: Vec<String>,
@@ -298,9 +295,9 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
         // over `unnest` is planned once per connection for any number of rows, and on a table
         // whose statistics lag behind (a young database) that plan can scan the table.
         for record in records {
-            update_delivery(pipeline, record);
+            update_delivery(pipeline, record)?;
         }
-        return;
+        return Ok(());
     }
     let (mut delivered, mut retried, mut failed) = Default::default();
     for record in records {
@@ -308,7 +305,7 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
             DeliveryUpdate::Delivered => Columns::push(&mut delivered, record, None),
             DeliveryUpdate::RetryAt(next) => Columns::push(&mut retried, record, Some(ms(next))),
             DeliveryUpdate::Failed => Columns::push(&mut failed, record, None),
-            DeliveryUpdate::Manual { .. } => update_delivery(pipeline, record),
+            DeliveryUpdate::Manual { .. } => update_delivery(pipeline, record)?,
         }
     }
     let (delivered, retried, failed): (Columns, Columns, Columns) = (delivered, retried, failed);
@@ -365,96 +362,21 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
             ],
         );
     }
+    Ok(())
 }
 
-fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) {
-    let attempt = &record.attempt;
-    let (msg, endpoint) = (attempt.msg_id.as_str(), attempt.endpoint_id.as_str());
-    let at = ms(attempt.created_at);
-    // A scheduled result applies only while the delivery is still pending and ours: a delivery
-    // canceled meanwhile stays canceled.
-    match record.delivery {
-        DeliveryUpdate::Delivered => pipeline.push(
-            formatcp!(
-                "UPDATE deliveries SET status = {SUCCESS}, attempts = attempts + 1, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
-                 WHERE msg_id = $2 AND endpoint_id = $3"
-            ),
-            vec![int(at), text(msg), text(endpoint)],
-        ),
-        DeliveryUpdate::RetryAt(next) => pipeline.push(
-            formatcp!(
-                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $2 \
-                 WHERE msg_id = $3 AND endpoint_id = $4 AND status = {PENDING} \
-                 AND (lease_owner IS NULL OR lease_owner = $5)"
-            ),
-            vec![
-                int(ms(next)),
-                int(at),
-                text(msg),
-                text(endpoint),
-                text(&record.owner),
-            ],
-        ),
-        DeliveryUpdate::Failed => pipeline.push(
-            formatcp!(
-                "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
-                 WHERE msg_id = $2 AND endpoint_id = $3 AND status = {PENDING} \
-                 AND (lease_owner IS NULL OR lease_owner = $4)"
-            ),
-            vec![int(at), text(msg), text(endpoint), text(&record.owner)],
-        ),
-        DeliveryUpdate::Manual { success } => {
-            let status = if success {
-                DeliveryStatus::Success
-            } else {
-                DeliveryStatus::Fail
-            };
-            pipeline.push(
-                "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5) \
-                 ON CONFLICT (msg_id, endpoint_id) DO NOTHING",
-                vec![
-                    text(msg),
-                    text(endpoint),
-                    text(attempt.app_id.as_str()),
-                    param(status_code(status)),
-                    int(at),
-                ],
-            );
-            let sql = if success {
-                formatcp!(
-                    "UPDATE deliveries SET status = {SUCCESS}, next_attempt_at = NULL, updated_at = $1 \
-                     WHERE msg_id = $2 AND endpoint_id = $3"
-                )
-            } else {
-                // A delivery still pending on its own schedule keeps it.
-                formatcp!(
-                    "UPDATE deliveries SET status = {FAIL}, updated_at = $1 \
-                     WHERE msg_id = $2 AND endpoint_id = $3 AND status <> {PENDING}"
-                )
-            };
-            pipeline.push(sql, vec![int(at), text(msg), text(endpoint)]);
-        }
-    }
+/// A record's delivery update alone (see `crate::engine::delivery_statements`).
+fn update_delivery(pipeline: &mut Pipeline, record: &AttemptRecord) -> Result<()> {
+    crate::engine::delivery_statements(record, push_to(pipeline))
 }
 
-fn update_health(pipeline: &mut Pipeline, endpoint: &EndpointId, health: EndpointHealth) {
-    let id = endpoint.as_str();
-    match health {
-        EndpointHealth::FailingSince(since) => pipeline.push(
-            "UPDATE endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
-            vec![int(ms(since)), text(id)],
-        ),
-        EndpointHealth::Healthy => pipeline.push(
-            "UPDATE endpoints SET failing_since = NULL \
-             WHERE id = $1 AND failing_since IS NOT NULL",
-            vec![text(id)],
-        ),
-        // Written after the pipeline (see `record_attempts`).
-        EndpointHealth::Disable => {}
+/// Runs shared statements by adding them to the pipeline.
+fn push_to(
+    pipeline: &mut Pipeline,
+) -> impl FnMut(&'static str, &[crate::db::Param<'_>]) -> Result<()> + '_ {
+    |sql, params| {
+        pipeline.push(sql, super::db::owned(params));
+        Ok(())
     }
 }
 

@@ -4,15 +4,14 @@ use const_format::{formatcp, str_replace};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
-use webhookd_core::model::DeliveryStatus;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{EndpointId, MessageId};
 
 use super::map_error;
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::rows::ms;
-use crate::status::{FAIL, PENDING, SUCCESS};
-use crate::{AttemptRecord, DeliveryUpdate, Due, EndpointHealth, Lease, Result};
+use crate::status::PENDING;
+use crate::{AttemptRecord, Due, Lease, Result};
 
 /// The head of each ordered endpoint's line (`en`): its pending delivery `d` with the smallest
 /// number, found through `deliveries_line` (then read by its key). The claim hands out
@@ -170,102 +169,12 @@ pub(crate) fn record_attempts(c: &Connection, records: &[AttemptRecord]) -> Resu
                 ms(attempt.created_at),
             ])
             .map_err(map_error)?;
-        update_delivery(c, record)?;
-        if let Some(health) = record.endpoint_health {
-            update_health(c, &attempt.endpoint_id, health)?;
-        }
+        let mut run =
+            |sql, params: &[crate::db::Param<'_>]| super::db::execute(c, sql, params).map(drop);
+        crate::engine::delivery_statements(record, &mut run)?;
+        crate::engine::health_statement(record, &mut run)?;
     }
     super::rollup::add(c, records)
-}
-
-fn update_delivery(c: &Connection, record: &AttemptRecord) -> Result<()> {
-    let attempt = &record.attempt;
-    let key = (attempt.msg_id.as_str(), attempt.endpoint_id.as_str());
-    let at = ms(attempt.created_at);
-    // A scheduled result applies only while the delivery is still pending and ours: a delivery
-    // canceled meanwhile stays canceled.
-    let result = match record.delivery {
-        DeliveryUpdate::Delivered => c
-            .prepare_cached(formatcp!(
-                "UPDATE deliveries SET status = {SUCCESS}, attempts = attempts + 1, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? \
-                 WHERE msg_id = ? AND endpoint_id = ?"
-            ))
-            .and_then(|mut update| update.execute(params![at, key.0, key.1])),
-        DeliveryUpdate::RetryAt(next) => c
-            .prepare_cached(formatcp!(
-                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, \
-                 lease_owner = NULL, lease_until = NULL, updated_at = ? \
-                 WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
-                 AND (lease_owner IS NULL OR lease_owner = ?)"
-            ))
-            .and_then(|mut update| {
-                update.execute(params![ms(next), at, key.0, key.1, record.owner])
-            }),
-        DeliveryUpdate::Failed => c
-            .prepare_cached(formatcp!(
-                "UPDATE deliveries SET status = {FAIL}, attempts = attempts + 1, \
-                 next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ? \
-                 WHERE msg_id = ? AND endpoint_id = ? AND status = {PENDING} \
-                 AND (lease_owner IS NULL OR lease_owner = ?)"
-            ))
-            .and_then(|mut update| update.execute(params![at, key.0, key.1, record.owner])),
-        DeliveryUpdate::Manual { success } => {
-            let status = if success {
-                DeliveryStatus::Success
-            } else {
-                DeliveryStatus::Fail
-            };
-            c.prepare_cached(
-                "INSERT OR IGNORE INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-                 created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
-            )
-            .and_then(|mut insert| {
-                insert.execute(params![
-                    key.0,
-                    key.1,
-                    attempt.app_id.as_str(),
-                    status.code(),
-                    at,
-                    at
-                ])
-            })
-            .and_then(|_| {
-                let sql = if success {
-                    formatcp!(
-                        "UPDATE deliveries SET status = {SUCCESS}, next_attempt_at = NULL, \
-                         updated_at = ? WHERE msg_id = ? AND endpoint_id = ?"
-                    )
-                } else {
-                    // A delivery still pending on its own schedule keeps it.
-                    formatcp!(
-                        "UPDATE deliveries SET status = {FAIL}, updated_at = ? \
-                         WHERE msg_id = ? AND endpoint_id = ? AND status != {PENDING}"
-                    )
-                };
-                c.prepare_cached(sql)?.execute(params![at, key.0, key.1])
-            })
-        }
-    };
-    result.map(drop).map_err(map_error)
-}
-
-fn update_health(c: &Connection, endpoint: &EndpointId, health: EndpointHealth) -> Result<()> {
-    let id = endpoint.as_str();
-    match health {
-        EndpointHealth::FailingSince(since) => c.execute(
-            "UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
-            params![ms(since), id],
-        ),
-        EndpointHealth::Healthy => c.execute(
-            "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
-            [id],
-        ),
-        // Written after the batch (see `crate::operational::after_attempts`).
-        EndpointHealth::Disable => return Ok(()),
-    }
-    .map(drop)
-    .map_err(map_error)
 }
 
 pub(crate) fn next_due_at(c: &Connection, after: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
