@@ -1,10 +1,13 @@
 //! Storage: the one interface through which the API and the delivery engine read and write
 //! state, and its implementations (SQLite, embedded and default; PostgreSQL for many nodes).
 //!
-//! Architecture invariant: every SQL string lives in an implementation module of this crate.
-//! Callers speak in domain types from `webhookd_core::model` and never see rows, connections
-//! or dialects. Errors are mapped once, here, to the few kinds callers act on (conflict, not
-//! found, unavailable), so that a 409 means the same on every backend.
+//! Architecture invariant: every SQL string lives in this crate. Callers speak in domain types
+//! from `webhookd_core::model` and never see rows, connections or dialects. Errors are mapped
+//! once, here, to the few kinds callers act on (conflict, not found, unavailable), so that a
+//! 409 means the same on every backend.
+//!
+//! What both backends do alike is written once (statements over `db::Db`, the traits over
+//! `backend::Backend`, see `stores`); `sqlite` and `postgres` keep what each does its own way.
 
 mod access;
 mod admin;
