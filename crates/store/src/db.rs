@@ -2,12 +2,12 @@
 //! bound to a statement ([`Param`]) and read from a row ([`Row`], [`FromValue`]).
 //!
 //! Shared SQL numbers its parameters `$1, $2, …`: PostgreSQL's own marks, which SQLite binds by
-//! name (see `sqlite::db`), so one text serves both and a number may be used twice or out of
-//! order. Where the dialects truly differ (a list parameter, the database's clock) the
-//! statement asks [`Db::dialect`].
+//! their number (see `sqlite::db`), so one text serves both and a number may be used twice or
+//! out of order. Where the dialects truly differ (a list parameter, a false flag as the partial
+//! indexes write it, row locks) the statement asks [`Db::dialect`] or one of `Db`'s helpers.
 //!
 //! The methods are `async` for PostgreSQL; on SQLite they never wait, and the store runs them
-//! to completion on its own thread with [`now`].
+//! to completion on its own threads with [`complete`].
 
 use std::future::Future;
 use std::pin::pin;

@@ -289,7 +289,7 @@ pub(crate) fn attempts(app: &AppId, scope: &AttemptScope, filter: &AttemptFilter
 }
 
 /// A message's delivery to each endpoint, by endpoint id. Rows: `ENDPOINT_COLUMNS` (of `e`),
-/// then `DELIVERY_COLUMNS` from [`message_delivery_width`].
+/// then `DELIVERY_COLUMNS` from column `ENDPOINT_WIDTH`.
 pub(crate) fn message_deliveries(app: &AppId, msg: &MessageId) -> ListQuery {
     ListQuery::new(
         format!(

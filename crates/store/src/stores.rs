@@ -1,7 +1,8 @@
 //! [`Store`] implemented once, over any [`Backend`]: each method says which connection it
-//! needs ([`Access`]) and runs the statements written once (`resources`, `reads`, `admin`,
-//! `operational`), or, where the backends truly differ (the engine's claims, leases and batched
-//! records, the rollup, retention), the backend's own functions by name.
+//! needs ([`crate::backend::Access`]) and runs the statements written once (`resources`,
+//! `reads`, `admin`, `operational`, `engine`, `ordered`, `retention`, `rollup`), or, where the
+//! backends truly differ (the engine's claims, leases and batched records), the backend's own
+//! functions by name.
 //!
 //! A method's arguments are copied into its job: SQLite runs the job on its own threads.
 

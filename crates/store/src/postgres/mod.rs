@@ -61,7 +61,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// otherwise silent for as long as nothing is due).
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
-/// The PostgreSQL implementation of [`Store`].
+/// The PostgreSQL implementation of [`crate::Store`].
 pub struct PostgresStore {
     pool: Pool,
     ingest: ingest::Ingest,

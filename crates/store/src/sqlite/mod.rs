@@ -38,7 +38,7 @@ use crate::db::{Db, complete};
 /// Read connections; reads run beside the writer thanks to WAL.
 const READERS: usize = 4;
 
-/// The SQLite implementation of [`Store`].
+/// The SQLite implementation of [`crate::Store`].
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
