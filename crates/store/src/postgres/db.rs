@@ -38,15 +38,17 @@ impl ToSql for Param<'_> {
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match *self {
             Param::Null => Ok(IsNull::Yes),
-            Param::Bool(flag) => flag.to_sql(ty, out),
+            // Each value is checked against the column's type, so that a parameter bound to
+            // the wrong column fails here, naming both, not in the server.
+            Param::Bool(flag) => flag.to_sql_checked(ty, out),
             Param::Int(number) => match *ty {
-                Type::INT2 => i16::try_from(number)?.to_sql(ty, out),
-                Type::INT4 => i32::try_from(number)?.to_sql(ty, out),
-                _ => number.to_sql(ty, out),
+                Type::INT2 => i16::try_from(number)?.to_sql_checked(ty, out),
+                Type::INT4 => i32::try_from(number)?.to_sql_checked(ty, out),
+                _ => number.to_sql_checked(ty, out),
             },
-            Param::Text(text) => text.to_sql(ty, out),
-            Param::Bytes(bytes) => bytes.to_sql(ty, out),
-            Param::List(list) => list.to_sql(ty, out),
+            Param::Text(text) => text.to_sql_checked(ty, out),
+            Param::Bytes(bytes) => bytes.to_sql_checked(ty, out),
+            Param::List(list) => list.to_sql_checked(ty, out),
         }
     }
 
@@ -150,4 +152,49 @@ pub(crate) fn owned(params: &[Param<'_>]) -> Vec<super::list::Param> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bind(param: &dyn ToSql, ty: &Type) -> std::result::Result<Vec<u8>, String> {
+        let mut out = BytesMut::new();
+        param
+            .to_sql_checked(ty, &mut out)
+            .map(|_| out.to_vec())
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn an_integer_is_bound_at_the_width_of_its_column_or_refused() {
+        assert_eq!(
+            bind(&Param::Int(7), &Type::INT2).unwrap(),
+            7_i16.to_be_bytes()
+        );
+        assert_eq!(
+            bind(&Param::Int(7), &Type::INT4).unwrap(),
+            7_i32.to_be_bytes()
+        );
+        assert_eq!(
+            bind(&Param::Int(7), &Type::INT8).unwrap(),
+            7_i64.to_be_bytes()
+        );
+        assert!(bind(&Param::Int(70_000), &Type::INT2).is_err());
+        assert!(bind(&Param::Text("seven"), &Type::INT8).is_err());
+    }
+
+    #[test]
+    fn an_owned_parameter_binds_as_the_borrowed_one() {
+        let list = vec!["a".to_owned()];
+        let params = [Param::Int(300), Param::Text("t"), Param::List(&list)];
+        let types = [Type::INT2, Type::TEXT, Type::TEXT_ARRAY];
+        for ((param, owned), ty) in params.iter().zip(owned(&params)).zip(&types) {
+            assert_eq!(
+                bind(param, ty),
+                bind(owned.as_ref(), ty),
+                "{param:?} as {ty}"
+            );
+        }
+    }
 }
