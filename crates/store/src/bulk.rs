@@ -16,7 +16,7 @@ use webhookd_core::model::{DeliveryStatus, Endpoint, Message};
 use webhookd_core::{AppId, AttemptId, EndpointId, MessageId};
 
 use crate::backend::{Backend, run};
-use crate::db::{Db, Dialect, Param, by_backend, params};
+use crate::db::{Db, Param, by_backend, params};
 use crate::engine::REOPEN;
 use crate::postgres as pg;
 use crate::sqlite as lite;
@@ -349,17 +349,13 @@ impl<B: Backend> BulkStore for B {
         let app = app.clone();
         run!(self, Transaction, |db| {
             // Rows another node is erasing at the same moment are skipped, not waited for.
-            let sql = match db.dialect() {
-                Dialect::Sqlite => {
-                    "SELECT id FROM messages WHERE app_id = $1 AND expunged = 0 LIMIT $2"
-                }
-                Dialect::Postgres => {
-                    "SELECT id FROM messages WHERE app_id = $1 AND NOT expunged \
-                     LIMIT $2 FOR UPDATE SKIP LOCKED"
-                }
-            };
+            let sql = format!(
+                "SELECT id FROM messages WHERE app_id = $1 AND {} LIMIT $2{}",
+                db.is_false("expunged"),
+                db.lock(" FOR UPDATE SKIP LOCKED")
+            );
             let ids: Vec<String> = db
-                .query(sql, &params![app.as_str(), EXPUNGE_BATCH as i64], |row| {
+                .query(&sql, &params![app.as_str(), EXPUNGE_BATCH as i64], |row| {
                     row.get(0)
                 })
                 .await?;

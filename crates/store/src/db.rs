@@ -112,6 +112,15 @@ impl<'c> Db<'c> {
         }
     }
 
+    /// A row lock (`FOR UPDATE …`) on PostgreSQL, where nodes contend for rows; nothing on
+    /// SQLite, whose one writer already excludes every other write.
+    pub(crate) fn lock(&self, clause: &'static str) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => clause,
+        }
+    }
+
     /// A condition that the string-list `column` holds the text parameter `param` (`$n`).
     pub(crate) fn holds(&self, column: &str, param: &str) -> String {
         match self {

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use webhookd_core::model::DeliveryStatus;
 use webhookd_core::{AppId, EndpointId, MessageId};
 
-use crate::db::{Db, Dialect, Param, params};
+use crate::db::{Db, Param, params};
 use crate::operational::notify_due;
 use crate::status::{CANCELED, FAIL, PENDING, SUCCESS};
 use crate::{
@@ -103,15 +103,13 @@ pub(crate) async fn take_resends(
     db: &mut Db<'_>,
     limit: usize,
 ) -> Result<Vec<(AppId, MessageId, EndpointId)>> {
-    const TAKE: &str = "DELETE FROM resend_requests WHERE (msg_id, endpoint_id) IN \
-         (SELECT msg_id, endpoint_id FROM resend_requests ORDER BY requested_at LIMIT $1";
-    let sql = match db.dialect() {
-        Dialect::Sqlite => formatcp!("{TAKE}) RETURNING app_id, msg_id, endpoint_id"),
-        Dialect::Postgres => {
-            formatcp!("{TAKE} FOR UPDATE SKIP LOCKED) RETURNING app_id, msg_id, endpoint_id")
-        }
-    };
-    db.query(sql, &params![limit as i64], |row| {
+    let sql = format!(
+        "DELETE FROM resend_requests WHERE (msg_id, endpoint_id) IN \
+         (SELECT msg_id, endpoint_id FROM resend_requests ORDER BY requested_at LIMIT $1{}) \
+         RETURNING app_id, msg_id, endpoint_id",
+        db.lock(" FOR UPDATE SKIP LOCKED")
+    );
+    db.query(&sql, &params![limit as i64], |row| {
         Ok((
             AppId::from_trusted(row.get(0)?),
             MessageId::from_trusted(row.get(1)?),

@@ -14,7 +14,7 @@ use webhookd_core::operational::{
 };
 use webhookd_core::{AppId, EndpointId, MessageId};
 
-use crate::db::{Db, Dialect, by_backend, params};
+use crate::db::{Db, by_backend, params};
 use crate::{AttemptRecord, DeliveryUpdate, EndpointHealth, Result, Taken};
 
 /// The message that carries an event to the operational endpoints. Its `eventId` is the
@@ -170,12 +170,11 @@ pub(crate) async fn endpoint_before(
     app: &AppId,
     id: &EndpointId,
 ) -> Result<Option<(bool, Option<String>)>> {
-    const SELECT: &str = "SELECT disabled, uid FROM endpoints WHERE app_id = $1 AND id = $2";
-    let sql = match db.dialect() {
-        Dialect::Sqlite => SELECT,
-        Dialect::Postgres => const_format::concatcp!(SELECT, " FOR UPDATE"),
-    };
-    db.query_opt(sql, &params![app.as_str(), id.as_str()], |row| {
+    let sql = format!(
+        "SELECT disabled, uid FROM endpoints WHERE app_id = $1 AND id = $2{}",
+        db.lock(" FOR UPDATE")
+    );
+    db.query_opt(&sql, &params![app.as_str(), id.as_str()], |row| {
         Ok((row.get(0)?, row.get(1)?))
     })
     .await

@@ -237,12 +237,12 @@ impl<B: Backend> PollStore for B {
     async fn reseal_poller_tokens(&self) -> Result<u64> {
         let codec = self.codec().clone();
         run!(self, Transaction, |db| {
-            let select = match db.dialect() {
-                crate::db::Dialect::Sqlite => "SELECT id, token FROM poller_tokens",
-                crate::db::Dialect::Postgres => "SELECT id, token FROM poller_tokens FOR UPDATE",
-            };
+            let select = format!(
+                "SELECT id, token FROM poller_tokens{}",
+                db.lock(" FOR UPDATE")
+            );
             let stored = db
-                .query(select, &[], |row| {
+                .query(&select, &[], |row| {
                     Ok((row.get::<String>(0)?, row.get::<String>(1)?))
                 })
                 .await?;

@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 use webhookd_core::AttemptId;
 
-use crate::db::{Db, Dialect, Param, params};
+use crate::db::{Db, Param, params};
 use crate::status::PENDING;
 use crate::{Result, RetentionPurge};
 
@@ -29,15 +29,6 @@ pub(crate) async fn erase_payloads(db: &mut Db<'_>, ids: &[String]) -> Result<u6
     db.execute(&sql, &params![ids, Param::Bytes(&[])]).await
 }
 
-/// `FOR UPDATE … SKIP LOCKED` on PostgreSQL (`of`: the table alias locked), nothing on SQLite
-/// (one writer).
-fn skip_locked(db: &Db<'_>, of: &str) -> String {
-    match db.dialect() {
-        Dialect::Sqlite => String::new(),
-        Dialect::Postgres => format!(" FOR UPDATE{of} SKIP LOCKED"),
-    }
-}
-
 /// Ids of messages whose payload is due for erasure by `condition` (indexed, on `$1`),
 /// skipping messages with a delivery still pending.
 async fn expired(db: &mut Db<'_>, condition: &str, bound: i64, limit: i64) -> Result<Vec<String>> {
@@ -52,7 +43,7 @@ fn expired_sql(db: &Db<'_>, condition: &str) -> String {
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = m.id AND d.status = {PENDING}) \
          LIMIT $2{}",
         db.is_false("m.expunged"),
-        skip_locked(db, " OF m")
+        db.lock(" FOR UPDATE OF m SKIP LOCKED")
     )
 }
 
@@ -66,7 +57,7 @@ pub(crate) async fn apply_retention(
     let first_kept = AttemptId::lowest_at(cutoff);
     let sql = format!(
         "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE id < $1 LIMIT $2{})",
-        skip_locked(db, "")
+        db.lock(" FOR UPDATE SKIP LOCKED")
     );
     let attempts = db
         .execute(&sql, &params![first_kept.as_str(), RETENTION_BATCH])
