@@ -1,7 +1,7 @@
 //! PostgreSQL's side of [`crate::BulkStore`]: a message sent to one endpoint, in one
 //! statement, waking the other nodes when it is stored unclaimed.
 
-use deadpool_postgres::GenericClient;
+use super::sql::Connection;
 use webhookd_core::EndpointId;
 use webhookd_core::model::{DeliveryStatus, Message};
 
@@ -15,7 +15,7 @@ const PENDING: i16 = DeliveryStatus::Pending as i16;
 
 /// See [`crate::BulkStore::create_message_to`].
 pub(crate) async fn create_message_to(
-    c: &impl GenericClient,
+    c: &impl Connection,
     message: &Message,
     endpoint: &EndpointId,
     lease: Option<&Lease>,

@@ -2,25 +2,21 @@
 //! once per connection), integers bound at the width of their column, columns read by their
 //! type.
 
+use super::sql::Connection;
 use bytes::BytesMut;
-use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::error::map_error;
 use crate::Result;
 use crate::db::{Param, Row, Value, corrupt};
 
-pub(crate) async fn execute(
-    c: &impl GenericClient,
-    sql: &str,
-    params: &[Param<'_>],
-) -> Result<u64> {
+pub(crate) async fn execute(c: &impl Connection, sql: &str, params: &[Param<'_>]) -> Result<u64> {
     let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param as _).collect();
     super::sql::execute(c, sql, &params).await
 }
 
 pub(crate) async fn query<T>(
-    c: &impl GenericClient,
+    c: &impl Connection,
     sql: &str,
     params: &[Param<'_>],
     mut read: impl FnMut(&Row<'_>) -> Result<T>,

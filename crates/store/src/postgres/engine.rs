@@ -14,15 +14,15 @@
 use std::collections::HashSet;
 
 use const_format::{formatcp, str_replace};
-use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
+use tokio_postgres::types::Type;
 use webhookd_core::time::from_unix_ms;
 use webhookd_core::{EndpointId, MessageId};
 
 use super::list::{Param, param};
 use super::listen::notify_due;
 use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
-use super::sql::{Pipeline, execute, query};
+use super::sql::{Connection, Pipeline, Planned, query, query_planned};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::status::{FAIL, PENDING, SUCCESS};
 use crate::{AttemptRecord, DeliveryUpdate, Due, Lease, Result};
@@ -88,7 +88,7 @@ const CLAIM_DUE: &str = formatcp!(
 /// the database's clock, at `now` translated to it (the scheduler passes its own now, so that
 /// is the database's now; a caller may pass a later `now` to look ahead in time).
 pub(crate) async fn claim_due(
-    c: &impl GenericClient,
+    c: &impl Connection,
     lease: &Lease,
     now: OffsetDateTime,
     limit: usize,
@@ -120,7 +120,7 @@ pub(crate) async fn claim_due(
 }
 
 pub(crate) async fn renew_leases(
-    c: &impl GenericClient,
+    c: &impl Connection,
     lease: &Lease,
     keys: &[(MessageId, EndpointId)],
 ) -> Result<u64> {
@@ -129,22 +129,39 @@ pub(crate) async fn renew_leases(
     }
     let messages: Vec<&str> = keys.iter().map(|(msg, _)| msg.as_str()).collect();
     let endpoints: Vec<&str> = keys.iter().map(|(_, endpoint)| endpoint.as_str()).collect();
-    execute(
-        c,
-        formatcp!(
-            "UPDATE deliveries d SET lease_until = {DB_NOW_MS} + $1 \
+    const RENEW: Planned = Planned {
+        sql: formatcp!(
+            "WITH renewed AS (UPDATE deliveries d SET lease_until = {DB_NOW_MS} + $1 \
              FROM unnest($3::text[], $4::text[]) AS k(msg_id, endpoint_id) \
              WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
-             AND d.lease_owner = $2 AND d.status = {PENDING}"
+             AND d.lease_owner = $2 AND d.status = {PENDING} RETURNING 1) \
+             SELECT count(*) FROM renewed"
         ),
-        &[&lease_ms(lease), &lease.owner, &messages, &endpoints],
+        types: &[Type::INT8, Type::TEXT, Type::TEXT_ARRAY, Type::TEXT_ARRAY],
+    };
+    counted(
+        query_planned(
+            c,
+            &RENEW,
+            &[&lease_ms(lease), &lease.owner, &messages, &endpoints],
+        )
+        .await?,
     )
-    .await
+}
+
+/// The count of a statement that ends `SELECT count(*) …`.
+fn counted(rows: Vec<tokio_postgres::Row>) -> Result<u64> {
+    let count: i64 = rows
+        .first()
+        .map(|row| get(row, 0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// Gives the claims back and wakes the other nodes, which may take them at once.
 pub(crate) async fn release_leases(
-    c: &impl GenericClient,
+    c: &impl Connection,
     owner: &str,
     keys: &[(MessageId, EndpointId)],
 ) -> Result<()> {
@@ -153,14 +170,15 @@ pub(crate) async fn release_leases(
     }
     let messages: Vec<&str> = keys.iter().map(|(msg, _)| msg.as_str()).collect();
     let endpoints: Vec<&str> = keys.iter().map(|(_, endpoint)| endpoint.as_str()).collect();
-    let released = execute(
-        c,
-        "UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL \
-         FROM unnest($2::text[], $3::text[]) AS k(msg_id, endpoint_id) \
-         WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id AND d.lease_owner = $1",
-        &[&owner, &messages, &endpoints],
-    )
-    .await?;
+    const RELEASE: Planned = Planned {
+        sql: "WITH released AS (UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL \
+              FROM unnest($2::text[], $3::text[]) AS k(msg_id, endpoint_id) \
+              WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
+              AND d.lease_owner = $1 RETURNING 1) \
+              SELECT count(*) FROM released",
+        types: &[Type::TEXT, Type::TEXT_ARRAY, Type::TEXT_ARRAY],
+    };
+    let released = counted(query_planned(c, &RELEASE, &[&owner, &messages, &endpoints]).await?)?;
     if released > 0 {
         notify_due(c).await?;
     }
@@ -172,10 +190,7 @@ pub(crate) async fn release_leases(
 /// and the deliveries' updates as one statement per kind of result, unless two records of the
 /// batch are for one delivery (then one statement each, in order). Call inside a transaction,
 /// then `crate::operational::after_attempts`.
-pub(crate) async fn record_attempts(
-    c: &impl GenericClient,
-    records: &[AttemptRecord],
-) -> Result<()> {
+pub(crate) async fn record_attempts(c: &impl Connection, records: &[AttemptRecord]) -> Result<()> {
     let mut pipeline = Pipeline::default();
     insert_attempts(&mut pipeline, records);
     let keys: HashSet<(&str, &str)> = records
@@ -265,12 +280,9 @@ fn insert_attempts(pipeline: &mut Pipeline, records: &[AttemptRecord]) {
     );
 }
 
-/// Batches of at most this many results update their deliveries one statement each.
-const ONE_BY_ONE: usize = 16;
-
 /// The deliveries' updates of a batch whose records are for distinct deliveries: one
-/// statement per kind of result (manual results, rare, one by one). Each applies as
-/// [`update_delivery`] would.
+/// statement per kind of result (manual results, rare, one by one), each [`Planned`] for its
+/// keys. Each applies as [`update_delivery`] would.
 fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Result<()> {
     #[derive(Default)]
     struct Columns {
@@ -290,15 +302,6 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Resu
             self.owners.push(record.owner.clone());
         }
     }
-    if records.len() <= ONE_BY_ONE {
-        // A few rows: by primary key, one statement each (still one round trip). A statement
-        // over `unnest` is planned once per connection for any number of rows, and on a table
-        // whose statistics lag behind (a young database) that plan can scan the table.
-        for record in records {
-            update_delivery(pipeline, record)?;
-        }
-        return Ok(());
-    }
     let (mut delivered, mut retried, mut failed) = Default::default();
     for record in records {
         match record.delivery {
@@ -309,14 +312,20 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Resu
         }
     }
     let (delivered, retried, failed): (Columns, Columns, Columns) = (delivered, retried, failed);
+    const TEXTS: Type = Type::TEXT_ARRAY;
+    const INTS: Type = Type::INT8_ARRAY;
     if !delivered.msgs.is_empty() {
-        pipeline.push(
-            formatcp!(
+        const DELIVERED: Planned = Planned {
+            sql: formatcp!(
                 "UPDATE deliveries d SET status = {SUCCESS}, attempts = d.attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
                  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(msg_id, endpoint_id, at) \
                  WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id"
             ),
+            types: &[TEXTS, TEXTS, INTS],
+        };
+        pipeline.push_planned(
+            &DELIVERED,
             vec![
                 param(delivered.msgs),
                 param(delivered.endpoints),
@@ -326,8 +335,8 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Resu
     }
     // A scheduled result applies only while the delivery is still pending and ours.
     if !retried.msgs.is_empty() {
-        pipeline.push(
-            formatcp!(
+        const RETRIED: Planned = Planned {
+            sql: formatcp!(
                 "UPDATE deliveries d SET attempts = d.attempts + 1, next_attempt_at = k.next, \
                  lease_owner = NULL, lease_until = NULL, updated_at = k.at \
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) \
@@ -335,6 +344,10 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Resu
                  WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
                  AND d.status = {PENDING} AND (d.lease_owner IS NULL OR d.lease_owner = k.owner)"
             ),
+            types: &[TEXTS, TEXTS, INTS, INTS, TEXTS],
+        };
+        pipeline.push_planned(
+            &RETRIED,
             vec![
                 param(retried.msgs),
                 param(retried.endpoints),
@@ -345,8 +358,8 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Resu
         );
     }
     if !failed.msgs.is_empty() {
-        pipeline.push(
-            formatcp!(
+        const FAILED: Planned = Planned {
+            sql: formatcp!(
                 "UPDATE deliveries d SET status = {FAIL}, attempts = d.attempts + 1, \
                  next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = k.at \
                  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) \
@@ -354,6 +367,10 @@ fn update_deliveries(pipeline: &mut Pipeline, records: &[AttemptRecord]) -> Resu
                  WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
                  AND d.status = {PENDING} AND (d.lease_owner IS NULL OR d.lease_owner = k.owner)"
             ),
+            types: &[TEXTS, TEXTS, INTS, TEXTS],
+        };
+        pipeline.push_planned(
+            &FAILED,
             vec![
                 param(failed.msgs),
                 param(failed.endpoints),
@@ -381,7 +398,7 @@ fn push_to(
 }
 
 pub(crate) async fn next_due_at(
-    c: &impl GenericClient,
+    c: &impl Connection,
     after: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>> {
     // Of unordered deliveries, and of the heads of ordered endpoints' lines (the rest of a line

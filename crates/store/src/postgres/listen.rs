@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::GenericClient;
+use super::sql::Connection;
 use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -28,7 +28,7 @@ const LAST_RETRY: Duration = Duration::from_secs(30);
 
 /// Signals due work to every node when the surrounding transaction commits. Notifications
 /// of one transaction are folded into one by the server.
-pub(crate) async fn notify_due(c: &impl GenericClient) -> Result<()> {
+pub(crate) async fn notify_due(c: &impl Connection) -> Result<()> {
     let (sql, _) = notify_due_statement();
     execute(c, sql, &[&CHANNEL]).await.map(drop)
 }

@@ -1,7 +1,7 @@
 //! Messages and their fan-out, deliveries and attempts as the API reads them.
 
+use super::sql::Connection;
 use const_format::{formatcp, str_replace};
-use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use webhookd_core::EndpointId;
@@ -19,7 +19,7 @@ use crate::{Conflict, Lease, Result, StoreError, first_due};
 /// filter; polling endpoints get none), claimed by `claim` when given. Each try is one
 /// statement, atomic on its own. Returns the endpoints fanned out to, in id order.
 pub(crate) async fn insert_message(
-    c: &impl GenericClient,
+    c: &impl Connection,
     message: &Message,
     claim: Option<&Lease>,
 ) -> Result<Vec<EndpointId>> {
@@ -30,7 +30,7 @@ pub(crate) async fn insert_message(
 /// stored, no error): for events emitted with an idempotency key inside a larger transaction,
 /// which a conflict would abort.
 pub(crate) async fn insert_message_once(
-    c: &impl GenericClient,
+    c: &impl Connection,
     message: &Message,
 ) -> Result<Vec<EndpointId>> {
     insert_message_with(c, message, None, "ON CONFLICT DO NOTHING").await
@@ -84,7 +84,7 @@ pub(crate) enum Fanned {
 /// stored in one round trip, and the others in two: each try is one statement, atomic on its
 /// own.
 async fn insert_message_with(
-    c: &impl GenericClient,
+    c: &impl Connection,
     message: &Message,
     claim: Option<&Lease>,
     on_conflict: &str,

@@ -2,8 +2,8 @@
 //! trigger of migration V10 numbers fresh deliveries (and serializes the inserts of one ordered
 //! endpoint); `number` draws numbers for deliveries made pending again, in one statement.
 
+use super::sql::Connection;
 use const_format::formatcp;
-use deadpool_postgres::GenericClient;
 use webhookd_core::EndpointId;
 
 use super::rows::get;
@@ -17,7 +17,7 @@ use crate::status::PENDING;
 /// the transactions inserting deliveries to end and holds new ones back until this transaction
 /// commits, so every pending delivery of the endpoint is either committed already (and
 /// numbered by `reorder`) or inserted after, through the trigger. It stays on once on.
-pub(crate) async fn enable_numbering(c: &impl GenericClient) -> Result<()> {
+pub(crate) async fn enable_numbering(c: &impl Connection) -> Result<()> {
     let enabled = query_opt(
         c,
         "SELECT tgenabled <> 'D' FROM pg_trigger \
@@ -41,7 +41,7 @@ pub(crate) async fn enable_numbering(c: &impl GenericClient) -> Result<()> {
 /// Numbers these pending deliveries of the endpoint, in the order given, after its line,
 /// when the endpoint is ordered.
 pub(crate) async fn number(
-    c: &impl GenericClient,
+    c: &impl Connection,
     endpoint: &EndpointId,
     msgs: &[String],
 ) -> Result<()> {

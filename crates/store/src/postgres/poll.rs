@@ -1,7 +1,7 @@
 //! Polling endpoints on PostgreSQL: streams read by the storing transaction's id, up to the
 //! oldest transaction still running (see `crate::poll`).
 
-use deadpool_postgres::GenericClient;
+use super::sql::Connection;
 use time::OffsetDateTime;
 use webhookd_core::model::Message;
 use webhookd_core::{AppId, MessageId};
@@ -18,7 +18,7 @@ const HORIZON: &str = "pg_snapshot_xmin(pg_current_snapshot())";
 
 /// See [`crate::PollStore::stream_start`].
 pub(crate) async fn stream_start(
-    c: &impl GenericClient,
+    c: &impl Connection,
     app: &AppId,
     since: OffsetDateTime,
 ) -> Result<StreamPosition> {
@@ -43,7 +43,7 @@ pub(crate) async fn stream_start(
 
 /// See [`crate::PollStore::read_stream`].
 pub(crate) async fn read_stream(
-    c: &impl GenericClient,
+    c: &impl Connection,
     app: &AppId,
     since: OffsetDateTime,
     after: &StreamPosition,

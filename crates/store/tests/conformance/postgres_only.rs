@@ -1,11 +1,13 @@
 //! What the PostgreSQL store has beyond the `Store` contract: opening from start-up code that
 //! cannot await, the LISTEN connection that survives the server dropping it, group commit
-//! across nodes, and TLS as the URL asks for it.
+//! across nodes, plans that stay lookups as tables grow, and TLS as the URL asks for it.
 
 use webhookd_store::Store;
 use webhookd_store::postgres::PostgresStore;
 
-use crate::support::{app_with_endpoints, lease, message_at, minutes, postgres_database, woken};
+use crate::support::{
+    app_with_endpoints, attempt_record, lease, message_at, minutes, postgres_database, woken,
+};
 
 /// The binary opens PostgreSQL with `PostgresStore::open`, on whatever runtime runs it: here
 /// a single-threaded one, as the binary's in-process tests use. Migrating again finds
@@ -95,6 +97,103 @@ async fn a_nul_character_is_invalid_input() {
             assert!(
                 matches!(error, webhookd_store::StoreError::Invalid(_)),
                 "{error:?}"
+            );
+        })
+        .await;
+}
+
+/// A batch of results updates its deliveries by key however large the table has grown since
+/// the node's connection first recorded results. A statement prepared while the table was
+/// small keeps the plan it was given then (nothing re-plans it while the table has no
+/// statistics), and that plan read every delivery for each batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_update_their_deliveries_by_key_as_the_table_grows() {
+    use webhookd_store::DeliveryUpdate;
+
+    let Some(database) = postgres_database().await else {
+        return;
+    };
+    let url = database.url.clone();
+    database
+        .run(async move {
+            // One connection: every batch runs where the earlier ones left their plans.
+            let store = PostgresStore::connect_with(&url, 1)
+                .await
+                .expect("PostgreSQL store connects");
+            let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("a second connection");
+            tokio::spawn(connection);
+            let (app, hooks) = app_with_endpoints(&store, 1).await;
+            let hook = &hooks[0];
+            let record_batch = || async {
+                let t = webhookd_core::time::now();
+                let mut records = Vec::new();
+                for _ in 0..20 {
+                    let msg = message_at(&app.id, "a", t);
+                    store
+                        .create_message(&msg, Some(&lease("node", t + minutes(1))), None)
+                        .await
+                        .expect("message stored");
+                    records.push(attempt_record(
+                        &app.id,
+                        &msg.id,
+                        &hook.id,
+                        DeliveryUpdate::Delivered,
+                        "node",
+                    ));
+                }
+                store.record_attempts(&records).await.expect("results recorded");
+            };
+            // While the table is small: more batches than it takes for a plan to be kept.
+            for _ in 0..8 {
+                record_batch().await;
+            }
+            // The table grows (other nodes' work, say), delivered already.
+            let grown = 20_000;
+            admin
+                .execute(
+                    "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+                     created_at, updated_at) \
+                     SELECT 'msg_grown' || g, $1, $2, 0, 1, 0, 0 FROM generate_series(1, $3::bigint) g",
+                    &[&hook.id.as_str(), &app.id.as_str(), &grown],
+                )
+                .await
+                .expect("the table grows");
+            // The server's counts of one table: rows read by scans, rows updated.
+            let counts = || async {
+                let row = admin
+                    .query_one(
+                        "SELECT seq_tup_read, n_tup_upd FROM pg_stat_user_tables \
+                         WHERE relname = 'deliveries'",
+                        &[],
+                    )
+                    .await
+                    .expect("table statistics");
+                (row.get::<_, i64>(0), row.get::<_, i64>(1))
+            };
+            // A backend reports its counts when idle, within seconds: wait for the last batch.
+            let settled = |updated: i64| async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                loop {
+                    let now = counts().await;
+                    if now.1 >= updated {
+                        return now;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the server never counted {updated} updated deliveries: {now:?}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            };
+            let (read_before, _) = settled(8 * 20).await;
+            record_batch().await;
+            let (read_after, _) = settled(9 * 20).await;
+            assert!(
+                read_after - read_before < grown,
+                "recording 20 results scanned {} deliveries",
+                read_after - read_before
             );
         })
         .await;
