@@ -4,7 +4,8 @@
 //!    node's ingest task and awaits the answer.
 //! 2. The task takes the first message waiting, then every other one already waiting (up to
 //!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, the read of the
-//!    batch's payload filters, then the batch's messages, labels and deliveries in one
+//!    batch's payload filters (when one of its applications has any: see [`Filtered`]), then
+//!    the batch's messages, labels and deliveries in one
 //!    statement (`messages::insert_batch_statement`, a multi-row insert per table), the
 //!    idempotency records of the batch in one statement and one `NOTIFY`, pipelined (one round
 //!    trip for the lot), `COMMIT`. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the
@@ -16,13 +17,14 @@
 //! recorded before and has expired: the batch's records are a plain insert), the
 //! batch's transaction is rolled back and each of its messages is then written alone, in its
 //! own transaction, exactly as without batching: the failing ones fail, the others are stored.
-//! Conflicts are rare, so the common batch costs four round trips (`BEGIN`, the filters, the
-//! pipeline, `COMMIT`) and one commit. The database's unique constraints decide conflicts, so
+//! Conflicts are rare, so the common batch costs three round trips (`BEGIN`, the pipeline,
+//! `COMMIT`; four with the filters' read) and one commit. The database's unique constraints decide conflicts, so
 //! this holds across nodes.
 //!
 //! A failed `COMMIT` fails every caller of the batch: whether it committed is unknown, and
 //! retrying could store a message twice.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -100,6 +102,7 @@ fn stopped() -> StoreError {
 
 async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>, in_flight: usize) {
     let slots = Arc::new(Semaphore::new(in_flight));
+    let filtered = Arc::new(Filtered::default());
     // Signalled as each batch commits; a permit kept while no batch gathers.
     let committed = Arc::new(Notify::new());
     loop {
@@ -133,8 +136,9 @@ async fn run(pool: Pool, mut receiver: mpsc::Receiver<Job>, in_flight: usize) {
         }
         let pool = pool.clone();
         let committed = Arc::clone(&committed);
+        let filtered = Arc::clone(&filtered);
         tokio::spawn(async move {
-            commit(&pool, batch).await;
+            commit(&pool, batch, &filtered).await;
             drop(slot);
             committed.notify_one();
         });
@@ -151,8 +155,43 @@ fn take_waiting(receiver: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
+/// The applications this node has seen with payload-filtered endpoints: a batch reads its
+/// filters before its insert only when it holds a message of one of them. The insert itself
+/// checks that every filter among a message's endpoints was evaluated, and stores nothing
+/// otherwise; so a batch whose application was given its first filter since (on this node or
+/// another) notes its applications here and is written one by one, each message evaluating
+/// its filters, and the batches after it read them. The set only grows: an application whose
+/// filters are all removed costs its batches a read.
+#[derive(Default)]
+struct Filtered(std::sync::Mutex<HashSet<String>>);
+
+impl Filtered {
+    fn any_of(&self, batch: &[Job]) -> bool {
+        let apps = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !apps.is_empty()
+            && batch
+                .iter()
+                .any(|job| apps.contains(job.message.app_id.as_str()))
+    }
+
+    fn note(&self, batch: &[Job]) {
+        let mut apps = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        apps.extend(
+            batch
+                .iter()
+                .map(|job| job.message.app_id.as_str().to_owned()),
+        );
+    }
+}
+
 /// Commits `batch` and answers each caller.
-async fn commit(pool: &Pool, batch: Vec<Job>) {
+async fn commit(pool: &Pool, batch: Vec<Job>, filtered: &Filtered) {
     let mut client = match pool.get().await {
         Ok(client) => client,
         Err(error) => {
@@ -163,10 +202,7 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
             return;
         }
     };
-    if batch.len() == 1 {
-        return alone(&mut client, batch).await;
-    }
-    match together(&mut client, &batch).await {
+    match together(&mut client, &batch, filtered).await {
         Ok(Ok(fanned_out)) => {
             for (job, endpoints) in batch.into_iter().zip(fanned_out) {
                 let _ = job.answer.send(Ok(endpoints));
@@ -191,9 +227,14 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
 async fn together(
     client: &mut deadpool_postgres::Client,
     batch: &[Job],
+    filtered: &Filtered,
 ) -> Result<Result<Vec<Vec<EndpointId>>>> {
     let tx = client.transaction().await.map_err(map_error)?;
-    let filters = evaluate_filters(&tx, batch).await?;
+    let filters = if filtered.any_of(batch) {
+        evaluate_filters(&tx, batch).await?
+    } else {
+        vec![Evaluated::default(); batch.len()]
+    };
     let items: Vec<messages::BatchItem<'_>> = batch
         .iter()
         .zip(&filters)
@@ -225,9 +266,10 @@ async fn together(
     let mut answers = pipeline.query_each(&tx).await?.into_iter();
     let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
     let Some(fanned_out) = messages::batch_fanned_out_to(&rows, &items)? else {
-        // A filter changed after it was read: the batch is written one by one instead.
+        // A filter not read, or changed since: the batch is written one by one instead.
+        filtered.note(batch);
         return Err(StoreError::Unavailable(
-            "a payload filter changed during the group commit".into(),
+            "a payload filter was not evaluated for the group commit".into(),
         ));
     };
     if !keyed.is_empty() {
