@@ -22,7 +22,7 @@ use webhookd_core::{EndpointId, MessageId};
 use super::list::{Param, param};
 use super::listen::notify_due;
 use super::rows::{self, DB_NOW_MS, get, lease_ms, ms, status_code};
-use super::sql::{Connection, Pipeline, Planned, query, query_planned};
+use super::sql::{Connection, Pipeline, Planned, execute_planned, query};
 use crate::columns::{ATTEMPT_COLUMNS, DELIVERY_COLUMNS, DELIVERY_WIDTH, MESSAGE_COLUMNS};
 use crate::status::{FAIL, PENDING, SUCCESS};
 use crate::{AttemptRecord, DeliveryUpdate, Due, Lease, Result};
@@ -131,32 +131,19 @@ pub(crate) async fn renew_leases(
     let endpoints: Vec<&str> = keys.iter().map(|(_, endpoint)| endpoint.as_str()).collect();
     const RENEW: Planned = Planned {
         sql: formatcp!(
-            "WITH renewed AS (UPDATE deliveries d SET lease_until = {DB_NOW_MS} + $1 \
+            "UPDATE deliveries d SET lease_until = {DB_NOW_MS} + $1 \
              FROM unnest($3::text[], $4::text[]) AS k(msg_id, endpoint_id) \
              WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
-             AND d.lease_owner = $2 AND d.status = {PENDING} RETURNING 1) \
-             SELECT count(*) FROM renewed"
+             AND d.lease_owner = $2 AND d.status = {PENDING}"
         ),
         types: &[Type::INT8, Type::TEXT, Type::TEXT_ARRAY, Type::TEXT_ARRAY],
     };
-    counted(
-        query_planned(
-            c,
-            &RENEW,
-            &[&lease_ms(lease), &lease.owner, &messages, &endpoints],
-        )
-        .await?,
+    execute_planned(
+        c,
+        &RENEW,
+        &[&lease_ms(lease), &lease.owner, &messages, &endpoints],
     )
-}
-
-/// The count of a statement that ends `SELECT count(*) …`.
-fn counted(rows: Vec<tokio_postgres::Row>) -> Result<u64> {
-    let count: i64 = rows
-        .first()
-        .map(|row| get(row, 0))
-        .transpose()?
-        .unwrap_or(0);
-    Ok(u64::try_from(count).unwrap_or(0))
+    .await
 }
 
 /// Gives the claims back and wakes the other nodes, which may take them at once.
@@ -171,14 +158,12 @@ pub(crate) async fn release_leases(
     let messages: Vec<&str> = keys.iter().map(|(msg, _)| msg.as_str()).collect();
     let endpoints: Vec<&str> = keys.iter().map(|(_, endpoint)| endpoint.as_str()).collect();
     const RELEASE: Planned = Planned {
-        sql: "WITH released AS (UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL \
+        sql: "UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL \
               FROM unnest($2::text[], $3::text[]) AS k(msg_id, endpoint_id) \
-              WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id \
-              AND d.lease_owner = $1 RETURNING 1) \
-              SELECT count(*) FROM released",
+              WHERE d.msg_id = k.msg_id AND d.endpoint_id = k.endpoint_id AND d.lease_owner = $1",
         types: &[Type::TEXT, Type::TEXT_ARRAY, Type::TEXT_ARRAY],
     };
-    let released = counted(query_planned(c, &RELEASE, &[&owner, &messages, &endpoints]).await?)?;
+    let released = execute_planned(c, &RELEASE, &[&owner, &messages, &endpoints]).await?;
     if released > 0 {
         notify_due(c).await?;
     }

@@ -5,10 +5,10 @@
 //! 2. The task takes the first message waiting, then every other one already waiting (up to
 //!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, the read of the
 //!    batch's payload filters (when one of its applications has any: see [`Filtered`]), then
-//!    the batch's messages, labels and deliveries in one
-//!    statement (`messages::insert_batch_statement`, a multi-row insert per table), the
-//!    idempotency records of the batch in one statement and one `NOTIFY`, pipelined (one round
-//!    trip for the lot), `COMMIT`. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the
+//!    the batch's messages, labels and deliveries in one statement
+//!    (`messages::insert_batch_statement`, a multi-row insert per table), the idempotency
+//!    records of the batch in one statement and one `NOTIFY`, pipelined (one round trip for
+//!    the lot), `COMMIT`. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the
 //!    next one gathers meanwhile.
 //! 3. Each caller is answered only after the commit that holds its message.
 //!
@@ -18,8 +18,8 @@
 //! batch's transaction is rolled back and each of its messages is then written alone, in its
 //! own transaction, exactly as without batching: the failing ones fail, the others are stored.
 //! Conflicts are rare, so the common batch costs three round trips (`BEGIN`, the pipeline,
-//! `COMMIT`; four with the filters' read) and one commit. The database's unique constraints decide conflicts, so
-//! this holds across nodes.
+//! `COMMIT`; four with the filters' read) and one commit. The database's unique constraints
+//! decide conflicts, so this holds across nodes.
 //!
 //! A failed `COMMIT` fails every caller of the batch: whether it committed is unknown, and
 //! retrying could store a message twice.
@@ -171,10 +171,9 @@ impl Filtered {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        !apps.is_empty()
-            && batch
-                .iter()
-                .any(|job| apps.contains(job.message.app_id.as_str()))
+        batch
+            .iter()
+            .any(|job| apps.contains(job.message.app_id.as_str()))
     }
 
     fn note(&self, batch: &[Job]) {

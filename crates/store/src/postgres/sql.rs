@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use deadpool_postgres::GenericClient;
+use futures_util::TryStreamExt;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -55,15 +56,37 @@ pub(crate) async fn query_planned(
     statement: &Planned,
     params: Params<'_>,
 ) -> Result<Vec<Row>> {
+    tokio_postgres::GenericClient::query_typed(c.direct(), statement.sql, &typed(statement, params))
+        .await
+        .map_err(map_error)
+}
+
+/// Runs a [`Planned`] statement; returns the rows it changed.
+pub(crate) async fn execute_planned(
+    c: &impl Connection,
+    statement: &Planned,
+    params: Params<'_>,
+) -> Result<u64> {
+    let rows = tokio_postgres::GenericClient::query_typed_raw(
+        c.direct(),
+        statement.sql,
+        typed(statement, params),
+    )
+    .await
+    .map_err(map_error)?;
+    let mut rows = std::pin::pin!(rows);
+    while rows.try_next().await.map_err(map_error)?.is_some() {}
+    Ok(rows.rows_affected().unwrap_or(0))
+}
+
+/// Each parameter with its type, as an unprepared statement is sent.
+fn typed<'a>(statement: &Planned, params: Params<'a>) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
     debug_assert_eq!(params.len(), statement.types.len(), "{}", statement.sql);
-    let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+    params
         .iter()
         .zip(statement.types)
         .map(|(param, kind)| (*param, kind.clone()))
-        .collect();
-    tokio_postgres::GenericClient::query_typed(c.direct(), statement.sql, &typed)
-        .await
-        .map_err(map_error)
+        .collect()
 }
 
 /// Runs a statement; returns the rows it changed.
