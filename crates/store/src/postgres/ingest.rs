@@ -3,26 +3,25 @@
 //! 1. `create_message` sends its message (with its lease and sealed idempotency record) to the
 //!    node's ingest task and awaits the answer.
 //! 2. The task takes the first message waiting, then every other one already waiting (up to
-//!    [`MAX_BATCH`]), and commits them on one pooled connection: `BEGIN`, the read of the
-//!    batch's payload filters (when one of its applications has any: see [`Filtered`]), then
-//!    the batch's messages, labels and deliveries in one statement
-//!    (`messages::insert_batch_statement`, a multi-row insert per table), the idempotency
-//!    records of the batch in one statement and one `NOTIFY`, pipelined (one round trip for
-//!    the lot), `COMMIT`. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the
-//!    next one gathers meanwhile.
+//!    [`MAX_BATCH`]), and writes them on one pooled connection: the read of the batch's
+//!    payload filters (when one of its applications has any: see [`Filtered`]), then the
+//!    batch's messages, labels, deliveries and idempotency records in one statement
+//!    (`messages::insert_batch_statement`, a multi-row insert per table), which is a
+//!    transaction of its own, and one `NOTIFY` after it, pipelined: one round trip for the
+//!    lot. Up to [`BATCHES_IN_FLIGHT`] batches commit at once; the next one gathers meanwhile.
 //! 3. Each caller is answered only after the commit that holds its message.
 //!
 //! Each caller keeps its own outcome. When any message of a batch fails (its `eventId` is
 //! taken, its idempotency key is held by another request, on this node or another, or was
 //! recorded before and has expired: the batch's records are a plain insert), the
-//! batch's transaction is rolled back and each of its messages is then written alone, in its
+//! statement stores nothing, and each of the batch's messages is then written alone, in its
 //! own transaction, exactly as without batching: the failing ones fail, the others are stored.
-//! Conflicts are rare, so the common batch costs three round trips (`BEGIN`, the pipeline,
-//! `COMMIT`; four with the filters' read) and one commit. The database's unique constraints
-//! decide conflicts, so this holds across nodes.
+//! Conflicts are rare, so the common batch costs one round trip (two with the filters' read)
+//! and one commit. The database's unique constraints decide conflicts, so this holds across
+//! nodes.
 //!
-//! A failed `COMMIT` fails every caller of the batch: whether it committed is unknown, and
-//! retrying could store a message twice.
+//! A batch whose answer cannot be read fails every caller: whether it committed is unknown,
+//! and retrying could store a message twice.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -33,11 +32,10 @@ use webhookd_core::EndpointId;
 use webhookd_core::model::{Message, selects};
 
 use super::error::{map_error, map_pool_error};
-use super::list::{Param, param};
 use super::listen;
 use super::messages::{self, Evaluated};
-use super::rows::{get, ms};
-use super::sql::{Pipeline, query};
+use super::rows::get;
+use super::sql::{Connection, Pipeline, query};
 use crate::db::Db;
 use crate::fanout::FilterPass;
 use crate::{IdempotentResponse, Lease, Result, StoreError};
@@ -201,7 +199,7 @@ async fn commit(pool: &Pool, batch: Vec<Job>, filtered: &Filtered) {
             return;
         }
     };
-    match together(&mut client, &batch, filtered).await {
+    match together(&client, &batch, filtered).await {
         Ok(Ok(fanned_out)) => {
             for (job, endpoints) in batch.into_iter().zip(fanned_out) {
                 let _ = job.answer.send(Ok(endpoints));
@@ -220,17 +218,18 @@ async fn commit(pool: &Pool, batch: Vec<Job>, filtered: &Filtered) {
     }
 }
 
-/// Writes the batch in one transaction. `Err`: a message failed before the commit and nothing
-/// was stored; `Ok(Err)`: the commit failed (its outcome unknown); `Ok(Ok)`: each message's
-/// endpoints, in the batch's order.
+/// Writes the batch in one statement, which is one transaction (see
+/// `messages::insert_batch_statement`), and the `NOTIFY` after it, pipelined: one round trip.
+/// `Err`: the statement failed or stored nothing, so the batch is to be written one by one;
+/// `Ok(Err)`: stored, but the answer could not be read; `Ok(Ok)`: each message's endpoints,
+/// in the batch's order.
 async fn together(
-    client: &mut deadpool_postgres::Client,
+    client: &deadpool_postgres::Client,
     batch: &[Job],
     filtered: &Filtered,
 ) -> Result<Result<Vec<Vec<EndpointId>>>> {
-    let tx = client.transaction().await.map_err(map_error)?;
     let filters = if filtered.any_of(batch) {
-        evaluate_filters(&tx, batch).await?
+        evaluate_filters(client, batch).await?
     } else {
         vec![Evaluated::default(); batch.len()]
     };
@@ -241,6 +240,7 @@ async fn together(
             message: &job.message,
             claim: job.claim.as_ref(),
             filters,
+            idempotency: job.idempotency.as_ref(),
         })
         .collect();
     let mut pipeline = Pipeline::default();
@@ -248,47 +248,37 @@ async fn together(
         messages::insert_batch_statement(),
         messages::insert_batch_params(&items),
     );
-    // Every idempotency record of the batch in one statement.
-    let keyed: Vec<&IdempotentResponse> = batch
-        .iter()
-        .filter_map(|job| job.idempotency.as_ref())
-        .collect();
-    if !keyed.is_empty() {
-        let (sql, params) = save_idempotent_many_statement(&keyed);
-        pipeline.push(sql, params);
-    }
-    // Deliveries no node claimed are work for any node: wake them when this commits.
+    // Deliveries no node claimed are work for any node: wake them once this has committed.
     if batch.iter().any(|job| job.claim.is_none()) {
         let (sql, params) = listen::notify_due_statement();
         pipeline.push(sql, params);
     }
-    let mut answers = pipeline.query_each(&tx).await?.into_iter();
+    let mut answers = pipeline.query_each(client).await?.into_iter();
     let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
-    let Some(fanned_out) = messages::batch_fanned_out_to(&rows, &items)? else {
-        // A filter not read, or changed since: the batch is written one by one instead.
-        filtered.note(batch);
-        return Err(StoreError::Unavailable(
-            "a payload filter was not evaluated for the group commit".into(),
-        ));
+    let fanned_out = match messages::batch_fanned_out_to(&rows, &items) {
+        Ok(Some(fanned_out)) => fanned_out,
+        Ok(None) => {
+            // A filter not read, or changed since: the statement stored nothing, and the batch
+            // is written one by one instead.
+            filtered.note(batch);
+            return Err(StoreError::Unavailable(
+                "a payload filter was not evaluated for the group commit".into(),
+            ));
+        }
+        Err(error) => return Ok(Err(error)),
     };
-    if !keyed.is_empty() {
-        // A key already recorded fails the insert: the batch is written one by one instead.
-        answers.next().unwrap_or_else(|| Err(stopped()))?;
+    if let Some(Err(error)) = answers.next() {
+        // The messages are stored; other nodes find their deliveries at their next poll.
+        tracing::warn!(%error, "could not signal other nodes of new deliveries");
     }
-    for notified in answers {
-        notified?;
-    }
-    Ok(tx.commit().await.map(|()| fanned_out).map_err(map_error))
+    Ok(Ok(fanned_out))
 }
 
 /// The payload filters of the batch's messages, evaluated before their inserts: one read of
 /// the filtered endpoints of the batch's applications, each filter evaluated once per message
 /// whose event type and channels its endpoint selects (the insert statement checks that the
 /// filters are still those, and stores nothing otherwise).
-async fn evaluate_filters(
-    tx: &deadpool_postgres::Transaction<'_>,
-    batch: &[Job],
-) -> Result<Vec<Evaluated>> {
+async fn evaluate_filters(c: &impl Connection, batch: &[Job]) -> Result<Vec<Evaluated>> {
     let mut apps: Vec<&str> = batch
         .iter()
         .map(|job| job.message.app_id.as_str())
@@ -296,7 +286,7 @@ async fn evaluate_filters(
     apps.sort_unstable();
     apps.dedup();
     let rows = query(
-        tx,
+        c,
         "SELECT id, app_id, payload_filter, event_types, channels FROM endpoints \
          WHERE app_id = ANY($1) AND payload_filter IS NOT NULL AND NOT disabled",
         &[&apps],
@@ -359,41 +349,4 @@ async fn write_one(client: &mut deadpool_postgres::Client, job: &Job) -> Result<
     }
     tx.commit().await.map_err(map_error)?;
     Ok(endpoints)
-}
-
-/// The records of several responses in one plain insert (a group commit's): a key already
-/// recorded, live or stale, or twice among them fails the statement, and the caller then
-/// writes each response alone with `crate::admin::SAVE_IDEMPOTENT`, which replaces a stale
-/// record. A plain insert spares each row the speculative insertion of `ON CONFLICT`.
-fn save_idempotent_many_statement(responses: &[&IdempotentResponse]) -> (&'static str, Vec<Param>) {
-    (
-        "INSERT INTO idempotency (key_hash, status, body, created_at) \
-         SELECT * FROM unnest($1::text[], $2::integer[], $3::bytea[], $4::bigint[])",
-        vec![
-            param(
-                responses
-                    .iter()
-                    .map(|response| response.key_hash.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            param(
-                responses
-                    .iter()
-                    .map(|response| i32::from(response.status))
-                    .collect::<Vec<_>>(),
-            ),
-            param(
-                responses
-                    .iter()
-                    .map(|response| response.body.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            param(
-                responses
-                    .iter()
-                    .map(|response| ms(response.created_at))
-                    .collect::<Vec<_>>(),
-            ),
-        ],
-    )
 }

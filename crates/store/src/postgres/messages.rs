@@ -12,7 +12,7 @@ use super::rows::{DB_NOW_MS, get, lease_ms, ms, opt_ms, status_code};
 use super::sql::query;
 use crate::columns::MESSAGE_COLUMNS;
 use crate::fanout::FilterPass;
-use crate::{Conflict, Lease, Result, StoreError, first_due};
+use crate::{Conflict, IdempotentResponse, Lease, Result, StoreError, first_due};
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
 /// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL, and its payload
@@ -215,19 +215,27 @@ pub(crate) fn fanned_out_to(rows: &[Row], claimed: bool) -> Result<Fanned> {
 }
 
 /// One message of [`insert_batch_statement`]: the message, the lease that claims its
-/// deliveries (if any) and its payload filters' verdicts.
+/// deliveries (if any), its payload filters' verdicts and the record of its request's
+/// response (sealed), when the request had an idempotency key.
 pub(crate) struct BatchItem<'a> {
     pub(crate) message: &'a Message,
     pub(crate) claim: Option<&'a Lease>,
     pub(crate) filters: &'a Evaluated,
+    pub(crate) idempotency: Option<&'a IdempotentResponse>,
 }
 
 /// The statement that stores a whole batch of messages as [`insert_statement`] stores one:
-/// every message, its labels and its deliveries, each table in one multi-row insert over
-/// arrays (a column per array, a message per index; a message's channels and tags as one
-/// array literal each, and its filters' verdicts flattened with the message's index). When
-/// an endpoint of any message has a filter not in its verdicts, nothing is stored and those
-/// endpoints are returned instead (message id, endpoint id, filter). Otherwise the rows are
+/// every message, its labels, its deliveries and the idempotency records of the batch, each
+/// table in one multi-row insert over arrays (a column per array, a message per index; a
+/// message's channels and tags as one array literal each, and its filters' verdicts flattened
+/// with the message's index). One statement is one transaction: it needs no `BEGIN` and
+/// `COMMIT` of its own, and its answer comes after its commit. The idempotency records are a
+/// plain insert (which spares each row the speculative insertion of `ON CONFLICT`): a key
+/// already recorded, live or stale, or twice in the batch fails the whole statement, and the
+/// caller then writes each message alone (with `crate::admin::SAVE_IDEMPOTENT`, which
+/// replaces a stale record). When an endpoint of any message has a filter not in its
+/// verdicts, nothing is stored and those endpoints are returned instead (message id, endpoint
+/// id, filter). Otherwise the rows are
 /// the deliveries (message id, endpoint id, NULL, whether claimed). Deliveries are inserted
 /// in endpoint id order, then the batch's order: an ordered endpoint's numbers follow the
 /// batch, and two batches lock ordered endpoints in one order. Each application's endpoints
@@ -266,6 +274,9 @@ pub(crate) fn insert_batch_statement() -> &'static str {
            WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
          channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
            SELECT DISTINCT s.app_id, channel, s.id FROM s, unnest(s.channels) AS c(channel) \
+           WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
+         keys AS (INSERT INTO idempotency (key_hash, status, body, created_at) \
+           SELECT * FROM unnest($21::text[], $22::integer[], $23::bytea[], $24::bigint[]) \
            WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
          fanned_out AS (INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
            next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
@@ -306,6 +317,7 @@ pub(crate) fn insert_batch_params(items: &[BatchItem<'_>]) -> Vec<Param> {
     let [evaluated_ix, evaluated_endpoints, evaluated_filters] =
         flatten(|filters| &filters.evaluated);
     let [accepted_ix, accepted_endpoints, accepted_filters] = flatten(|filters| &filters.accepted);
+    let keyed = || items.iter().filter_map(|item| item.idempotency);
     vec![
         texts(|m| m.id.as_str()),
         texts(|m| m.app_id.as_str()),
@@ -345,6 +357,10 @@ pub(crate) fn insert_batch_params(items: &[BatchItem<'_>]) -> Vec<Param> {
         accepted_ix,
         accepted_endpoints,
         accepted_filters,
+        param(keyed().map(|r| r.key_hash.clone()).collect::<Vec<_>>()),
+        param(keyed().map(|r| i32::from(r.status)).collect::<Vec<_>>()),
+        param(keyed().map(|r| r.body.clone()).collect::<Vec<_>>()),
+        param(keyed().map(|r| ms(r.created_at)).collect::<Vec<_>>()),
     ]
 }
 
