@@ -256,8 +256,8 @@ async fn together(
     let mut answers = pipeline.query_each(client).await?.into_iter();
     let rows = answers.next().unwrap_or_else(|| Err(stopped()))?;
     let fanned_out = match messages::batch_fanned_out_to(&rows, &items) {
-        Ok(Some(fanned_out)) => fanned_out,
-        Ok(None) => {
+        Ok(messages::Fanned::Out(fanned_out)) => fanned_out,
+        Ok(messages::Fanned::Unevaluated(_)) => {
             // A filter not read, or changed since: the statement stored nothing, and the batch
             // is written one by one instead.
             filtered.note(batch);

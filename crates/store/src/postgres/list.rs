@@ -18,7 +18,3 @@ pub(crate) fn int(value: i64) -> Param {
 pub(crate) fn text(value: &str) -> Param {
     Box::new(value.to_owned())
 }
-
-pub(crate) fn text_list(values: &[String]) -> Param {
-    Box::new(values.to_vec())
-}

@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 use webhookd_core::EndpointId;
 use webhookd_core::model::{DeliveryStatus, Message, POLLING_URL};
 
-use super::list::{Param, int, param, text, text_list};
+use super::list::{Param, param};
 use super::rows::{DB_NOW_MS, get, lease_ms, ms, opt_ms, status_code};
 use super::sql::query;
 use crate::columns::MESSAGE_COLUMNS;
@@ -16,14 +16,15 @@ use crate::{Conflict, IdempotentResponse, Lease, Result, StoreError, first_due};
 
 /// Stores the message, its tags and channels (the list's indexes) and a pending delivery for
 /// every endpoint that accepts it (the rule of `Endpoint::accepts`, in SQL, and its payload
-/// filter; polling endpoints get none), claimed by `claim` when given. Each try is one
-/// statement, atomic on its own. Returns the endpoints fanned out to, in id order.
+/// filter; polling endpoints get none), claimed by `claim` when given: the batch statement
+/// ([`insert_batch_statement`]) for a batch of one. Each try is one statement, atomic on its
+/// own. Returns the endpoints fanned out to, in id order.
 pub(crate) async fn insert_message(
     c: &impl Connection,
     message: &Message,
     claim: Option<&Lease>,
 ) -> Result<Vec<EndpointId>> {
-    insert_message_with(c, message, claim, "").await
+    insert_message_with(c, message, claim, insert_batch_statement()).await
 }
 
 /// [`insert_message`], except that a message whose `eventId` is taken is skipped (nothing is
@@ -33,7 +34,7 @@ pub(crate) async fn insert_message_once(
     c: &impl Connection,
     message: &Message,
 ) -> Result<Vec<EndpointId>> {
-    insert_message_with(c, message, None, "ON CONFLICT DO NOTHING").await
+    insert_message_with(c, message, None, INSERT_BATCH_ONCE).await
 }
 
 /// The rule of `Endpoint::accepts` on event types and channels, in SQL (`selects` in Rust),
@@ -69,38 +70,41 @@ impl Evaluated {
     }
 }
 
-/// What one try of [`insert_statement`] did.
+/// What one try of [`insert_batch_statement`] did.
 pub(crate) enum Fanned {
-    /// The message is stored, with deliveries for these endpoints (in id order).
-    Out(Vec<EndpointId>),
+    /// The messages are stored, each with deliveries for these endpoints (in id order).
+    Out(Vec<Vec<EndpointId>>),
     /// Nothing is stored: these endpoints have filters not evaluated yet (id, filter).
     Unevaluated(Vec<(String, String)>),
 }
 
-/// The statement stores the message only once every payload filter among its endpoints has
-/// been evaluated: an endpoint with a filter not in `$15`/`$16` (the filters evaluated, by
-/// endpoint) makes it store nothing and return those endpoints and filters instead; the
-/// accepted ones (`$17`/`$18`) get a delivery. Messages of applications without filters are
-/// stored in one round trip, and the others in two: each try is one statement, atomic on its
-/// own.
+/// Tries `sql` (a batch statement) for the message until every payload filter among its
+/// endpoints has been evaluated: a try that meets filters it was not given stores nothing and
+/// returns them, and the next gives their verdicts. Messages of applications without filters
+/// are stored in one round trip, and the others in two.
 async fn insert_message_with(
     c: &impl Connection,
     message: &Message,
     claim: Option<&Lease>,
-    on_conflict: &str,
+    sql: &'static str,
 ) -> Result<Vec<EndpointId>> {
     let mut evaluated = Evaluated::default();
     let mut filters = FilterPass::new(message);
-    let sql = insert_statement(on_conflict);
     for _ in 0..FILTER_ROUNDS {
-        let params = insert_params(message, claim, &evaluated);
+        let items = [BatchItem {
+            message,
+            claim,
+            filters: &evaluated,
+            idempotency: None,
+        }];
+        let params = insert_batch_params(&items);
         let params: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|param| param.as_ref() as _).collect();
-        let rows = query(c, &sql, &params)
+        let rows = query(c, sql, &params)
             .await
             .map_err(|error| event_id_taken(message, error))?;
-        match fanned_out_to(&rows, claim.is_some())? {
-            Fanned::Out(endpoints) => return Ok(endpoints),
+        match batch_fanned_out_to(&rows, &items)? {
+            Fanned::Out(mut endpoints) => return Ok(endpoints.pop().unwrap_or_default()),
             Fanned::Unevaluated(unevaluated) => {
                 for (id, filter) in unevaluated {
                     evaluated.evaluate(&mut filters, id, filter);
@@ -113,105 +117,9 @@ async fn insert_message_with(
     ))
 }
 
-/// The statement of [`insert_message`]: the message, its labels and its deliveries, returning
-/// the endpoints fanned out to (with a NULL filter and whether the delivery is claimed), or the
-/// endpoints whose filters are still to evaluate (nothing stored). `on_conflict` follows the
-/// message's `INSERT`.
-pub(crate) fn insert_statement(on_conflict: &str) -> String {
-    // The message as `SELECTS_ENDPOINT` names it.
-    const ONE: &str = "(SELECT $3::text AS event_type, $6::text[] AS channels) s";
-    format!(
-        "WITH unevaluated AS ( \
-           SELECT e.id, e.payload_filter FROM endpoints e, {ONE} \
-           WHERE e.app_id = $2 AND {SELECTS_ENDPOINT} AND e.url <> '{POLLING_URL}' AND e.payload_filter IS NOT NULL \
-           AND (e.id, e.payload_filter) NOT IN \
-             (SELECT * FROM unnest($15::text[], $16::text[]))), \
-         message AS ( \
-           INSERT INTO messages ({}) \
-           SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text[], $7::text[], \
-             $8::bigint, $9::bigint, $10::bigint \
-           WHERE NOT EXISTS (SELECT 1 FROM unevaluated) {on_conflict} \
-           RETURNING id, app_id), \
-         tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
-           SELECT DISTINCT message.app_id, tag, message.id \
-           FROM message, unnest($7::text[]) AS t(tag)), \
-         channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
-           SELECT DISTINCT message.app_id, channel, message.id \
-           FROM message, unnest($6::text[]) AS c(channel)), \
-         fanned_out AS (INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-           next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
-         SELECT message.id, e.id, message.app_id, $11::smallint, 0, $12::bigint, $13::text, \
-           {DB_NOW_MS} + $14::bigint, $8::bigint, $8::bigint \
-         FROM message JOIN endpoints e ON e.app_id = message.app_id, {ONE} \
-         WHERE {SELECTS_ENDPOINT} AND e.url <> '{POLLING_URL}' \
-         AND (e.payload_filter IS NULL OR (e.id, e.payload_filter) IN \
-           (SELECT * FROM unnest($17::text[], $18::text[]))) \
-         ORDER BY e.id \
-         RETURNING endpoint_id, lease_owner IS NOT NULL AS claimed) \
-         SELECT endpoint_id, NULL::text, claimed FROM fanned_out \
-         UNION ALL SELECT id, payload_filter, false FROM unevaluated",
-        MESSAGE_COLUMNS.replace("m.", ""),
-    )
-}
-
-/// The parameters of [`insert_statement`].
-pub(crate) fn insert_params(
-    message: &Message,
-    claim: Option<&Lease>,
-    filters: &Evaluated,
-) -> Vec<Param> {
-    let due = ms(first_due(message));
-    let (owner, until) = claim
-        .map(|lease| (lease.owner.clone(), lease_ms(lease)))
-        .unzip();
-    vec![
-        text(message.id.as_str()),
-        text(message.app_id.as_str()),
-        text(&message.event_type),
-        param(message.event_id.clone()),
-        param(message.payload.to_vec()),
-        text_list(&message.channels),
-        text_list(&message.tags),
-        int(ms(message.created_at)),
-        param(opt_ms(message.deliver_at)),
-        param(opt_ms(message.retain_payload_until)),
-        param(status_code(DeliveryStatus::Pending)),
-        int(due),
-        param(owner),
-        param(until),
-        text_list(&filters.evaluated.0),
-        text_list(&filters.evaluated.1),
-        text_list(&filters.accepted.0),
-        text_list(&filters.accepted.1),
-    ]
-}
-
-/// A unique violation of [`insert_statement`] is the message's `eventId` (its id is new).
+/// A unique violation of a message's insert is its `eventId` (its id is new).
 pub(crate) fn event_id_taken(message: &Message, error: StoreError) -> StoreError {
     error.taken_as(|| Conflict::event_id(message.event_id.as_deref()))
-}
-
-/// What [`insert_statement`] returned. With a `claimed` insert, only the endpoints whose
-/// delivery kept its claim are returned: the insert trigger takes the claim off an ordered
-/// endpoint's delivery that is not the head of its line, and the scheduler hands it out in its
-/// turn. (The rows are inserted in endpoint id order, so two messages to the same ordered
-/// endpoints lock them in one order.)
-pub(crate) fn fanned_out_to(rows: &[Row], claimed: bool) -> Result<Fanned> {
-    let mut endpoints = Vec::with_capacity(rows.len());
-    let mut unevaluated = Vec::new();
-    for row in rows {
-        let id: String = get(row, 0)?;
-        match get::<Option<String>>(row, 1)? {
-            None if claimed && !get::<bool>(row, 2)? => {}
-            None => endpoints.push(EndpointId::from_trusted(id)),
-            Some(filter) => unevaluated.push((id, filter)),
-        }
-    }
-    if !unevaluated.is_empty() {
-        return Ok(Fanned::Unevaluated(unevaluated));
-    }
-    endpoints.sort();
-    Ok(Fanned::Out(endpoints))
 }
 
 /// One message of [`insert_batch_statement`]: the message, the lease that claims its
@@ -224,75 +132,97 @@ pub(crate) struct BatchItem<'a> {
     pub(crate) idempotency: Option<&'a IdempotentResponse>,
 }
 
-/// The statement that stores a whole batch of messages as [`insert_statement`] stores one:
-/// every message, its labels, its deliveries and the idempotency records of the batch, each
-/// table in one multi-row insert over arrays (a column per array, a message per index; a
-/// message's channels and tags as one array literal each, and its filters' verdicts flattened
-/// with the message's index). One statement is one transaction: it needs no `BEGIN` and
-/// `COMMIT` of its own, and its answer comes after its commit. The idempotency records are a
-/// plain insert (which spares each row the speculative insertion of `ON CONFLICT`): a key
-/// already recorded, live or stale, or twice in the batch fails the whole statement, and the
-/// caller then writes each message alone (with `crate::admin::SAVE_IDEMPOTENT`, which
-/// replaces a stale record). When an endpoint of any message has a filter not in its
-/// verdicts, nothing is stored and those endpoints are returned instead (message id, endpoint
-/// id, filter). Otherwise the rows are
+/// The statement that stores a whole batch of messages: every message, its labels, its
+/// deliveries and the idempotency records of the batch, each table in one multi-row insert
+/// over arrays (a column per array, a message per index; a message's channels and tags as one
+/// array literal each, and its filters' verdicts flattened with the message's index). One
+/// statement is one transaction: it needs no `BEGIN` and `COMMIT` of its own, and its answer
+/// comes after its commit. The idempotency records are a plain insert (which spares each row
+/// the speculative insertion of `ON CONFLICT`): a key already recorded, live or stale, or
+/// twice in the batch fails the whole statement, and the caller then writes each message
+/// alone (with `crate::admin::SAVE_IDEMPOTENT`, which replaces a stale record). When an
+/// endpoint of any message has a filter not in its verdicts, nothing is stored and those
+/// endpoints are returned instead (message id, endpoint id, filter). Otherwise the rows are
 /// the deliveries (message id, endpoint id, NULL, whether claimed). Deliveries are inserted
 /// in endpoint id order, then the batch's order: an ordered endpoint's numbers follow the
 /// batch, and two batches lock ordered endpoints in one order. Each application's endpoints
 /// are read once, through its index whatever the table's statistics say (the `LATERAL`
 /// read, fenced by `OFFSET 0`, cannot become a scan of every endpoint).
 pub(crate) fn insert_batch_statement() -> &'static str {
-    formatcp!(
-        "WITH s AS MATERIALIZED ( \
-           SELECT ix, id, app_id, event_type, event_id, payload, \
-             channel_list::text[] AS channels, tag_list::text[] AS tags, created_at, deliver_at, \
-             retain_payload_until, due, lease_owner, lease_ms \
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], \
-             $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], \
-             $13::bigint[]) WITH ORDINALITY \
-           AS b(id, app_id, event_type, event_id, payload, channel_list, tag_list, created_at, \
-             deliver_at, retain_payload_until, due, lease_owner, lease_ms, ix)), \
-         e AS MATERIALIZED ( \
-           SELECT e.* FROM (SELECT DISTINCT app_id FROM s) a, LATERAL ( \
-             SELECT id, app_id, disabled, event_types, channels, payload_filter FROM endpoints \
-             WHERE app_id = a.app_id AND url <> '{POLLING_URL}' OFFSET 0) e), \
-         targets AS MATERIALIZED ( \
-           SELECT s.ix, s.id AS msg_id, s.app_id, s.due, s.lease_owner, s.lease_ms, s.created_at, \
-             e.id AS endpoint_id, e.payload_filter \
-           FROM s JOIN e ON e.app_id = s.app_id WHERE {SELECTS_ENDPOINT}), \
-         unevaluated AS ( \
-           SELECT msg_id, endpoint_id, payload_filter FROM targets \
-           WHERE payload_filter IS NOT NULL AND (ix, endpoint_id, payload_filter) NOT IN \
-             (SELECT * FROM unnest($15::bigint[], $16::text[], $17::text[]))), \
-         message AS ( \
-           INSERT INTO messages ({}) \
-           SELECT id, app_id, event_type, event_id, payload, channels, tags, created_at, \
-             deliver_at, retain_payload_until \
-           FROM s WHERE NOT EXISTS (SELECT 1 FROM unevaluated) ORDER BY ix), \
-         tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
-           SELECT DISTINCT s.app_id, tag, s.id FROM s, unnest(s.tags) AS t(tag) \
-           WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
-         channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
-           SELECT DISTINCT s.app_id, channel, s.id FROM s, unnest(s.channels) AS c(channel) \
-           WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
-         keys AS (INSERT INTO idempotency (key_hash, status, body, created_at) \
-           SELECT * FROM unnest($21::text[], $22::integer[], $23::bytea[], $24::bigint[]) \
-           WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
-         fanned_out AS (INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
-           next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
-         SELECT msg_id, endpoint_id, app_id, $14::smallint, 0, due, lease_owner, \
-           {DB_NOW_MS} + lease_ms, created_at, created_at \
-         FROM targets \
-         WHERE NOT EXISTS (SELECT 1 FROM unevaluated) \
-         AND (payload_filter IS NULL OR (ix, endpoint_id, payload_filter) IN \
-           (SELECT * FROM unnest($18::bigint[], $19::text[], $20::text[]))) \
-         ORDER BY endpoint_id, ix \
-         RETURNING msg_id, endpoint_id, lease_owner IS NOT NULL AS claimed) \
-         SELECT msg_id, endpoint_id, NULL::text, claimed FROM fanned_out \
-         UNION ALL SELECT msg_id, endpoint_id, payload_filter, false FROM unevaluated",
-        str_replace!(MESSAGE_COLUMNS, "m.", ""),
-    )
+    INSERT_BATCH
 }
+
+/// The batch statement with the given ending of the messages' insert and condition on the
+/// rows that follow a message (its labels and deliveries): [`INSERT_BATCH`] stores every
+/// message or none, [`INSERT_BATCH_ONCE`] skips one whose `eventId` is taken.
+macro_rules! insert_batch {
+    ($on_conflict:literal, $stored:literal, $target_stored:literal) => {
+        formatcp!(
+            "WITH s AS MATERIALIZED ( \
+               SELECT ix, id, app_id, event_type, event_id, payload, \
+                 channel_list::text[] AS channels, tag_list::text[] AS tags, created_at, deliver_at, \
+                 retain_payload_until, due, lease_owner, lease_ms \
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], \
+                 $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], \
+                 $13::bigint[]) WITH ORDINALITY \
+               AS b(id, app_id, event_type, event_id, payload, channel_list, tag_list, created_at, \
+                 deliver_at, retain_payload_until, due, lease_owner, lease_ms, ix)), \
+             e AS MATERIALIZED ( \
+               SELECT e.* FROM (SELECT DISTINCT app_id FROM s) a, LATERAL ( \
+                 SELECT id, app_id, disabled, event_types, channels, payload_filter FROM endpoints \
+                 WHERE app_id = a.app_id AND url <> '{POLLING_URL}' OFFSET 0) e), \
+             targets AS MATERIALIZED ( \
+               SELECT s.ix, s.id AS msg_id, s.app_id, s.due, s.lease_owner, s.lease_ms, s.created_at, \
+                 e.id AS endpoint_id, e.payload_filter \
+               FROM s JOIN e ON e.app_id = s.app_id WHERE {SELECTS_ENDPOINT}), \
+             unevaluated AS ( \
+               SELECT msg_id, endpoint_id, payload_filter FROM targets \
+               WHERE payload_filter IS NOT NULL AND (ix, endpoint_id, payload_filter) NOT IN \
+                 (SELECT * FROM unnest($15::bigint[], $16::text[], $17::text[]))), \
+             message AS ( \
+               INSERT INTO messages ({}) \
+               SELECT id, app_id, event_type, event_id, payload, channels, tags, created_at, \
+                 deliver_at, retain_payload_until \
+               FROM s WHERE NOT EXISTS (SELECT 1 FROM unevaluated) ORDER BY ix{}), \
+             tags AS (INSERT INTO message_tags (app_id, tag, msg_id) \
+               SELECT DISTINCT s.app_id, tag, s.id FROM s, unnest(s.tags) AS t(tag) \
+               WHERE NOT EXISTS (SELECT 1 FROM unevaluated){}), \
+             channels AS (INSERT INTO message_channels (app_id, channel, msg_id) \
+               SELECT DISTINCT s.app_id, channel, s.id FROM s, unnest(s.channels) AS c(channel) \
+               WHERE NOT EXISTS (SELECT 1 FROM unevaluated){}), \
+             keys AS (INSERT INTO idempotency (key_hash, status, body, created_at) \
+               SELECT * FROM unnest($21::text[], $22::integer[], $23::bytea[], $24::bigint[]) \
+               WHERE NOT EXISTS (SELECT 1 FROM unevaluated)), \
+             fanned_out AS (INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, \
+               next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+             SELECT msg_id, endpoint_id, app_id, $14::smallint, 0, due, lease_owner, \
+               {DB_NOW_MS} + lease_ms, created_at, created_at \
+             FROM targets \
+             WHERE NOT EXISTS (SELECT 1 FROM unevaluated){} \
+             AND (payload_filter IS NULL OR (ix, endpoint_id, payload_filter) IN \
+               (SELECT * FROM unnest($18::bigint[], $19::text[], $20::text[]))) \
+             ORDER BY endpoint_id, ix \
+             RETURNING msg_id, endpoint_id, lease_owner IS NOT NULL AS claimed) \
+             SELECT msg_id, endpoint_id, NULL::text, claimed FROM fanned_out \
+             UNION ALL SELECT msg_id, endpoint_id, payload_filter, false FROM unevaluated",
+            str_replace!(MESSAGE_COLUMNS, "m.", ""),
+            $on_conflict,
+            $stored,
+            $stored,
+            $target_stored,
+        )
+    };
+}
+
+const INSERT_BATCH: &str = insert_batch!("", "", "");
+
+/// [`INSERT_BATCH`], except that a message whose `eventId` is taken is skipped, with its
+/// labels and deliveries (nothing is stored for it, no error).
+const INSERT_BATCH_ONCE: &str = insert_batch!(
+    " ON CONFLICT DO NOTHING RETURNING id",
+    " AND s.id IN (SELECT id FROM message)",
+    " AND msg_id IN (SELECT id FROM message)"
+);
 
 /// The parameters of [`insert_batch_statement`].
 pub(crate) fn insert_batch_params(items: &[BatchItem<'_>]) -> Vec<Param> {
@@ -385,19 +315,18 @@ fn array_literal(values: &[String]) -> String {
 }
 
 /// What [`insert_batch_statement`] returned, for `items`: each message's endpoints fanned out
-/// to (in id order, only those that kept their claim for a claimed message, as in
-/// [`fanned_out_to`]), or `None` when an endpoint's filter was not evaluated (nothing stored).
-pub(crate) fn batch_fanned_out_to(
-    rows: &[Row],
-    items: &[BatchItem<'_>],
-) -> Result<Option<Vec<Vec<EndpointId>>>> {
+/// to (in id order; for a claimed message, only those whose delivery kept its claim: the insert
+/// trigger takes the claim off an ordered endpoint's delivery that is not the head of its
+/// line, and the scheduler hands it out in its turn), or the endpoints whose filters were not
+/// evaluated (nothing stored).
+pub(crate) fn batch_fanned_out_to(rows: &[Row], items: &[BatchItem<'_>]) -> Result<Fanned> {
     let index: std::collections::HashMap<&str, usize> = items
         .iter()
         .enumerate()
         .map(|(at, item)| (item.message.id.as_str(), at))
         .collect();
     let mut fanned_out = vec![Vec::new(); items.len()];
-    let mut unevaluated = false;
+    let mut unevaluated = Vec::new();
     for row in rows {
         let msg: &str = get(row, 0)?;
         let endpoint: String = get(row, 1)?;
@@ -409,14 +338,14 @@ pub(crate) fn batch_fanned_out_to(
         match get::<Option<String>>(row, 2)? {
             None if items[at].claim.is_some() && !get::<bool>(row, 3)? => {}
             None => fanned_out[at].push(EndpointId::from_trusted(endpoint)),
-            Some(_) => unevaluated = true,
+            Some(filter) => unevaluated.push((endpoint, filter)),
         }
     }
-    if unevaluated {
-        return Ok(None);
+    if !unevaluated.is_empty() {
+        return Ok(Fanned::Unevaluated(unevaluated));
     }
     for endpoints in &mut fanned_out {
         endpoints.sort();
     }
-    Ok(Some(fanned_out))
+    Ok(Fanned::Out(fanned_out))
 }
